@@ -1,0 +1,86 @@
+//! Source files and spans.
+//!
+//! Input: policy texts with a display name each. Output: a [`Sources`] map and
+//! small `Copy` [`Span`]s into it. Invariant: a span's byte range lies inside
+//! its file's text and on UTF-8 boundaries (pest produces only such ranges).
+
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A byte range in one source file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub struct Span {
+    pub file: u32,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(file: u32, start: usize, end: usize) -> Self {
+        Span {
+            file,
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+    /// The smallest span covering both (same file assumed).
+    pub fn to(self, other: Span) -> Span {
+        Span {
+            file: self.file,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+}
+
+/// One policy file.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    pub name: String,
+    pub text: Arc<str>,
+}
+
+/// Every policy file of a policy set, in a fixed order (sorted by name).
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    pub files: Vec<SourceFile>,
+}
+
+impl Sources {
+    pub fn add(&mut self, name: impl Into<String>, text: impl Into<Arc<str>>) -> u32 {
+        self.files.push(SourceFile {
+            name: name.into(),
+            text: text.into(),
+        });
+        (self.files.len() - 1) as u32
+    }
+
+    pub fn file(&self, span: Span) -> Option<&SourceFile> {
+        self.files.get(span.file as usize)
+    }
+
+    /// The text a span covers ("" when out of range).
+    pub fn text(&self, span: Span) -> &str {
+        self.file(span)
+            .and_then(|f| f.text.get(span.start as usize..span.end as usize))
+            .unwrap_or("")
+    }
+
+    /// 1-based line and column (in characters) of the span's start.
+    pub fn line_col(&self, span: Span) -> (usize, usize) {
+        let Some(f) = self.file(span) else {
+            return (0, 0);
+        };
+        let upto = f.text.get(..span.start as usize).unwrap_or("");
+        let line = upto.matches('\n').count() + 1;
+        let col = upto.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
+    }
+
+    /// `file:line:col` for a span.
+    pub fn location(&self, span: Span) -> String {
+        let (line, col) = self.line_col(span);
+        let name = self.file(span).map_or("<unknown>", |f| f.name.as_str());
+        format!("{name}:{line}:{col}")
+    }
+}

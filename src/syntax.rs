@@ -1,0 +1,860 @@
+//! Parsing: policy text to a typed syntax tree.
+//!
+//! Input: one source file. Output: a [`File`] (package, imports, items), or
+//! every syntax error found in it as [`Diagnostic`]s. The pest grammar lives in
+//! `grammar/sovra.pest`; one small function per grammar rule turns pest pairs
+//! into typed nodes, so no `Pair` leaves this module. Invariants: every node
+//! carries the [`Span`] of its text; pest rule names never reach a user (errors
+//! are translated into the words of docs/language.md).
+
+use crate::diag::{Code, Diagnostic};
+use crate::source::Span;
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/sovra.pest"]
+struct Grammar;
+
+type P<'a> = Pair<'a, Rule>;
+
+/// A name with its place in the source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// One parsed policy file.
+#[derive(Clone, Debug)]
+pub struct File {
+    pub package: Ident,
+    pub uses: Vec<Use>,
+    pub items: Vec<Item>,
+}
+
+/// `use pkg.{A, B}` or `use pkg.A`.
+#[derive(Clone, Debug)]
+pub struct Use {
+    pub package: Ident,
+    pub names: Vec<Ident>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Item {
+    Set { name: Ident, value: SetExpr },
+    Classification { name: Ident, sensitivity: Ident },
+    Profile { name: Ident, mode: Mode, span: Span },
+    Rule(RuleDecl),
+}
+
+/// A set expression in a declaration or a profile: lists, names, `+` and `-`.
+#[derive(Clone, Debug)]
+pub enum SetExpr {
+    List(Vec<Expr>, Span),
+    Name(Ident),
+    Union(Box<SetExpr>, Box<SetExpr>),
+    Difference(Box<SetExpr>, Box<SetExpr>),
+}
+
+impl SetExpr {
+    pub fn span(&self) -> Span {
+        match self {
+            SetExpr::List(_, s) => *s,
+            SetExpr::Name(i) => i.span,
+            SetExpr::Union(a, b) | SetExpr::Difference(a, b) => a.span().to(b.span()),
+        }
+    }
+}
+
+/// The five residency modes, plus unrestricted.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    SingleCountry(Ident),
+    Regional(SetExpr),
+    Sovereign(Ident),
+    Hybrid {
+        primary: SetExpr,
+        secondary: SetExpr,
+    },
+    ClientOwned,
+    Unrestricted,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    Permit,
+    Forbid,
+}
+
+#[derive(Clone, Debug)]
+pub struct RuleDecl {
+    pub effect: Effect,
+    pub name: Ident,
+    pub when: Option<Expr>,
+    pub obligations: Vec<Ident>,
+    pub because: Option<Message>,
+    pub span: Span,
+}
+
+/// A `because` message: text pieces and `{path}` holes.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub parts: Vec<MessagePart>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum MessagePart {
+    Text(String),
+    Hole(Vec<Ident>, Span),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    NotIn,
+    Satisfies,
+}
+
+impl CmpOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::In => "in",
+            CmpOp::NotIn => "not in",
+            CmpOp::Satisfies => "satisfies",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IsWhat {
+    Declared,
+    Present,
+    Missing,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddOp {
+    Add,
+    Sub,
+}
+
+/// A literal value as written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lit {
+    Bool(bool),
+    Number(f64),
+    Str(String),
+    /// A time, as seconds and nanoseconds since the Unix epoch (UTC).
+    Time(chrono::DateTime<chrono::Utc>),
+    /// A duration in seconds.
+    Duration(i64),
+    /// Text shaped like a time that is not one (month 13, say); the checker reports it.
+    InvalidTime(String),
+}
+
+#[derive(Clone, Debug)]
+pub enum Expr {
+    And(Vec<Expr>, Span),
+    Or(Vec<Expr>, Span),
+    Not(Box<Expr>, Span),
+    Exists {
+        var: Ident,
+        cond: Option<Box<Expr>>,
+        span: Span,
+    },
+    Cmp {
+        op: CmpOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        span: Span,
+    },
+    Is {
+        expr: Box<Expr>,
+        negated: bool,
+        what: IsWhat,
+        span: Span,
+    },
+    Arith {
+        op: AddOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        span: Span,
+    },
+    /// A dotted name: a request path, a set, a country code or a symbol.
+    Path(Vec<Ident>, Span),
+    Lit(Lit, Span),
+    List(Vec<Expr>, Span),
+}
+
+impl Expr {
+    pub fn span(&self) -> Span {
+        match self {
+            Expr::And(_, s)
+            | Expr::Or(_, s)
+            | Expr::Not(_, s)
+            | Expr::Exists { span: s, .. }
+            | Expr::Cmp { span: s, .. }
+            | Expr::Is { span: s, .. }
+            | Expr::Arith { span: s, .. }
+            | Expr::Path(_, s)
+            | Expr::Lit(_, s)
+            | Expr::List(_, s) => *s,
+        }
+    }
+}
+
+/// Parses one file. On syntax errors, parsing resumes at the next declaration
+/// so that every error in the file is reported at once.
+pub fn parse(file_id: u32, text: &str) -> Result<File, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut work = text.to_string();
+    for _ in 0..50 {
+        match Grammar::parse(Rule::file, &work) {
+            Ok(mut pairs) => {
+                if !errors.is_empty() {
+                    return Err(errors);
+                }
+                let Some(file) = pairs.next() else { break };
+                return Ok(build_file(file_id, file));
+            }
+            Err(e) => {
+                let (diag, pos) = translate(file_id, &work, e);
+                errors.push(diag);
+                // Blank the broken declaration (keeping newlines, so positions
+                // stay true) and try again from the next one.
+                let start = item_start_before(&work, pos);
+                let end = next_item_start(&work, pos.max(start + 1));
+                if end <= start {
+                    break;
+                }
+                let blank: String = work[start..end]
+                    .chars()
+                    .map(|c| if c == '\n' { '\n' } else { ' ' })
+                    .collect();
+                if start == 0 {
+                    break; // the package line itself is broken: nothing to resume from
+                }
+                work.replace_range(start..end, &blank);
+            }
+        }
+    }
+    Err(errors)
+}
+
+const ITEM_WORDS: [&str; 6] = [
+    "permit",
+    "forbid",
+    "set",
+    "profile",
+    "classification",
+    "use",
+];
+
+fn starts_item(line: &str) -> bool {
+    ITEM_WORDS.iter().any(|w| {
+        line.strip_prefix(w)
+            .is_some_and(|rest| rest.starts_with([' ', '\t']) || rest.is_empty())
+    })
+}
+
+/// Byte offset of the line starting the declaration that contains `pos`.
+fn item_start_before(text: &str, pos: usize) -> usize {
+    let mut best = 0;
+    let mut off = 0;
+    for line in text.split_inclusive('\n') {
+        if off > pos {
+            break;
+        }
+        if starts_item(line) {
+            best = off;
+        }
+        off += line.len();
+    }
+    best
+}
+
+/// Byte offset of the first declaration line starting after `pos`.
+fn next_item_start(text: &str, pos: usize) -> usize {
+    let mut off = 0;
+    for line in text.split_inclusive('\n') {
+        if off > pos && starts_item(line) {
+            return off;
+        }
+        off += line.len();
+    }
+    text.len()
+}
+
+/// Words for grammar rules, as docs/language.md names them.
+fn describe(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::package_decl => "`package <name>`",
+        Rule::package_name | Rule::name_word => "a package name",
+        Rule::use_decl => "`use`",
+        Rule::use_group => "`{` with names",
+        Rule::set_decl => "`set`",
+        Rule::class_decl => "`classification`",
+        Rule::profile_decl => "`profile`",
+        Rule::rule_decl | Rule::effect => "`permit` or `forbid`",
+        Rule::set_expr => "a set (a list `[...]` or a set name)",
+        Rule::set_op | Rule::add_op => "`+` or `-`",
+        Rule::single_mode
+        | Rule::regional_mode
+        | Rule::sovereign_mode
+        | Rule::hybrid_mode
+        | Rule::client_mode
+        | Rule::unrestricted_mode => {
+            "a residency mode (single_country, regional, sovereign, hybrid, client_owned, unrestricted)"
+        }
+        Rule::when_clause => "`when`",
+        Rule::obligations => "`with obligations [...]`",
+        Rule::because => "`because \"...\"`",
+        Rule::expr | Rule::and_expr | Rule::not_expr | Rule::comparison | Rule::sum | Rule::path => {
+            "a condition"
+        }
+        Rule::exists => "`exists grant <name>`",
+        Rule::cmp_op | Rule::not_in | Rule::in_op | Rule::satisfies_op => {
+            "a comparison (`==`, `!=`, `<`, `in`, `not in`, `satisfies`)"
+        }
+        Rule::is_test => "`is declared`, `is present` or `is missing`",
+        Rule::is_what => "`declared`, `present` or `missing`",
+        Rule::or_op => "`or`",
+        Rule::and_op => "`and`",
+        Rule::not_op => "`not`",
+        Rule::ident => "a name",
+        Rule::boolean => "`true` or `false`",
+        Rule::number => "a number",
+        Rule::duration => "a duration (`90d`)",
+        Rule::time => "a time (`2026-01-01T00:00:00Z`)",
+        Rule::string | Rule::string_inner => "a quoted string",
+        Rule::list => "a list `[...]`",
+        Rule::EOI => "the end of the file or a new declaration",
+        _ => return None,
+    })
+}
+
+fn translate(file_id: u32, text: &str, e: pest::error::Error<Rule>) -> (Diagnostic, usize) {
+    use pest::error::{ErrorVariant, InputLocation};
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let mut expected: Vec<&str> = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().filter_map(|r| describe(*r)).collect()
+        }
+        ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    expected.dedup();
+    let mut seen = std::collections::HashSet::new();
+    expected.retain(|x| seen.insert(*x));
+    let found = found_token(text, pos);
+    let end = pos + found.len().max(if pos < text.len() { 1 } else { 0 });
+    let end = (pos..=end.min(text.len()))
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(pos);
+    let span = Span::new(file_id, pos, end);
+    let what = if found.is_empty() {
+        "the end of the file".to_string()
+    } else {
+        format!("`{found}`")
+    };
+    let expected_words = match expected.len() {
+        0 => "something else".to_string(),
+        1 => expected[0].to_string(),
+        n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
+    };
+    let mut d = Diagnostic::new(
+        Code::Syntax,
+        span,
+        format!("unexpected {what}: expected {expected_words}"),
+    )
+    .label(format!("expected {expected_words} here"));
+    d = d.help(hint(&found, &expected));
+    (d, pos)
+}
+
+fn hint(found: &str, expected: &[&str]) -> String {
+    const KEYWORDS: [&str; 12] = [
+        "and",
+        "or",
+        "not",
+        "in",
+        "when",
+        "because",
+        "with",
+        "exists",
+        "where",
+        "satisfies",
+        "is",
+        "package",
+    ];
+    if KEYWORDS.contains(&found) && expected.contains(&"a name") {
+        return format!("`{found}` is a keyword and cannot be used as a name; pick another name");
+    }
+    if found == "=" {
+        return "compare with `==`; a single `=` only appears in `set` and `profile` declarations"
+            .into();
+    }
+    if found == "&&" || found == "||" || found == "!" {
+        return "write conditions with the words `and`, `or` and `not`".into();
+    }
+    if found.starts_with('\'') {
+        return "strings use double quotes: \"...\"".into();
+    }
+    "see docs/language.md for the shape of each declaration".into()
+}
+
+/// The token at `pos`, for messages: a word, or one character.
+fn found_token(text: &str, pos: usize) -> &str {
+    let rest = text.get(pos..).unwrap_or("");
+    let word_len = rest
+        .char_indices()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '-'))
+        .map_or(rest.len(), |(i, _)| i);
+    if word_len > 0 {
+        return &rest[..word_len];
+    }
+    let op = ["==", "!=", "<=", ">=", "&&", "||"]
+        .iter()
+        .find(|o| rest.starts_with(**o));
+    if let Some(o) = op {
+        return &rest[..o.len()];
+    }
+    rest.chars().next().map_or("", |c| &rest[..c.len_utf8()])
+}
+
+// ---- building typed nodes ------------------------------------------------------
+
+fn span(file: u32, p: &P) -> Span {
+    let s = p.as_span();
+    Span::new(file, s.start(), s.end())
+}
+
+fn ident(file: u32, p: P) -> Ident {
+    Ident {
+        name: p.as_str().to_string(),
+        span: span(file, &p),
+    }
+}
+
+fn build_file(f: u32, file: P) -> File {
+    let mut package = Ident {
+        name: String::new(),
+        span: Span::default(),
+    };
+    let mut uses = Vec::new();
+    let mut items = Vec::new();
+    for p in file.into_inner() {
+        match p.as_rule() {
+            Rule::package_decl => {
+                if let Some(n) = p.into_inner().next() {
+                    package = ident(f, n);
+                }
+            }
+            Rule::use_decl => uses.extend(p.into_inner().next().map(|u| build_use(f, u))),
+            Rule::set_decl => {
+                let mut it = p.into_inner();
+                if let (Some(n), Some(v)) = (it.next(), it.next()) {
+                    items.push(Item::Set {
+                        name: ident(f, n),
+                        value: build_set(f, v),
+                    });
+                }
+            }
+            Rule::class_decl => {
+                let mut it = p.into_inner();
+                if let (Some(n), Some(s)) = (it.next(), it.next()) {
+                    items.push(Item::Classification {
+                        name: ident(f, n),
+                        sensitivity: ident(f, s),
+                    });
+                }
+            }
+            Rule::profile_decl => {
+                let sp = span(f, &p);
+                let mut it = p.into_inner();
+                if let (Some(n), Some(m)) = (it.next(), it.next()) {
+                    items.push(Item::Profile {
+                        name: ident(f, n),
+                        mode: build_mode(f, m),
+                        span: sp,
+                    });
+                }
+            }
+            Rule::rule_decl => items.push(Item::Rule(build_rule(f, p))),
+            _ => {}
+        }
+    }
+    File {
+        package,
+        uses,
+        items,
+    }
+}
+
+fn build_use(f: u32, p: P) -> Use {
+    let mut package = Ident {
+        name: String::new(),
+        span: Span::default(),
+    };
+    let mut names = Vec::new();
+    for q in p.into_inner() {
+        match q.as_rule() {
+            Rule::package_name => package = ident(f, q),
+            Rule::use_group => names.extend(q.into_inner().map(|n| ident(f, n))),
+            Rule::ident => names.push(ident(f, q)),
+            _ => {}
+        }
+    }
+    Use { package, names }
+}
+
+fn build_set(f: u32, p: P) -> SetExpr {
+    if p.as_rule() != Rule::set_expr {
+        return build_set_term(f, p);
+    }
+    let mut it = p.into_inner();
+    let mut acc = match it.next() {
+        Some(t) => build_set_term(f, t),
+        None => SetExpr::List(Vec::new(), Span::default()),
+    };
+    while let (Some(op), Some(t)) = (it.next(), it.next()) {
+        let rhs = build_set_term(f, t);
+        acc = if op.as_str() == "+" {
+            SetExpr::Union(Box::new(acc), Box::new(rhs))
+        } else {
+            SetExpr::Difference(Box::new(acc), Box::new(rhs))
+        };
+    }
+    acc
+}
+
+fn build_set_term(f: u32, p: P) -> SetExpr {
+    match p.as_rule() {
+        Rule::list => {
+            let sp = span(f, &p);
+            SetExpr::List(p.into_inner().map(|e| build_expr(f, e)).collect(), sp)
+        }
+        Rule::ident => SetExpr::Name(ident(f, p)),
+        _ => build_set(f, p),
+    }
+}
+
+fn build_mode(f: u32, p: P) -> Mode {
+    let rule = p.as_rule();
+    let sp = span(f, &p);
+    let mut it = p.into_inner();
+    let mut next_set = || {
+        it.next()
+            .map_or(SetExpr::List(Vec::new(), sp), |q| build_set(f, q))
+    };
+    match rule {
+        Rule::single_mode | Rule::sovereign_mode => {
+            let c = match next_set() {
+                SetExpr::Name(c) => c,
+                _ => Ident {
+                    name: String::new(),
+                    span: sp,
+                },
+            };
+            if rule == Rule::single_mode {
+                Mode::SingleCountry(c)
+            } else {
+                Mode::Sovereign(c)
+            }
+        }
+        Rule::regional_mode => Mode::Regional(next_set()),
+        Rule::hybrid_mode => {
+            let primary = next_set();
+            let secondary = next_set();
+            Mode::Hybrid { primary, secondary }
+        }
+        Rule::client_mode => Mode::ClientOwned,
+        _ => Mode::Unrestricted,
+    }
+}
+
+fn build_rule(f: u32, p: P) -> RuleDecl {
+    let sp = span(f, &p);
+    let mut rule = RuleDecl {
+        effect: Effect::Permit,
+        name: Ident {
+            name: String::new(),
+            span: sp,
+        },
+        when: None,
+        obligations: Vec::new(),
+        because: None,
+        span: sp,
+    };
+    for q in p.into_inner() {
+        match q.as_rule() {
+            Rule::effect => {
+                rule.effect = if q.as_str() == "forbid" {
+                    Effect::Forbid
+                } else {
+                    Effect::Permit
+                }
+            }
+            Rule::ident => rule.name = ident(f, q),
+            Rule::when_clause => rule.when = q.into_inner().next().map(|e| build_expr(f, e)),
+            Rule::obligations => rule.obligations = q.into_inner().map(|o| ident(f, o)).collect(),
+            Rule::because => rule.because = q.into_inner().next().map(|s| build_message(f, s)),
+            _ => {}
+        }
+    }
+    rule
+}
+
+fn build_message(f: u32, p: P) -> Message {
+    let sp = span(f, &p);
+    let inner = p.into_inner().next();
+    let (raw, base) = inner.map_or(("", sp.start as usize + 1), |i| {
+        (i.as_str(), i.as_span().start())
+    });
+    let mut parts = Vec::new();
+    let mut text = String::new();
+    let mut chars = raw.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some((_, e)) = chars.next() {
+                    text.push(match e {
+                        'n' => '\n',
+                        't' => '\t',
+                        other => other,
+                    });
+                }
+            }
+            '{' => {
+                let start = i + 1;
+                let mut end = start;
+                for (j, d) in chars.by_ref() {
+                    if d == '}' {
+                        end = j;
+                        break;
+                    }
+                    end = j + d.len_utf8();
+                }
+                if !text.is_empty() {
+                    parts.push(MessagePart::Text(std::mem::take(&mut text)));
+                }
+                let hole = &raw[start..end];
+                let mut off = base + start;
+                let mut segs = Vec::new();
+                for seg in hole.split('.') {
+                    let lead = seg.len() - seg.trim_start().len();
+                    let name = seg.trim();
+                    segs.push(Ident {
+                        name: name.to_string(),
+                        span: Span::new(f, off + lead, off + lead + name.len()),
+                    });
+                    off += seg.len() + 1;
+                }
+                parts.push(MessagePart::Hole(
+                    segs,
+                    Span::new(f, base + start, base + end),
+                ));
+            }
+            other => text.push(other),
+        }
+    }
+    if !text.is_empty() {
+        parts.push(MessagePart::Text(text));
+    }
+    Message { parts, span: sp }
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c == '\\' {
+            match it.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some(o) => out.push(o),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn fold<F>(f: u32, p: P, mk: F) -> Expr
+where
+    F: Fn(Vec<Expr>, Span) -> Expr,
+{
+    let sp = span(f, &p);
+    let parts: Vec<Expr> = p
+        .into_inner()
+        .filter(|q| !matches!(q.as_rule(), Rule::or_op | Rule::and_op))
+        .map(|q| build_expr(f, q))
+        .collect();
+    if parts.len() == 1 {
+        parts
+            .into_iter()
+            .next()
+            .unwrap_or(Expr::Lit(Lit::Bool(false), sp))
+    } else {
+        mk(parts, sp)
+    }
+}
+
+fn build_expr(f: u32, p: P) -> Expr {
+    let sp = span(f, &p);
+    match p.as_rule() {
+        Rule::expr => fold(f, p, Expr::Or),
+        Rule::and_expr => fold(f, p, Expr::And),
+        Rule::not_expr => {
+            let mut it = p.into_inner();
+            match it.next() {
+                Some(q) if q.as_rule() == Rule::not_op => {
+                    let inner = it
+                        .next()
+                        .map_or(Expr::Lit(Lit::Bool(false), sp), |e| build_expr(f, e));
+                    Expr::Not(Box::new(inner), sp)
+                }
+                Some(q) => build_expr(f, q),
+                None => Expr::Lit(Lit::Bool(false), sp),
+            }
+        }
+        Rule::exists => {
+            let mut it = p.into_inner();
+            let var = it.next().map_or(
+                Ident {
+                    name: String::new(),
+                    span: sp,
+                },
+                |v| ident(f, v),
+            );
+            let cond = it.next().map(|c| Box::new(build_expr(f, c)));
+            Expr::Exists {
+                var,
+                cond,
+                span: sp,
+            }
+        }
+        Rule::comparison => {
+            let mut it = p.into_inner();
+            let lhs = it
+                .next()
+                .map_or(Expr::Lit(Lit::Bool(false), sp), |e| build_expr(f, e));
+            match it.next() {
+                None => lhs,
+                Some(q) if q.as_rule() == Rule::is_test => {
+                    let mut negated = false;
+                    let mut what = IsWhat::Present;
+                    for r in q.into_inner() {
+                        match r.as_rule() {
+                            Rule::not_op => negated = true,
+                            _ => {
+                                what = match r.as_str() {
+                                    "declared" => IsWhat::Declared,
+                                    "missing" => IsWhat::Missing,
+                                    _ => IsWhat::Present,
+                                }
+                            }
+                        }
+                    }
+                    Expr::Is {
+                        expr: Box::new(lhs),
+                        negated,
+                        what,
+                        span: sp,
+                    }
+                }
+                Some(op) => {
+                    let op = match op.as_str() {
+                        "==" => CmpOp::Eq,
+                        "!=" => CmpOp::Ne,
+                        "<" => CmpOp::Lt,
+                        "<=" => CmpOp::Le,
+                        ">" => CmpOp::Gt,
+                        ">=" => CmpOp::Ge,
+                        "in" => CmpOp::In,
+                        "satisfies" => CmpOp::Satisfies,
+                        _ => CmpOp::NotIn,
+                    };
+                    let rhs = it
+                        .next()
+                        .map_or(Expr::Lit(Lit::Bool(false), sp), |e| build_expr(f, e));
+                    Expr::Cmp {
+                        op,
+                        lhs: Box::new(lhs),
+                        rhs: Box::new(rhs),
+                        span: sp,
+                    }
+                }
+            }
+        }
+        Rule::sum => {
+            let mut it = p.into_inner();
+            let mut acc = it
+                .next()
+                .map_or(Expr::Lit(Lit::Bool(false), sp), |e| build_expr(f, e));
+            while let (Some(op), Some(t)) = (it.next(), it.next()) {
+                let rhs = build_expr(f, t);
+                let s = acc.span().to(rhs.span());
+                let op = if op.as_str() == "+" {
+                    AddOp::Add
+                } else {
+                    AddOp::Sub
+                };
+                acc = Expr::Arith {
+                    op,
+                    lhs: Box::new(acc),
+                    rhs: Box::new(rhs),
+                    span: s,
+                };
+            }
+            acc
+        }
+        Rule::path => Expr::Path(p.into_inner().map(|i| ident(f, i)).collect(), sp),
+        Rule::list => Expr::List(p.into_inner().map(|e| build_expr(f, e)).collect(), sp),
+        Rule::boolean => Expr::Lit(Lit::Bool(p.as_str() == "true"), sp),
+        Rule::number => Expr::Lit(Lit::Number(p.as_str().parse().unwrap_or(0.0)), sp),
+        Rule::string => {
+            let raw = p.into_inner().next().map_or("", |i| i.as_str());
+            Expr::Lit(Lit::Str(unescape(raw)), sp)
+        }
+        Rule::duration => {
+            let s = p.as_str();
+            let (num, unit) = s.split_at(s.len() - 1);
+            let n: i64 = num.parse().unwrap_or(i64::MAX);
+            let mult = match unit {
+                "w" => 604_800,
+                "d" => 86_400,
+                "h" => 3_600,
+                "m" => 60,
+                _ => 1,
+            };
+            Expr::Lit(Lit::Duration(n.saturating_mul(mult)), sp)
+        }
+        Rule::time => match chrono::DateTime::parse_from_rfc3339(p.as_str()) {
+            Ok(t) => Expr::Lit(Lit::Time(t.with_timezone(&chrono::Utc)), sp),
+            Err(_) => Expr::Lit(Lit::InvalidTime(p.as_str().to_string()), sp),
+        },
+        _ => Expr::Lit(Lit::Bool(false), sp),
+    }
+}
