@@ -895,7 +895,133 @@ impl<'s> Checker<'s> {
 
     // ---- expressions -------------------------------------------------------------
 
-    fn atom(&mut self, span: Span, operands: [Option<&Expr>; 2], nodes: [NodeId; 2]) -> u32 {
+    fn cmp_phrase(&self, op: CmpOp, lhs: &Expr, rhs: &Expr) -> String {
+        let e = Expr::Cmp {
+            op,
+            lhs: Box::new(lhs.clone()),
+            rhs: Box::new(rhs.clone()),
+            span: Span::default(),
+        };
+        self.phrase_of(&e)
+    }
+
+    /// Plain words for a condition.
+    fn phrase_of(&self, e: &Expr) -> String {
+        match e {
+            Expr::Cmp { op, lhs, rhs, .. } => {
+                let verb = match op {
+                    CmpOp::Eq => "is",
+                    CmpOp::Ne => "is not",
+                    CmpOp::Lt => "is less than",
+                    CmpOp::Le => "is at most",
+                    CmpOp::Gt => "is more than",
+                    CmpOp::Ge => "is at least",
+                    CmpOp::In => "is in",
+                    CmpOp::NotIn => "is not in",
+                    CmpOp::Satisfies => "satisfies",
+                };
+                format!("{} {verb} {}", self.words(lhs), self.words(rhs))
+            }
+            Expr::And(items, _) => items
+                .iter()
+                .map(|i| self.phrase_of(i))
+                .collect::<Vec<_>>()
+                .join(" and "),
+            Expr::Or(items, _) => {
+                format!(
+                    "({})",
+                    items
+                        .iter()
+                        .map(|i| self.phrase_of(i))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                )
+            }
+            Expr::Not(i, _) => format!("not ({})", self.phrase_of(i)),
+            Expr::Exists { cond: Some(c), .. } => {
+                format!("a valid grant exists where {}", self.phrase_of(c))
+            }
+            Expr::Exists { cond: None, .. } => "a valid grant exists".to_string(),
+            Expr::Is {
+                expr,
+                negated,
+                what,
+                ..
+            } => {
+                let w = match what {
+                    IsWhat::Declared => "declared",
+                    IsWhat::Present => "present",
+                    IsWhat::Missing => "missing",
+                };
+                format!(
+                    "{} is {}{w}",
+                    self.words(expr),
+                    if *negated { "not " } else { "" }
+                )
+            }
+            other => self.words(other),
+        }
+    }
+
+    /// Plain words for an expression operand.
+    fn words(&self, e: &Expr) -> String {
+        let Expr::Path(segs, span) = e else {
+            return self.text(e.span());
+        };
+        let names: Vec<&str> = segs.iter().map(|s| s.name.as_str()).collect();
+        if let (Some(g), Some(first)) = (self.grant_var.as_deref(), names.first()) {
+            if g == *first {
+                let field = names.get(1..).unwrap_or(&[]).join(".");
+                let f = match field.as_str() {
+                    "to_country" => "destination country".to_string(),
+                    "approved_by" => "approver".to_string(),
+                    "requested_by" => "requester".to_string(),
+                    other => other.replace('_', " "),
+                };
+                return format!("the grant's {f}");
+            }
+        }
+        let w = match names.as_slice() {
+            ["action"] => "the action",
+            ["now"] => "the time of the request",
+            ["purpose"] => "the request's purpose",
+            ["source_region"] => "the source region id",
+            ["target_region"] => "the target region id",
+            ["principal", "id"] => "the principal",
+            ["principal", "country"] => "the principal's country",
+            ["principal", "roles"] => "the principal's roles",
+            ["resource", "id"] => "the resource",
+            ["resource", "classification"] => "the resource's classification",
+            ["resource", "classification", "sensitivity"] => {
+                "the sensitivity of the resource's classification"
+            }
+            ["resource", "residency"] => "the resource's residency profile",
+            ["resource", "residency", "primary"] => {
+                "the primary-copy rule of the resource's residency profile"
+            }
+            ["resource", "residency", "mode"] => "the mode of the resource's residency profile",
+            ["resource", "residency", "country"] => {
+                "the country of the resource's residency profile"
+            }
+            ["resource", "home_country"] => "the home country of the resource's data subjects",
+            ["resource", "client_regions"] => "the regions the client chose",
+            ["source"] => "the source region",
+            ["target"] => "the target region",
+            [r @ ("source" | "target"), f] => {
+                return format!("the {r} region's {}", f.replace('_', " "))
+            }
+            _ => return self.text(*span),
+        };
+        w.to_string()
+    }
+
+    fn atom(
+        &mut self,
+        span: Span,
+        operands: [Option<&Expr>; 2],
+        nodes: [NodeId; 2],
+        phrase: String,
+    ) -> u32 {
         let text = self.text(span);
         let location = self.sources.location(span);
         let mut ops = [None, None];
@@ -906,8 +1032,14 @@ impl<'s> Checker<'s> {
                 }
             }
         }
+        let phrase = if phrase.is_empty() {
+            text.clone()
+        } else {
+            phrase
+        };
         self.prog.atoms.push(Atom {
             text,
+            phrase,
             location,
             operands: ops,
         });
@@ -961,7 +1093,42 @@ impl<'s> Checker<'s> {
                     let b = !*b;
                     return Some((self.push(Node::Const(Const::Bool(b))), Ty::Bool));
                 }
-                Some((self.push(Node::Not(n)), Ty::Bool))
+                let atomic = matches!(
+                    self.node(n),
+                    Some(
+                        Node::Cmp { .. }
+                            | Node::Is { .. }
+                            | Node::Satisfies { .. }
+                            | Node::Exists { .. }
+                    )
+                );
+                let phrase = {
+                    let child = match self.node(n) {
+                        Some(
+                            Node::Cmp { atom, .. }
+                            | Node::Is { atom, .. }
+                            | Node::Satisfies { atom, .. }
+                            | Node::Exists { atom, .. },
+                        ) => self
+                            .prog
+                            .atoms
+                            .get(*atom as usize)
+                            .map(|a| a.phrase.clone())
+                            .unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    match child.strip_prefix("a valid grant exists") {
+                        Some(rest) => format!("no valid grant exists{rest}"),
+                        None => format!("not ({child})"),
+                    }
+                };
+                let atom = if atomic {
+                    let phrase = phrase;
+                    Some(self.atom(e.span(), [None, None], [n, n], phrase))
+                } else {
+                    None
+                };
+                Some((self.push(Node::Not { expr: n, atom }), Ty::Bool))
             }
             Expr::Exists { var, cond, span } => {
                 if self.grant_var.is_some() {
@@ -990,8 +1157,12 @@ impl<'s> Checker<'s> {
                     }
                     None => None,
                 };
+                let phrase = match cond {
+                    Some(c) => format!("a valid grant exists where {}", self.phrase_of(c)),
+                    None => "a valid grant exists".to_string(),
+                };
                 self.grant_var = None;
-                let atom = self.atom(*span, [None, None], [0, 0]);
+                let atom = self.atom(*span, [None, None], [0, 0], phrase);
                 Some((self.push(Node::Exists { cond: c, atom }), Ty::Bool))
             }
             Expr::Is {
@@ -1009,7 +1180,8 @@ impl<'s> Checker<'s> {
                     );
                     return None;
                 }
-                let atom = self.atom(*span, [Some(expr), None], [n, n]);
+                let phrase = self.phrase_of(e);
+                let atom = self.atom(*span, [Some(expr), None], [n, n], phrase);
                 Some((
                     self.push(Node::Is {
                         what: *what,
@@ -1162,7 +1334,8 @@ impl<'s> Checker<'s> {
                     return None;
                 }
                 let primary_only = rt == Ty::ProfilePrimary;
-                let atom = self.atom(span, [Some(lhs), Some(rhs)], [ln, rn]);
+                let phrase = self.cmp_phrase(op, lhs, rhs);
+                let atom = self.atom(span, [Some(lhs), Some(rhs)], [ln, rn], phrase);
                 return Some((
                     self.push(Node::Satisfies {
                         region: ln,
@@ -1240,7 +1413,8 @@ impl<'s> Checker<'s> {
         if let Some(b) = self.fold_cmp(op, ln, rn) {
             return Some((self.push(Node::Const(Const::Bool(b))), Ty::Bool));
         }
-        let atom = self.atom(span, [Some(lhs), Some(rhs)], [ln, rn]);
+        let phrase = self.cmp_phrase(op, lhs, rhs);
+        let atom = self.atom(span, [Some(lhs), Some(rhs)], [ln, rn], phrase);
         Some((
             self.push(Node::Cmp {
                 op,

@@ -20,7 +20,7 @@ use crate::ir::*;
 use crate::syntax::{CmpOp, Effect, IsWhat};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 /// How much of the reasoning a decision carries.
@@ -75,7 +75,7 @@ pub struct Verdict<'s> {
 }
 
 /// One determining rule, as the contract's `reasons` lists it.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Reason {
     pub rule: String,
     pub effect: String,
@@ -84,12 +84,12 @@ pub struct Reason {
 }
 
 /// The decision document (contract.md, "Decision").
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Decision {
     pub decision: String,
     pub reasons: Vec<Reason>,
     pub obligations: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<Value>,
     pub policy_hash: String,
     pub input_hash: String,
@@ -419,7 +419,13 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                 let args = self.args(*start, *len);
                 args.iter().any(|a| self.bool(*a))
             }
-            Node::Not(a) => !self.bool(*a),
+            Node::Not { expr, atom } => {
+                let res = !self.bool(*expr);
+                if let Some(a) = atom {
+                    self.t.atom(*a, res, Val::Missing, Val::Missing);
+                }
+                res
+            }
             Node::Cmp { op, lhs, rhs, atom } => {
                 let l = self.val(*lhs);
                 let r = self.val(*rhs);
@@ -1055,6 +1061,7 @@ impl Tracer for Recorder<'_> {
         }
         let mut o = Map::new();
         o.insert("condition".into(), json!(a.text));
+        o.insert("phrase".into(), json!(a.phrase));
         o.insert("result".into(), json!(result));
         if !values.is_empty() {
             o.insert("values".into(), Value::Object(values));

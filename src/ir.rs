@@ -209,7 +209,12 @@ pub enum Arith {
 pub enum Node {
     Const(Const),
     Load(Field),
-    Not(NodeId),
+    /// Negation; `atom` is set when the operand is a single condition, so the
+    /// trace can show the negated condition as one line.
+    Not {
+        expr: NodeId,
+        atom: Option<u32>,
+    },
     And {
         start: u32,
         len: u32,
@@ -254,6 +259,8 @@ pub enum Node {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Atom {
     pub text: String,
+    /// The condition in plain words, for readers who do not know the language.
+    pub phrase: String,
     pub location: String,
     pub operands: [Option<String>; 2],
 }
@@ -423,7 +430,7 @@ impl Program {
                 Const::Set(i) => format!("set#{i}"),
             },
             Node::Load(f) => format!("load({})", self.field_name(*f)),
-            Node::Not(a) => format!("not({})", self.render_node(*a)),
+            Node::Not { expr, .. } => format!("not({})", self.render_node(*expr)),
             Node::And { start, len } => format!("and({})", list(*start, *len).join(", ")),
             Node::Or { start, len } => format!("or({})", list(*start, *len).join(", ")),
             Node::Cmp { op, lhs, rhs, .. } => {

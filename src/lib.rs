@@ -11,6 +11,7 @@ pub mod country;
 pub mod diag;
 pub mod documents;
 pub mod eval;
+pub mod explain;
 pub mod ir;
 pub mod policy;
 pub mod source;

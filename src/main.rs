@@ -1,7 +1,7 @@
-fn main() {
-    let s = sovra::policy::bundled();
-    match sovra::policy::compile(&s) {
-        Ok(p) => println!("{}", p.render()),
-        Err(d) => eprintln!("{}", sovra::diag::render(&d, &s)),
-    }
+//! The `sovra` binary: a thin dispatcher to the command line in `cli.rs`.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::run()
 }

@@ -1,0 +1,393 @@
+//! The `sovra` command line: argument parsing and output, on top of the
+//! library's public API only.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sovra::documents::{bundled_regions, Grants, Regions, Request};
+use sovra::eval::{Decision, Engine, TraceLevel};
+use sovra::ir::Program;
+use sovra::source::Sources;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "sovra",
+    version,
+    about = "Decide where data may live and who may reach it from where"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct PolicyArgs {
+    /// Policy files or folders (searched for `*.sov`); repeatable. Absent: the bundled library.
+    #[arg(long = "policies", value_name = "PATH")]
+    policies: Vec<PathBuf>,
+}
+
+#[derive(clap::Args, Clone)]
+struct DocArgs {
+    /// The regions document. Absent: the bundled catalog of real cloud regions, all active.
+    #[arg(long, value_name = "FILE")]
+    regions: Option<PathBuf>,
+    /// The grants document. Absent: no grants.
+    #[arg(long, value_name = "FILE")]
+    grants: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Json,
+    Text,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Explain {
+    Off,
+    Summary,
+    Full,
+}
+
+impl From<Explain> for TraceLevel {
+    fn from(e: Explain) -> Self {
+        match e {
+            Explain::Off => TraceLevel::Off,
+            Explain::Summary => TraceLevel::Summary,
+            Explain::Full => TraceLevel::Full,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Emit {
+    /// The IR as text for a person.
+    Ir,
+    /// The IR as JSON (its canonical, hashed form).
+    Json,
+    /// Only the policy hash.
+    Hash,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Decide one request (--request) or a JSON Lines batch (--requests).
+    Eval {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[command(flatten)]
+        docs: DocArgs,
+        /// One request (JSON); `-` reads standard input. Exit 0 allow, 1 deny, 2 error.
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with = "requests",
+            required_unless_present = "requests"
+        )]
+        request: Option<PathBuf>,
+        /// JSON Lines, one request a line; `-` reads standard input. Exit 0, or 2 if any line failed.
+        #[arg(long, value_name = "FILE")]
+        requests: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+        #[arg(long, value_enum, default_value = "off")]
+        explain: Explain,
+    },
+    /// Parse and check policies: exit 0 when clean, 2 with every diagnostic otherwise.
+    Check {
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Compile policies and print (or write) the decision IR.
+    Compile {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[arg(long, value_enum, default_value = "ir")]
+        emit: Emit,
+        /// Write to this file instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Explain a decision in plain words: decide a request, or read a decision `eval` wrote.
+    Explain {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[command(flatten)]
+        docs: DocArgs,
+        /// A request to decide (with a full trace) and explain; `-` reads standard input.
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with = "decision",
+            required_unless_present = "decision"
+        )]
+        request: Option<PathBuf>,
+        /// A decision document written by `sovra eval --format json`.
+        #[arg(long, value_name = "FILE")]
+        decision: Option<PathBuf>,
+    },
+}
+
+/// An error that ends the command with exit status 2.
+struct Fail(String);
+
+impl<E: std::fmt::Display> From<E> for Fail {
+    fn from(e: E) -> Self {
+        Fail(e.to_string())
+    }
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Eval {
+            policy,
+            docs,
+            request,
+            requests,
+            format,
+            explain,
+        } => eval(
+            &policy,
+            &docs,
+            request.as_deref(),
+            requests.as_deref(),
+            format,
+            explain.into(),
+        ),
+        Cmd::Check { policy } => check(&policy),
+        Cmd::Compile {
+            policy,
+            emit,
+            output,
+        } => compile(&policy, emit, output.as_deref()),
+        Cmd::Explain {
+            policy,
+            docs,
+            request,
+            decision,
+        } => explain(&policy, &docs, request.as_deref(), decision.as_deref()),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Fail(msg)) => {
+            let msg = msg.trim_end();
+            eprintln!("sovra: error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, Fail> {
+    if path == Path::new("-") {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Fail(format!("cannot read standard input: {e}")))?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(path)
+        .map_err(|e| Fail(format!("cannot read `{}`: {e}", path.display())))
+}
+
+fn sources(p: &PolicyArgs) -> Result<Sources, Fail> {
+    if p.policies.is_empty() {
+        Ok(sovra::policy::bundled())
+    } else {
+        Ok(sovra::policy::load(&p.policies)?)
+    }
+}
+
+fn program(p: &PolicyArgs) -> Result<Program, Fail> {
+    let s = sources(p)?;
+    sovra::policy::compile(&s).map_err(|d| {
+        Fail(format!(
+            "the policies do not compile:\n\n{}",
+            sovra::diag::render(&d, &s)
+        ))
+    })
+}
+
+fn engine(p: &PolicyArgs, d: &DocArgs) -> Result<Engine, Fail> {
+    let program = program(p)?;
+    let regions = match &d.regions {
+        None => bundled_regions(),
+        Some(f) => {
+            Regions::from_json(&read(f)?).map_err(|e| Fail(format!("{}: {e}", f.display())))?
+        }
+    };
+    let grants = match &d.grants {
+        None => Grants::default(),
+        Some(f) => {
+            Grants::from_json(&read(f)?).map_err(|e| Fail(format!("{}: {e}", f.display())))?
+        }
+    };
+    Ok(Engine::new(program, regions, grants))
+}
+
+fn print_decision(d: &Decision, format: Format) -> Result<(), Fail> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(d)?)?,
+        Format::Text => write!(out, "{}", sovra::explain::render(d))?,
+    }
+    Ok(())
+}
+
+fn eval(
+    p: &PolicyArgs,
+    docs: &DocArgs,
+    request: Option<&Path>,
+    requests: Option<&Path>,
+    format: Format,
+    level: TraceLevel,
+) -> Result<u8, Fail> {
+    let engine = engine(p, docs)?;
+    if let Some(path) = request {
+        let text = read(path)?;
+        let req =
+            Request::from_json(&text).map_err(|e| Fail(format!("{}: {e}", path.display())))?;
+        let d = engine.decide(&req, level);
+        print_decision(&d, format)?;
+        return Ok(if d.allowed() { 0 } else { 1 });
+    }
+    let Some(path) = requests else {
+        return Err(Fail("give --request FILE or --requests FILE".into()));
+    };
+    let text = read(path)?;
+    batch(&engine, &text, format, level)
+}
+
+/// Decides JSON Lines on every core, printing results in input order.
+fn batch(engine: &Engine, text: &str, format: Format, level: TraceLevel) -> Result<u8, Fail> {
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.trim().is_empty())
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .max(1);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = false;
+    for block in lines.chunks(8192) {
+        let per = block.len().div_ceil(threads).max(1);
+        let results: Vec<Vec<(String, bool)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = block
+                .chunks(per)
+                .map(|chunk| {
+                    s.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|(n, l)| one_line(engine, *n, l, format, level))
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (line, ok) in results.into_iter().flatten() {
+            failed |= !ok;
+            out.write_all(line.as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(if failed { 2 } else { 0 })
+}
+
+fn one_line(
+    engine: &Engine,
+    n: usize,
+    line: &str,
+    format: Format,
+    level: TraceLevel,
+) -> (String, bool) {
+    match Request::from_json(line) {
+        Ok(req) => {
+            let d = engine.decide(&req, level);
+            let s = match format {
+                Format::Json => serde_json::to_string(&d).unwrap_or_default(),
+                Format::Text => {
+                    let first = d
+                        .reasons
+                        .first()
+                        .map_or(String::new(), |r| format!(" {} {}", r.rule, r.message));
+                    format!("line {n}: {}{first}", d.decision)
+                }
+            };
+            (s, true)
+        }
+        Err(e) => (
+            serde_json::json!({"line": n, "error": e.to_string()}).to_string(),
+            false,
+        ),
+    }
+}
+
+fn check(p: &PolicyArgs) -> Result<u8, Fail> {
+    let s = sources(p)?;
+    match sovra::policy::compile(&s) {
+        Ok(prog) => {
+            println!(
+                "ok: {} file{}, {} rule{}, policy {}",
+                s.files.len(),
+                if s.files.len() == 1 { "" } else { "s" },
+                prog.rules.len(),
+                if prog.rules.len() == 1 { "" } else { "s" },
+                prog.hash()
+            );
+            Ok(0)
+        }
+        Err(d) => {
+            eprint!("{}", sovra::diag::render(&d, &s));
+            Ok(2)
+        }
+    }
+}
+
+fn compile(p: &PolicyArgs, emit: Emit, output: Option<&Path>) -> Result<u8, Fail> {
+    let prog = program(p)?;
+    let text = match emit {
+        Emit::Ir => prog.render(),
+        Emit::Json => format!("{}\n", serde_json::to_string_pretty(&prog)?),
+        Emit::Hash => format!("{}\n", prog.hash()),
+    };
+    match output {
+        Some(f) => std::fs::write(f, text)
+            .map_err(|e| Fail(format!("cannot write `{}`: {e}", f.display())))?,
+        None => print!("{text}"),
+    }
+    Ok(0)
+}
+
+fn explain(
+    p: &PolicyArgs,
+    docs: &DocArgs,
+    request: Option<&Path>,
+    decision: Option<&Path>,
+) -> Result<u8, Fail> {
+    let d: Decision = match (request, decision) {
+        (Some(path), _) => {
+            let engine = engine(p, docs)?;
+            let req = Request::from_json(&read(path)?)
+                .map_err(|e| Fail(format!("{}: {e}", path.display())))?;
+            engine.decide(&req, TraceLevel::Full)
+        }
+        (None, Some(path)) => serde_json::from_str(&read(path)?).map_err(|e| {
+            Fail(format!(
+                "{}: not a decision document written by `sovra eval`: {e}",
+                path.display()
+            ))
+        })?,
+        (None, None) => return Err(Fail("give --request FILE or --decision FILE".into())),
+    };
+    print!("{}", sovra::explain::render(&d));
+    Ok(if d.allowed() { 0 } else { 1 })
+}
