@@ -1,0 +1,164 @@
+//! The data-driven case harness: every `tests/cases/**/*.json` file is a group
+//! of cases (policies, documents, a base request; each case patches the request
+//! and states the expected decision and determining rules).
+//!
+//! A group file:
+//! ```json
+//! { "policies": ["dir-or-file", …] (absent: the bundled library),
+//!   "regions": "regions.json" (relative to the group file; absent: bundled catalog),
+//!   "grants": "grants.json" (absent: none),
+//!   "base": { …a request… },
+//!   "cases": [ { "name": "…", "set": { "resource.home_country": "RU" },
+//!                "unset": ["purpose"], "decision": "deny",
+//!                "rules": ["russia.identity_outside_russia"] } ] }
+//! ```
+
+use serde_json::{Map, Value};
+use sovra::documents::{bundled_regions, Grants, Regions, Request};
+use sovra::eval::{Engine, Scratch, TraceLevel};
+use std::path::{Path, PathBuf};
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for e in entries {
+        if e.is_dir() {
+            files(&e, out);
+        } else if e.extension().is_some_and(|x| x == "json") {
+            out.push(e);
+        }
+    }
+}
+
+fn set_path(v: &mut Value, path: &str, new: Value) {
+    let mut cur = v;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, p) in parts.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let obj = cur.as_object_mut().unwrap();
+        if i + 1 == parts.len() {
+            obj.insert((*p).to_string(), new);
+            return;
+        }
+        cur = obj.entry((*p).to_string()).or_insert(Value::Object(Map::new()));
+    }
+}
+
+fn unset_path(v: &mut Value, path: &str) {
+    let parts: Vec<&str> = path.split('.').collect();
+    let mut cur = v;
+    for p in &parts[..parts.len() - 1] {
+        match cur.get_mut(*p) {
+            Some(next) => cur = next,
+            None => return,
+        }
+    }
+    if let Some(o) = cur.as_object_mut() {
+        o.remove(*parts.last().unwrap());
+    }
+}
+
+fn engine_for(group: &Value, dir: &Path) -> Engine {
+    let sources = match group.get("policies") {
+        None => sovra::policy::bundled(),
+        Some(Value::Array(ps)) => {
+            let paths: Vec<PathBuf> = ps.iter().map(|p| dir.join(p.as_str().unwrap())).collect();
+            sovra::policy::load(&paths).unwrap()
+        }
+        Some(other) => panic!("policies must be a list, found {other}"),
+    };
+    let program = sovra::policy::compile(&sources)
+        .unwrap_or_else(|d| panic!("{}", sovra::diag::render(&d, &sources)));
+    let regions = match group.get("regions").and_then(Value::as_str) {
+        None => bundled_regions(),
+        Some(f) => Regions::from_json(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap(),
+    };
+    let grants = match group.get("grants").and_then(Value::as_str) {
+        None => Grants::default(),
+        Some(f) => Grants::from_json(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap(),
+    };
+    Engine::new(program, regions, grants)
+}
+
+#[test]
+fn every_case_file_decides_as_stated() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut groups = Vec::new();
+    files(&root, &mut groups);
+    assert!(!groups.is_empty());
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for file in &groups {
+        let group: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let Some(cases) = group.get("cases").and_then(Value::as_array) else { continue };
+        let dir = file.parent().unwrap();
+        let engine = engine_for(&group, dir);
+        let base = group.get("base").cloned().unwrap_or(Value::Object(Map::new()));
+        for case in cases {
+            count += 1;
+            let name = format!("{}: {}", file.strip_prefix(&root).unwrap().display(), case["name"].as_str().unwrap());
+            let mut req = case.get("request").cloned().unwrap_or_else(|| base.clone());
+            if let Some(Value::Object(set)) = case.get("set") {
+                for (k, v) in set {
+                    set_path(&mut req, k, v.clone());
+                }
+            }
+            if let Some(Value::Array(unset)) = case.get("unset") {
+                for k in unset {
+                    unset_path(&mut req, k.as_str().unwrap());
+                }
+            }
+            let request = match Request::from_value(&req) {
+                Ok(r) => r,
+                Err(e) => {
+                    failures.push(format!("{name}: request does not parse: {e}"));
+                    continue;
+                }
+            };
+            let want = case["decision"].as_str().unwrap();
+            // Every trace level gives the same decision, and the hot path agrees.
+            for level in [TraceLevel::Off, TraceLevel::Summary, TraceLevel::Full] {
+                let d = engine.decide(&request, level);
+                if d.decision != want {
+                    failures.push(format!("{name}: expected {want}, got {} ({:?}) at {level:?}", d.decision, d.reasons));
+                    break;
+                }
+                if let Some(Value::Array(rules)) = case.get("rules") {
+                    let mut got: Vec<&str> = d.reasons.iter().map(|r| r.rule.as_str()).collect();
+                    let mut exp: Vec<&str> = rules.iter().map(|r| r.as_str().unwrap()).collect();
+                    got.sort();
+                    exp.sort();
+                    if got != exp {
+                        failures.push(format!("{name}: expected rules {exp:?}, got {got:?}"));
+                        break;
+                    }
+                }
+                if let Some(Value::Array(obs)) = case.get("obligations") {
+                    let exp: Vec<&str> = obs.iter().map(|r| r.as_str().unwrap()).collect();
+                    if d.obligations != exp {
+                        failures.push(format!("{name}: expected obligations {exp:?}, got {:?}", d.obligations));
+                        break;
+                    }
+                }
+                if let Some(Value::Array(frags)) = case.get("message_contains") {
+                    for f in frags {
+                        let f = f.as_str().unwrap();
+                        if !d.reasons.iter().any(|r| r.message.contains(f)) {
+                            failures.push(format!("{name}: no reason message contains {f:?}: {:?}", d.reasons));
+                        }
+                    }
+                }
+            }
+            let mut scratch = Scratch::default();
+            let v = engine.verdict(&request, &mut scratch);
+            if v.allow != (want == "allow") {
+                failures.push(format!("{name}: verdict() disagrees with decide()"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {count} cases failed:\n{}", failures.len(), failures.join("\n"));
+    eprintln!("{count} cases in {} files passed", groups.len());
+}
