@@ -20,8 +20,8 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "policies/classes.sov",
         include_str!("../policies/classes.sov"),
     ),
-    ("policies/geo.sov", include_str!("../policies/geo.sov")),
     ("policies/gdpr.sov", include_str!("../policies/gdpr.sov")),
+    ("policies/geo.sov", include_str!("../policies/geo.sov")),
     (
         "policies/residency.sov",
         include_str!("../policies/residency.sov"),
@@ -47,8 +47,10 @@ pub enum LoadError {
 /// The bundled library as sources.
 pub fn bundled() -> Sources {
     let mut s = Sources::default();
-    for (name, text) in BUNDLED {
-        s.add(*name, *text);
+    let mut files = BUNDLED.to_vec();
+    files.sort();
+    for (name, text) in files {
+        s.add(name, text);
     }
     s
 }

@@ -278,7 +278,9 @@ fn item_start_before(text: &str, pos: usize) -> usize {
     let mut best = 0;
     let mut off = 0;
     for line in text.split_inclusive('\n') {
-        if off > pos {
+        // An error right at a declaration's first word belongs to the one before.
+        let word_at = off + (line.len() - line.trim_start().len());
+        if word_at >= pos && off > 0 {
             break;
         }
         if starts_item(line) {
@@ -301,50 +303,46 @@ fn next_item_start(text: &str, pos: usize) -> usize {
     text.len()
 }
 
-/// Words for grammar rules, as docs/language.md names them.
-fn describe(rule: Rule) -> Option<&'static str> {
+/// Words for grammar rules, as docs/language.md names them, with a rank:
+/// when pest lists many alternatives, the most specific few are shown.
+fn describe(rule: Rule) -> Option<(u8, &'static str)> {
     Some(match rule {
-        Rule::package_decl => "`package <name>`",
-        Rule::package_name | Rule::name_word => "a package name",
-        Rule::use_decl => "`use`",
-        Rule::use_group => "`{` with names",
-        Rule::set_decl => "`set`",
-        Rule::class_decl => "`classification`",
-        Rule::profile_decl => "`profile`",
-        Rule::rule_decl | Rule::effect => "`permit` or `forbid`",
-        Rule::set_expr => "a set (a list `[...]` or a set name)",
-        Rule::set_op | Rule::add_op => "`+` or `-`",
+        Rule::package_decl => (0, "`package <name>` on the first line"),
+        Rule::package_name | Rule::name_word => (1, "a package name"),
+        Rule::use_group => (1, "`{` and the names to import"),
+        Rule::set_expr => (1, "a set (a list `[...]` or a set name)"),
         Rule::single_mode
         | Rule::regional_mode
         | Rule::sovereign_mode
         | Rule::hybrid_mode
         | Rule::client_mode
         | Rule::unrestricted_mode => {
-            "a residency mode (single_country, regional, sovereign, hybrid, client_owned, unrestricted)"
+            (1, "a residency mode (single_country, regional, sovereign, hybrid, client_owned, unrestricted)")
         }
-        Rule::when_clause => "`when`",
-        Rule::obligations => "`with obligations [...]`",
-        Rule::because => "`because \"...\"`",
         Rule::expr | Rule::and_expr | Rule::not_expr | Rule::comparison | Rule::sum | Rule::path => {
-            "a condition"
+            (1, "a condition")
         }
-        Rule::exists => "`exists grant <name>`",
-        Rule::cmp_op | Rule::not_in | Rule::in_op | Rule::satisfies_op => {
-            "a comparison (`==`, `!=`, `<`, `in`, `not in`, `satisfies`)"
+        Rule::ident | Rule::root_ident => (2, "a name"),
+        Rule::is_what => (2, "`declared`, `present` or `missing`"),
+        Rule::string | Rule::string_inner => (2, "a quoted string"),
+        Rule::list => (3, "a list `[...]`"),
+        Rule::boolean | Rule::number | Rule::duration | Rule::time => (3, "a value"),
+        Rule::exists => (3, "`exists grant <name>`"),
+        Rule::cmp_op | Rule::not_in | Rule::in_op | Rule::satisfies_op | Rule::is_test => {
+            (4, "a comparison (`==`, `!=`, `in`, `not in`, `satisfies`, `is`)")
         }
-        Rule::is_test => "`is declared`, `is present` or `is missing`",
-        Rule::is_what => "`declared`, `present` or `missing`",
-        Rule::or_op => "`or`",
-        Rule::and_op => "`and`",
-        Rule::not_op => "`not`",
-        Rule::ident => "a name",
-        Rule::boolean => "`true` or `false`",
-        Rule::number => "a number",
-        Rule::duration => "a duration (`90d`)",
-        Rule::time => "a time (`2026-01-01T00:00:00Z`)",
-        Rule::string | Rule::string_inner => "a quoted string",
-        Rule::list => "a list `[...]`",
-        Rule::EOI => "the end of the file or a new declaration",
+        Rule::or_op | Rule::and_op | Rule::not_op => (5, "`and`, `or` or `not`"),
+        Rule::set_op | Rule::add_op => (6, "`+` or `-`"),
+        Rule::when_clause => (6, "`when`"),
+        Rule::obligations => (7, "`with obligations [...]`"),
+        Rule::because => (7, "`because \"...\"`"),
+        Rule::use_decl
+        | Rule::set_decl
+        | Rule::class_decl
+        | Rule::profile_decl
+        | Rule::rule_decl
+        | Rule::effect
+        | Rule::EOI => (8, "a new declaration (`permit`, `forbid`, `set`, `profile`, `classification`)"),
         _ => return None,
     })
 }
@@ -355,15 +353,13 @@ fn translate(file_id: u32, text: &str, e: pest::error::Error<Rule>) -> (Diagnost
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
-    let mut expected: Vec<&str> = match &e.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            positives.iter().filter_map(|r| describe(*r)).collect()
-        }
+    let mut ranked: Vec<(u8, &str)> = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives.iter().filter_map(|r| describe(*r)).collect(),
         ErrorVariant::CustomError { .. } => Vec::new(),
     };
-    expected.dedup();
-    let mut seen = std::collections::HashSet::new();
-    expected.retain(|x| seen.insert(*x));
+    ranked.sort();
+    ranked.dedup();
+    let expected: Vec<&str> = ranked.iter().take(3).map(|(_, w)| *w).collect();
     let found = found_token(text, pos);
     let end = pos + found.len().max(if pos < text.len() { 1 } else { 0 });
     let end = (pos..=end.min(text.len()))
@@ -372,21 +368,22 @@ fn translate(file_id: u32, text: &str, e: pest::error::Error<Rule>) -> (Diagnost
         .unwrap_or(pos);
     let span = Span::new(file_id, pos, end);
     let what = if found.is_empty() {
-        "the end of the file".to_string()
+        "end of file".to_string()
     } else {
         format!("`{found}`")
     };
     let expected_words = match expected.len() {
         0 => "something else".to_string(),
-        1 => expected[0].to_string(),
-        n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
+        1 => expected.first().map_or(String::new(), |e| e.to_string()),
+        _ => format!("one of: {}", expected.join("; ")),
     };
+    let label = if expected.len() == 1 { format!("expected {expected_words} here") } else { "not expected here".to_string() };
     let mut d = Diagnostic::new(
         Code::Syntax,
         span,
         format!("unexpected {what}: expected {expected_words}"),
     )
-    .label(format!("expected {expected_words} here"));
+    .label(label);
     d = d.help(hint(&found, &expected));
     (d, pos)
 }
@@ -408,6 +405,11 @@ fn hint(found: &str, expected: &[&str]) -> String {
     ];
     if KEYWORDS.contains(&found) && expected.contains(&"a name") {
         return format!("`{found}` is a keyword and cannot be used as a name; pick another name");
+    }
+    let item = ["permit", "forbid", "set", "profile", "classification", "use", "because", "with", ""];
+    if expected.first() == Some(&"a condition") && item.contains(&found) {
+        let at = if found.is_empty() { "the end of the file".to_string() } else { format!("`{found}`") };
+        return format!("the condition before {at} is unfinished: complete the comparison or remove the dangling operator");
     }
     if found == "=" {
         return "compare with `==`; a single `=` only appears in `set` and `profile` declarations"
