@@ -180,6 +180,15 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// How a path is named in messages (`-` is standard input).
+fn name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "standard input".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
 fn read(path: &Path) -> Result<String, Fail> {
     if path == Path::new("-") {
         let mut s = String::new();
@@ -214,15 +223,11 @@ fn engine(p: &PolicyArgs, d: &DocArgs) -> Result<Engine, Fail> {
     let program = program(p)?;
     let regions = match &d.regions {
         None => bundled_regions(),
-        Some(f) => {
-            Regions::from_json(&read(f)?).map_err(|e| Fail(format!("{}: {e}", f.display())))?
-        }
+        Some(f) => Regions::from_json(&read(f)?).map_err(|e| Fail(format!("{}: {e}", name(f))))?,
     };
     let grants = match &d.grants {
         None => Grants::default(),
-        Some(f) => {
-            Grants::from_json(&read(f)?).map_err(|e| Fail(format!("{}: {e}", f.display())))?
-        }
+        Some(f) => Grants::from_json(&read(f)?).map_err(|e| Fail(format!("{}: {e}", name(f))))?,
     };
     Ok(Engine::new(program, regions, grants))
 }
@@ -247,8 +252,7 @@ fn eval(
     let engine = engine(p, docs)?;
     if let Some(path) = request {
         let text = read(path)?;
-        let req =
-            Request::from_json(&text).map_err(|e| Fail(format!("{}: {e}", path.display())))?;
+        let req = Request::from_json(&text).map_err(|e| Fail(format!("{}: {e}", name(path))))?;
         let d = engine.decide(&req, level);
         print_decision(&d, format)?;
         return Ok(if d.allowed() { 0 } else { 1 });
@@ -324,10 +328,11 @@ fn one_line(
             };
             (s, true)
         }
-        Err(e) => (
-            serde_json::json!({"line": n, "error": e.to_string()}).to_string(),
-            false,
-        ),
+        Err(e) => {
+            // `line` first, as contract.md writes it.
+            let msg = serde_json::to_string(&e.to_string()).unwrap_or_default();
+            (format!("{{\"line\":{n},\"error\":{msg}}}"), false)
+        }
     }
 }
 
@@ -377,7 +382,7 @@ fn explain(
         (Some(path), _) => {
             let engine = engine(p, docs)?;
             let req = Request::from_json(&read(path)?)
-                .map_err(|e| Fail(format!("{}: {e}", path.display())))?;
+                .map_err(|e| Fail(format!("{}: {e}", name(path))))?;
             engine.decide(&req, TraceLevel::Full)
         }
         (None, Some(path)) => serde_json::from_str(&read(path)?).map_err(|e| {

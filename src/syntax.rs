@@ -354,7 +354,9 @@ fn translate(file_id: u32, text: &str, e: pest::error::Error<Rule>) -> (Diagnost
         InputLocation::Span((s, _)) => s,
     };
     let mut ranked: Vec<(u8, &str)> = match &e.variant {
-        ErrorVariant::ParsingError { positives, .. } => positives.iter().filter_map(|r| describe(*r)).collect(),
+        ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().filter_map(|r| describe(*r)).collect()
+        }
         ErrorVariant::CustomError { .. } => Vec::new(),
     };
     ranked.sort();
@@ -377,7 +379,11 @@ fn translate(file_id: u32, text: &str, e: pest::error::Error<Rule>) -> (Diagnost
         1 => expected.first().map_or(String::new(), |e| e.to_string()),
         _ => format!("one of: {}", expected.join("; ")),
     };
-    let label = if expected.len() == 1 { format!("expected {expected_words} here") } else { "not expected here".to_string() };
+    let label = if expected.len() == 1 {
+        format!("expected {expected_words} here")
+    } else {
+        "not expected here".to_string()
+    };
     let mut d = Diagnostic::new(
         Code::Syntax,
         span,
@@ -406,9 +412,23 @@ fn hint(found: &str, expected: &[&str]) -> String {
     if KEYWORDS.contains(&found) && expected.contains(&"a name") {
         return format!("`{found}` is a keyword and cannot be used as a name; pick another name");
     }
-    let item = ["permit", "forbid", "set", "profile", "classification", "use", "because", "with", ""];
+    let item = [
+        "permit",
+        "forbid",
+        "set",
+        "profile",
+        "classification",
+        "use",
+        "because",
+        "with",
+        "",
+    ];
     if expected.first() == Some(&"a condition") && item.contains(&found) {
-        let at = if found.is_empty() { "the end of the file".to_string() } else { format!("`{found}`") };
+        let at = if found.is_empty() {
+            "the end of the file".to_string()
+        } else {
+            format!("`{found}`")
+        };
         return format!("the condition before {at} is unfinished: complete the comparison or remove the dangling operator");
     }
     if found == "=" {

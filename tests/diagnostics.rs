@@ -6,14 +6,20 @@ use std::path::{Path, PathBuf};
 
 fn cases() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diagnostics");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     v.sort();
     v
 }
 
 fn expected_code(path: &Path) -> String {
     let files = if path.is_dir() {
-        let mut f: Vec<PathBuf> = std::fs::read_dir(path).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut f: Vec<PathBuf> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         f.sort();
         f
     } else {
@@ -41,10 +47,24 @@ fn every_diagnostic_kind_is_reported_and_rendered() {
             Err(d) => d,
         };
         let codes: Vec<&str> = diags.iter().map(|d| d.code.as_str()).collect();
-        assert!(codes.contains(&want.as_str()), "{}: expected {want}, got {codes:?}", rel.display());
+        assert!(
+            codes.contains(&want.as_str()),
+            "{}: expected {want}, got {codes:?}",
+            rel.display()
+        );
         for d in &diags {
-            assert!(d.help.is_some(), "{}: a diagnostic without a hint: {}", rel.display(), d.message);
-            assert!(d.span.end > d.span.start, "{}: nothing underlined: {}", rel.display(), d.message);
+            assert!(
+                d.help.is_some(),
+                "{}: a diagnostic without a hint: {}",
+                rel.display(),
+                d.message
+            );
+            assert!(
+                d.span.end > d.span.start,
+                "{}: nothing underlined: {}",
+                rel.display(),
+                d.message
+            );
         }
         seen.insert(want);
         let name = case.file_stem().unwrap().to_string_lossy().to_string();
@@ -69,10 +89,12 @@ fn every_diagnostic_kind_is_reported_and_rendered() {
 
 #[test]
 fn all_problems_are_reported_at_once() {
-    let src = sovra::policy::load(&[PathBuf::from("tests/diagnostics/invalid_country.sov")]).unwrap();
+    let src =
+        sovra::policy::load(&[PathBuf::from("tests/diagnostics/invalid_country.sov")]).unwrap();
     let diags = sovra::policy::compile(&src).unwrap_err();
     assert_eq!(diags.len(), 3, "UK, XX and EU are each reported");
-    let src = sovra::policy::load(&[PathBuf::from("tests/diagnostics/syntax_many_errors.sov")]).unwrap();
+    let src =
+        sovra::policy::load(&[PathBuf::from("tests/diagnostics/syntax_many_errors.sov")]).unwrap();
     let diags = sovra::policy::compile(&src).unwrap_err();
     assert_eq!(diags.len(), 2);
 }
@@ -80,7 +102,8 @@ fn all_problems_are_reported_at_once() {
 #[test]
 fn the_bundled_library_checks_clean() {
     let src = sovra::policy::load(&[PathBuf::from("policies")]).unwrap();
-    let prog = sovra::policy::compile(&src).unwrap_or_else(|d| panic!("{}", sovra::diag::render(&d, &src)));
+    let prog = sovra::policy::compile(&src)
+        .unwrap_or_else(|d| panic!("{}", sovra::diag::render(&d, &src)));
     assert_eq!(prog.rules.len(), 14);
     // The files on disk are the ones built into the binary.
     let bundled = sovra::policy::compile(&sovra::policy::bundled()).unwrap();

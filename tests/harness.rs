@@ -19,7 +19,10 @@ use sovra::eval::{Engine, Scratch, TraceLevel};
 use std::path::{Path, PathBuf};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for e in entries {
         if e.is_dir() {
@@ -42,7 +45,9 @@ fn set_path(v: &mut Value, path: &str, new: Value) {
             obj.insert((*p).to_string(), new);
             return;
         }
-        cur = obj.entry((*p).to_string()).or_insert(Value::Object(Map::new()));
+        cur = obj
+            .entry((*p).to_string())
+            .or_insert(Value::Object(Map::new()));
     }
 }
 
@@ -93,13 +98,22 @@ fn every_case_file_decides_as_stated() {
     for file in &groups {
         let group: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let Some(cases) = group.get("cases").and_then(Value::as_array) else { continue };
+        let Some(cases) = group.get("cases").and_then(Value::as_array) else {
+            continue;
+        };
         let dir = file.parent().unwrap();
         let engine = engine_for(&group, dir);
-        let base = group.get("base").cloned().unwrap_or(Value::Object(Map::new()));
+        let base = group
+            .get("base")
+            .cloned()
+            .unwrap_or(Value::Object(Map::new()));
         for case in cases {
             count += 1;
-            let name = format!("{}: {}", file.strip_prefix(&root).unwrap().display(), case["name"].as_str().unwrap());
+            let name = format!(
+                "{}: {}",
+                file.strip_prefix(&root).unwrap().display(),
+                case["name"].as_str().unwrap()
+            );
             let mut req = case.get("request").cloned().unwrap_or_else(|| base.clone());
             if let Some(Value::Object(set)) = case.get("set") {
                 for (k, v) in set {
@@ -123,7 +137,10 @@ fn every_case_file_decides_as_stated() {
             for level in [TraceLevel::Off, TraceLevel::Summary, TraceLevel::Full] {
                 let d = engine.decide(&request, level);
                 if d.decision != want {
-                    failures.push(format!("{name}: expected {want}, got {} ({:?}) at {level:?}", d.decision, d.reasons));
+                    failures.push(format!(
+                        "{name}: expected {want}, got {} ({:?}) at {level:?}",
+                        d.decision, d.reasons
+                    ));
                     break;
                 }
                 if let Some(Value::Array(rules)) = case.get("rules") {
@@ -139,7 +156,10 @@ fn every_case_file_decides_as_stated() {
                 if let Some(Value::Array(obs)) = case.get("obligations") {
                     let exp: Vec<&str> = obs.iter().map(|r| r.as_str().unwrap()).collect();
                     if d.obligations != exp {
-                        failures.push(format!("{name}: expected obligations {exp:?}, got {:?}", d.obligations));
+                        failures.push(format!(
+                            "{name}: expected obligations {exp:?}, got {:?}",
+                            d.obligations
+                        ));
                         break;
                     }
                 }
@@ -147,7 +167,10 @@ fn every_case_file_decides_as_stated() {
                     for f in frags {
                         let f = f.as_str().unwrap();
                         if !d.reasons.iter().any(|r| r.message.contains(f)) {
-                            failures.push(format!("{name}: no reason message contains {f:?}: {:?}", d.reasons));
+                            failures.push(format!(
+                                "{name}: no reason message contains {f:?}: {:?}",
+                                d.reasons
+                            ));
                         }
                     }
                 }
@@ -159,6 +182,11 @@ fn every_case_file_decides_as_stated() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {count} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     eprintln!("{count} cases in {} files passed", groups.len());
 }

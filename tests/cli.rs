@@ -1,0 +1,363 @@
+//! The command line, through the real binary: output and exit codes.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn sovra(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sovra"));
+    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const ALLOW: &str = r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"svc","country":"DE"},"resource":{"id":"ds","classification":"identity","residency":"eea","home_country":"DE"},"target_region":"eu-central-1"}"#;
+const DENY: &str = r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"svc","country":"DE"},"resource":{"id":"ds","classification":"identity","residency":"eea","home_country":"DE"},"target_region":"us-east-1"}"#;
+
+#[test]
+fn eval_allow_exits_0_with_a_decision_document() {
+    let o = sovra(&["eval", "--request", "-"], Some(ALLOW));
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let d: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(d["decision"], "allow");
+    assert_eq!(d["reasons"][0]["rule"], "residency.store_or_replicate");
+    assert_eq!(d["reasons"][0]["effect"], "permit");
+    assert!(d["policy_hash"].as_str().unwrap().starts_with("sha256:"));
+    assert!(d["input_hash"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(d["evaluated_at"], "2026-03-01T12:00:00Z");
+    assert!(d.get("trace").is_none(), "no trace unless asked");
+}
+
+#[test]
+fn eval_deny_exits_1_and_names_the_rule() {
+    let o = sovra(&["eval", "--request", "docs/examples/store-us.json"], None);
+    assert_eq!(o.status.code(), Some(1));
+    let d: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(d["decision"], "deny");
+    let rules: Vec<&str> = d["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"gdpr.transfer_outside_eea"));
+    assert_eq!(d["reasons"][0]["location"], "policies/gdpr.sov:14:1");
+}
+
+#[test]
+fn eval_same_input_same_hashes() {
+    let a: serde_json::Value =
+        serde_json::from_str(&out(&sovra(&["eval", "--request", "-"], Some(DENY)))).unwrap();
+    let b: serde_json::Value =
+        serde_json::from_str(&out(&sovra(&["eval", "--request", "-"], Some(DENY)))).unwrap();
+    assert_eq!(a, b);
+    let c: serde_json::Value =
+        serde_json::from_str(&out(&sovra(&["eval", "--request", "-"], Some(ALLOW)))).unwrap();
+    assert_eq!(a["policy_hash"], c["policy_hash"]);
+    assert_ne!(a["input_hash"], c["input_hash"]);
+}
+
+#[test]
+fn eval_bad_request_exits_2_naming_the_field() {
+    let o = sovra(
+        &["eval", "--request", "-"],
+        Some(r#"{"action":"store","time":"yesterday"}"#),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).is_empty());
+    assert!(
+        err(&o).contains("time: `yesterday` is not an RFC 3339 time"),
+        "{}",
+        err(&o)
+    );
+    let o = sovra(&["eval", "--request", "-"], Some("{not json"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("not valid JSON"), "{}", err(&o));
+    let o = sovra(
+        &["eval", "--request", "-"],
+        Some(r#"{"action":"store","resource":{"home_country":"Germany"}}"#),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("resource.home_country"), "{}", err(&o));
+}
+
+#[test]
+fn eval_bad_documents_exit_2_naming_file_and_path() {
+    let dir = std::env::temp_dir().join(format!("sovra-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let g = dir.join("grants.json");
+    std::fs::write(&g, r#"{"grants":[{"id":"a","principal":"p","to_country":"US","requested_by":"x","expires_at":"2026-01-01T00:00:00Z"},{"id":"b","principal":"p","to_country":"US","requested_by":"x","expires_at":"soon"}]}"#).unwrap();
+    let o = sovra(
+        &["eval", "--grants", g.to_str().unwrap(), "--request", "-"],
+        Some(ALLOW),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains("grants.json: grants[1].expires_at: `soon` is not an RFC 3339 time"),
+        "{}",
+        err(&o)
+    );
+    let r = dir.join("regions.json");
+    std::fs::write(
+        &r,
+        r#"{"regions":[{"id":"x","country":"DE"},{"id":"x","country":"FR"}]}"#,
+    )
+    .unwrap();
+    let o = sovra(
+        &["eval", "--regions", r.to_str().unwrap(), "--request", "-"],
+        Some(ALLOW),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains("regions[1].id: duplicate region id `x`"),
+        "{}",
+        err(&o)
+    );
+    std::fs::write(
+        &r,
+        r#"{"regions":[{"id":"x","country":"DE","status":"paused"}]}"#,
+    )
+    .unwrap();
+    let o = sovra(
+        &["eval", "--regions", r.to_str().unwrap(), "--request", "-"],
+        Some(ALLOW),
+    );
+    assert!(
+        err(&o).contains("regions[0].status: `paused` is not a region status"),
+        "{}",
+        err(&o)
+    );
+    let o = sovra(
+        &["eval", "--regions", "nope.json", "--request", "-"],
+        Some(ALLOW),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("nope.json"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn eval_with_a_broken_policy_exits_2_with_diagnostics() {
+    let o = sovra(
+        &[
+            "eval",
+            "--policies",
+            "tests/diagnostics/unknown_name.sov",
+            "--request",
+            "-",
+        ],
+        Some(ALLOW),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("unknown name `resourse`"), "{}", err(&o));
+}
+
+#[test]
+fn eval_text_format_and_full_trace() {
+    let o = sovra(
+        &[
+            "eval",
+            "--request",
+            "-",
+            "--format",
+            "text",
+            "--explain",
+            "full",
+        ],
+        Some(DENY),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let t = out(&o);
+    assert!(t.contains("Decision: DENY"));
+    assert!(t.contains("gdpr.transfer_outside_eea (forbid, policies/gdpr.sov:14:1) applied"));
+    assert!(
+        t.contains(
+            "the target region's country is not in EEA + ADEQUATE: yes (target.country = US)"
+        ),
+        "{t}"
+    );
+    let o = sovra(
+        &["eval", "--request", "-", "--explain", "summary"],
+        Some(DENY),
+    );
+    let d: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(d["trace"]["level"], "summary");
+    assert!(d["trace"]["rules"][0].get("conditions").is_none());
+    let o = sovra(&["eval", "--request", "-", "--explain", "full"], Some(DENY));
+    let d: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
+    assert!(d["trace"]["rules"][0]["conditions"].is_array());
+}
+
+#[test]
+fn eval_batch_prints_in_order_and_reports_bad_lines() {
+    let input = format!("{ALLOW}\nnot json\n\n{DENY}\n{{\"action\":7}}\n{ALLOW}\n");
+    let o = sovra(&["eval", "--requests", "-"], Some(&input));
+    assert_eq!(o.status.code(), Some(2));
+    let lines: Vec<serde_json::Value> = out(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["decision"], "allow");
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not valid JSON"));
+    assert_eq!(lines[2]["decision"], "deny");
+    assert_eq!(lines[3]["line"], 5);
+    assert!(lines[3]["error"]
+        .as_str()
+        .unwrap()
+        .contains("action: expected a string"));
+    assert_eq!(lines[4]["decision"], "allow");
+    assert!(out(&o)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .starts_with("{\"line\":2,\"error\":"));
+
+    let many: String = (0..5000)
+        .map(|i| {
+            if i % 3 == 0 {
+                format!("{DENY}\n")
+            } else {
+                format!("{ALLOW}\n")
+            }
+        })
+        .collect();
+    let o = sovra(&["eval", "--requests", "-"], Some(&many));
+    assert_eq!(o.status.code(), Some(0), "every line decided: exit 0");
+    for (i, l) in out(&o).lines().enumerate() {
+        let want = if i % 3 == 0 {
+            "\"decision\":\"deny\""
+        } else {
+            "\"decision\":\"allow\""
+        };
+        assert!(
+            l.starts_with(&format!("{{{want}")),
+            "line {i} out of order: {l}"
+        );
+    }
+}
+
+#[test]
+fn check_exits_0_clean_and_2_with_every_diagnostic() {
+    let o = sovra(&["check"], None);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(out(&o).starts_with("ok: 6 files, 14 rules"));
+    let o = sovra(&["check", "--policies", "policies"], None);
+    assert_eq!(o.status.code(), Some(0));
+    let o = sovra(
+        &[
+            "check",
+            "--policies",
+            "tests/diagnostics/invalid_country.sov",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let e = err(&o);
+    assert!(
+        e.contains("`UK` is not an ISO 3166-1 country code")
+            && e.contains("`XX`")
+            && e.contains("`EU`"),
+        "{e}"
+    );
+    assert!(e.contains("3 problems found"));
+    let o = sovra(&["check", "--policies", "does/not/exist"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("does/not/exist"));
+}
+
+#[test]
+fn compile_prints_writes_and_hashes_the_ir() {
+    let o = sovra(&["compile"], None);
+    assert_eq!(o.status.code(), Some(0));
+    let ir = out(&o);
+    assert!(ir.contains("r5 forbid gdpr.transfer_outside_eea"));
+    assert!(ir.contains("index:"));
+    let hash = out(&sovra(&["compile", "--emit", "hash"], None))
+        .trim()
+        .to_string();
+    assert!(ir.starts_with(&format!("policy {hash}")));
+    let d: serde_json::Value =
+        serde_json::from_str(&out(&sovra(&["eval", "--request", "-"], Some(ALLOW)))).unwrap();
+    assert_eq!(d["policy_hash"], hash.as_str());
+    let file = std::env::temp_dir().join(format!("sovra-ir-{}.json", std::process::id()));
+    let o = sovra(
+        &["compile", "--emit", "json", "-o", file.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(v["rules"].as_array().unwrap().len(), 14);
+    std::fs::remove_file(file).ok();
+}
+
+#[test]
+fn explain_a_request_or_a_stored_decision() {
+    let o = sovra(
+        &["explain", "--request", "docs/examples/store-us.json"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let direct = out(&o);
+    assert!(direct.contains("Denied because 2 rules forbid it"));
+    assert!(direct.contains("policies/gdpr.sov:14:1"));
+    let file = std::env::temp_dir().join(format!("sovra-decision-{}.json", std::process::id()));
+    let o = sovra(
+        &[
+            "eval",
+            "--request",
+            "docs/examples/store-us.json",
+            "--explain",
+            "full",
+        ],
+        None,
+    );
+    std::fs::write(&file, o.stdout).unwrap();
+    let o = sovra(&["explain", "--decision", file.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        out(&o),
+        direct,
+        "a stored decision explains as the live one"
+    );
+    std::fs::write(&file, "{}").unwrap();
+    let o = sovra(&["explain", "--decision", file.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("not a decision document"));
+    std::fs::remove_file(file).ok();
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = sovra(&["eval"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let o = sovra(
+        &["eval", "--request", "-", "--explain", "loud"],
+        Some(ALLOW),
+    );
+    assert_eq!(o.status.code(), Some(2));
+}
