@@ -698,8 +698,8 @@ impl<'s> Checker<'s> {
             ),
             Mode::Unrestricted => p(
                 ModeKind::Unrestricted,
-                CountrySet::ALL,
-                CountrySet::ALL,
+                CountrySet::all(),
+                CountrySet::all(),
                 None,
                 false,
             ),
@@ -1093,41 +1093,26 @@ impl<'s> Checker<'s> {
                     let b = !*b;
                     return Some((self.push(Node::Const(Const::Bool(b))), Ty::Bool));
                 }
-                let atomic = matches!(
-                    self.node(n),
+                let child = match self.node(n) {
                     Some(
-                        Node::Cmp { .. }
-                            | Node::Is { .. }
-                            | Node::Satisfies { .. }
-                            | Node::Exists { .. }
-                    )
-                );
-                let phrase = {
-                    let child = match self.node(n) {
-                        Some(
-                            Node::Cmp { atom, .. }
-                            | Node::Is { atom, .. }
-                            | Node::Satisfies { atom, .. }
-                            | Node::Exists { atom, .. },
-                        ) => self
-                            .prog
-                            .atoms
-                            .get(*atom as usize)
-                            .map(|a| a.phrase.clone())
-                            .unwrap_or_default(),
-                        _ => String::new(),
-                    };
-                    match child.strip_prefix("a valid grant exists") {
-                        Some(rest) => format!("no valid grant exists{rest}"),
-                        None => format!("not ({child})"),
-                    }
+                        Node::Cmp { atom, .. }
+                        | Node::Is { atom, .. }
+                        | Node::Satisfies { atom, .. }
+                        | Node::Exists { atom, .. },
+                    ) => self
+                        .prog
+                        .atoms
+                        .get(*atom as usize)
+                        .map(|a| a.phrase.clone()),
+                    _ => None,
                 };
-                let atom = if atomic {
-                    let phrase = phrase;
-                    Some(self.atom(e.span(), [None, None], [n, n], phrase))
-                } else {
-                    None
+                let child = child.unwrap_or_else(|| self.phrase_of(inner));
+                let phrase = match child.strip_prefix("a valid grant exists") {
+                    Some(rest) => format!("no valid grant exists{rest}"),
+                    None => format!("not ({child})"),
                 };
+                // Every negation is one line of the trace, with its own result.
+                let atom = Some(self.atom(e.span(), [None, None], [n, n], phrase));
                 Some((self.push(Node::Not { expr: n, atom }), Ty::Bool))
             }
             Expr::Exists { var, cond, span } => {

@@ -388,7 +388,7 @@ impl Program {
     }
 
     fn render_countries(&self, s: &CountrySet) -> String {
-        if *s == CountrySet::ALL {
+        if *s == CountrySet::all() {
             return "[all]".into();
         }
         let v: Vec<String> = s.iter().map(|c| c.to_string()).collect();

@@ -1,0 +1,68 @@
+//! The hot path allocates nothing: with tracing off and a warmed scratch,
+//! `Engine::verdict` makes no heap allocation (counted by a global allocator).
+
+use sovra::documents::{bundled_regions, Grants, Request};
+use sovra::eval::{Engine, Scratch};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn verdict_allocates_nothing() {
+    let grants = Grants::from_json(include_str!("cases/grants/access.json")).unwrap();
+    let engine = Engine::new(
+        sovra::policy::compile(&sovra::policy::bundled()).unwrap(),
+        bundled_regions(),
+        grants,
+    );
+    let requests: Vec<Request> = [
+        r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"svc","country":"DE"},"resource":{"id":"ds","classification":"identity","residency":"eea","home_country":"DE"},"target_region":"us-east-1"}"#,
+        r#"{"action":"replicate","time":"2026-03-01T12:00:00Z","principal":{"id":"svc","country":"DE"},"resource":{"id":"ds","classification":"content","residency":"de-primary-eea","home_country":"DE"},"source_region":"eu-central-1","target_region":"eu-west-3"}"#,
+        r#"{"action":"access","time":"2026-03-01T12:00:00Z","principal":{"id":"alice","country":"US"},"resource":{"id":"ds-customers","classification":"identity","residency":"eea","home_country":"DE"},"source_region":"eu-central-1","purpose":"support"}"#,
+        r#"{"action":"store","time":"2026-03-01T12:00:00Z","resource":{"classification":"secret","residency":"client","client_regions":["x"]},"target_region":"nowhere"}"#,
+    ]
+    .iter()
+    .map(|r| Request::from_json(r).unwrap())
+    .collect();
+    let mut scratch = Scratch::default();
+    for r in &requests {
+        engine.verdict(r, &mut scratch); // warm the scratch buffers
+    }
+    let before = ALLOCS.load(Ordering::SeqCst);
+    let mut allowed = 0;
+    for _ in 0..100 {
+        for r in &requests {
+            allowed += usize::from(engine.verdict(r, &mut scratch).allow);
+        }
+    }
+    let after = ALLOCS.load(Ordering::SeqCst);
+    assert_eq!(
+        allowed, 200,
+        "the replicate and the granted access are allowed"
+    );
+    assert_eq!(
+        after - before,
+        0,
+        "verdict allocated {} times",
+        after - before
+    );
+}

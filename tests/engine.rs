@@ -1,0 +1,234 @@
+//! Properties of the engine as a library: the rules are data, deciding is
+//! deterministic, the engine is shareable, and bad input never panics.
+
+use sovra::documents::{bundled_regions, Grants, Regions, Request};
+use sovra::eval::{Engine, Scratch, TraceLevel};
+use std::path::PathBuf;
+
+const EEA_TO_US: &str = r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"svc","country":"DE"},
+  "resource":{"id":"ds","classification":"identity","residency":"global","home_country":"DE"},"target_region":"us-east-1"}"#;
+
+fn bundled() -> Engine {
+    Engine::new(
+        sovra::policy::compile(&sovra::policy::bundled()).unwrap(),
+        bundled_regions(),
+        Grants::default(),
+    )
+}
+
+#[test]
+fn a_changed_set_changes_the_decision() {
+    let req = Request::from_json(EEA_TO_US).unwrap();
+    assert_eq!(bundled().decide(&req, TraceLevel::Off).decision, "deny");
+
+    // Copy the library and add the US to ADEQUATE: the same request is allowed.
+    let dir = std::env::temp_dir().join(format!("sovra-data-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in sovra::policy::BUNDLED {
+        let file = dir.join(name.trim_start_matches("policies/"));
+        let text = if name.ends_with("geo.sov") {
+            text.replace("set ADEQUATE = [AD,", "set ADEQUATE = [US, AD,")
+        } else {
+            text.to_string()
+        };
+        std::fs::write(file, text).unwrap();
+    }
+    let src = sovra::policy::load(&[dir.clone()]).unwrap();
+    let program = sovra::policy::compile(&src).unwrap();
+    let changed = Engine::new(program, bundled_regions(), Grants::default());
+    assert_ne!(changed.policy_hash(), bundled().policy_hash());
+    assert_eq!(changed.decide(&req, TraceLevel::Off).decision, "allow");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn the_bundled_catalog_has_the_111_real_regions_all_active() {
+    let r = bundled_regions();
+    assert_eq!(r.regions.len(), 111);
+    assert!(r
+        .regions
+        .iter()
+        .all(|r| r.status == sovra::documents::Status::Active));
+    assert_eq!(r.get("eu-central-1").unwrap().country.to_string(), "DE");
+}
+
+#[test]
+fn the_engine_is_send_and_sync_and_decides_the_same_everywhere() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Engine>();
+    let engine = std::sync::Arc::new(bundled());
+    let req = Request::from_json(EEA_TO_US).unwrap();
+    let first = engine.decide(&req, TraceLevel::Full);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (e, r) = (engine.clone(), req.clone());
+            std::thread::spawn(move || e.decide(&r, TraceLevel::Full))
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), first);
+    }
+}
+
+#[test]
+fn the_policy_hash_is_stable() {
+    // Compiling twice gives the same canonical bytes; the hash is pinned so a
+    // change to the canonical form is a visible decision.
+    let a = sovra::policy::compile(&sovra::policy::bundled()).unwrap();
+    let b = sovra::policy::compile(&sovra::policy::bundled()).unwrap();
+    assert_eq!(a.canonical(), b.canonical());
+    let round: sovra::ir::Program = serde_json::from_slice(&a.canonical()).unwrap();
+    assert_eq!(
+        round.canonical(),
+        a.canonical(),
+        "the IR deserialises to itself"
+    );
+    assert!(round == a, "the IR deserialises to an equal program");
+    assert_eq!(round.hash(), a.hash());
+}
+
+#[test]
+fn verdict_agrees_with_decide() {
+    let engine = bundled();
+    let mut scratch = Scratch::default();
+    let req = Request::from_json(EEA_TO_US).unwrap();
+    let v = engine.verdict(&req, &mut scratch);
+    assert!(!v.allow);
+    let names: Vec<&str> = v
+        .rules
+        .iter()
+        .map(|r| engine.program().rules[*r as usize].id.as_str())
+        .collect();
+    assert_eq!(names, ["gdpr.transfer_outside_eea"]);
+}
+
+#[test]
+fn only_rules_indexed_for_the_action_are_visited() {
+    let engine = bundled();
+    let req = Request::from_json(EEA_TO_US).unwrap();
+    let d = engine.decide(&req, TraceLevel::Summary);
+    let t = d.trace.unwrap();
+    let visited: Vec<&str> = t["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        !visited.iter().any(|r| r.starts_with("access.")),
+        "store never visits access rules: {visited:?}"
+    );
+    assert_eq!(t["rules_skipped"], 6);
+}
+
+#[test]
+fn malformed_documents_are_errors_with_paths_never_panics() {
+    let cases = [
+        (r#"{"regions": {}}"#, "regions: expected an array"),
+        (
+            r#"{"regions": [{"id": "a"}]}"#,
+            "regions[0].country: required field is missing",
+        ),
+        (
+            r#"{"regions": [{"id": "a", "country": "Deutschland"}]}"#,
+            "regions[0].country: `Deutschland` is not a country code",
+        ),
+        (
+            r#"{"regions": [{"id": 1, "country": "DE"}]}"#,
+            "regions[0].id: expected a string, found a number",
+        ),
+        (
+            r#"{"regions": [{"id": "a", "country": "DE", "sovereign": "yes"}]}"#,
+            "regions[0].sovereign: expected true or false",
+        ),
+        (
+            r#"{"regions": [{"id": "a", "country": "DE", "zones": [1]}]}"#,
+            "regions[0].zones[0]: expected a string",
+        ),
+        (r#"[]"#, "(document): expected an object"),
+        (r#"{"regions": [}"#, "not valid JSON"),
+    ];
+    for (doc, want) in cases {
+        let e = Regions::from_json(doc).unwrap_err().to_string();
+        assert!(e.contains(want), "{doc}: {e}");
+    }
+    let cases = [
+        (
+            r#"{"grants": [{"principal": "p", "to_country": "US", "requested_by": "a", "expires_at": "2026-01-01T00:00:00Z"}]}"#,
+            "grants[0].id: required field is missing",
+        ),
+        (
+            r#"{"grants": [{"id": "g", "principal": "p", "to_country": "US", "requested_by": "a"}]}"#,
+            "grants[0].expires_at: required field is missing",
+        ),
+        (
+            r#"{"grants": [{"id": "g", "principal": "p", "to_country": "usa", "requested_by": "a", "expires_at": "2026-01-01T00:00:00Z"}]}"#,
+            "grants[0].to_country",
+        ),
+        (
+            r#"{"grants": [{"id": "g", "principal": "p", "to_country": "US", "requested_by": "a", "expires_at": "2026-01-01"}]}"#,
+            "grants[0].expires_at: `2026-01-01` is not an RFC 3339 time",
+        ),
+        (
+            r#"{"grants": [{"id": "g", "principal": "p", "to_country": "US", "requested_by": "a", "expires_at": "2026-01-01T00:00:00Z", "classifications": "identity"}]}"#,
+            "grants[0].classifications: expected an array",
+        ),
+        (
+            r#"{"grants": [{"id": "g", "principal": "p", "to_country": "US", "requested_by": "a", "expires_at": "2026-01-01T00:00:00"}]}"#,
+            "not an RFC 3339 time",
+        ),
+    ];
+    for (doc, want) in cases {
+        let e = Grants::from_json(doc).unwrap_err().to_string();
+        assert!(e.contains(want), "{doc}: {e}");
+    }
+    let cases = [
+        (r#"{}"#, "action: required field is missing"),
+        (
+            r#"{"action": "store", "principal": "alice"}"#,
+            "principal: expected an object",
+        ),
+        (
+            r#"{"action": "store", "principal": {"roles": "admin"}}"#,
+            "principal.roles: expected an array of strings",
+        ),
+        (
+            r#"{"action": "store", "resource": {"client_regions": ["a", 2]}}"#,
+            "resource.client_regions[1]: expected a string",
+        ),
+        (
+            r#"{"action": "store", "target_region": 5}"#,
+            "target_region: expected a string, found a number",
+        ),
+        (
+            r#"{"action": "store", "time": "2026-03-01 12:00"}"#,
+            "time: `2026-03-01 12:00` is not an RFC 3339 time",
+        ),
+    ];
+    for (doc, want) in cases {
+        let e = Request::from_json(doc).unwrap_err().to_string();
+        assert!(e.contains(want), "{doc}: {e}");
+    }
+}
+
+#[test]
+fn nulls_mean_absent_and_extras_are_kept() {
+    let r = Request::from_json(r#"{"action":"store","time":null,"purpose":null,"principal":{"id":"a","country":null,"team":"x"},"tenant":"acme"}"#).unwrap();
+    assert!(r.time.is_none() && r.purpose.is_none() && r.principal.country.is_none());
+    assert_eq!(r.principal.extra["team"], "x");
+    assert_eq!(r.extra["tenant"], "acme");
+}
+
+#[test]
+fn policy_paths_as_files_or_folders() {
+    let one = sovra::policy::load(&[
+        PathBuf::from("policies/geo.sov"),
+        PathBuf::from("policies/classes.sov"),
+    ])
+    .unwrap();
+    assert_eq!(one.files.len(), 2);
+    assert!(
+        sovra::policy::load(&[PathBuf::from("docs")]).is_err(),
+        "a folder without .sov files is an error"
+    );
+}

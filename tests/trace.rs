@@ -1,0 +1,90 @@
+//! Traces as auditors read them: the JSON trace and its plain-words rendering
+//! are snapshots; the decisions are asserted inline.
+
+use sovra::documents::{Grants, Regions, Request};
+use sovra::eval::{Engine, TraceLevel};
+
+fn engine() -> Engine {
+    let program = sovra::policy::compile(&sovra::policy::bundled()).unwrap();
+    let regions = Regions::from_json(include_str!("cases/regions.json")).unwrap();
+    let grants = Grants::from_json(include_str!("cases/grants/access.json")).unwrap();
+    Engine::new(program, regions, grants)
+}
+
+fn req(json: &str) -> Request {
+    Request::from_json(json).unwrap()
+}
+
+#[test]
+fn full_trace_of_a_gdpr_denial() {
+    let d = engine().decide(
+        &req(include_str!("../docs/examples/store-us.json")),
+        TraceLevel::Full,
+    );
+    assert_eq!(d.decision, "deny");
+    insta::assert_json_snapshot!("gdpr_denial_trace", d.trace);
+    insta::assert_snapshot!("gdpr_denial_explained", sovra::explain::render(&d));
+}
+
+#[test]
+fn full_trace_shows_each_grant_and_why() {
+    // alice reads from the US at a time her grant has expired; bruno's grant is
+    // not hers. The trace names the first failed validity condition.
+    let r = req(r#"{"action":"access","time":"2026-07-01T00:00:00Z",
+        "principal":{"id":"alice","country":"US"},
+        "resource":{"id":"ds-customers","classification":"identity","residency":"eea","home_country":"DE"},
+        "source_region":"eu-central-1","purpose":"support"}"#);
+    let d = engine().decide(&r, TraceLevel::Full);
+    assert_eq!(d.decision, "deny");
+    let rules = d.trace.as_ref().unwrap()["rules"].as_array().unwrap();
+    let a2 = rules
+        .iter()
+        .find(|r| r["rule"] == "access.cross_border_access")
+        .unwrap();
+    assert_eq!(a2["grants"][0]["grant"], "g-104");
+    assert_eq!(a2["grants"][0]["failed"], "expired");
+    insta::assert_json_snapshot!("expired_grant_trace", a2);
+    insta::assert_snapshot!("expired_grant_explained", sovra::explain::render(&d));
+}
+
+#[test]
+fn summary_trace_lists_rules_without_conditions() {
+    let d = engine().decide(
+        &req(include_str!("../docs/examples/store-us.json")),
+        TraceLevel::Summary,
+    );
+    insta::assert_json_snapshot!("summary_trace", d.trace);
+}
+
+#[test]
+fn missing_values_are_named_in_the_trace() {
+    let r = req(
+        r#"{"action":"store","time":"2026-03-01T00:00:00Z","resource":{"classification":"identity","residency":"eea"},"target_region":"eu-central-1"}"#,
+    );
+    let d = engine().decide(&r, TraceLevel::Full);
+    assert_eq!(d.decision, "allow");
+    let rules = d.trace.as_ref().unwrap()["rules"].as_array().unwrap();
+    let gdpr = rules
+        .iter()
+        .find(|r| r["rule"] == "gdpr.transfer_outside_eea")
+        .unwrap();
+    let home = gdpr["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["condition"] == "resource.home_country in EEA")
+        .unwrap();
+    assert_eq!(home["result"], false);
+    assert_eq!(home["missing"][0], "resource.home_country");
+    let text = sovra::explain::render(&d);
+    assert!(
+        text.contains("a value was missing, so the comparison is false"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_ir_prints_for_a_person() {
+    let p = sovra::policy::compile(&sovra::policy::bundled()).unwrap();
+    insta::assert_snapshot!("bundled_ir", p.render());
+}
