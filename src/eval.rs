@@ -494,13 +494,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
             return false;
         };
         match p.mode {
-            ModeKind::ClientOwned => self
-                .ctx
-                .req
-                .resource
-                .client_regions
-                .iter()
-                .any(|c| *c == r.id),
+            ModeKind::ClientOwned => self.ctx.req.resource.client_regions.contains(&r.id),
             ModeKind::Unrestricted => true,
             _ => {
                 let set = if primary_only { &p.primary } else { &p.any };

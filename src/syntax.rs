@@ -390,7 +390,7 @@ fn translate(file_id: u32, text: &str, e: pest::error::Error<Rule>) -> (Diagnost
         format!("unexpected {what}: expected {expected_words}"),
     )
     .label(label);
-    d = d.help(hint(&found, &expected));
+    d = d.help(hint(found, &expected));
     (d, pos)
 }
 

@@ -40,7 +40,7 @@ fn every_diagnostic_kind_is_reported_and_rendered() {
     let mut seen = std::collections::BTreeSet::new();
     for case in cases() {
         let rel = case.strip_prefix(root).unwrap().to_path_buf();
-        let sources = sovra::policy::load(&[rel.clone()]).unwrap();
+        let sources = sovra::policy::load(std::slice::from_ref(&rel)).unwrap();
         let want = expected_code(&case);
         let diags = match sovra::policy::compile(&sources) {
             Ok(_) => panic!("{}: expected {want}, but it checked clean", rel.display()),

@@ -33,7 +33,7 @@ fn a_changed_set_changes_the_decision() {
         };
         std::fs::write(file, text).unwrap();
     }
-    let src = sovra::policy::load(&[dir.clone()]).unwrap();
+    let src = sovra::policy::load(std::slice::from_ref(&dir)).unwrap();
     let program = sovra::policy::compile(&src).unwrap();
     let changed = Engine::new(program, bundled_regions(), Grants::default());
     assert_ne!(changed.policy_hash(), bundled().policy_hash());
