@@ -14,17 +14,46 @@ const GRANTS: &str = r#"{ "grants": [
 
 /// (name, request, expected allow)
 const REQUESTS: &[(&str, &str, bool)] = &[
-    ("store/allow", r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"svc-billing","country":"DE"},"resource":{"id":"ds-customers","classification":"identity","residency":"eea","home_country":"DE"},"target_region":"eu-central-1"}"#, true),
-    ("store/deny-gdpr", r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"svc-other","country":"DE"},"resource":{"id":"ds-customers","classification":"identity","residency":"global","home_country":"DE"},"target_region":"us-east-1"}"#, false),
-    ("replicate/allow-hybrid", r#"{"action":"replicate","time":"2026-03-01T12:00:00Z","principal":{"id":"svc","country":"DE"},"resource":{"id":"ds-orders","classification":"transactional","residency":"de-primary-eea","home_country":"DE"},"source_region":"eu-central-1","target_region":"eu-west-3"}"#, true),
-    ("replicate/allow-dpf-grant", r#"{"action":"replicate","time":"2026-03-01T12:00:00Z","principal":{"id":"svc-billing","country":"DE"},"resource":{"id":"ds-customers","classification":"identity","residency":"global","home_country":"DE"},"source_region":"eu-central-1","target_region":"us-east-1"}"#, true),
-    ("access/allow-grant", r#"{"action":"access","time":"2026-03-01T12:00:00Z","principal":{"id":"alice","country":"US"},"resource":{"id":"ds-customers","classification":"identity","residency":"eea","home_country":"DE"},"source_region":"eu-central-1","purpose":"support"}"#, true),
-    ("access/deny-no-grant", r#"{"action":"access","time":"2026-03-01T12:00:00Z","principal":{"id":"mallory","country":"CN"},"resource":{"id":"ds-customers","classification":"identity","residency":"eea","home_country":"DE"},"source_region":"eu-central-1"}"#, false),
+    (
+        "store/allow",
+        r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"svc-billing","country":"DE"},"resource":{"id":"ds-customers","classification":"identity","residency":"eea","home_country":"DE"},"target_region":"eu-central-1"}"#,
+        true,
+    ),
+    (
+        "store/deny-gdpr",
+        r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"svc-other","country":"DE"},"resource":{"id":"ds-customers","classification":"identity","residency":"global","home_country":"DE"},"target_region":"us-east-1"}"#,
+        false,
+    ),
+    (
+        "replicate/allow-hybrid",
+        r#"{"action":"replicate","time":"2026-03-01T12:00:00Z","principal":{"id":"svc","country":"DE"},"resource":{"id":"ds-orders","classification":"transactional","residency":"de-primary-eea","home_country":"DE"},"source_region":"eu-central-1","target_region":"eu-west-3"}"#,
+        true,
+    ),
+    (
+        "replicate/allow-dpf-grant",
+        r#"{"action":"replicate","time":"2026-03-01T12:00:00Z","principal":{"id":"svc-billing","country":"DE"},"resource":{"id":"ds-customers","classification":"identity","residency":"global","home_country":"DE"},"source_region":"eu-central-1","target_region":"us-east-1"}"#,
+        true,
+    ),
+    (
+        "access/allow-grant",
+        r#"{"action":"access","time":"2026-03-01T12:00:00Z","principal":{"id":"alice","country":"US"},"resource":{"id":"ds-customers","classification":"identity","residency":"eea","home_country":"DE"},"source_region":"eu-central-1","purpose":"support"}"#,
+        true,
+    ),
+    (
+        "access/deny-no-grant",
+        r#"{"action":"access","time":"2026-03-01T12:00:00Z","principal":{"id":"mallory","country":"CN"},"resource":{"id":"ds-customers","classification":"identity","residency":"eea","home_country":"DE"},"source_region":"eu-central-1"}"#,
+        false,
+    ),
 ];
 
 fn engine() -> Engine {
-    let program = sovra::policy::compile(&sovra::policy::bundled()).expect("bundled library compiles");
-    Engine::new(program, bundled_regions(), Grants::from_json(GRANTS).expect("grants parse"))
+    let program =
+        sovra::policy::compile(&sovra::policy::bundled()).expect("bundled library compiles");
+    Engine::new(
+        program,
+        bundled_regions(),
+        Grants::from_json(GRANTS).expect("grants parse"),
+    )
 }
 
 fn decide(c: &mut Criterion) {
@@ -57,7 +86,9 @@ fn decide(c: &mut Criterion) {
 
 fn parse(c: &mut Criterion) {
     let (_, json, _) = REQUESTS[0];
-    c.bench_function("parse/request", |b| b.iter(|| Request::from_json(black_box(json)).expect("parses")));
+    c.bench_function("parse/request", |b| {
+        b.iter(|| Request::from_json(black_box(json)).expect("parses"))
+    });
     c.bench_function("compile/bundled", |b| {
         let src = sovra::policy::bundled();
         b.iter(|| sovra::policy::compile(black_box(&src)).expect("compiles"))

@@ -310,6 +310,7 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         Rule::package_decl => (0, "`package <name>` on the first line"),
         Rule::package_name | Rule::name_word => (1, "a package name"),
         Rule::use_group => (1, "`{` and the names to import"),
+        Rule::use_path | Rule::use_pkg => (1, "`<package>.{Name, ...}` or `<package>.Name`"),
         Rule::set_expr => (1, "a set (a list `[...]` or a set name)"),
         Rule::single_mode
         | Rule::regional_mode
@@ -540,7 +541,7 @@ fn build_use(f: u32, p: P) -> Use {
     let mut names = Vec::new();
     for q in p.into_inner() {
         match q.as_rule() {
-            Rule::package_name => package = ident(f, q),
+            Rule::use_pkg => package = ident(f, q),
             Rule::use_group => names.extend(q.into_inner().map(|n| ident(f, n))),
             Rule::ident => names.push(ident(f, q)),
             _ => {}
