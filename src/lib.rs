@@ -4,7 +4,27 @@
 //! (names, types, diagnostics; lowers to the IR) → [`ir`] (the flat, indexed,
 //! hashed decision program) → [`eval`] (decide a request, with an optional
 //! trace). [`documents`] holds the request, regions and grants models beside
-//! it. The command line (`src/main.rs`, `src/cli`) uses only this public API.
+//! it. The command line (`src/main.rs`, `src/cli.rs`) uses only this public API.
+//!
+//! ```
+//! use sovra::{Engine, Grants, Request, Scratch, TraceLevel};
+//!
+//! let program = sovra::policy::compile(&sovra::policy::bundled()).expect("bundled policies compile");
+//! let engine = Engine::new(program, sovra::documents::bundled_regions(), Grants::default());
+//!
+//! let request = Request::from_json(r#"{"action":"store","resource":{"classification":"identity",
+//!     "residency":"eea"},"target_region":"eu-west-3"}"#)?;
+//!
+//! // The full decision document, with a trace if asked for.
+//! let decision = engine.decide(&request, TraceLevel::Off);
+//! assert!(decision.allowed());
+//!
+//! // The hot path: no allocation, the determining rules by index.
+//! let mut scratch = Scratch::default();
+//! let verdict = engine.verdict(&request, &mut scratch);
+//! assert!(verdict.allow);
+//! # Ok::<(), sovra::DocError>(())
+//! ```
 
 pub mod check;
 pub mod country;

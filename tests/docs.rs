@@ -5,7 +5,8 @@
 //!   are separated by `// file: NAME.sov` lines);
 //! - a ```` ```sov fails CODE ```` block must be rejected with diagnostic CODE;
 //! - a ```` ```json allow ```` / ```` ```json deny ```` block is a request,
-//!   decided against the last `sov` block before it (bundled region catalog);
+//!   decided against the last `sov` block before it (or the bundled library),
+//!   with the bundled region catalog;
 //! - a ```` ```sh ```` block's `sovra …` lines are run through the real binary
 //!   (`cargo run --release --` stands for it), and a trailing `# exit N`
 //!   asserts the exit status.
@@ -118,7 +119,10 @@ fn every_documentation_example_runs() {
     for path in docs() {
         let doc = path.file_name().unwrap().to_string_lossy().to_string();
         let text = std::fs::read_to_string(&path).unwrap();
-        let mut engine: Option<Engine> = None;
+        // Requests before any policy example are decided by the bundled library.
+        let bundled = sovra::policy::compile(&sovra::policy::bundled()).unwrap();
+        let mut engine: Option<Engine> =
+            Some(Engine::new(bundled, bundled_regions(), Grants::default()));
         for b in blocks(&text) {
             let words: Vec<&str> = b.info.split_whitespace().collect();
             let at = format!("{doc}:{}", b.line);
