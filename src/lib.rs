@@ -26,6 +26,8 @@
 //! # Ok::<(), sovra::DocError>(())
 //! ```
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
 pub mod check;
 pub mod country;
 pub mod diag;
