@@ -26,7 +26,15 @@
 //! # Ok::<(), sovra::DocError>(())
 //! ```
 
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 pub mod check;
 pub mod country;
@@ -36,6 +44,7 @@ pub mod eval;
 pub mod explain;
 pub mod ir;
 pub mod policy;
+pub mod rego;
 pub mod source;
 pub mod syntax;
 
