@@ -61,6 +61,21 @@ impl From<Explain> for TraceLevel {
     }
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum EngineKind {
+    Sovra,
+    /// regorus's interpreter on the exported Rego.
+    Rego,
+    /// regorus's compiled RVM on the exported Rego.
+    RegoRvm,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportTarget {
+    /// A Rego v1 module (entry point `data.sovra.decision`).
+    Rego,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Emit {
     /// The IR as text for a person.
@@ -94,6 +109,21 @@ enum Cmd {
         format: Format,
         #[arg(long, value_enum, default_value = "off")]
         explain: Explain,
+        /// Which engine decides: Sovra's own, or regorus on the exported Rego
+        /// (its interpreter, or its compiled RVM), to cross-check.
+        #[arg(long, value_enum, default_value = "sovra")]
+        engine: EngineKind,
+    },
+    /// Export the compiled policy to another policy language.
+    Export {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// The target language.
+        #[arg(long, value_enum)]
+        to: ExportTarget,
+        /// Write to this file instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Parse and check policies: exit 0 when clean, 2 with every diagnostic otherwise.
     Check {
@@ -149,14 +179,40 @@ pub fn run() -> ExitCode {
             requests,
             format,
             explain,
-        } => eval(
-            &policy,
-            &docs,
-            request.as_deref(),
-            requests.as_deref(),
-            format,
-            explain.into(),
-        ),
+            engine,
+        } => {
+            let level: TraceLevel = explain.into();
+            if engine == EngineKind::Sovra {
+                eval(
+                    &policy,
+                    &docs,
+                    request.as_deref(),
+                    requests.as_deref(),
+                    format,
+                    level,
+                )
+            } else if level != TraceLevel::Off {
+                Err(Fail(
+                    "--explain needs the native engine: regorus decides without Sovra's trace"
+                        .into(),
+                ))
+            } else {
+                let rvm = engine == EngineKind::RegoRvm;
+                eval_rego(
+                    &policy,
+                    &docs,
+                    request.as_deref(),
+                    requests.as_deref(),
+                    format,
+                    rvm,
+                )
+            }
+        }
+        Cmd::Export {
+            policy,
+            to: ExportTarget::Rego,
+            output,
+        } => export(&policy, output.as_deref()),
         Cmd::Check { policy } => check(&policy),
         Cmd::Compile {
             policy,
@@ -334,6 +390,70 @@ fn one_line(
             (format!("{{\"line\":{n},\"error\":{msg}}}"), false)
         }
     }
+}
+
+fn export(p: &PolicyArgs, output: Option<&Path>) -> Result<u8, Fail> {
+    let prog = program(p)?;
+    let text = sovra::rego::export(&prog)?;
+    match output {
+        Some(f) => std::fs::write(f, text)
+            .map_err(|e| Fail(format!("cannot write `{}`: {e}", f.display())))?,
+        None => print!("{text}"),
+    }
+    Ok(0)
+}
+
+/// `eval --engine rego`: the same command, decided by regorus on the export.
+fn eval_rego(
+    p: &PolicyArgs,
+    docs: &DocArgs,
+    request: Option<&Path>,
+    requests: Option<&Path>,
+    format: Format,
+    rvm: bool,
+) -> Result<u8, Fail> {
+    let engine = engine(p, docs)?;
+    let mode = if rvm {
+        sovra::rego::RegoMode::Rvm
+    } else {
+        sovra::rego::RegoMode::Interpreter
+    };
+    let mut rego =
+        sovra::rego::RegoEngine::new(engine.program(), engine.regions(), engine.grants(), mode)?;
+    let mut decide = |req: &Request| -> Result<Decision, Fail> {
+        let outcome = rego.decide(req)?;
+        Ok(sovra::rego::decision_from(&engine, req, &outcome))
+    };
+    if let Some(path) = request {
+        let req =
+            Request::from_json(&read(path)?).map_err(|e| Fail(format!("{}: {e}", name(path))))?;
+        let d = decide(&req)?;
+        print_decision(&d, format)?;
+        return Ok(if d.allowed() { 0 } else { 1 });
+    }
+    let Some(path) = requests else {
+        return Err(Fail("give --request FILE or --requests FILE".into()));
+    };
+    let text = read(path)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = false;
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let n = i + 1;
+        match Request::from_json(line) {
+            Ok(req) => writeln!(out, "{}", serde_json::to_string(&decide(&req)?)?)?,
+            Err(e) => {
+                failed = true;
+                let msg = serde_json::to_string(&e.to_string())?;
+                writeln!(out, "{{\"line\":{n},\"error\":{msg}}}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if failed { 2 } else { 0 })
 }
 
 fn check(p: &PolicyArgs) -> Result<u8, Fail> {

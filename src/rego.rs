@@ -176,6 +176,11 @@ decision := {"decision": "deny", "rules": ["default_deny"]} if {
 # A value that is there: absent and null are both missing.
 sv_val(x) := x if x != null
 
+# True for any value that is defined (a call with an undefined value is undefined).
+sv_defined(x) if {
+	x == x
+}
+
 # A list that is absent or null is empty.
 sv_lst(x) := x if is_array(x)
 
@@ -287,11 +292,17 @@ sv_grant_valid(g) if {
 
 sv_from_ok(g) if not is_string(g.valid_from)
 
-sv_from_ok(g) if time.parse_rfc3339_ns(g.valid_from) <= sv_now
+sv_from_ok(g) if {
+	is_string(g.valid_from)
+	time.parse_rfc3339_ns(g.valid_from) <= sv_now
+}
 
 sv_not_revoked(g) if not is_string(g.revoked_at)
 
-sv_not_revoked(g) if sv_now < time.parse_rfc3339_ns(g.revoked_at)
+sv_not_revoked(g) if {
+	is_string(g.revoked_at)
+	sv_now < time.parse_rfc3339_ns(g.revoked_at)
+}
 
 sv_purpose_ok(g) if not is_string(g.purpose)
 
@@ -424,7 +435,11 @@ sv_purpose_ok(g) if g.purpose == input.purpose
                     | Node::Satisfies { .. }
                     | Node::Const(_)
                     | Node::Load(_) => {
-                        format!("not {}", self.body(expr)?)
+                        let inner = self.body(expr)?;
+                        match inner.strip_prefix("not ") {
+                            Some(positive) => positive.to_string(),
+                            None => format!("not {inner}"),
+                        }
                     }
                     Node::Not { expr: inner, .. } => self.body(inner)?,
                     _ => {
@@ -457,8 +472,8 @@ sv_purpose_ok(g) if g.purpose == input.purpose
                         },
                         IsWhat::Present | IsWhat::Missing => {
                             let v = self.value(expr)?;
-                            // A present value is defined; `_ = v` is true exactly then.
-                            let present = format!("_ = {v}");
+                            // A present value is defined: the call is true exactly then.
+                            let present = format!("sv_defined({v})");
                             if what == IsWhat::Missing {
                                 format!("not {present}")
                             } else {
@@ -798,4 +813,60 @@ impl RegoEngine {
 /// A request as a regorus value.
 pub fn to_rego_value(req: &Request) -> Result<regorus::Value, RegoError> {
     regorus::Value::from_json_str(&input_document(req).to_string()).map_err(rego_err)
+}
+
+/// The contract's decision document for an outcome regorus computed: the
+/// determining rules with their effect and place (from the program), the
+/// obligations of the permits, and the same hashes the native engine reports.
+pub fn decision_from(
+    engine: &crate::eval::Engine,
+    req: &Request,
+    outcome: &RegoOutcome,
+) -> crate::eval::Decision {
+    let p = engine.program();
+    let now = req
+        .time
+        .map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc));
+    let mut reasons = Vec::new();
+    let mut obligations: Vec<String> = Vec::new();
+    for id in &outcome.rules {
+        match p.rules.iter().find(|r| &r.id == id) {
+            Some(r) => {
+                reasons.push(crate::eval::Reason {
+                    rule: r.id.clone(),
+                    effect: if r.effect == Effect::Forbid {
+                        "forbid"
+                    } else {
+                        "permit"
+                    }
+                    .into(),
+                    message: format!("decided by regorus on the exported Rego (rule `{}`)", r.id),
+                    location: r.location.clone(),
+                });
+                if outcome.allow {
+                    for o in &r.obligations {
+                        let o = p.sym(*o).to_string();
+                        if !obligations.contains(&o) {
+                            obligations.push(o);
+                        }
+                    }
+                }
+            }
+            None => reasons.push(crate::eval::Reason {
+                rule: id.clone(),
+                effect: "forbid".into(),
+                message: "no permit rule applies to this request (no permit means deny)".into(),
+                location: "built-in".into(),
+            }),
+        }
+    }
+    crate::eval::Decision {
+        decision: if outcome.allow { "allow" } else { "deny" }.into(),
+        reasons,
+        obligations,
+        trace: None,
+        policy_hash: engine.policy_hash().to_string(),
+        input_hash: engine.input_hash(req),
+        evaluated_at: now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    }
 }

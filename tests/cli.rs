@@ -361,3 +361,75 @@ fn usage_errors_exit_2() {
     );
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn export_to_rego_and_decide_through_regorus() {
+    let o = sovra(&["export", "--to", "rego"], None);
+    assert_eq!(o.status.code(), Some(0));
+    let rego = out(&o);
+    assert!(rego.contains("package sovra") && rego.contains("import rego.v1"));
+    assert!(rego.contains("forbids contains \"gdpr.transfer_outside_eea\""));
+    let file = std::env::temp_dir().join(format!("sovra-{}.rego", std::process::id()));
+    let o = sovra(
+        &["export", "--to", "rego", "-o", file.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), rego);
+    std::fs::remove_file(file).ok();
+
+    for engine in ["sovra", "rego", "rego-rvm"] {
+        let o = sovra(&["eval", "--engine", engine, "--request", "-"], Some(DENY));
+        assert_eq!(o.status.code(), Some(1), "{engine}: {}", err(&o));
+        let d: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
+        let rules: Vec<&str> = d["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["rule"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "gdpr.transfer_outside_eea",
+                "residency.store_outside_profile"
+            ],
+            "{engine}"
+        );
+        let o = sovra(&["eval", "--engine", engine, "--request", "-"], Some(ALLOW));
+        assert_eq!(o.status.code(), Some(0), "{engine}");
+    }
+    let both = format!("{ALLOW}\n{DENY}\nnope\n");
+    let native = sovra(&["eval", "--requests", "-"], Some(&both));
+    let rego = sovra(
+        &["eval", "--engine", "rego", "--requests", "-"],
+        Some(&both),
+    );
+    assert_eq!(native.status.code(), Some(2));
+    assert_eq!(rego.status.code(), Some(2));
+    let decisions = |o: &Output| -> Vec<String> {
+        out(o)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.get("decision")
+                    .map_or_else(|| format!("line {}", v["line"]), |d| d.to_string())
+            })
+            .collect()
+    };
+    assert_eq!(decisions(&native), decisions(&rego));
+    let o = sovra(
+        &[
+            "eval",
+            "--engine",
+            "rego",
+            "--explain",
+            "full",
+            "--request",
+            "-",
+        ],
+        Some(ALLOW),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("--explain needs the native engine"));
+}

@@ -5,8 +5,10 @@
 //! A group file:
 //! ```json
 //! { "policies": ["dir-or-file", …] (absent: the bundled library),
-//!   "regions": "regions.json" (relative to the group file; absent: bundled catalog),
-//!   "grants": "grants.json" (absent: none),
+//!   "policies_inline": { "extra.sov": "package …" } (added to those),
+//!   "regions": "regions.json" (relative to the group file, or the document
+//!              itself inline; absent: the bundled catalog),
+//!   "grants": "grants.json" (likewise; absent: none),
 //!   "base": { …a request… },
 //!   "cases": [ { "name": "…", "set": { "resource.home_country": "RU" },
 //!                "unset": ["purpose"], "decision": "deny",
@@ -66,7 +68,7 @@ fn unset_path(v: &mut Value, path: &str) {
 }
 
 fn engine_for(group: &Value, dir: &Path) -> Engine {
-    let sources = match group.get("policies") {
+    let mut sources = match group.get("policies") {
         None => sovra::policy::bundled(),
         Some(Value::Array(ps)) => {
             let paths: Vec<PathBuf> = ps.iter().map(|p| dir.join(p.as_str().unwrap())).collect();
@@ -74,16 +76,25 @@ fn engine_for(group: &Value, dir: &Path) -> Engine {
         }
         Some(other) => panic!("policies must be a list, found {other}"),
     };
+    // Extra policy files given inline (`{"name.sov": "text"}`), as the
+    // differential tests print them.
+    if let Some(Value::Object(files)) = group.get("policies_inline") {
+        for (name, text) in files {
+            sources.add(name.clone(), text.as_str().unwrap().to_string());
+        }
+        sources.files.sort_by(|a, b| a.name.cmp(&b.name));
+    }
     let program = sovra::policy::compile(&sources)
         .unwrap_or_else(|d| panic!("{}", sovra::diag::render(&d, &sources)));
-    let regions = match group.get("regions").and_then(Value::as_str) {
-        None => bundled_regions(),
-        Some(f) => Regions::from_json(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap(),
+    // A document is a file name (relative to the group file) or inline JSON.
+    let doc = |key: &str| -> Option<String> {
+        match group.get(key)? {
+            Value::String(f) => Some(std::fs::read_to_string(dir.join(f)).unwrap()),
+            other => Some(other.to_string()),
+        }
     };
-    let grants = match group.get("grants").and_then(Value::as_str) {
-        None => Grants::default(),
-        Some(f) => Grants::from_json(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap(),
-    };
+    let regions = doc("regions").map_or_else(bundled_regions, |t| Regions::from_json(&t).unwrap());
+    let grants = doc("grants").map_or_else(Grants::default, |t| Grants::from_json(&t).unwrap());
     Engine::new(program, regions, grants)
 }
 

@@ -1,0 +1,303 @@
+//! Seeded generators of requests, documents and policies, shared by the
+//! differential tests and the benches (`#[path]`-included there).
+#![allow(dead_code)]
+
+use serde_json::{json, Map, Value};
+
+/// xorshift64*: small, seeded, reproducible.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+pub const COUNTRIES: &[&str] = &[
+    "DE", "FR", "IE", "NO", "IS", "CH", "GB", "US", "IN", "RU", "CN", "JP", "BR", "KZ", "CA",
+];
+pub const CLASSES: &[&str] = &[
+    "identity",
+    "transactional",
+    "operational",
+    "content",
+    "analytical",
+    "secret",
+];
+pub const PROFILES: &[&str] = &[
+    "eea",
+    "eu",
+    "de-only",
+    "us-only",
+    "fr-sovereign",
+    "de-primary-eea",
+    "client",
+    "global",
+    "mars",
+];
+pub const STATUSES: &[&str] = &[
+    "active", "active", "active", "degraded", "draining", "offline",
+];
+pub const ACTIONS: &[&str] = &[
+    "store",
+    "store",
+    "replicate",
+    "replicate",
+    "access",
+    "access",
+    "delete",
+];
+pub const MECHANISMS: &[&str] = &["scc", "bcr", "dpf", "consent"];
+pub const PURPOSES: &[&str] = &["support", "billing"];
+pub const T0: i64 = 1_772_366_400; // 2026-03-01T12:00:00Z
+
+/// An RFC 3339 time `delta` seconds from T0, sometimes written with an offset.
+pub fn time(rng: &mut Rng, delta: i64) -> String {
+    let t = chrono::DateTime::from_timestamp(T0 + delta, 0).unwrap();
+    if rng.chance(30) {
+        let off = chrono::FixedOffset::east_opt(2 * 3600).unwrap();
+        t.with_timezone(&off).to_rfc3339()
+    } else {
+        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+}
+
+/// A delta near the interesting instants: exactly at them, one second either side.
+fn near(rng: &mut Rng) -> i64 {
+    *rng.pick(&[-86_400, -3, -1, 0, 0, 1, 3, 86_400])
+}
+
+pub fn regions(rng: &mut Rng, n: usize) -> Value {
+    let regions: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut r = Map::new();
+            r.insert("id".into(), json!(format!("r{i}")));
+            r.insert("country".into(), json!(rng.pick(COUNTRIES)));
+            if rng.chance(80) {
+                r.insert("status".into(), json!(rng.pick(STATUSES)));
+            }
+            if rng.chance(50) {
+                r.insert("sovereign".into(), json!(rng.chance(40)));
+            }
+            if rng.chance(30) {
+                r.insert("provider".into(), json!(rng.pick(&["aws", "gcp", "azure"])));
+            }
+            Value::Object(r)
+        })
+        .collect();
+    json!({ "regions": regions })
+}
+
+pub fn grant(rng: &mut Rng, id: usize, principal: &str) -> Value {
+    let mut g = Map::new();
+    g.insert("id".into(), json!(format!("g{id}")));
+    g.insert("principal".into(), json!(principal));
+    if rng.chance(60) {
+        g.insert("resource".into(), json!(format!("ds{}", rng.below(3))));
+    }
+    if rng.chance(50) {
+        let k = 1 + rng.below(2);
+        let cs: Vec<&str> = (0..k).map(|_| *rng.pick(&CLASSES[..5])).collect();
+        g.insert("classifications".into(), json!(cs));
+    }
+    g.insert("to_country".into(), json!(rng.pick(COUNTRIES)));
+    if rng.chance(50) {
+        g.insert("purpose".into(), json!(rng.pick(PURPOSES)));
+    }
+    if rng.chance(85) {
+        g.insert("mechanism".into(), json!(rng.pick(MECHANISMS)));
+    }
+    g.insert("requested_by".into(), json!("alice"));
+    match rng.below(6) {
+        0 => {}
+        1 => {
+            g.insert("approved_by".into(), json!(""));
+        }
+        2 => {
+            g.insert("approved_by".into(), json!("alice"));
+        }
+        _ => {
+            g.insert("approved_by".into(), json!("bob"));
+        }
+    }
+    if rng.chance(50) {
+        let d = near(rng);
+        g.insert("valid_from".into(), json!(time(rng, d)));
+    }
+    let d = near(rng);
+    let d = d + if rng.chance(50) { 0 } else { 30 * 86_400 };
+    g.insert("expires_at".into(), json!(time(rng, d)));
+    if rng.chance(25) {
+        let d = near(rng);
+        g.insert("revoked_at".into(), json!(time(rng, d)));
+    }
+    Value::Object(g)
+}
+
+pub fn grants(rng: &mut Rng, principals: usize, per: usize) -> Value {
+    let mut list = Vec::new();
+    for p in 0..principals {
+        for _ in 0..rng.below(per + 1) {
+            let id = list.len();
+            list.push(grant(rng, id, &format!("p{p}")));
+        }
+    }
+    json!({ "grants": list })
+}
+
+pub fn request(rng: &mut Rng, regions: usize) -> Value {
+    let region = |rng: &mut Rng| -> Value {
+        match rng.below(10) {
+            0 => Value::Null,
+            1 => json!("nowhere"),
+            _ => json!(format!("r{}", rng.below(regions))),
+        }
+    };
+    let mut principal = Map::new();
+    if rng.chance(90) {
+        principal.insert("id".into(), json!(format!("p{}", rng.below(6))));
+    }
+    if rng.chance(90) {
+        principal.insert("country".into(), json!(rng.pick(COUNTRIES)));
+    }
+    if rng.chance(30) {
+        principal.insert(
+            "roles".into(),
+            json!([rng.pick(&["admin", "support", "service"])]),
+        );
+    }
+    let mut resource = Map::new();
+    resource.insert("id".into(), json!(format!("ds{}", rng.below(3))));
+    if rng.chance(92) {
+        resource.insert("classification".into(), json!(rng.pick(CLASSES)));
+    }
+    if rng.chance(92) {
+        resource.insert("residency".into(), json!(rng.pick(PROFILES)));
+    }
+    if rng.chance(85) {
+        resource.insert("home_country".into(), json!(rng.pick(COUNTRIES)));
+    }
+    if rng.chance(50) {
+        let k = rng.below(3);
+        let cr: Vec<String> = (0..k).map(|_| format!("r{}", rng.below(regions))).collect();
+        resource.insert("client_regions".into(), json!(cr));
+    }
+    if rng.chance(20) {
+        resource.insert("tenant".into(), json!(rng.pick(&["acme", "globex"])));
+    }
+    let mut r = Map::new();
+    r.insert("action".into(), json!(rng.pick(ACTIONS)));
+    let d = near(rng);
+    r.insert("time".into(), json!(time(rng, d)));
+    r.insert("principal".into(), Value::Object(principal));
+    r.insert("resource".into(), Value::Object(resource));
+    for k in ["source_region", "target_region"] {
+        let v = region(rng);
+        if !v.is_null() {
+            r.insert(k.into(), v);
+        }
+    }
+    if rng.chance(60) {
+        r.insert("purpose".into(), json!(rng.pick(PURPOSES)));
+    }
+    if rng.chance(20) {
+        r.insert("priority".into(), json!(rng.below(5)));
+    }
+    Value::Object(r)
+}
+
+/// A random condition over the request, its regions and (inside `exists`) a grant.
+fn condition(rng: &mut Rng, depth: usize, in_grant: bool) -> String {
+    let atoms = [
+        "action in [store, replicate]",
+        "action == access",
+        "target.country in [DE, FR, IE, NO]",
+        "target.country not in [US, CN]",
+        "source.country == principal.country",
+        "principal.country != source.country",
+        "resource.classification in [identity, content]",
+        "resource.classification.sensitivity == high",
+        "resource.home_country is missing",
+        "resource.home_country in [DE, FR, RU]",
+        "target satisfies resource.residency",
+        "target satisfies resource.residency.primary",
+        "target.status != active",
+        "target.sovereign == true",
+        "resource.residency.mode == hybrid",
+        "principal.country == resource.residency.country",
+        "\"admin\" in principal.roles",
+        "target.id in resource.client_regions",
+        "resource.tenant == \"acme\"",
+        "request.priority >= 3",
+        "purpose == support",
+        "target is present",
+        "resource.residency is declared",
+    ];
+    let grant_atoms = [
+        "g.to_country == target.country",
+        "g.to_country == principal.country",
+        "g.mechanism in [scc, bcr]",
+        "g.mechanism == dpf",
+        "g.expires_at > now + 7d",
+        "g.purpose is missing",
+    ];
+    if depth == 0 || rng.chance(35) {
+        if in_grant && rng.chance(60) {
+            return rng.pick(&grant_atoms).to_string();
+        }
+        return rng.pick(&atoms).to_string();
+    }
+    match rng.below(5) {
+        0 => format!(
+            "({} or {})",
+            condition(rng, depth - 1, in_grant),
+            condition(rng, depth - 1, in_grant)
+        ),
+        1 => format!("not ({})", condition(rng, depth - 1, in_grant)),
+        2 if !in_grant => format!("(exists grant g where {})", condition(rng, depth - 1, true)),
+        3 if !in_grant => format!(
+            "not exists grant g where {}",
+            condition(rng, depth - 1, true)
+        ),
+        _ => format!(
+            "{} and {}",
+            condition(rng, depth - 1, in_grant),
+            condition(rng, depth - 1, in_grant)
+        ),
+    }
+}
+
+/// A generated package of `rules` rules (to compile with the bundled library,
+/// whose classifications and profiles it uses).
+pub fn policy(rng: &mut Rng, rules: usize) -> String {
+    let mut s = String::from("package gen\n\n");
+    for i in 0..rules {
+        let effect = if rng.chance(55) { "forbid" } else { "permit" };
+        let action = match rng.below(4) {
+            0 => "action == store and ",
+            1 => "action == access and ",
+            2 => "action in [store, replicate] and ",
+            _ => "",
+        };
+        let cond = condition(rng, 3, false);
+        s.push_str(&format!("{effect} r{i}\n  when {action}{cond}\n\n"));
+    }
+    s
+}
