@@ -785,22 +785,17 @@ impl RegoEngine {
                     .map_err(rego_err)?
             }
         };
-        let json: Value =
-            serde_json::from_str(&out.to_json_str().map_err(rego_err)?).map_err(rego_err)?;
-        let allow = match json.get("decision").and_then(Value::as_str) {
-            Some("allow") => true,
-            Some("deny") => false,
-            _ => return Err(RegoError(format!("no decision in {json}"))),
+        let allow = match out["decision"].as_string().map(|s| s.as_ref() == "allow") {
+            Ok(a) => a,
+            Err(_) => return Err(RegoError(format!("no decision in {out}"))),
         };
-        let rules = json
-            .get("rules")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|r| r.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let rules = match out["rules"].as_array() {
+            Ok(items) => items
+                .iter()
+                .filter_map(|r| r.as_string().ok().map(|s| s.to_string()))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         Ok(RegoOutcome { allow, rules })
     }
 
