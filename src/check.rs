@@ -866,6 +866,79 @@ impl<'s> Checker<'s> {
         acc.map(|s| s.into_iter().collect())
     }
 
+    /// The most selective key of a rule: a top-level condition that a request
+    /// field equals one of a few constant values.
+    fn rule_key(&self, cond: NodeId) -> Option<(Field, Vec<String>)> {
+        let conjuncts: Vec<NodeId> = match self.node(cond) {
+            Some(Node::And { start, len }) => {
+                let s = *start as usize;
+                self.prog
+                    .args
+                    .get(s..s + *len as usize)
+                    .unwrap_or(&[])
+                    .to_vec()
+            }
+            _ => vec![cond],
+        };
+        let rank = |f: &Field| -> Option<u8> {
+            Some(match f {
+                Field::ResourceId => 0,
+                Field::PrincipalId => 1,
+                Field::Extra(i) => {
+                    let x = self.prog.extras.get(*i as usize)?;
+                    if x.root == ExtraRoot::Grant {
+                        return None;
+                    }
+                    2
+                }
+                Field::SourceRegionId | Field::TargetRegionId => 3,
+                Field::Purpose => 4,
+                Field::Classification => 5,
+                Field::Residency => 6,
+                Field::HomeCountry => 7,
+                Field::PrincipalCountry => 8,
+                _ => return None,
+            })
+        };
+        let mut best: Option<(u8, Field, Vec<String>)> = None;
+        for c in conjuncts {
+            let Some(Node::Cmp { op, lhs, rhs, .. }) = self.node(c) else {
+                continue;
+            };
+            let (load, konst) = match (
+                self.node(*lhs),
+                self.konst(*rhs),
+                self.node(*rhs),
+                self.konst(*lhs),
+            ) {
+                (Some(Node::Load(f)), Some(k), _, _) => (*f, k),
+                (_, _, Some(Node::Load(f)), Some(k)) if *op == CmpOp::Eq => (*f, k),
+                _ => continue,
+            };
+            let Some(r) = rank(&load) else { continue };
+            let values: Vec<String> = match (op, konst) {
+                (CmpOp::Eq, Const::Str(s)) => vec![self.prog.sym(*s).to_string()],
+                (CmpOp::Eq, Const::Country(c)) => vec![c.to_string()],
+                (CmpOp::In, Const::Set(i)) => {
+                    match self.prog.sets.get(*i as usize).map(|s| &s.value) {
+                        Some(SetValue::Strings(v)) if !v.is_empty() && v.len() <= 64 => {
+                            v.iter().map(|s| self.prog.sym(*s).to_string()).collect()
+                        }
+                        Some(SetValue::Countries(cs)) if !cs.is_empty() && cs.len() <= 64 => {
+                            cs.iter().map(|c| c.to_string()).collect()
+                        }
+                        _ => continue,
+                    }
+                }
+                _ => continue,
+            };
+            if best.as_ref().is_none_or(|(br, _, _)| r < *br) {
+                best = Some((r, load, values));
+            }
+        }
+        best.map(|(_, f, v)| (f, v))
+    }
+
     fn build_index(&mut self) {
         let mut actions: BTreeSet<Sym> = BTreeSet::new();
         for r in &self.prog.rules {
@@ -873,18 +946,67 @@ impl<'s> Checker<'s> {
         }
         let mut actions: Vec<Sym> = actions.into_iter().collect();
         actions.sort_by(|a, b| self.prog.sym(*a).cmp(self.prog.sym(*b)));
+        let keys: Vec<Option<(Field, Vec<String>)>> = self
+            .prog
+            .rules
+            .iter()
+            .map(|r| r.cond.and_then(|c| self.rule_key(c)))
+            .collect();
         let mut by_action = vec![ActionRules::default(); actions.len() + 1];
         for (i, r) in self.prog.rules.iter().enumerate() {
+            let key = keys.get(i).cloned().flatten();
             for (ai, entry) in by_action.iter_mut().enumerate() {
                 let applies = match (&r.actions, actions.get(ai)) {
                     (None, _) => true,
                     (Some(list), Some(a)) => list.contains(a),
                     (Some(_), None) => false,
                 };
-                if applies {
-                    match r.effect {
-                        Effect::Forbid => entry.forbids.push(i as u32),
-                        Effect::Permit => entry.permits.push(i as u32),
+                if !applies {
+                    continue;
+                }
+                let forbid = r.effect == Effect::Forbid;
+                let Some((field, values)) = &key else {
+                    if forbid {
+                        entry.forbids.push(i as u32)
+                    } else {
+                        entry.permits.push(i as u32)
+                    }
+                    continue;
+                };
+                let group = match entry.keyed.iter().position(|k| k.field == *field) {
+                    Some(g) => g,
+                    None => {
+                        entry.keyed.push(KeyedRules {
+                            field: *field,
+                            values: Vec::new(),
+                        });
+                        entry.keyed.len() - 1
+                    }
+                };
+                let Some(group) = entry.keyed.get_mut(group) else {
+                    continue;
+                };
+                for v in values {
+                    let slot = match group.values.binary_search_by(|e| e.value.as_str().cmp(v)) {
+                        Ok(x) => x,
+                        Err(x) => {
+                            group.values.insert(
+                                x,
+                                KeyedEntry {
+                                    value: v.clone(),
+                                    forbids: Vec::new(),
+                                    permits: Vec::new(),
+                                },
+                            );
+                            x
+                        }
+                    };
+                    if let Some(e) = group.values.get_mut(slot) {
+                        if forbid {
+                            e.forbids.push(i as u32)
+                        } else {
+                            e.permits.push(i as u32)
+                        }
                     }
                 }
             }

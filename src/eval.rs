@@ -56,6 +56,8 @@ pub struct Engine {
     actions: FxHashMap<String, usize>,
     classes: FxHashMap<String, usize>,
     profiles: FxHashMap<String, usize>,
+    /// Per action entry, per keyed group: value → index into its `values`.
+    keys: Vec<Vec<FxHashMap<String, usize>>>,
 }
 
 /// Reusable buffers for [`Engine::verdict`].
@@ -125,7 +127,24 @@ impl Engine {
             .enumerate()
             .map(|(i, p)| (program.sym(p.name).to_string(), i))
             .collect();
+        let keys = program
+            .by_action
+            .iter()
+            .map(|e| {
+                e.keyed
+                    .iter()
+                    .map(|k| {
+                        k.values
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| (v.value.clone(), i))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
         Engine {
+            keys,
             program,
             regions,
             grants,
@@ -275,24 +294,77 @@ fn effect_str(e: Effect) -> &'static str {
 fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Scratch) -> Verdict<'s> {
     scratch.forbids.clear();
     scratch.permits.clear();
-    let p = &ctx.e.program;
-    let entry = p.rules_for(ctx.action);
+    let e = ctx.e;
+    let slot = ctx.action.unwrap_or(e.program.actions.len());
+    let entry = e.program.rules_for(ctx.action);
+    // The keyed groups this request reaches: one entry per group at most.
+    let mut hits: [Option<&KeyedEntry>; 8] = [None; 8];
+    let mut overflow = false;
+    for (gi, group) in entry.keyed.iter().enumerate() {
+        let hit = ctx.key(group.field, |text| {
+            e.keys
+                .get(slot)
+                .and_then(|g| g.get(gi))
+                .and_then(|m| m.get(text))
+                .and_then(|i| group.values.get(*i))
+        });
+        match hits.get_mut(gi) {
+            Some(h) => *h = hit,
+            None => overflow = true,
+        }
+    }
     let mut ev = Eval {
         ctx: ctx.clone(),
         t,
     };
-    for &r in &entry.forbids {
+    let keyed = |forbid: bool| {
+        let found = hits.iter().flatten().flat_map(move |k| {
+            if forbid {
+                k.forbids.iter()
+            } else {
+                k.permits.iter()
+            }
+        });
+        // More than eight keyed groups in one action: look the rest up as we go.
+        let rest = entry
+            .keyed
+            .iter()
+            .enumerate()
+            .skip(8)
+            .filter(move |_| overflow)
+            .flat_map(move |(gi, group)| {
+                let hit = ctx.key(group.field, |text| {
+                    e.keys
+                        .get(slot)
+                        .and_then(|g| g.get(gi))
+                        .and_then(|m| m.get(text))
+                        .and_then(|i| group.values.get(*i))
+                });
+                hit.into_iter().flat_map(move |k| {
+                    if forbid {
+                        k.forbids.iter()
+                    } else {
+                        k.permits.iter()
+                    }
+                })
+            });
+        found.chain(rest)
+    };
+    for &r in entry.forbids.iter().chain(keyed(true)) {
         if ev.rule(r) {
             scratch.forbids.push(r);
         }
     }
     if scratch.forbids.is_empty() || T::ON {
-        for &r in &entry.permits {
+        for &r in entry.permits.iter().chain(keyed(false)) {
             if ev.rule(r) {
                 scratch.permits.push(r);
             }
         }
     }
+    // Reasons come in rule order, whichever index found them.
+    scratch.forbids.sort_unstable();
+    scratch.permits.sort_unstable();
     if scratch.forbids.is_empty() {
         Verdict {
             allow: !scratch.permits.is_empty(),
@@ -625,6 +697,24 @@ fn json_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 impl<'a> Ctx<'a> {
+    /// Calls `f` with the text of a key field of the request (`None` when the
+    /// field is missing or not text).
+    fn key<R>(&self, field: Field, f: impl FnOnce(&str) -> Option<R>) -> Option<R> {
+        match self.load(field) {
+            Val::Str(s) => f(s),
+            Val::Json(Value::String(s)) => f(s),
+            Val::Country(c) => {
+                let letters = c.letters();
+                std::str::from_utf8(&letters).ok().and_then(f)
+            }
+            Val::Profile(i) => {
+                let p = &self.e.program;
+                p.profiles.get(i as usize).and_then(|x| f(p.sym(x.name)))
+            }
+            _ => None,
+        }
+    }
+
     fn region(&self, w: Which) -> Option<&'a Region> {
         match w {
             Which::Source => self.source,

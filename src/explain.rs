@@ -126,7 +126,7 @@ pub fn render(d: &Decision) -> String {
             let skipped = t.get("rules_skipped").and_then(Value::as_u64).unwrap_or(0);
             let _ = writeln!(
                 o,
-                "\nRules considered: {} ({} others do not concern this action and were not looked at)",
+                "\nRules considered: {} ({} others cannot concern this request: their action or key field differs)",
                 rules.len(),
                 skipped
             );

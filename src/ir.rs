@@ -284,8 +284,28 @@ pub struct RuleDef {
     pub actions: Option<Vec<Sym>>,
 }
 
+/// The rules one action can reach.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct ActionRules {
+    /// Rules visited for every request with this action.
+    pub forbids: Vec<u32>,
+    pub permits: Vec<u32>,
+    /// Rules that also require one request field to equal one of a few
+    /// values (`resource.id == "ds-7"`), grouped by that field and value: a
+    /// request visits only the group of its own value.
+    pub keyed: Vec<KeyedRules>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct KeyedRules {
+    pub field: Field,
+    /// Sorted by value.
+    pub values: Vec<KeyedEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct KeyedEntry {
+    pub value: String,
     pub forbids: Vec<u32>,
     pub permits: Vec<u32>,
 }
@@ -310,6 +330,7 @@ impl Program {
         static EMPTY: ActionRules = ActionRules {
             forbids: Vec::new(),
             permits: Vec::new(),
+            keyed: Vec::new(),
         };
         let i = action.unwrap_or(self.actions.len());
         self.by_action.get(i).unwrap_or(&EMPTY)
@@ -358,6 +379,24 @@ impl Program {
                 .get(i)
                 .map_or("(any other action)", |s| self.sym(*s));
             let _ = writeln!(o, "  {name}: forbid {:?} permit {:?}", e.forbids, e.permits);
+            for k in &e.keyed {
+                let _ = writeln!(
+                    o,
+                    "    by {} ({} values):",
+                    self.field_name(k.field),
+                    k.values.len()
+                );
+                for v in k.values.iter().take(8) {
+                    let _ = writeln!(
+                        o,
+                        "      {:?}: forbid {:?} permit {:?}",
+                        v.value, v.forbids, v.permits
+                    );
+                }
+                if k.values.len() > 8 {
+                    let _ = writeln!(o, "      …");
+                }
+            }
         }
         o.push_str("\nrules:\n");
         for (i, r) in self.rules.iter().enumerate() {
