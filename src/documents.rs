@@ -11,7 +11,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use sha2::Digest as _;
 use std::fmt;
+use std::sync::Arc;
 
 /// A problem with an input document: where and what.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -411,19 +413,29 @@ impl Regions {
 
 // ---- grants ---------------------------------------------------------------------------
 
+/// One grant. Strings that repeat across grants (principals, approvers,
+/// mechanisms, purposes, resources) are shared (`Arc<str>`), so a million
+/// grants fit in a few hundred megabytes.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Grant {
-    pub id: String,
-    pub principal: String,
-    pub resource: Option<String>,
+    pub id: Box<str>,
+    pub principal: Arc<str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub classifications: Vec<String>,
     pub to_country: Country,
-    pub purpose: Option<String>,
-    pub mechanism: Option<String>,
-    pub requested_by: String,
-    pub approved_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mechanism: Option<Arc<str>>,
+    pub requested_by: Arc<str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_from: Option<DateTime<Utc>>,
     pub expires_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<DateTime<Utc>>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -433,80 +445,58 @@ pub struct Grant {
 #[derive(Clone, Debug, Default)]
 pub struct Grants {
     pub grants: Vec<Grant>,
-    by_principal: FxHashMap<String, Vec<u32>>,
+    by_principal: FxHashMap<Arc<str>, Vec<u32>>,
     pub hash: String,
 }
 
-const GRANT_FIELDS: [&str; 12] = [
-    "id",
-    "principal",
-    "resource",
-    "classifications",
-    "to_country",
-    "purpose",
-    "mechanism",
-    "requested_by",
-    "approved_by",
-    "valid_from",
-    "expires_at",
-    "revoked_at",
-];
-
 impl Grants {
+    /// Parses the grants document from JSON text.
     pub fn from_json(text: &str) -> R<Grants> {
-        let v = parse_json(text, "grants document")?;
-        let top = Obj::new(&v, "")?;
-        let list = match top.get("grants") {
-            Some(Value::Array(a)) => a,
-            Some(o) => {
-                return Err(DocError::new(
-                    "grants",
-                    format!("expected an array of grants, found {}", kind(o)),
-                ))
-            }
-            None => {
-                return Err(DocError::new(
-                    "grants",
-                    "required field is missing (the document is `{\"grants\": [...]}`)",
-                ))
-            }
+        let mut de = serde_json::Deserializer::from_str(text);
+        Grants::from_deserializer(&mut de)
+    }
+
+    /// Streams the grants document from a reader (a file of a million grants
+    /// is never held in memory as text or as a JSON tree).
+    pub fn from_reader(reader: impl std::io::Read) -> R<Grants> {
+        let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
+            1 << 16,
+            reader,
+        ));
+        Grants::from_deserializer(&mut de)
+    }
+
+    fn from_deserializer<'de, Rd: serde_json::de::Read<'de>>(
+        de: &mut serde_json::Deserializer<Rd>,
+    ) -> R<Grants> {
+        let mut track = serde_path_to_error::Track::new();
+        let doc = serde::Deserialize::deserialize(serde_path_to_error::Deserializer::new(
+            &mut *de, &mut track,
+        ));
+        let doc: GrantsDoc = match doc {
+            Ok(d) => d,
+            Err(e) => return Err(serde_error(&track.path().to_string(), &e.to_string())),
         };
-        let mut grants = Vec::with_capacity(list.len());
-        for (i, g) in list.iter().enumerate() {
-            let o = Obj::new(g, &format!("grants[{i}]"))?;
-            let utc = |t: Option<DateTime<FixedOffset>>| t.map(|t| t.with_timezone(&Utc));
-            grants.push(Grant {
-                id: o.req_str("id")?,
-                principal: o.req_str("principal")?,
-                resource: o.opt_str("resource")?,
-                classifications: o.str_list("classifications")?,
-                to_country: o.opt_country("to_country")?.ok_or_else(|| {
-                    DocError::new(&o.p("to_country"), "required field is missing")
-                })?,
-                purpose: o.opt_str("purpose")?,
-                mechanism: o.opt_str("mechanism")?,
-                requested_by: o.req_str("requested_by")?,
-                approved_by: o.opt_str("approved_by")?,
-                valid_from: utc(o.opt_time("valid_from")?),
-                expires_at: utc(o.opt_time("expires_at")?).ok_or_else(|| {
-                    DocError::new(&o.p("expires_at"), "required field is missing")
-                })?,
-                revoked_at: utc(o.opt_time("revoked_at")?),
-                extra: o.extras(&GRANT_FIELDS),
-            });
-        }
-        Ok(Grants::new(grants))
+        de.end().map_err(|e| serde_error("", &e.to_string()))?;
+        Ok(Grants::new(doc.0))
     }
 
     pub fn new(grants: Vec<Grant>) -> Grants {
-        let mut by_principal: FxHashMap<String, Vec<u32>> = FxHashMap::default();
+        let mut by_principal: FxHashMap<Arc<str>, Vec<u32>> = FxHashMap::default();
         for (i, g) in grants.iter().enumerate() {
             by_principal
                 .entry(g.principal.clone())
                 .or_default()
                 .push(i as u32);
         }
-        let hash = crate::ir::sha256_hex(&serde_json::to_vec(&grants).unwrap_or_default());
+        let mut hasher = sha2::Sha256::new();
+        for g in &grants {
+            if let Ok(bytes) = serde_json::to_vec(g) {
+                sha2::Digest::update(&mut hasher, &bytes);
+                sha2::Digest::update(&mut hasher, b"\n");
+            }
+        }
+        let hash = crate::ir::hex_digest(&sha2::Digest::finalize(hasher));
         Grants {
             grants,
             by_principal,
@@ -523,6 +513,230 @@ impl Grants {
     #[inline]
     pub fn get(&self, i: u32) -> Option<&Grant> {
         self.grants.get(i as usize)
+    }
+}
+
+/// A serde error as a [`DocError`]: the path, and the message in our words.
+fn serde_error(path: &str, msg: &str) -> DocError {
+    let path = if path == "." { "" } else { path };
+    if let Some(field) = msg
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next())
+    {
+        return DocError::new(&join(path, field), "required field is missing");
+    }
+    let msg = msg.split(" at line ").next().unwrap_or(msg);
+    let words = |t: &str| -> String {
+        match t {
+            "a sequence" => "an array".into(),
+            "a borrowed string" => "a string".into(),
+            "a map" => "an object".into(),
+            other => other.to_string(),
+        }
+    };
+    let msg = match msg
+        .strip_prefix("invalid type: ")
+        .and_then(|m| m.split_once(", expected "))
+    {
+        Some((found, expected)) => format!("expected {}, found {found}", words(expected)),
+        None => msg.to_string(),
+    };
+    if path.is_empty() && msg.contains("line") {
+        return DocError::new("(document)", format!("not valid JSON: {msg}"));
+    }
+    DocError::new(path, msg)
+}
+
+/// `{"grants": [...]}`, deserialized grant by grant.
+struct GrantsDoc(Vec<Grant>);
+
+impl<'de> serde::Deserialize<'de> for GrantsDoc {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = GrantsDoc;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object `{\"grants\": [...]}`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<GrantsDoc, A::Error> {
+                let mut grants = None;
+                let mut pool = Interner::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "grants" {
+                        grants = Some(map.next_value_seed(GrantList(&mut pool))?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                grants
+                    .map(GrantsDoc)
+                    .ok_or_else(|| serde::de::Error::missing_field("grants"))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Shares equal strings across grants.
+#[derive(Default)]
+struct Interner(rustc_hash::FxHashSet<Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(a.clone());
+        a
+    }
+}
+
+struct GrantList<'p>(&'p mut Interner);
+
+impl<'de> serde::de::DeserializeSeed<'de> for GrantList<'_> {
+    type Value = Vec<Grant>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Grant>, D::Error> {
+        struct V<'p>(&'p mut Interner);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = Vec<Grant>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of grants")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Vec<Grant>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(g) = seq.next_element_seed(GrantSeed(&mut *self.0))? {
+                    out.push(g);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V(self.0))
+    }
+}
+
+struct GrantSeed<'p>(&'p mut Interner);
+
+/// A string, a time or a country, read with the contract's words on failure.
+fn de_time<E: serde::de::Error>(s: &str) -> Result<DateTime<Utc>, E> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            E::custom(format!(
+                "`{s}` is not an RFC 3339 time (write it like `2026-03-01T12:00:00Z`)"
+            ))
+        })
+}
+
+fn de_country<E: serde::de::Error>(s: &str) -> Result<Country, E> {
+    Country::parse(s).ok_or_else(|| {
+        E::custom(format!("`{s}` is not a country code (two upper-case letters, ISO 3166-1 alpha-2, such as `DE`)"))
+    })
+}
+
+/// A time checked while it is read, so an error carries the field's path.
+struct TimeField(DateTime<Utc>);
+
+impl<'de> serde::Deserialize<'de> for TimeField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        de_time(&s).map(TimeField)
+    }
+}
+
+/// A country code checked while it is read.
+struct CountryField(Country);
+
+impl<'de> serde::Deserialize<'de> for CountryField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        de_country(&s).map(CountryField)
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
+    type Value = Grant;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Grant, D::Error> {
+        struct V<'p>(&'p mut Interner);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = Grant;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a grant object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Grant, A::Error> {
+                use serde::de::Error;
+                type S<'a> = Option<std::borrow::Cow<'a, str>>;
+                let pool = self.0;
+                let (mut id, mut principal, mut resource, mut classifications) =
+                    (None, None, None, Vec::new());
+                let (mut to_country, mut purpose, mut mechanism, mut requested_by) =
+                    (None, None, None, None);
+                let (mut approved_by, mut valid_from, mut expires_at, mut revoked_at) =
+                    (None, None, None, None);
+                let mut extra = Map::new();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "id" => id = map.next_value::<S>()?.map(|s| Box::from(s.as_ref())),
+                        "principal" => principal = map.next_value::<S>()?.map(|s| pool.get(&s)),
+                        "resource" => resource = map.next_value::<S>()?.map(|s| pool.get(&s)),
+                        "classifications" => {
+                            classifications =
+                                map.next_value::<Option<Vec<String>>>()?.unwrap_or_default()
+                        }
+                        "to_country" => {
+                            to_country = map.next_value::<Option<CountryField>>()?.map(|c| c.0)
+                        }
+                        "purpose" => purpose = map.next_value::<S>()?.map(|s| pool.get(&s)),
+                        "mechanism" => mechanism = map.next_value::<S>()?.map(|s| pool.get(&s)),
+                        "requested_by" => {
+                            requested_by = map.next_value::<S>()?.map(|s| pool.get(&s))
+                        }
+                        "approved_by" => approved_by = map.next_value::<S>()?.map(|s| pool.get(&s)),
+                        "valid_from" => {
+                            valid_from = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
+                        }
+                        "expires_at" => {
+                            expires_at = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
+                        }
+                        "revoked_at" => {
+                            revoked_at = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
+                        }
+                        other => {
+                            let v: Value = map.next_value()?;
+                            if !v.is_null() {
+                                extra.insert(other.to_string(), v);
+                            }
+                        }
+                    }
+                }
+                Ok(Grant {
+                    id: id.ok_or_else(|| A::Error::missing_field("id"))?,
+                    principal: principal.ok_or_else(|| A::Error::missing_field("principal"))?,
+                    resource,
+                    classifications,
+                    to_country: to_country.ok_or_else(|| A::Error::missing_field("to_country"))?,
+                    purpose,
+                    mechanism,
+                    requested_by: requested_by
+                        .ok_or_else(|| A::Error::missing_field("requested_by"))?,
+                    approved_by,
+                    valid_from,
+                    expires_at: expires_at.ok_or_else(|| A::Error::missing_field("expires_at"))?,
+                    revoked_at,
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(V(self.0))
     }
 }
 

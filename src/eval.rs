@@ -626,7 +626,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
             }
         }
         match g.approved_by.as_deref() {
-            Some(a) if !a.is_empty() && a != g.requested_by => {}
+            Some(a) if !a.is_empty() && a != &*g.requested_by => {}
             _ => return GrantCheck::Approval,
         }
         if g.valid_from.is_some_and(|f| now < f) {
@@ -775,16 +775,19 @@ impl<'a> Ctx<'a> {
                     return Val::Missing;
                 };
                 let t = |o: Option<DateTime<Utc>>| o.map_or(Val::Missing, Val::Time);
+                let sa = |o: &'a Option<std::sync::Arc<str>>| {
+                    o.as_deref().map_or(Val::Missing, Val::Str)
+                };
                 match gf {
                     GrantField::Id => Val::Str(&g.id),
                     GrantField::Principal => Val::Str(&g.principal),
-                    GrantField::Resource => s(&g.resource),
+                    GrantField::Resource => sa(&g.resource),
                     GrantField::Classifications => Val::List(&g.classifications),
                     GrantField::ToCountry => Val::Country(g.to_country),
-                    GrantField::Purpose => s(&g.purpose),
-                    GrantField::Mechanism => s(&g.mechanism),
+                    GrantField::Purpose => sa(&g.purpose),
+                    GrantField::Mechanism => sa(&g.mechanism),
                     GrantField::RequestedBy => Val::Str(&g.requested_by),
-                    GrantField::ApprovedBy => s(&g.approved_by),
+                    GrantField::ApprovedBy => sa(&g.approved_by),
                     GrantField::ValidFrom => t(g.valid_from),
                     GrantField::ExpiresAt => Val::Time(g.expires_at),
                     GrantField::RevokedAt => t(g.revoked_at),

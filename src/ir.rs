@@ -566,7 +566,11 @@ impl Program {
 
 /// `sha256:<hex>` of some bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
+    hex_digest(&Sha256::digest(bytes))
+}
+
+/// `sha256:<hex>` of a finished digest.
+pub fn hex_digest(digest: &[u8]) -> String {
     let mut s = String::with_capacity(71);
     s.push_str("sha256:");
     for b in digest {

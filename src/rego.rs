@@ -694,7 +694,7 @@ pub fn data_document(regions: &Regions, grants: &Grants) -> Value {
     let mut g: serde_json::Map<String, Value> = serde_json::Map::new();
     for grant in &grants.grants {
         let entry = g
-            .entry(grant.principal.clone())
+            .entry(grant.principal.to_string())
             .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(list) = entry {
             list.push(serde_json::to_value(grant).unwrap_or(Value::Null));
