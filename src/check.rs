@@ -136,7 +136,8 @@ struct Checker<'s> {
     classes: HashMap<String, Span>,
     profiles: HashMap<String, Span>,
     extras: HashMap<ExtraPath, u32>,
-    /// Inline sets by content, so equal literals share one table entry.
+    /// Sets by name and content, so equal literals share one table entry.
+    set_index: HashMap<String, u32>,
     grant_var: Option<String>,
 }
 
@@ -167,6 +168,7 @@ impl<'s> Checker<'s> {
             classes: HashMap::new(),
             profiles: HashMap::new(),
             extras: HashMap::new(),
+            set_index: HashMap::new(),
             grant_var: None,
         }
     }
@@ -374,16 +376,15 @@ impl<'s> Checker<'s> {
                 SetValue::Strings(texts.iter().map(|t| self.intern(t)).collect())
             }
         };
-        if let Some(i) = self
-            .prog
-            .sets
-            .iter()
-            .position(|s| s.name == name && s.value == value)
-        {
-            return i as u32;
+        // Equal inline sets (`[store, replicate]` in many rules) share one entry.
+        let key = format!("{name}\u{0}{value:?}");
+        if let Some(i) = self.set_index.get(&key) {
+            return *i;
         }
         self.prog.sets.push(SetDef { name, value });
-        (self.prog.sets.len() - 1) as u32
+        let i = (self.prog.sets.len() - 1) as u32;
+        self.set_index.insert(key, i);
+        i
     }
 
     fn set_expr(&mut self, e: &SetExpr, file: usize, files: &[syntax::File]) -> Option<SetVal> {

@@ -746,9 +746,11 @@ impl RegoEngine {
     ) -> Result<RegoEngine, RegoError> {
         let module = export(program).map_err(rego_err)?;
         let mut engine = regorus::Engine::new();
-        engine
-            .add_policy("sovra.rego".into(), module)
-            .map_err(rego_err)?;
+        for (i, part) in split_module(&module, 900_000).into_iter().enumerate() {
+            engine
+                .add_policy(format!("sovra-{i}.rego"), part)
+                .map_err(rego_err)?;
+        }
         let data = regorus::Value::from_json_str(&data_document(regions, grants).to_string())
             .map_err(rego_err)?;
         engine.add_data(data.clone()).map_err(rego_err)?;
@@ -803,6 +805,31 @@ impl RegoEngine {
     pub fn decide(&mut self, req: &Request) -> Result<RegoOutcome, RegoError> {
         self.decide_value(to_rego_value(req)?)
     }
+}
+
+/// Splits a module into files of the same package below `limit` bytes and
+/// 15,000 lines each (regorus refuses policy files over 1 MiB or 20,000 lines). Top-level statements of an
+/// exported module never contain a blank line, so blank lines are safe cuts.
+pub fn split_module(module: &str, limit: usize) -> Vec<String> {
+    let header = format!("package {PACKAGE}\n\nimport rego.v1\n\n");
+    let body = module
+        .split_once("import rego.v1\n")
+        .map_or(module, |(_, b)| b);
+    let mut parts = Vec::new();
+    let mut cur = header.clone();
+    let mut lines = 0;
+    for item in body.split("\n\n") {
+        let n = item.lines().count() + 1;
+        if (cur.len() + item.len() + 2 > limit || lines + n > 15_000) && cur.len() > header.len() {
+            parts.push(std::mem::replace(&mut cur, header.clone()));
+            lines = 0;
+        }
+        lines += n;
+        cur.push_str(item);
+        cur.push_str("\n\n");
+    }
+    parts.push(cur);
+    parts
 }
 
 /// A request as a regorus value.

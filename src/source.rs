@@ -38,6 +38,8 @@ impl Span {
 pub struct SourceFile {
     pub name: String,
     pub text: Arc<str>,
+    /// Byte offset of the start of each line, for line and column lookups.
+    lines: Arc<[u32]>,
 }
 
 /// Every policy file of a policy set, in a fixed order (sorted by name).
@@ -48,9 +50,14 @@ pub struct Sources {
 
 impl Sources {
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<Arc<str>>) -> u32 {
+        let text: Arc<str> = text.into();
+        let lines = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i as u32 + 1))
+            .collect();
         self.files.push(SourceFile {
             name: name.into(),
-            text: text.into(),
+            text,
+            lines,
         });
         (self.files.len() - 1) as u32
     }
@@ -71,9 +78,13 @@ impl Sources {
         let Some(f) = self.file(span) else {
             return (0, 0);
         };
-        let upto = f.text.get(..span.start as usize).unwrap_or("");
-        let line = upto.matches('\n').count() + 1;
-        let col = upto.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let line = f.lines.partition_point(|&start| start <= span.start).max(1);
+        let start = f.lines.get(line - 1).copied().unwrap_or(0) as usize;
+        let col = f
+            .text
+            .get(start..span.start as usize)
+            .map_or(0, |l| l.chars().count())
+            + 1;
         (line, col)
     }
 

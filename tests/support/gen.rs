@@ -301,3 +301,108 @@ pub fn policy(rng: &mut Rng, rules: usize) -> String {
     }
     s
 }
+
+pub const EEA: &str = "AT, BE, BG, CY, CZ, DE, DK, EE, ES, FI, FR, GR, HR, HU, IE, IS, IT, LI, LT, LU, LV, MT, NL, NO, PL, PT, RO, SE, SI, SK";
+
+/// A realistic large policy: per-dataset residency and export rules,
+/// per-tenant access rules and per-principal blocks, on top of a few
+/// general rules. `rules` is the total number of rules.
+pub fn scale_policy(rng: &mut Rng, rules: usize) -> String {
+    let mut s = format!(
+        "package scale\n\n\
+         classification identity      sensitivity high\n\
+         classification transactional sensitivity high\n\
+         classification operational   sensitivity medium\n\
+         classification content       sensitivity variable\n\
+         classification analytical    sensitivity low\n\n\
+         set EEA = [{EEA}]\n\
+         set PERSONAL = [identity, transactional, content]\n\n\
+         profile eea     = regional(EEA)\n\
+         profile de-only = single_country(DE)\n\
+         profile global  = unrestricted\n\n\
+         forbid unclassified when resource.classification is not declared\n\
+         forbid unknown_profile when resource.residency is not declared\n\
+         forbid outside_profile when action in [store, replicate] and not (target satisfies resource.residency)\n\
+         permit write when action in [store, replicate]\n\
+         permit read when action == access\n\n"
+    );
+    let pool = [
+        "DE", "FR", "IE", "NL", "SE", "FI", "AT", "BE", "IT", "ES", "PL", "CH", "GB", "US", "CA",
+        "JP",
+    ];
+    let some = |rng: &mut Rng| -> String {
+        let k = 2 + rng.below(4);
+        let mut v: Vec<&str> = (0..k).map(|_| *rng.pick(&pool)).collect();
+        v.sort();
+        v.dedup();
+        v.join(", ")
+    };
+    for i in 0..rules.saturating_sub(5) {
+        let n = i / 4;
+        let rule = match i % 4 {
+            0 => format!(
+                "forbid ds_{n}_residency\n  when action in [store, replicate] and resource.id == \"ds-{n}\" and target.country not in [{}]\n  because \"dataset ds-{n} stays in its countries, not {{target.country}}\"\n",
+                some(rng)
+            ),
+            1 => format!(
+                "forbid tenant_{n}_access\n  when action == access and resource.tenant == \"t-{n}\" and principal.country not in [{}]\n",
+                some(rng)
+            ),
+            2 => format!(
+                "permit ds_{n}_export\n  when action == replicate and resource.id == \"ds-{n}\" and target.country in [{}]\n   and exists grant g where g.to_country == target.country and g.mechanism in [scc, bcr]\n  with obligations [encrypt_in_transit]\n",
+                some(rng)
+            ),
+            _ => format!("forbid svc_{n}_blocked\n  when principal.id == \"svc-{n}\" and action == access and source.country in [CN, RU]\n"),
+        };
+        s.push_str(&rule);
+        s.push('\n');
+    }
+    s
+}
+
+/// `n` grants over `n / 5` principals (`svc-K`), for datasets `ds-K`.
+pub fn scale_grants(rng: &mut Rng, n: usize) -> String {
+    let principals = (n / 5).max(1);
+    let mut s = String::with_capacity(n * 300 + 16);
+    s.push_str("{\"grants\": [\n");
+    for i in 0..n {
+        let p = rng.below(principals);
+        let country = rng.pick(&["US", "IN", "JP", "BR", "CA", "SG"]);
+        let mech = rng.pick(&["scc", "bcr", "dpf"]);
+        let expires = 1_790_000_000 + rng.below(10_000_000) as i64;
+        let t = chrono::DateTime::from_timestamp(expires, 0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        if i > 0 {
+            s.push_str(",\n");
+        }
+        s.push_str(&format!(
+            "{{\"id\": \"g-{i}\", \"principal\": \"svc-{p}\", \"resource\": \"ds-{}\", \"to_country\": \"{country}\", \"mechanism\": \"{mech}\", \"purpose\": \"analytics\", \"requested_by\": \"owner-{}\", \"approved_by\": \"dpo-{}\", \"valid_from\": \"2026-01-01T00:00:00Z\", \"expires_at\": \"{t}\"}}",
+            rng.below(principals),
+            rng.below(50),
+            rng.below(10)
+        ));
+    }
+    s.push_str("\n]}\n");
+    s
+}
+
+/// Requests that reach the generated rules: datasets, tenants and principals
+/// drawn from the ranges a policy of `rules` rules names.
+pub fn scale_requests(rng: &mut Rng, rules: usize, principals: usize, count: usize) -> Vec<String> {
+    let n = (rules / 4).max(1);
+    (0..count)
+        .map(|i| {
+            let action = ["store", "replicate", "access"][i % 3];
+            let ds = rng.below(n);
+            let country = rng.pick(&["DE", "FR", "US", "IN", "CN"]);
+            format!(
+                "{{\"action\":\"{action}\",\"time\":\"2026-03-01T12:00:00Z\",\"principal\":{{\"id\":\"svc-{}\",\"country\":\"{country}\"}},\"resource\":{{\"id\":\"ds-{ds}\",\"classification\":\"identity\",\"residency\":\"{}\",\"home_country\":\"DE\",\"tenant\":\"t-{}\"}},\"source_region\":\"eu-central-1\",\"target_region\":\"{}\",\"purpose\":\"analytics\"}}",
+                rng.below(principals.max(1)),
+                rng.pick(&["eea", "global", "de-only"]),
+                rng.below(n),
+                rng.pick(&["eu-central-1", "eu-west-3", "us-east-1", "ap-south-1"]),
+            )
+        })
+        .collect()
+}
