@@ -453,22 +453,33 @@ impl Grants {
     /// Parses the grants document from JSON text.
     pub fn from_json(text: &str) -> R<Grants> {
         let mut de = serde_json::Deserializer::from_str(text);
-        Grants::from_deserializer(&mut de)
+        let grants = Grants::from_deserializer(&mut de)?;
+        Ok(Grants::build(
+            grants,
+            crate::ir::sha256_hex(text.as_bytes()),
+        ))
     }
 
     /// Streams the grants document from a reader (a file of a million grants
-    /// is never held in memory as text or as a JSON tree).
+    /// is never held in memory as text or as a JSON tree). The hash is taken
+    /// over the bytes as they stream by, as [`Grants::from_json`] takes it.
     pub fn from_reader(reader: impl std::io::Read) -> R<Grants> {
-        let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
-            1 << 16,
-            reader,
-        ));
-        Grants::from_deserializer(&mut de)
+        let mut hashing = HashingReader {
+            inner: reader,
+            hasher: sha2::Sha256::new(),
+        };
+        let grants = {
+            let buffered = std::io::BufReader::with_capacity(1 << 16, &mut hashing);
+            let mut de = serde_json::Deserializer::from_reader(buffered);
+            Grants::from_deserializer(&mut de)?
+        };
+        let hash = crate::ir::hex_digest(&hashing.hasher.finalize());
+        Ok(Grants::build(grants, hash))
     }
 
     fn from_deserializer<'de, Rd: serde_json::de::Read<'de>>(
         de: &mut serde_json::Deserializer<Rd>,
-    ) -> R<Grants> {
+    ) -> R<Vec<Grant>> {
         let mut track = serde_path_to_error::Track::new();
         let doc = serde::Deserialize::deserialize(serde_path_to_error::Deserializer::new(
             &mut *de, &mut track,
@@ -478,10 +489,18 @@ impl Grants {
             Err(e) => return Err(serde_error(&track.path().to_string(), &e.to_string())),
         };
         de.end().map_err(|e| serde_error("", &e.to_string()))?;
-        Ok(Grants::new(doc.0))
+        Ok(doc.0)
     }
 
+    /// Grants built in code; the hash is over their canonical JSON.
     pub fn new(grants: Vec<Grant>) -> Grants {
+        let bytes =
+            serde_json::to_vec(&serde_json::json!({ "grants": grants })).unwrap_or_default();
+        let hash = crate::ir::sha256_hex(&bytes);
+        Grants::build(grants, hash)
+    }
+
+    fn build(grants: Vec<Grant>, hash: String) -> Grants {
         let mut by_principal: FxHashMap<Arc<str>, Vec<u32>> = FxHashMap::default();
         for (i, g) in grants.iter().enumerate() {
             by_principal
@@ -489,14 +508,6 @@ impl Grants {
                 .or_default()
                 .push(i as u32);
         }
-        let mut hasher = sha2::Sha256::new();
-        for g in &grants {
-            if let Ok(bytes) = serde_json::to_vec(g) {
-                sha2::Digest::update(&mut hasher, &bytes);
-                sha2::Digest::update(&mut hasher, b"\n");
-            }
-        }
-        let hash = crate::ir::hex_digest(&sha2::Digest::finalize(hasher));
         Grants {
             grants,
             by_principal,
@@ -545,6 +556,99 @@ fn serde_error(path: &str, msg: &str) -> DocError {
         return DocError::new("(document)", format!("not valid JSON: {msg}"));
     }
     DocError::new(path, msg)
+}
+
+/// Feeds every byte read through sha256.
+struct HashingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or(&[]));
+        Ok(n)
+    }
+}
+
+/// A grant's keys, read without allocating (only unknown keys are kept).
+enum GrantKey {
+    Id,
+    Principal,
+    Resource,
+    Classifications,
+    ToCountry,
+    Purpose,
+    Mechanism,
+    RequestedBy,
+    ApprovedBy,
+    ValidFrom,
+    ExpiresAt,
+    RevokedAt,
+    Other(String),
+}
+
+impl<'de> serde::Deserialize<'de> for GrantKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = GrantKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<GrantKey, E> {
+                Ok(match s {
+                    "id" => GrantKey::Id,
+                    "principal" => GrantKey::Principal,
+                    "resource" => GrantKey::Resource,
+                    "classifications" => GrantKey::Classifications,
+                    "to_country" => GrantKey::ToCountry,
+                    "purpose" => GrantKey::Purpose,
+                    "mechanism" => GrantKey::Mechanism,
+                    "requested_by" => GrantKey::RequestedBy,
+                    "approved_by" => GrantKey::ApprovedBy,
+                    "valid_from" => GrantKey::ValidFrom,
+                    "expires_at" => GrantKey::ExpiresAt,
+                    "revoked_at" => GrantKey::RevokedAt,
+                    other => GrantKey::Other(other.to_string()),
+                })
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+/// An optional string, shared through the interner without a copy when seen before.
+struct Shared<'p>(&'p mut Interner);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Shared<'_> {
+    type Value = Option<Arc<str>>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct V<'p>(&'p mut Interner);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = Option<Arc<str>>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Self::Value, D::Error> {
+                d.deserialize_str(self)
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Some(self.0.get(s)))
+            }
+        }
+        d.deserialize_option(V(self.0))
+    }
 }
 
 /// `{"grants": [...]}`, deserialized grant by grant.
@@ -640,13 +744,35 @@ fn de_country<E: serde::de::Error>(s: &str) -> Result<Country, E> {
     })
 }
 
-/// A time checked while it is read, so an error carries the field's path.
+/// Reads a string without copying it and converts it, so a failure carries
+/// the field's path.
+fn with_str<'de, D: serde::Deserializer<'de>, T>(
+    d: D,
+    f: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error> {
+    struct V<T>(fn(&str) -> Result<T, String>);
+    impl<T> serde::de::Visitor<'_> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+            (self.0)(s).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(V(f))
+}
+
+/// A time checked while it is read.
 struct TimeField(DateTime<Utc>);
 
 impl<'de> serde::Deserialize<'de> for TimeField {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
-        de_time(&s).map(TimeField)
+        with_str(d, |s| {
+            de_time::<serde_json::Error>(s)
+                .map(TimeField)
+                .map_err(|e| e.to_string())
+        })
     }
 }
 
@@ -655,8 +781,11 @@ struct CountryField(Country);
 
 impl<'de> serde::Deserialize<'de> for CountryField {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
-        de_country(&s).map(CountryField)
+        with_str(d, |s| {
+            de_country::<serde_json::Error>(s)
+                .map(CountryField)
+                .map_err(|e| e.to_string())
+        })
     }
 }
 
@@ -683,37 +812,37 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                 let (mut approved_by, mut valid_from, mut expires_at, mut revoked_at) =
                     (None, None, None, None);
                 let mut extra = Map::new();
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    match key.as_ref() {
-                        "id" => id = map.next_value::<S>()?.map(|s| Box::from(s.as_ref())),
-                        "principal" => principal = map.next_value::<S>()?.map(|s| pool.get(&s)),
-                        "resource" => resource = map.next_value::<S>()?.map(|s| pool.get(&s)),
-                        "classifications" => {
+                while let Some(key) = map.next_key::<GrantKey>()? {
+                    match key {
+                        GrantKey::Id => id = map.next_value::<S>()?.map(|s| Box::from(s.as_ref())),
+                        GrantKey::Principal => principal = map.next_value_seed(Shared(pool))?,
+                        GrantKey::Resource => resource = map.next_value_seed(Shared(pool))?,
+                        GrantKey::Classifications => {
                             classifications =
                                 map.next_value::<Option<Vec<String>>>()?.unwrap_or_default()
                         }
-                        "to_country" => {
+                        GrantKey::ToCountry => {
                             to_country = map.next_value::<Option<CountryField>>()?.map(|c| c.0)
                         }
-                        "purpose" => purpose = map.next_value::<S>()?.map(|s| pool.get(&s)),
-                        "mechanism" => mechanism = map.next_value::<S>()?.map(|s| pool.get(&s)),
-                        "requested_by" => {
-                            requested_by = map.next_value::<S>()?.map(|s| pool.get(&s))
+                        GrantKey::Purpose => purpose = map.next_value_seed(Shared(pool))?,
+                        GrantKey::Mechanism => mechanism = map.next_value_seed(Shared(pool))?,
+                        GrantKey::RequestedBy => {
+                            requested_by = map.next_value_seed(Shared(pool))?
                         }
-                        "approved_by" => approved_by = map.next_value::<S>()?.map(|s| pool.get(&s)),
-                        "valid_from" => {
+                        GrantKey::ApprovedBy => approved_by = map.next_value_seed(Shared(pool))?,
+                        GrantKey::ValidFrom => {
                             valid_from = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
                         }
-                        "expires_at" => {
+                        GrantKey::ExpiresAt => {
                             expires_at = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
                         }
-                        "revoked_at" => {
+                        GrantKey::RevokedAt => {
                             revoked_at = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
                         }
-                        other => {
+                        GrantKey::Other(other) => {
                             let v: Value = map.next_value()?;
                             if !v.is_null() {
-                                extra.insert(other.to_string(), v);
+                                extra.insert(other, v);
                             }
                         }
                     }

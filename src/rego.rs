@@ -765,6 +765,8 @@ impl RegoEngine {
                 )
                 .map_err(rego_err)?;
                 let mut vm = regorus::rvm::RegoVM::new();
+                // Large policies run past the default limit of 25,000 instructions.
+                vm.set_max_instructions(usize::MAX);
                 vm.load_program(program);
                 vm.set_data(data).map_err(rego_err)?;
                 Some(vm)
