@@ -1019,32 +1019,24 @@ impl<'s> Checker<'s> {
     // ---- expressions -------------------------------------------------------------
 
     fn cmp_phrase(&self, op: CmpOp, lhs: &Expr, rhs: &Expr) -> String {
-        let e = Expr::Cmp {
-            op,
-            lhs: Box::new(lhs.clone()),
-            rhs: Box::new(rhs.clone()),
-            span: Span::default(),
+        let verb = match op {
+            CmpOp::Eq => "is",
+            CmpOp::Ne => "is not",
+            CmpOp::Lt => "is less than",
+            CmpOp::Le => "is at most",
+            CmpOp::Gt => "is more than",
+            CmpOp::Ge => "is at least",
+            CmpOp::In => "is in",
+            CmpOp::NotIn => "is not in",
+            CmpOp::Satisfies => "satisfies",
         };
-        self.phrase_of(&e)
+        format!("{} {verb} {}", self.words(lhs), self.words(rhs))
     }
 
     /// Plain words for a condition.
     fn phrase_of(&self, e: &Expr) -> String {
         match e {
-            Expr::Cmp { op, lhs, rhs, .. } => {
-                let verb = match op {
-                    CmpOp::Eq => "is",
-                    CmpOp::Ne => "is not",
-                    CmpOp::Lt => "is less than",
-                    CmpOp::Le => "is at most",
-                    CmpOp::Gt => "is more than",
-                    CmpOp::Ge => "is at least",
-                    CmpOp::In => "is in",
-                    CmpOp::NotIn => "is not in",
-                    CmpOp::Satisfies => "satisfies",
-                };
-                format!("{} {verb} {}", self.words(lhs), self.words(rhs))
-            }
+            Expr::Cmp { op, lhs, rhs, .. } => self.cmp_phrase(*op, lhs, rhs),
             Expr::And(items, _) => items
                 .iter()
                 .map(|i| self.phrase_of(i))

@@ -326,7 +326,9 @@ fn eval(
     batch(&engine, &text, format, level)
 }
 
-/// Decides JSON Lines on every core, printing results in input order.
+/// Decides JSON Lines on every core, printing results in input order: each
+/// worker decides a share of a block into its own buffer while the previous
+/// block is being written.
 fn batch(engine: &Engine, text: &str, format: Format, level: TraceLevel) -> Result<u8, Fail> {
     let lines: Vec<(usize, &str)> = text
         .lines()
@@ -337,34 +339,59 @@ fn batch(engine: &Engine, text: &str, format: Format, level: TraceLevel) -> Resu
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .max(1);
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let stdout = std::io::stdout();
     let mut failed = false;
-    for block in lines.chunks(8192) {
+    let blocks: Vec<&[(usize, &str)]> = lines.chunks(16_384).collect();
+    let decide_block = |block: &[(usize, &str)]| -> (Vec<u8>, bool) {
         let per = block.len().div_ceil(threads).max(1);
-        let results: Vec<Vec<(String, bool)>> = std::thread::scope(|s| {
+        std::thread::scope(|s| {
             let handles: Vec<_> = block
                 .chunks(per)
                 .map(|chunk| {
                     s.spawn(move || {
-                        chunk
-                            .iter()
-                            .map(|(n, l)| one_line(engine, *n, l, format, level))
-                            .collect()
+                        let mut buf = Vec::with_capacity(chunk.len() * 512);
+                        let mut ok = true;
+                        for (n, l) in chunk {
+                            let (line, good) = one_line(engine, *n, l, format, level);
+                            ok &= good;
+                            buf.extend_from_slice(line.as_bytes());
+                            buf.push(b'\n');
+                        }
+                        (buf, ok)
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        for (line, ok) in results.into_iter().flatten() {
+            let mut out = Vec::new();
+            let mut ok = true;
+            for h in handles {
+                let (b, good) = h.join().unwrap_or_default();
+                out.extend_from_slice(&b);
+                ok &= good;
+            }
+            (out, ok)
+        })
+    };
+    // Write block k while block k+1 is decided.
+    std::thread::scope(|s| -> Result<(), Fail> {
+        let mut pending: Option<std::thread::ScopedJoinHandle<'_, std::io::Result<()>>> = None;
+        for block in &blocks {
+            let (buf, ok) = decide_block(block);
             failed |= !ok;
-            out.write_all(line.as_bytes())?;
-            out.write_all(b"\n")?;
+            if let Some(p) = pending.take() {
+                p.join().unwrap_or(Ok(()))?;
+            }
+            let stdout = &stdout;
+            pending = Some(s.spawn(move || {
+                let mut out = stdout.lock();
+                out.write_all(&buf)?;
+                out.flush()
+            }));
         }
-    }
-    out.flush()?;
+        if let Some(p) = pending.take() {
+            p.join().unwrap_or(Ok(()))?;
+        }
+        Ok(())
+    })?;
     Ok(if failed { 2 } else { 0 })
 }
 

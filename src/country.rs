@@ -38,7 +38,9 @@ impl Country {
 
     /// True when the code is officially assigned (policies are held to this).
     pub fn is_assigned(self) -> bool {
-        ASSIGNED.split(' ').any(|c| Country::parse(c) == Some(self))
+        static SET: std::sync::OnceLock<CountrySet> = std::sync::OnceLock::new();
+        SET.get_or_init(|| ASSIGNED.split(' ').filter_map(Country::parse).collect())
+            .contains(self)
     }
 
     pub fn index(self) -> usize {

@@ -149,7 +149,7 @@ impl<'a> Obj<'a> {
     fn extras(&self, known: &[&str]) -> Map<String, Value> {
         self.map
             .iter()
-            .filter(|(k, _)| !known.contains(&k.as_str()))
+            .filter(|(k, v)| !known.contains(&k.as_str()) && !v.is_null())
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
@@ -168,8 +168,11 @@ fn parse_json(text: &str, what: &str) -> R<Value> {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Principal {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<Country>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -177,10 +180,15 @@ pub struct Principal {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Resource {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub classification: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub residency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub home_country: Option<Country>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub client_regions: Vec<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -190,11 +198,15 @@ pub struct Resource {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Request {
     pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<DateTime<FixedOffset>>,
     pub principal: Principal,
     pub resource: Resource,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub source_region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub target_region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -263,22 +275,11 @@ impl Request {
     }
 
     /// The canonical JSON of the request (keys sorted, nulls dropped).
+    ///
+    /// Absent and `null` fields are left out, so both spellings hash alike;
+    /// extra fields come sorted by key.
     pub fn canonical(&self) -> Vec<u8> {
-        let v = serde_json::to_value(self).unwrap_or(Value::Null);
-        serde_json::to_vec(&strip_nulls(v)).unwrap_or_default()
-    }
-}
-
-fn strip_nulls(v: Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, strip_nulls(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.into_iter().map(strip_nulls).collect()),
-        o => o,
+        serde_json::to_vec(self).unwrap_or_default()
     }
 }
 

@@ -571,10 +571,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// `sha256:<hex>` of a finished digest.
 pub fn hex_digest(digest: &[u8]) -> String {
-    let mut s = String::with_capacity(71);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(7 + 2 * digest.len());
     s.push_str("sha256:");
     for b in digest {
-        let _ = write!(s, "{b:02x}");
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
     }
     s
 }

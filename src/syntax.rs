@@ -220,36 +220,115 @@ impl Expr {
 }
 
 /// Parses one file. On syntax errors, parsing resumes at the next declaration
-/// so that every error in the file is reported at once.
+/// so that every error in the file is reported at once. A large file is cut
+/// at declaration boundaries and its pieces parsed on every core.
 pub fn parse(file_id: u32, text: &str) -> Result<File, Vec<Diagnostic>> {
+    let cuts = cut_points(text);
+    if cuts.len() <= 1 {
+        return parse_piece(
+            At {
+                file: file_id,
+                base: 0,
+            },
+            text,
+            true,
+        );
+    }
+    let pieces: Vec<(usize, &str)> = cuts
+        .iter()
+        .zip(cuts.iter().skip(1).chain(std::iter::once(&text.len())))
+        .map(|(&a, &b)| (a, text.get(a..b).unwrap_or("")))
+        .collect();
+    let results: Vec<Result<File, Vec<Diagnostic>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, &(base, piece))| {
+                s.spawn(move || {
+                    parse_piece(
+                        At {
+                            file: file_id,
+                            base,
+                        },
+                        piece,
+                        i == 0,
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Vec::new())))
+            .collect()
+    });
+    let mut errors = Vec::new();
+    let mut file: Option<File> = None;
+    for r in results {
+        match (r, file.as_mut()) {
+            (Ok(f), None) => file = Some(f),
+            (Ok(mut f), Some(first)) => first.items.append(&mut f.items),
+            (Err(mut e), _) => errors.append(&mut e),
+        }
+    }
+    match file {
+        Some(f) if errors.is_empty() => Ok(f),
+        _ => Err(errors),
+    }
+}
+
+/// Where to cut a large file for parallel parsing: declaration starts, about
+/// evenly spaced; just `[0]` for a small file (or one with block comments,
+/// which could hide a declaration keyword at the start of a line).
+fn cut_points(text: &str) -> Vec<usize> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if text.len() < 256 * 1024 || threads < 2 || text.contains("/*") {
+        return vec![0];
+    }
+    let mut cuts = vec![0];
+    let step = text.len() / threads;
+    let mut off = 0;
+    let mut next = step;
+    for line in text.split_inclusive('\n') {
+        if off >= next && starts_item(line) && !line.starts_with("use") {
+            cuts.push(off);
+            next = off + step;
+        }
+        off += line.len();
+    }
+    cuts
+}
+
+fn parse_piece(at: At, text: &str, first: bool) -> Result<File, Vec<Diagnostic>> {
+    let rule = if first { Rule::file } else { Rule::items };
     let mut errors = Vec::new();
     let mut work = text.to_string();
     for _ in 0..50 {
-        match Grammar::parse(Rule::file, &work) {
+        match Grammar::parse(rule, &work) {
             Ok(mut pairs) => {
                 if !errors.is_empty() {
                     return Err(errors);
                 }
                 let Some(file) = pairs.next() else { break };
-                return Ok(build_file(file_id, file));
+                return Ok(build_file(at, file));
             }
             Err(e) => {
-                let (diag, pos) = translate(file_id, &work, e);
+                let (diag, pos) = translate(at, &work, e);
                 errors.push(diag);
                 // Blank the broken declaration (keeping newlines, so positions
                 // stay true) and try again from the next one.
                 let start = item_start_before(&work, pos);
                 let end = next_item_start(&work, pos.max(start + 1));
-                if end <= start {
-                    break;
+                if end <= start || (start == 0 && first) {
+                    break; // the package line itself is broken: nothing to resume from
                 }
-                let blank: String = work[start..end]
+                let blank: String = work
+                    .get(start..end)
+                    .unwrap_or("")
                     .chars()
                     .map(|c| if c == '\n' { '\n' } else { ' ' })
                     .collect();
-                if start == 0 {
-                    break; // the package line itself is broken: nothing to resume from
-                }
                 work.replace_range(start..end, &blank);
             }
         }
@@ -348,7 +427,7 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
     })
 }
 
-fn translate(file_id: u32, text: &str, e: pest::error::Error<Rule>) -> (Diagnostic, usize) {
+fn translate(at: At, text: &str, e: pest::error::Error<Rule>) -> (Diagnostic, usize) {
     use pest::error::{ErrorVariant, InputLocation};
     let pos = match e.location {
         InputLocation::Pos(p) => p,
@@ -369,7 +448,7 @@ fn translate(file_id: u32, text: &str, e: pest::error::Error<Rule>) -> (Diagnost
         .rev()
         .find(|i| text.is_char_boundary(*i))
         .unwrap_or(pos);
-    let span = Span::new(file_id, pos, end);
+    let span = Span::new(at.file, at.base + pos, at.base + end);
     let what = if found.is_empty() {
         "end of file".to_string()
     } else {
@@ -466,19 +545,27 @@ fn found_token(text: &str, pos: usize) -> &str {
 
 // ---- building typed nodes ------------------------------------------------------
 
-fn span(file: u32, p: &P) -> Span {
-    let s = p.as_span();
-    Span::new(file, s.start(), s.end())
+/// Where a parsed piece of text lies: its file, and the byte offset of the
+/// piece in that file (files are parsed in pieces on several cores).
+#[derive(Clone, Copy)]
+struct At {
+    file: u32,
+    base: usize,
 }
 
-fn ident(file: u32, p: P) -> Ident {
+fn span(at: At, p: &P) -> Span {
+    let s = p.as_span();
+    Span::new(at.file, at.base + s.start(), at.base + s.end())
+}
+
+fn ident(at: At, p: P) -> Ident {
     Ident {
         name: p.as_str().to_string(),
-        span: span(file, &p),
+        span: span(at, &p),
     }
 }
 
-fn build_file(f: u32, file: P) -> File {
+fn build_file(f: At, file: P) -> File {
     let mut package = Ident {
         name: String::new(),
         span: Span::default(),
@@ -533,7 +620,7 @@ fn build_file(f: u32, file: P) -> File {
     }
 }
 
-fn build_use(f: u32, p: P) -> Use {
+fn build_use(f: At, p: P) -> Use {
     let mut package = Ident {
         name: String::new(),
         span: Span::default(),
@@ -550,7 +637,7 @@ fn build_use(f: u32, p: P) -> Use {
     Use { package, names }
 }
 
-fn build_set(f: u32, p: P) -> SetExpr {
+fn build_set(f: At, p: P) -> SetExpr {
     if p.as_rule() != Rule::set_expr {
         return build_set_term(f, p);
     }
@@ -570,7 +657,7 @@ fn build_set(f: u32, p: P) -> SetExpr {
     acc
 }
 
-fn build_set_term(f: u32, p: P) -> SetExpr {
+fn build_set_term(f: At, p: P) -> SetExpr {
     match p.as_rule() {
         Rule::list => {
             let sp = span(f, &p);
@@ -581,7 +668,7 @@ fn build_set_term(f: u32, p: P) -> SetExpr {
     }
 }
 
-fn build_mode(f: u32, p: P) -> Mode {
+fn build_mode(f: At, p: P) -> Mode {
     let rule = p.as_rule();
     let sp = span(f, &p);
     let mut it = p.into_inner();
@@ -615,7 +702,7 @@ fn build_mode(f: u32, p: P) -> Mode {
     }
 }
 
-fn build_rule(f: u32, p: P) -> RuleDecl {
+fn build_rule(f: At, p: P) -> RuleDecl {
     let sp = span(f, &p);
     let mut rule = RuleDecl {
         effect: Effect::Permit,
@@ -647,11 +734,11 @@ fn build_rule(f: u32, p: P) -> RuleDecl {
     rule
 }
 
-fn build_message(f: u32, p: P) -> Message {
+fn build_message(f: At, p: P) -> Message {
     let sp = span(f, &p);
     let inner = p.into_inner().next();
     let (raw, base) = inner.map_or(("", sp.start as usize + 1), |i| {
-        (i.as_str(), i.as_span().start())
+        (i.as_str(), f.base + i.as_span().start())
     });
     let mut parts = Vec::new();
     let mut text = String::new();
@@ -688,13 +775,13 @@ fn build_message(f: u32, p: P) -> Message {
                     let name = seg.trim();
                     segs.push(Ident {
                         name: name.to_string(),
-                        span: Span::new(f, off + lead, off + lead + name.len()),
+                        span: Span::new(f.file, off + lead, off + lead + name.len()),
                     });
                     off += seg.len() + 1;
                 }
                 parts.push(MessagePart::Hole(
                     segs,
-                    Span::new(f, base + start, base + end),
+                    Span::new(f.file, base + start, base + end),
                 ));
             }
             other => text.push(other),
@@ -724,7 +811,7 @@ fn unescape(s: &str) -> String {
     out
 }
 
-fn fold<F>(f: u32, p: P, mk: F) -> Expr
+fn fold<F>(f: At, p: P, mk: F) -> Expr
 where
     F: Fn(Vec<Expr>, Span) -> Expr,
 {
@@ -744,7 +831,7 @@ where
     }
 }
 
-fn build_expr(f: u32, p: P) -> Expr {
+fn build_expr(f: At, p: P) -> Expr {
     let sp = span(f, &p);
     match p.as_rule() {
         Rule::expr => fold(f, p, Expr::Or),
