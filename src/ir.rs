@@ -575,8 +575,9 @@ pub fn hex_digest(digest: &[u8]) -> String {
     let mut s = String::with_capacity(7 + 2 * digest.len());
     s.push_str("sha256:");
     for b in digest {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 15)]));
+        for nibble in [b >> 4, b & 15] {
+            s.push(HEX.get(usize::from(nibble)).map_or('0', |c| char::from(*c)));
+        }
     }
     s
 }
