@@ -115,17 +115,6 @@ impl<'a> Obj<'a> {
             }),
         }
     }
-    fn opt_time(&self, k: &str) -> R<Option<DateTime<FixedOffset>>> {
-        match self.opt_str(k)? {
-            None => Ok(None),
-            Some(s) => DateTime::parse_from_rfc3339(&s).map(Some).map_err(|_| {
-                DocError::new(
-                    &self.p(k),
-                    format!("`{s}` is not an RFC 3339 time (write it like `2026-03-01T12:00:00Z`)"),
-                )
-            }),
-        }
-    }
     fn str_list(&self, k: &str) -> R<Vec<String>> {
         match self.get(k) {
             None => Ok(Vec::new()),
@@ -145,13 +134,6 @@ impl<'a> Obj<'a> {
                 format!("expected an array of strings, found {}", kind(o)),
             )),
         }
-    }
-    fn extras(&self, known: &[&str]) -> Map<String, Value> {
-        self.map
-            .iter()
-            .filter(|(k, v)| !known.contains(&k.as_str()) && !v.is_null())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
     }
 }
 
@@ -213,65 +195,32 @@ pub struct Request {
 }
 
 impl Request {
-    /// Parses a request from JSON text.
+    /// Parses a request from JSON text, straight into the typed request (no
+    /// intermediate JSON tree); errors name the JSON path.
     pub fn from_json(text: &str) -> R<Request> {
-        Request::from_value(&parse_json(text, "request")?)
+        let mut de = serde_json::Deserializer::from_str(text);
+        let mut track = serde_path_to_error::Track::new();
+        let req = <RequestDoc as serde::Deserialize>::deserialize(
+            serde_path_to_error::Deserializer::new(&mut de, &mut track),
+        );
+        match req {
+            Ok(r) => {
+                de.end().map_err(|e| json_error(&e, "request"))?;
+                Ok(r.0)
+            }
+            Err(e) if e.is_syntax() || e.is_eof() => Err(json_error(&e, "request")),
+            Err(e) => Err(serde_error(&track.path().to_string(), &e.to_string())),
+        }
     }
 
     /// Parses a request from a JSON value.
     pub fn from_value(v: &Value) -> R<Request> {
-        let o = Obj::new(v, "")?;
-        let action = o.req_str("action")?;
-        let principal = match o.get("principal") {
-            None => Principal::default(),
-            Some(p) => {
-                let p = Obj::new(p, "principal")?;
-                Principal {
-                    id: p.opt_str("id")?,
-                    country: p.opt_country("country")?,
-                    roles: p.str_list("roles")?,
-                    extra: p.extras(&["id", "country", "roles"]),
-                }
-            }
-        };
-        let resource = match o.get("resource") {
-            None => Resource::default(),
-            Some(r) => {
-                let r = Obj::new(r, "resource")?;
-                Resource {
-                    id: r.opt_str("id")?,
-                    classification: r.opt_str("classification")?,
-                    residency: r.opt_str("residency")?,
-                    home_country: r.opt_country("home_country")?,
-                    client_regions: r.str_list("client_regions")?,
-                    extra: r.extras(&[
-                        "id",
-                        "classification",
-                        "residency",
-                        "home_country",
-                        "client_regions",
-                    ]),
-                }
-            }
-        };
-        Ok(Request {
-            action,
-            time: o.opt_time("time")?,
-            principal,
-            resource,
-            source_region: o.opt_str("source_region")?,
-            target_region: o.opt_str("target_region")?,
-            purpose: o.opt_str("purpose")?,
-            extra: o.extras(&[
-                "action",
-                "time",
-                "principal",
-                "resource",
-                "source_region",
-                "target_region",
-                "purpose",
-            ]),
-        })
+        let mut track = serde_path_to_error::Track::new();
+        let req = <RequestDoc as serde::Deserialize>::deserialize(
+            serde_path_to_error::Deserializer::new(v, &mut track),
+        );
+        req.map(|r| r.0)
+            .map_err(|e| serde_error(&track.path().to_string(), &e.to_string()))
     }
 
     /// The canonical JSON of the request (keys sorted, nulls dropped).
@@ -550,13 +499,212 @@ fn serde_error(path: &str, msg: &str) -> DocError {
         .strip_prefix("invalid type: ")
         .and_then(|m| m.split_once(", expected "))
     {
-        Some((found, expected)) => format!("expected {}, found {found}", words(expected)),
+        Some((found, expected)) => {
+            let found = match found.split_whitespace().next().unwrap_or("") {
+                "integer" | "floating" => "a number",
+                "string" => "a string",
+                "boolean" => "a boolean",
+                "map" => "an object",
+                "sequence" => "an array",
+                "null" => "null",
+                _ => found,
+            };
+            format!("expected {}, found {found}", words(expected))
+        }
         None => msg.to_string(),
     };
     if path.is_empty() && msg.contains("line") {
         return DocError::new("(document)", format!("not valid JSON: {msg}"));
     }
     DocError::new(path, msg)
+}
+
+/// A JSON syntax error: where, and that the document is not JSON.
+fn json_error(e: &serde_json::Error, what: &str) -> DocError {
+    let msg = e.to_string();
+    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    DocError::new(
+        &format!("line {} column {}", e.line(), e.column()),
+        format!("the {what} is not valid JSON: {msg}"),
+    )
+}
+
+/// The request, read field by field.
+struct RequestDoc(Request);
+
+/// A list of strings; `null` is empty.
+struct StrList(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for StrList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StrList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of strings")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<StrList, E> {
+                Ok(StrList(Vec::new()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<StrList, A::Error> {
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(2));
+                while let Some(s) = seq.next_element::<String>()? {
+                    v.push(s);
+                }
+                Ok(StrList(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A time with its offset, checked while it is read.
+struct OffsetTime(DateTime<FixedOffset>);
+
+impl<'de> serde::Deserialize<'de> for OffsetTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        with_str(d, |s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(OffsetTime)
+                .map_err(|_| {
+                    format!("`{s}` is not an RFC 3339 time (write it like `2026-03-01T12:00:00Z`)")
+                })
+        })
+    }
+}
+
+/// Reads one object's fields: `known` names each field; the rest are extras.
+fn visit_object<'de, A, F>(mut map: A, mut known: F) -> Result<Map<String, Value>, A::Error>
+where
+    A: serde::de::MapAccess<'de>,
+    F: FnMut(&str, &mut A) -> Result<bool, A::Error>,
+{
+    let mut extra = Map::new();
+    while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        if !known(&key, &mut map)? {
+            let v: Value = map.next_value()?;
+            if !v.is_null() {
+                extra.insert(key.into_owned(), v);
+            }
+        }
+    }
+    Ok(extra)
+}
+
+struct PrincipalDoc(Principal);
+
+impl<'de> serde::Deserialize<'de> for PrincipalDoc {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = PrincipalDoc;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<PrincipalDoc, A::Error> {
+                let mut p = Principal::default();
+                p.extra = visit_object(map, |k, m| {
+                    match k {
+                        "id" => p.id = m.next_value()?,
+                        "country" => {
+                            p.country = m.next_value::<Option<CountryField>>()?.map(|c| c.0)
+                        }
+                        "roles" => p.roles = m.next_value::<StrList>()?.0,
+                        _ => return Ok(false),
+                    }
+                    Ok(true)
+                })?;
+                Ok(PrincipalDoc(p))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+struct ResourceDoc(Resource);
+
+impl<'de> serde::Deserialize<'de> for ResourceDoc {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ResourceDoc;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ResourceDoc, A::Error> {
+                let mut r = Resource::default();
+                r.extra = visit_object(map, |k, m| {
+                    match k {
+                        "id" => r.id = m.next_value()?,
+                        "classification" => r.classification = m.next_value()?,
+                        "residency" => r.residency = m.next_value()?,
+                        "home_country" => {
+                            r.home_country = m.next_value::<Option<CountryField>>()?.map(|c| c.0)
+                        }
+                        "client_regions" => r.client_regions = m.next_value::<StrList>()?.0,
+                        _ => return Ok(false),
+                    }
+                    Ok(true)
+                })?;
+                Ok(ResourceDoc(r))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RequestDoc {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RequestDoc;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RequestDoc, A::Error> {
+                let mut r = Request::default();
+                let mut action: Option<String> = None;
+                r.extra = visit_object(map, |k, m| {
+                    match k {
+                        "action" => action = m.next_value()?,
+                        "time" => r.time = m.next_value::<Option<OffsetTime>>()?.map(|t| t.0),
+                        "principal" => {
+                            r.principal = m
+                                .next_value::<Option<PrincipalDoc>>()?
+                                .map(|p| p.0)
+                                .unwrap_or_default()
+                        }
+                        "resource" => {
+                            r.resource = m
+                                .next_value::<Option<ResourceDoc>>()?
+                                .map(|x| x.0)
+                                .unwrap_or_default()
+                        }
+                        "source_region" => r.source_region = m.next_value()?,
+                        "target_region" => r.target_region = m.next_value()?,
+                        "purpose" => r.purpose = m.next_value()?,
+                        _ => return Ok(false),
+                    }
+                    Ok(true)
+                })?;
+                r.action = action.ok_or_else(|| serde::de::Error::missing_field("action"))?;
+                Ok(RequestDoc(r))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// Feeds every byte read through sha256.
