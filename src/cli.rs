@@ -284,11 +284,9 @@ fn engine(p: &PolicyArgs, d: &DocArgs) -> Result<Engine, Fail> {
     let grants = match &d.grants {
         None => Grants::default(),
         // Streamed: a large grants file is never held in memory as text.
-        Some(f) if f != Path::new("-") => {
-            let file = std::fs::File::open(f)
-                .map_err(|e| Fail(format!("cannot read `{}`: {e}", f.display())))?;
-            Grants::from_reader(file).map_err(|e| Fail(format!("{}: {e}", name(f))))?
-        }
+        Some(f) if f != Path::new("-") => Grants::from_file(f)
+            .map_err(|e| Fail(format!("cannot read `{}`: {e}", f.display())))?
+            .map_err(|e| Fail(format!("{}: {e}", name(f))))?,
         Some(f) => Grants::from_json(&read(f)?).map_err(|e| Fail(format!("{}: {e}", name(f))))?,
     };
     Ok(Engine::new(program, regions, grants))

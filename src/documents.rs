@@ -394,7 +394,12 @@ pub struct Grant {
 /// The grants document, indexed by principal.
 #[derive(Clone, Debug, Default)]
 pub struct Grants {
-    pub grants: Vec<Grant>,
+    /// The grants in document order, in the pieces they were read in (a
+    /// million grants are never copied into one allocation).
+    chunks: Vec<Vec<Grant>>,
+    /// The index of the first grant of each chunk.
+    starts: Vec<u32>,
+    len: usize,
     by_principal: FxHashMap<Arc<str>, Vec<u32>>,
     pub hash: String,
 }
@@ -442,6 +447,19 @@ impl Grants {
         Ok(doc.0)
     }
 
+    /// Reads a grants file, parsing it on every core: the file streams through
+    /// in blocks, complete grant objects are cut out of the `grants` array and
+    /// parsed in parallel, in order. A file this fast path does not expect (no
+    /// top-level object, `grants` not an array of objects, a syntax error) is
+    /// read again by [`Grants::from_reader`], whose error names the place.
+    pub fn from_file(path: &std::path::Path) -> std::io::Result<R<Grants>> {
+        let file = std::fs::File::open(path)?;
+        if let Some(g) = parallel::read(file) {
+            return Ok(g);
+        }
+        Ok(Grants::from_reader(std::fs::File::open(path)?))
+    }
+
     /// Grants built in code; the hash is over their canonical JSON.
     pub fn new(grants: Vec<Grant>) -> Grants {
         let bytes =
@@ -451,18 +469,40 @@ impl Grants {
     }
 
     fn build(grants: Vec<Grant>, hash: String) -> Grants {
+        Grants::from_chunks(vec![grants], hash)
+    }
+
+    fn from_chunks(chunks: Vec<Vec<Grant>>, hash: String) -> Grants {
         let mut by_principal: FxHashMap<Arc<str>, Vec<u32>> = FxHashMap::default();
-        for (i, g) in grants.iter().enumerate() {
-            by_principal
-                .entry(g.principal.clone())
-                .or_default()
-                .push(i as u32);
+        let mut starts = Vec::with_capacity(chunks.len());
+        let mut i = 0u32;
+        for chunk in &chunks {
+            starts.push(i);
+            for g in chunk {
+                by_principal.entry(g.principal.clone()).or_default().push(i);
+                i += 1;
+            }
         }
         Grants {
-            grants,
+            len: i as usize,
+            chunks,
+            starts,
             by_principal,
             hash,
         }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Every grant, in document order.
+    pub fn iter(&self) -> impl Iterator<Item = &Grant> {
+        self.chunks.iter().flatten()
     }
 
     /// The indexes of a principal's grants, in document order.
@@ -473,7 +513,9 @@ impl Grants {
 
     #[inline]
     pub fn get(&self, i: u32) -> Option<&Grant> {
-        self.grants.get(i as usize)
+        let c = self.starts.partition_point(|&s| s <= i).checked_sub(1)?;
+        let start = *self.starts.get(c)?;
+        self.chunks.get(c)?.get((i - start) as usize)
     }
 }
 
@@ -1022,4 +1064,201 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
 pub fn bundled_regions() -> Regions {
     const CATALOG: &str = include_str!("../policies/catalog/cloud-regions.json");
     Regions::from_json(CATALOG).unwrap_or_default()
+}
+
+/// The parallel reader behind [`Grants::from_file`].
+mod parallel {
+    use super::*;
+    use std::io::Read;
+    use std::sync::mpsc;
+
+    /// Grant objects of one piece, as a JSON array.
+    struct Piece {
+        json: Vec<u8>,
+    }
+
+    /// Cuts the `grants` array of a document into pieces of whole objects.
+    #[derive(Default)]
+    struct Scanner {
+        depth: u32,
+        in_str: bool,
+        escaped: bool,
+        /// The last complete string at depth 1 (a key candidate).
+        key: Vec<u8>,
+        key_buf: Option<Vec<u8>>,
+        state: State,
+        piece: Vec<u8>,
+        count: usize,
+    }
+
+    #[derive(Default, PartialEq)]
+    enum State {
+        #[default]
+        Top,
+        /// Seen `"grants"` then `:`; the array comes next.
+        AfterKey,
+        ArrayWaiting,
+        Element,
+        Done,
+    }
+
+    const PIECE: usize = 4 << 20;
+
+    impl Scanner {
+        /// Feeds bytes; full pieces go to `out`. `None`: not the expected shape.
+        fn feed(&mut self, bytes: &[u8], out: &mut Vec<Piece>) -> Option<()> {
+            for &b in bytes {
+                if self.state == State::Element {
+                    self.piece.push(b);
+                }
+                if self.in_str {
+                    if let Some(k) = self.key_buf.as_mut() {
+                        k.push(b);
+                    }
+                    if self.escaped {
+                        self.escaped = false;
+                    } else if b == b'\\' {
+                        self.escaped = true;
+                    } else if b == b'"' {
+                        self.in_str = false;
+                        if let Some(mut k) = self.key_buf.take() {
+                            k.pop();
+                            self.key = k;
+                        }
+                    }
+                    continue;
+                }
+                match b {
+                    b'"' => {
+                        self.in_str = true;
+                        if self.depth == 1 && self.state == State::Top {
+                            self.key_buf = Some(Vec::new());
+                        }
+                    }
+                    b':' if self.depth == 1
+                        && self.state == State::Top
+                        && self.key == b"grants" =>
+                    {
+                        self.state = State::AfterKey;
+                    }
+                    b'{' | b'[' => {
+                        self.depth += 1;
+                        match (&self.state, b, self.depth) {
+                            (State::Top, b'{', 1)
+                            | (State::Top, _, 3..)
+                            | (State::Element, _, _) => {}
+                            (State::Top, b'[', 2) => {}
+                            (State::Top, _, _) => return None,
+                            (State::AfterKey, b'[', 2) => {
+                                self.state = State::ArrayWaiting;
+                                self.piece.push(b'[');
+                            }
+                            (State::AfterKey, _, _) => return None,
+                            (State::ArrayWaiting, b'{', 3) => {
+                                self.state = State::Element;
+                                if self.piece.len() > 1 {
+                                    self.piece.push(b',');
+                                }
+                                self.piece.push(b'{');
+                            }
+                            (State::ArrayWaiting, _, _) | (State::Done, _, _) => return None,
+                        }
+                    }
+                    b'}' | b']' => {
+                        self.depth = self.depth.checked_sub(1)?;
+                        match self.state {
+                            State::Element if self.depth == 2 => {
+                                self.state = State::ArrayWaiting;
+                                self.count += 1;
+                                if self.piece.len() >= PIECE {
+                                    self.piece.push(b']');
+                                    out.push(Piece {
+                                        json: std::mem::take(&mut self.piece),
+                                    });
+                                    self.piece.push(b'[');
+                                }
+                            }
+                            State::ArrayWaiting if self.depth == 1 => {
+                                self.piece.push(b']');
+                                out.push(Piece {
+                                    json: std::mem::take(&mut self.piece),
+                                });
+                                self.state = State::Done;
+                            }
+                            _ => {}
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Some(())
+        }
+    }
+
+    fn parse_piece(p: &Piece) -> Option<Vec<Grant>> {
+        let mut pool = Interner::default();
+        let mut de = serde_json::Deserializer::from_slice(&p.json);
+        let out = serde::de::DeserializeSeed::deserialize(GrantList(&mut pool), &mut de).ok()?;
+        de.end().ok()?;
+        Some(out)
+    }
+
+    /// The grants, or `None` when the slow path must read the file instead.
+    pub(super) fn read(mut file: std::fs::File) -> Option<R<Grants>> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8);
+        let mut hasher = sha2::Sha256::new();
+        let mut scanner = Scanner::default();
+        let (to_workers, from_main) = mpsc::sync_channel::<(usize, Piece)>(threads * 2);
+        let from_main = std::sync::Mutex::new(from_main);
+        let (to_main, results) = mpsc::channel::<(usize, Option<Vec<Grant>>)>();
+        let ok = std::thread::scope(|s| {
+            for _ in 0..threads {
+                let (rx, tx) = (&from_main, to_main.clone());
+                s.spawn(move || loop {
+                    let job = rx.lock().ok().and_then(|r| r.recv().ok());
+                    let Some((n, piece)) = job else { break };
+                    if tx.send((n, parse_piece(&piece))).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(to_main);
+            let mut buf = vec![0u8; 8 << 20];
+            let mut pieces = Vec::new();
+            let mut sent = 0;
+            let ok = loop {
+                let n = match file.read(&mut buf) {
+                    Ok(0) => break true,
+                    Ok(n) => n,
+                    Err(_) => break false,
+                };
+                let bytes = buf.get(..n).unwrap_or(&[]);
+                hasher.update(bytes);
+                if scanner.feed(bytes, &mut pieces).is_none() {
+                    break false;
+                }
+                for p in pieces.drain(..) {
+                    if to_workers.send((sent, p)).is_err() {
+                        return false;
+                    }
+                    sent += 1;
+                }
+            };
+            drop(to_workers);
+            ok && scanner.state == State::Done && scanner.depth == 0
+        });
+        if !ok {
+            return None;
+        }
+        let mut parts: Vec<(usize, Option<Vec<Grant>>)> = results.into_iter().collect();
+        parts.sort_by_key(|(n, _)| *n);
+        let chunks = parts
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect::<Option<Vec<_>>>()?;
+        let hash = crate::ir::hex_digest(&hasher.finalize());
+        Some(Ok(Grants::from_chunks(chunks, hash)))
+    }
 }

@@ -692,7 +692,7 @@ pub fn data_document(regions: &Regions, grants: &Grants) -> Value {
         );
     }
     let mut g: serde_json::Map<String, Value> = serde_json::Map::new();
-    for grant in &grants.grants {
+    for grant in grants.iter() {
         let entry = g
             .entry(grant.principal.to_string())
             .or_insert_with(|| Value::Array(Vec::new()));

@@ -232,3 +232,39 @@ fn policy_paths_as_files_or_folders() {
         "a folder without .sov files is an error"
     );
 }
+
+#[path = "support/gen.rs"]
+mod gen;
+
+#[test]
+fn grants_files_read_in_parallel_as_in_one_piece() {
+    let dir = std::env::temp_dir().join(format!("sovra-grants-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Large enough to be cut into several pieces.
+    let text = gen::scale_grants(&mut gen::Rng::new(3), 40_000);
+    let big = dir.join("big.json");
+    std::fs::write(&big, &text).unwrap();
+    let a = Grants::from_file(&big).unwrap().unwrap();
+    let b = Grants::from_json(&text).unwrap();
+    assert_eq!(a.len(), 40_000);
+    assert!(a.iter().eq(b.iter()));
+    assert_eq!(a.get(39_999), b.get(39_999));
+    assert_eq!(a.get(12_345).map(|g| &*g.id), Some("g-12345"));
+    assert!(a.get(40_000).is_none());
+    assert_eq!(a.hash, b.hash);
+    assert_eq!(a.of_principal("svc-7"), b.of_principal("svc-7"));
+    // Other top-level keys, escapes and nesting are no obstacle.
+    let odd = dir.join("odd.json");
+    std::fs::write(&odd, r#"{"note": {"x": ["{", "}"]}, "grants": [{"id": "g\"1", "principal": "p", "to_country": "US", "requested_by": "a", "expires_at": "2026-01-01T00:00:00Z", "meta": {"k": [1, {"z": "]"}]}}], "after": 1}"#).unwrap();
+    let g = Grants::from_file(&odd).unwrap().unwrap();
+    assert_eq!(g.get(0).map(|g| &*g.id), Some("g\"1"));
+    // A broken file is read again serially, for an error that names the place.
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"grants": [{"id": "g", "principal": "p", "to_country": "US", "requested_by": "a", "expires_at": "soon"}]}"#).unwrap();
+    let e = Grants::from_file(&bad).unwrap().unwrap_err().to_string();
+    assert!(
+        e.contains("grants[0].expires_at: `soon` is not an RFC 3339 time"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
