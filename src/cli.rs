@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sovra::documents::{bundled_regions, Grants, Regions, Request};
-use sovra::eval::{Decision, Engine, TraceLevel};
+use sovra::eval::{Decision, Engine, Scratch, TraceLevel};
 use sovra::ir::Program;
 use sovra::source::Sources;
 use std::io::{Read, Write};
@@ -324,70 +324,78 @@ fn eval(
     batch(&engine, &text, format, level)
 }
 
-/// Decides JSON Lines on every core, printing results in input order: each
-/// worker decides a share of a block into its own buffer while the previous
-/// block is being written.
+/// Decides JSON Lines on every core, printing results in input order. The
+/// input is cut into pieces of whole lines; workers take pieces as they free
+/// up and the main thread writes finished pieces in order.
 fn batch(engine: &Engine, text: &str, format: Format, level: TraceLevel) -> Result<u8, Fail> {
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l))
-        .filter(|(_, l)| !l.trim().is_empty())
-        .collect();
+    const PIECE: usize = 64 * 1024;
+    let bytes = text.as_bytes();
+    // (start, end, number of the first line)
+    let mut pieces = Vec::new();
+    let (mut start, mut line) = (0usize, 1usize);
+    while start < bytes.len() {
+        let cut = (start + PIECE).min(bytes.len());
+        let end = bytes
+            .get(cut..)
+            .and_then(|rest| rest.iter().position(|b| *b == b'\n'))
+            .map_or(bytes.len(), |i| cut + i + 1);
+        pieces.push((start, end, line));
+        line += bytes
+            .get(start..end)
+            .map_or(0, |p| p.iter().filter(|b| **b == b'\n').count());
+        start = end;
+    }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .max(1);
-    let stdout = std::io::stdout();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<u8>, bool)>();
     let mut failed = false;
-    let blocks: Vec<&[(usize, &str)]> = lines.chunks(16_384).collect();
-    let decide_block = |block: &[(usize, &str)]| -> (Vec<u8>, bool) {
-        let per = block.len().div_ceil(threads).max(1);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = block
-                .chunks(per)
-                .map(|chunk| {
-                    s.spawn(move || {
-                        let mut buf = Vec::with_capacity(chunk.len() * 512);
-                        let mut ok = true;
-                        for (n, l) in chunk {
-                            let (line, good) = one_line(engine, *n, l, format, level);
-                            ok &= good;
-                            buf.extend_from_slice(line.as_bytes());
-                            buf.push(b'\n');
-                        }
-                        (buf, ok)
-                    })
-                })
-                .collect();
-            let mut out = Vec::new();
-            let mut ok = true;
-            for h in handles {
-                let (b, good) = h.join().unwrap_or_default();
-                out.extend_from_slice(&b);
-                ok &= good;
-            }
-            (out, ok)
-        })
-    };
-    // Write block k while block k+1 is decided.
     std::thread::scope(|s| -> Result<(), Fail> {
-        let mut pending: Option<std::thread::ScopedJoinHandle<'_, std::io::Result<()>>> = None;
-        for block in &blocks {
-            let (buf, ok) = decide_block(block);
+        for _ in 0..threads {
+            let (tx, next, pieces) = (tx.clone(), &next, &pieces);
+            s.spawn(move || {
+                let mut scratch = Scratch::default();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&(a, b, first)) = pieces.get(i) else {
+                        break;
+                    };
+                    let piece = text.get(a..b).unwrap_or("");
+                    let mut buf = Vec::with_capacity(piece.len() * 2);
+                    let mut ok = true;
+                    for (k, l) in piece.lines().enumerate() {
+                        if !l.trim().is_empty() {
+                            ok &= one_line(
+                                engine,
+                                first + k,
+                                l,
+                                format,
+                                level,
+                                &mut scratch,
+                                &mut buf,
+                            );
+                        }
+                    }
+                    if tx.send((i, buf, ok)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut out = std::io::stdout().lock();
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut due = 0;
+        for (i, buf, ok) in rx {
             failed |= !ok;
-            if let Some(p) = pending.take() {
-                p.join().unwrap_or(Ok(()))?;
-            }
-            let stdout = &stdout;
-            pending = Some(s.spawn(move || {
-                let mut out = stdout.lock();
+            waiting.insert(i, buf);
+            while let Some(buf) = waiting.remove(&due) {
                 out.write_all(&buf)?;
-                out.flush()
-            }));
+                due += 1;
+            }
         }
-        if let Some(p) = pending.take() {
-            p.join().unwrap_or(Ok(()))?;
-        }
+        out.flush()?;
         Ok(())
     })?;
     Ok(if failed { 2 } else { 0 })
@@ -399,26 +407,33 @@ fn one_line(
     line: &str,
     format: Format,
     level: TraceLevel,
-) -> (String, bool) {
+    scratch: &mut Scratch,
+    out: &mut Vec<u8>,
+) -> bool {
     match Request::from_json(line) {
         Ok(req) => {
-            let d = engine.decide(&req, level);
-            let s = match format {
-                Format::Json => serde_json::to_string(&d).unwrap_or_default(),
-                Format::Text => {
+            match (format, level) {
+                (Format::Json, TraceLevel::Off) => engine.decide_json(&req, scratch, out),
+                (Format::Json, _) => {
+                    let _ = serde_json::to_writer(&mut *out, &engine.decide(&req, level));
+                }
+                (Format::Text, _) => {
+                    let d = engine.decide(&req, level);
                     let first = d
                         .reasons
                         .first()
                         .map_or(String::new(), |r| format!(" {} {}", r.rule, r.message));
-                    format!("line {n}: {}{first}", d.decision)
+                    out.extend_from_slice(format!("line {n}: {}{first}", d.decision).as_bytes());
                 }
-            };
-            (s, true)
+            }
+            out.push(b'\n');
+            true
         }
         Err(e) => {
             // `line` first, as contract.md writes it.
             let msg = serde_json::to_string(&e.to_string()).unwrap_or_default();
-            (format!("{{\"line\":{n},\"error\":{msg}}}"), false)
+            out.extend_from_slice(format!("{{\"line\":{n},\"error\":{msg}}}\n").as_bytes());
+            false
         }
     }
 }

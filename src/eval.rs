@@ -58,6 +58,8 @@ pub struct Engine {
     profiles: FxHashMap<String, usize>,
     /// Per action entry, per keyed group: value → index into its `values`.
     keys: Vec<Vec<FxHashMap<String, usize>>>,
+    /// sha256 state after `regions hash \n grants hash \n`.
+    input_prefix: sha2::Sha256,
 }
 
 /// Reusable buffers for [`Engine::verdict`].
@@ -65,6 +67,8 @@ pub struct Engine {
 pub struct Scratch {
     forbids: Vec<u32>,
     permits: Vec<u32>,
+    /// The last instant formatted for `evaluated_at`, and its text.
+    last_time: Option<(DateTime<Utc>, String)>,
 }
 
 /// The outcome of a decision without its explanation.
@@ -143,7 +147,17 @@ impl Engine {
                     .collect()
             })
             .collect();
+        let mut input_prefix = <sha2::Sha256 as sha2::Digest>::new();
+        for part in [
+            regions.hash.as_bytes(),
+            b"\n",
+            grants.hash.as_bytes(),
+            b"\n",
+        ] {
+            sha2::Digest::update(&mut input_prefix, part);
+        }
         Engine {
+            input_prefix,
             keys,
             program,
             regions,
@@ -273,14 +287,99 @@ impl Engine {
         }
     }
 
-    /// sha256 of the request's canonical JSON and the documents' hashes.
+    /// sha256 of the documents' hashes and the request's canonical JSON, the
+    /// request serialised straight into a copy of the hasher that has already
+    /// taken the documents.
     pub fn input_hash(&self, req: &Request) -> String {
-        let mut bytes = req.canonical();
-        bytes.push(b'\n');
-        bytes.extend_from_slice(self.regions.hash.as_bytes());
-        bytes.push(b'\n');
-        bytes.extend_from_slice(self.grants.hash.as_bytes());
-        sha256_hex(&bytes)
+        use sha2::Digest;
+        struct Sink<'h>(&'h mut sha2::Sha256);
+        impl std::io::Write for Sink<'_> {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.update(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut h = self.input_prefix.clone();
+        let _ = serde_json::to_writer(Sink(&mut h), req);
+        crate::ir::hex_digest(&h.finalize())
+    }
+
+    /// Decides with the trace off and appends the decision document as
+    /// compact JSON to `out`: the same bytes as serialising [`Engine::decide`]'s
+    /// result, without building it (the batch path).
+    pub fn decide_json(&self, req: &Request, scratch: &mut Scratch, out: &mut Vec<u8>) {
+        let now = Self::now(req);
+        let ctx = self.ctx(req, now);
+        let v = run(&ctx, &mut NoTrace, scratch);
+        let p = &self.program;
+        let s = |out: &mut Vec<u8>, text: &str| {
+            let _ = serde_json::to_writer(&mut *out, text);
+        };
+        out.extend_from_slice(br#"{"decision":""#);
+        out.extend_from_slice(if v.allow { b"allow" } else { b"deny" });
+        out.extend_from_slice(br#"","reasons":["#);
+        let mut first = true;
+        let mut message = String::new();
+        for r in v.rules.iter().filter_map(|r| p.rules.get(*r as usize)) {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(br#"{"rule":"#);
+            s(out, &r.id);
+            out.extend_from_slice(br#","effect":""#);
+            out.extend_from_slice(effect_str(r.effect).as_bytes());
+            out.extend_from_slice(br#"","message":"#);
+            message.clear();
+            ctx.message_into(r, &mut message);
+            s(out, &message);
+            out.extend_from_slice(br#","location":"#);
+            s(out, &r.location);
+            out.push(b'}');
+        }
+        if !v.allow && v.rules.is_empty() {
+            out.extend_from_slice(br#"{"rule":"default_deny","effect":"forbid","message":"#);
+            s(
+                out,
+                &format!(
+                    "no permit rule applies to action `{}` for this request (no permit means deny)",
+                    req.action
+                ),
+            );
+            out.extend_from_slice(br#","location":"built-in"}"#);
+        }
+        out.extend_from_slice(br#"],"obligations":["#);
+        if v.allow {
+            let mut seen: Vec<u32> = Vec::new();
+            for r in v.rules.iter().filter_map(|r| p.rules.get(*r as usize)) {
+                for o in &r.obligations {
+                    if !seen.iter().any(|x| p.sym(*x) == p.sym(*o)) {
+                        if !seen.is_empty() {
+                            out.push(b',');
+                        }
+                        seen.push(*o);
+                        s(out, p.sym(*o));
+                    }
+                }
+            }
+        }
+        out.extend_from_slice(br#"],"policy_hash":"#);
+        s(out, &self.policy_hash);
+        out.extend_from_slice(br#","input_hash":"#);
+        s(out, &self.input_hash(req));
+        out.extend_from_slice(br#","evaluated_at":"#);
+        match &scratch.last_time {
+            Some((t, text)) if *t == now => s(out, text),
+            _ => {
+                let text = now.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+                s(out, &text);
+                scratch.last_time = Some((now, text));
+            }
+        }
+        out.push(b'}');
     }
 }
 
@@ -824,6 +923,13 @@ impl<'a> Ctx<'a> {
 
     /// A rule's `because` message with its values filled in.
     fn message(&self, r: &RuleDef) -> String {
+        let mut out = String::new();
+        self.message_into(r, &mut out);
+        out
+    }
+
+    /// Appends a rule's `because` message, with its values filled in, to `out`.
+    fn message_into(&self, r: &RuleDef, out: &mut String) {
         let p = &self.e.program;
         let Some(parts) = r.message.and_then(|m| p.messages.get(m as usize)) else {
             let verb = if r.effect == Effect::Forbid {
@@ -831,9 +937,12 @@ impl<'a> Ctx<'a> {
             } else {
                 "permitted"
             };
-            return format!("{verb} by rule `{}`", r.id);
+            out.push_str(verb);
+            out.push_str(" by rule `");
+            out.push_str(&r.id);
+            out.push('`');
+            return;
         };
-        let mut out = String::new();
         let mut nt = NoTrace;
         let mut ev = Eval {
             ctx: self.clone(),
@@ -842,13 +951,18 @@ impl<'a> Ctx<'a> {
         for part in parts {
             match part {
                 MessagePart::Text(t) => out.push_str(t),
-                MessagePart::Value { node, .. } => {
-                    let v = ev.val(*node);
-                    out.push_str(&render_text(p, v));
-                }
+                MessagePart::Value { node, .. } => match ev.val(*node) {
+                    Val::Str(s) => out.push_str(s),
+                    Val::Country(c) => {
+                        let [a, b] = c.letters();
+                        out.push(char::from(a));
+                        out.push(char::from(b));
+                    }
+                    Val::Missing => out.push_str("(missing)"),
+                    v => out.push_str(&render_text(p, v)),
+                },
             }
         }
-        out
     }
 }
 

@@ -170,3 +170,24 @@ fn generated_policies_decide_as_regorus() {
         "differential: {policies} generated policies agreed"
     ));
 }
+
+#[test]
+fn the_batch_writer_prints_exactly_the_decision_document() {
+    let mut rng = gen::Rng::new(env_num("SOVRA_DIFF_SEED", 20261126) ^ 0x5EED);
+    let mut sources = sovra::policy::bundled();
+    sources.add("gen.sov", "package gen\n\npermit tagged when resource.tenant == \"acme\" with obligations [audit, encrypt_at_rest]\npermit tagged_too when resource.tenant == \"acme\" with obligations [audit]\n");
+    let program = sovra::policy::compile(&sources).unwrap();
+    for _ in 0..20 {
+        let regions = Regions::from_json(&gen::regions(&mut rng, 12).to_string()).unwrap();
+        let grants = Grants::from_json(&gen::grants(&mut rng, 6, 4).to_string()).unwrap();
+        let engine = Engine::new(program.clone(), regions, grants);
+        let mut scratch = Scratch::default();
+        for _ in 0..100 {
+            let req = Request::from_value(&gen::request(&mut rng, 12)).unwrap();
+            let mut fast = Vec::new();
+            engine.decide_json(&req, &mut scratch, &mut fast);
+            let slow = serde_json::to_string(&engine.decide(&req, sovra::TraceLevel::Off)).unwrap();
+            assert_eq!(String::from_utf8(fast).unwrap(), slow);
+        }
+    }
+}
