@@ -1,6 +1,6 @@
 //! Scale: per-decision time as policies grow to 10,000 rules and grants to
-//! 1,000,000; compile time per policy size; load time and peak heap per
-//! grants size. Sovra and regorus (interpreter and RVM, on the exported Rego)
+//! 1,000,000; load time and peak heap per grants size (compile time per
+//! policy size is in benches/compile.rs). Sovra and regorus (interpreter and RVM, on the exported Rego)
 //! decide the same requests against the same documents in the same run.
 //! Reproduce: `cargo bench --bench scale` (`SOVRA_BENCH_REGORUS_1M=1` adds
 //! regorus at a million grants, which takes minutes to load).
@@ -172,20 +172,6 @@ fn grants_scale(c: &mut Criterion) {
     g.finish();
 }
 
-fn compile(c: &mut Criterion) {
-    let mut g = c.benchmark_group("compile");
-    g.sample_size(10);
-    for n in RULES {
-        let (text, _) = policy(n);
-        let mut src = sovra::source::Sources::default();
-        src.add("scale.sov", text);
-        g.bench_with_input(BenchmarkId::new("sovra", n), &src, |b, src| {
-            b.iter(|| sovra::policy::compile(black_box(src)).expect("compiles"))
-        });
-    }
-    g.finish();
-}
-
 fn load(c: &mut Criterion) {
     let mut g = c.benchmark_group("load");
     g.sample_size(10);
@@ -220,5 +206,5 @@ fn load(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, rules_scale, grants_scale, compile, load);
+criterion_group!(benches, rules_scale, grants_scale, load);
 criterion_main!(benches);
