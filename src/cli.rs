@@ -10,6 +10,20 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// `println!` that never panics: output to a closed pipe (`| head`) is dropped.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `print!` that never panics.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "sovra",
@@ -59,6 +73,49 @@ impl From<Explain> for TraceLevel {
             Explain::Full => TraceLevel::Full,
         }
     }
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Check the chain, hashes, sequence and stored objects: exit 0 clean, 1 tampered, 2 error.
+    Verify { dir: PathBuf },
+    /// Decide every record again from its stored policy and documents (exit 1
+    /// on any difference); with --policies, show which decisions a new policy would change.
+    Replay {
+        dir: PathBuf,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Examples to show per rule and direction.
+        #[arg(long, default_value = "3")]
+        examples: usize,
+    },
+    /// Print the records that match every filter given.
+    Show {
+        dir: PathBuf,
+        #[arg(long)]
+        decision: Option<String>,
+        /// A determining rule.
+        #[arg(long)]
+        rule: Option<String>,
+        #[arg(long)]
+        principal: Option<String>,
+        #[arg(long)]
+        resource: Option<String>,
+        /// A source or target region id.
+        #[arg(long)]
+        region: Option<String>,
+        /// The principal's country or the country of a region of the request.
+        #[arg(long)]
+        country: Option<String>,
+        /// Records at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Records before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -113,6 +170,18 @@ enum Cmd {
         /// (its interpreter, or its compiled RVM), to cross-check.
         #[arg(long, value_enum, default_value = "sovra")]
         engine: EngineKind,
+        /// Append every decision to the tamper-evident log in this folder
+        /// (fsynced before the decision is printed).
+        #[arg(long, value_name = "DIR")]
+        log: Option<PathBuf>,
+        /// A request field to store as a keyed hash in the log (`principal.id`); repeatable.
+        #[arg(long, value_name = "FIELD", requires = "log")]
+        mask: Vec<String>,
+    },
+    /// Audit a decision log: verify it, replay it, or show its records.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
     },
     /// Export the compiled policy to another policy language.
     Export {
@@ -172,6 +241,7 @@ impl<E: std::fmt::Display> From<E> for Fail {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
+        Cmd::Audit { cmd } => audit(cmd),
         Cmd::Eval {
             policy,
             docs,
@@ -180,9 +250,25 @@ pub fn run() -> ExitCode {
             format,
             explain,
             engine,
+            log,
+            mask,
         } => {
             let level: TraceLevel = explain.into();
-            if engine == EngineKind::Sovra {
+            if let Some(dir) = log {
+                if engine != EngineKind::Sovra {
+                    return finish(Err(Fail("--log needs the native engine".into())));
+                }
+                eval_logged(
+                    &policy,
+                    &docs,
+                    request.as_deref(),
+                    requests.as_deref(),
+                    format,
+                    level,
+                    &dir,
+                    &mask,
+                )
+            } else if engine == EngineKind::Sovra {
                 eval(
                     &policy,
                     &docs,
@@ -226,6 +312,10 @@ pub fn run() -> ExitCode {
             decision,
         } => explain(&policy, &docs, request.as_deref(), decision.as_deref()),
     };
+    finish(result)
+}
+
+fn finish(result: Result<u8, Fail>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(Fail(msg)) => {
@@ -444,7 +534,7 @@ fn export(p: &PolicyArgs, output: Option<&Path>) -> Result<u8, Fail> {
     match output {
         Some(f) => std::fs::write(f, text)
             .map_err(|e| Fail(format!("cannot write `{}`: {e}", f.display())))?,
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(0)
 }
@@ -506,7 +596,7 @@ fn check(p: &PolicyArgs) -> Result<u8, Fail> {
     let s = sources(p)?;
     match sovra::policy::compile(&s) {
         Ok(prog) => {
-            println!(
+            outln!(
                 "ok: {} file{}, {} rule{}, policy {}",
                 s.files.len(),
                 if s.files.len() == 1 { "" } else { "s" },
@@ -533,7 +623,7 @@ fn compile(p: &PolicyArgs, emit: Emit, output: Option<&Path>) -> Result<u8, Fail
     match output {
         Some(f) => std::fs::write(f, text)
             .map_err(|e| Fail(format!("cannot write `{}`: {e}", f.display())))?,
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(0)
 }
@@ -559,6 +649,264 @@ fn explain(
         })?,
         (None, None) => return Err(Fail("give --request FILE or --decision FILE".into())),
     };
-    print!("{}", sovra::explain::render(&d));
+    out!("{}", sovra::explain::render(&d));
     Ok(if d.allowed() { 0 } else { 1 })
+}
+
+/// `eval --log`: decide, append, fsync, then print (a batch shares one fsync
+/// per block of records).
+#[allow(clippy::too_many_arguments)]
+fn eval_logged(
+    p: &PolicyArgs,
+    docs: &DocArgs,
+    request: Option<&Path>,
+    requests: Option<&Path>,
+    format: Format,
+    level: TraceLevel,
+    dir: &Path,
+    mask: &[String],
+) -> Result<u8, Fail> {
+    let engine = engine(p, docs)?;
+    let mut log = sovra::audit::LogWriter::open(dir, mask)?;
+    for w in &log.warnings {
+        eprintln!("sovra: warning: {w}");
+    }
+    if let Some(path) = request {
+        let req =
+            Request::from_json(&read(path)?).map_err(|e| Fail(format!("{}: {e}", name(path))))?;
+        let d = engine.decide(&req, level);
+        log.append(&engine, &req, &d)?;
+        log.sync()?;
+        print_decision(&d, format)?;
+        return Ok(if d.allowed() { 0 } else { 1 });
+    }
+    let Some(path) = requests else {
+        return Err(Fail("give --request FILE or --requests FILE".into()));
+    };
+    let text = read(path)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = false;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut in_block = 0;
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        match Request::from_json(line) {
+            Ok(req) => {
+                let d = engine.decide(&req, level);
+                log.append(&engine, &req, &d)?;
+                serde_json::to_writer(&mut pending, &d)?;
+            }
+            Err(e) => {
+                failed = true;
+                let msg = serde_json::to_string(&e.to_string())?;
+                pending.extend_from_slice(
+                    format!("{{\"line\":{},\"error\":{msg}}}", i + 1).as_bytes(),
+                );
+            }
+        }
+        pending.push(b'\n');
+        in_block += 1;
+        if in_block == 4096 {
+            log.sync()?;
+            out.write_all(&pending)?;
+            pending.clear();
+            in_block = 0;
+        }
+    }
+    log.sync()?;
+    out.write_all(&pending)?;
+    out.flush()?;
+    Ok(if failed { 2 } else { 0 })
+}
+
+fn audit(cmd: AuditCmd) -> Result<u8, Fail> {
+    match cmd {
+        AuditCmd::Verify { dir } => match sovra::audit::verify(&dir)? {
+            sovra::audit::Verdict::Clean { records } => {
+                outln!(
+                    "ok: {records} records, chain and objects intact ({})",
+                    dir.display()
+                );
+                Ok(0)
+            }
+            sovra::audit::Verdict::Tampered { record, line, why } => {
+                outln!(
+                    "tampered: record {record} (line {line} of {}): {why}",
+                    sovra::audit::LOG
+                );
+                Ok(1)
+            }
+        },
+        AuditCmd::Replay {
+            dir,
+            policy,
+            examples,
+        } => {
+            let new = if policy.policies.is_empty() {
+                None
+            } else {
+                Some(program(&policy)?)
+            };
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let results = sovra::audit::replay(&dir, new.as_ref(), |done, total| {
+                if tty && total > 10_000 {
+                    eprint!("\rreplayed {done} of {total}");
+                    if done == total {
+                        eprintln!();
+                    }
+                }
+            })?;
+            let changed: Vec<&sovra::audit::Redecided> =
+                results.iter().filter(|r| r.was != r.now).collect();
+            match new {
+                None => {
+                    let masked = changed.iter().filter(|r| r.masked).count();
+                    let changed: Vec<_> = changed.into_iter().filter(|r| !r.masked).collect();
+                    if masked > 0 {
+                        outln!("note: {masked} decisions read masked fields and cannot be replayed exactly");
+                    }
+                    if changed.is_empty() {
+                        outln!(
+                            "ok: all {} logged decisions replay identically",
+                            results.len()
+                        );
+                        Ok(0)
+                    } else {
+                        outln!(
+                            "{} of {} logged decisions decide differently on replay (a defect):",
+                            changed.len(),
+                            results.len()
+                        );
+                        for r in changed.iter().take(20) {
+                            outln!(
+                                "  record {}: logged {} {:?}, replayed {} {:?}",
+                                r.seq,
+                                r.was.0,
+                                r.was.1,
+                                r.now.0,
+                                r.now.1
+                            );
+                        }
+                        Ok(1)
+                    }
+                }
+                Some(p) => {
+                    outln!(
+                        "impact of policy {} on {} logged decisions: {} would change",
+                        p.hash(),
+                        results.len(),
+                        changed.len()
+                    );
+                    let mut groups: std::collections::BTreeMap<(String, String), Vec<u64>> =
+                        Default::default();
+                    for r in &changed {
+                        let direction = format!("{}→{}", r.was.0, r.now.0);
+                        let mut rules: Vec<&String> =
+                            r.now.1.iter().filter(|x| !r.was.1.contains(x)).collect();
+                        rules.extend(r.was.1.iter().filter(|x| !r.now.1.contains(x)));
+                        if rules.is_empty() {
+                            groups
+                                .entry((direction.clone(), "(same rules)".into()))
+                                .or_default()
+                                .push(r.seq);
+                        }
+                        for rule in rules {
+                            groups
+                                .entry((direction.clone(), rule.clone()))
+                                .or_default()
+                                .push(r.seq);
+                        }
+                    }
+                    for ((direction, rule), seqs) in &groups {
+                        let ex: Vec<String> =
+                            seqs.iter().take(examples).map(|s| s.to_string()).collect();
+                        outln!(
+                            "  {direction}  {rule}: {} (records {})",
+                            seqs.len(),
+                            ex.join(", ")
+                        );
+                    }
+                    Ok(0)
+                }
+            }
+        }
+        AuditCmd::Show {
+            dir,
+            decision,
+            rule,
+            principal,
+            resource,
+            region,
+            country,
+            since,
+            until,
+            format,
+        } => {
+            let time = |t: &Option<String>| -> Result<Option<chrono::DateTime<chrono::FixedOffset>>, Fail> {
+                t.as_deref()
+                    .map(|s| chrono::DateTime::parse_from_rfc3339(s).map_err(|_| Fail(format!("`{s}` is not an RFC 3339 time"))))
+                    .transpose()
+            };
+            let (since, until) = (time(&since)?, time(&until)?);
+            let mut objects = sovra::audit::Objects::new(&dir);
+            let mut shown = 0;
+            for rec in sovra::audit::records(&dir)? {
+                let req = rec.get("request").cloned().unwrap_or_default();
+                let field = |ptr: &str| {
+                    req.pointer(ptr)
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_string)
+                };
+                let at = rec
+                    .get("time")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+                let mut countries = vec![field("/principal/country")];
+                if country.is_some() {
+                    if let Ok(e) = objects.engine(&rec, None) {
+                        for r in ["/source_region", "/target_region"] {
+                            countries.push(field(r).and_then(|id| {
+                                e.regions().get(&id).map(|r| r.country.to_string())
+                            }));
+                        }
+                    }
+                }
+                let keep = decision.as_ref().is_none_or(|d| rec.decision() == d)
+                    && rule.as_ref().is_none_or(|r| rec.rules().contains(r))
+                    && principal
+                        .as_ref()
+                        .is_none_or(|p| field("/principal/id").as_ref() == Some(p))
+                    && resource
+                        .as_ref()
+                        .is_none_or(|p| field("/resource/id").as_ref() == Some(p))
+                    && region.as_ref().is_none_or(|p| {
+                        field("/source_region").as_ref() == Some(p)
+                            || field("/target_region").as_ref() == Some(p)
+                    })
+                    && country
+                        .as_ref()
+                        .is_none_or(|c| countries.iter().any(|x| x.as_ref() == Some(c)))
+                    && since.is_none_or(|s| at.is_some_and(|t| t >= s))
+                    && until.is_none_or(|u| at.is_some_and(|t| t < u));
+                if !keep {
+                    continue;
+                }
+                shown += 1;
+                match format {
+                    Format::Json => outln!("{}", rec.value),
+                    Format::Text => {
+                        outln!("--- record {} ---", rec.seq);
+                        out!("{}", sovra::explain::render(&rec.as_decision()));
+                    }
+                }
+            }
+            if format == Format::Text {
+                outln!("{shown} record{} shown", if shown == 1 { "" } else { "s" });
+            }
+            Ok(0)
+        }
+    }
 }

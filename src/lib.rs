@@ -36,6 +36,7 @@
     )
 )]
 
+pub mod audit;
 pub mod check;
 pub mod country;
 pub mod diag;

@@ -1,0 +1,668 @@
+//! The decision log: append-only, hash-chained, replayable.
+//!
+//! Input: decisions as they are made (with the request, the compiled policy
+//! and the documents behind them). Output: a folder that an auditor can check
+//! and replay years later:
+//!
+//! - `decisions.jsonl`: one record a line. A record ends with
+//!   `"prev":"sha256:…","hash":"sha256:…"}`; `hash` is the sha256 of the
+//!   line's bytes before `"hash"`, and `prev` the hash of the record before
+//!   (zeros for the first), so changing, deleting, inserting or reordering
+//!   records breaks the chain where it happened;
+//! - `objects/<hex>.json`: the compiled policy (its canonical IR) and each
+//!   regions and grants document, stored once under the sha256 of their bytes;
+//! - `head`: the sequence number and hash of the last record (anchor it
+//!   elsewhere to detect truncation of the tail);
+//! - `mask.key`: the key of the keyed hashes that replace masked fields;
+//! - `lock`: held by the one writer; a second writer is refused.
+//!
+//! Invariants: a record is whole in the log or not there (each line is
+//! written with one `write` and the file is fsynced before the decision is
+//! returned); a torn last line (a writer killed mid-write) is moved to
+//! `torn/` with a warning when the next writer opens the log, never dropped
+//! silently and never read as a record.
+
+use crate::documents::{Grants, Regions, Request};
+use crate::eval::{Decision, Engine, TraceLevel};
+use crate::ir::{hex_digest, sha256_hex, Program};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+
+pub const LOG: &str = "decisions.jsonl";
+const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+const HASH_KEY: &[u8] = b",\"hash\":\"";
+
+/// A problem with a log folder.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "`{0}` is locked by another writer: one writer at a time (the other holds `{0}/lock`)"
+    )]
+    Locked(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
+    move |source| AuditError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104), for masking.
+fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    let short;
+    let key = if key.len() > 64 {
+        short = Sha256::digest(key);
+        short.as_slice()
+    } else {
+        key
+    };
+    for (slot, b) in k.iter_mut().zip(key) {
+        *slot = *b;
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(msg);
+    let mut outer = Sha256::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// The hash recorded for a line: sha256 of the bytes before `,"hash":"`.
+fn body_and_hash(line: &str) -> Option<(&str, &str)> {
+    let at = line.rfind(",\"hash\":\"")?;
+    let body = line.get(..at)?;
+    let rest = line.get(at + HASH_KEY.len()..)?;
+    let hash = rest.strip_suffix("\"}")?;
+    Some((body, hash))
+}
+
+/// Appends decisions to a log folder.
+pub struct LogWriter {
+    dir: PathBuf,
+    file: File,
+    _lock: File,
+    seq: u64,
+    prev: String,
+    key: Vec<u8>,
+    mask: Vec<String>,
+    stored: std::collections::HashSet<String>,
+    /// Warnings from opening (a torn record moved aside).
+    pub warnings: Vec<String>,
+}
+
+impl LogWriter {
+    /// Opens (creating) a log folder for appending; refuses a second writer;
+    /// moves a torn last record aside.
+    pub fn open(dir: &Path, mask: &[String]) -> Result<LogWriter, AuditError> {
+        std::fs::create_dir_all(dir.join("objects")).map_err(io(dir))?;
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        if lock.try_lock().is_err() {
+            return Err(AuditError::Locked(dir.display().to_string()));
+        }
+        let key_path = dir.join("mask.key");
+        let key = match std::fs::read(&key_path) {
+            Ok(k) if !k.is_empty() => k,
+            _ => {
+                let mut k = vec![0u8; 32];
+                File::open("/dev/urandom")
+                    .and_then(|mut f| f.read_exact(&mut k))
+                    .map_err(io(Path::new("/dev/urandom")))?;
+                std::fs::write(&key_path, &k).map_err(io(&key_path))?;
+                k
+            }
+        };
+        let path = dir.join(LOG);
+        let mut warnings = Vec::new();
+        let (seq, prev, good_len) = scan_tail(&path)?;
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if good_len < len {
+            // Move the torn tail aside, then cut it off.
+            let mut f = File::open(&path).map_err(io(&path))?;
+            let mut tail = Vec::new();
+            std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(good_len)).map_err(io(&path))?;
+            f.read_to_end(&mut tail).map_err(io(&path))?;
+            std::fs::create_dir_all(dir.join("torn")).map_err(io(dir))?;
+            let aside = dir.join("torn").join(format!(
+                "after-{seq}-{}.jsonl",
+                chrono::Utc::now().timestamp_millis()
+            ));
+            std::fs::write(&aside, &tail).map_err(io(&aside))?;
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            f.set_len(good_len).map_err(io(&path))?;
+            f.sync_all().map_err(io(&path))?;
+            warnings.push(format!(
+                "the log ended in a torn record ({} bytes after record {seq}, an interrupted write); it was moved to {}",
+                tail.len(),
+                aside.display()
+            ));
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        Ok(LogWriter {
+            dir: dir.to_path_buf(),
+            file,
+            _lock: lock,
+            seq,
+            prev,
+            key,
+            mask: mask.to_vec(),
+            stored: Default::default(),
+            warnings,
+        })
+    }
+
+    /// Stores an object once, under the sha256 of its bytes; returns its id.
+    fn store(&mut self, bytes: &[u8]) -> Result<String, AuditError> {
+        let id = sha256_hex(bytes);
+        if self.stored.insert(id.clone()) {
+            let path = self
+                .dir
+                .join("objects")
+                .join(format!("{}.json", id.trim_start_matches("sha256:")));
+            if !path.exists() {
+                let tmp = path.with_extension("tmp");
+                let mut f = File::create(&tmp).map_err(io(&tmp))?;
+                f.write_all(bytes).map_err(io(&tmp))?;
+                f.sync_all().map_err(io(&tmp))?;
+                std::fs::rename(&tmp, &path).map_err(io(&path))?;
+            }
+        }
+        Ok(id)
+    }
+
+    /// The keyed hash that stands for a masked value: equal values still match.
+    pub fn mask_value(&self, v: &Value) -> Value {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        json!(format!(
+            "mask:{}",
+            hex_digest(&hmac(&self.key, text.as_bytes())).trim_start_matches("sha256:")
+        ))
+    }
+
+    fn masked_request(&self, req: &Request) -> (Value, Vec<String>) {
+        let mut v = serde_json::to_value(req).unwrap_or(Value::Null);
+        let mut done = Vec::new();
+        for path in &self.mask {
+            let pointer: String = path.split('.').map(|p| format!("/{p}")).collect();
+            if let Some(slot) = v.pointer_mut(&pointer) {
+                let masked = self.mask_value(slot);
+                *slot = masked;
+                done.push(path.clone());
+            }
+        }
+        (v, done)
+    }
+
+    /// The grants document as stored: masked like requests when
+    /// `principal.id` is masked, so that replay still finds each principal's grants.
+    fn grants_object(&self, grants: &Grants) -> Vec<u8> {
+        let mask_principal = self.mask.iter().any(|m| m == "principal.id");
+        let list: Vec<Value> = grants
+            .iter()
+            .map(|g| {
+                let mut v = serde_json::to_value(g).unwrap_or(Value::Null);
+                if mask_principal {
+                    if let Some(p) = v.get_mut("principal") {
+                        *p = self.mask_value(p);
+                    }
+                }
+                v
+            })
+            .collect();
+        serde_json::to_vec(&json!({ "grants": list })).unwrap_or_default()
+    }
+
+    /// Appends one decision (without fsync; see [`LogWriter::sync`]).
+    pub fn append(
+        &mut self,
+        engine: &Engine,
+        req: &Request,
+        d: &Decision,
+    ) -> Result<u64, AuditError> {
+        let policy = self.store(&engine.program().canonical())?;
+        let regions =
+            serde_json::to_vec(&json!({ "regions": engine.regions().regions })).unwrap_or_default();
+        let regions = self.store(&regions)?;
+        let grants = self.grants_object(engine.grants());
+        let grants = self.store(&grants)?;
+        let (request, masked) = self.masked_request(req);
+        self.seq += 1;
+        let mut rec = Map::new();
+        rec.insert("seq".into(), json!(self.seq));
+        rec.insert("time".into(), json!(d.evaluated_at));
+        rec.insert("request".into(), request);
+        rec.insert("decision".into(), json!(d.decision));
+        rec.insert(
+            "rules".into(),
+            json!(d
+                .reasons
+                .iter()
+                .map(|r| r.rule.as_str())
+                .collect::<Vec<_>>()),
+        );
+        rec.insert(
+            "reasons".into(),
+            serde_json::to_value(&d.reasons).unwrap_or(Value::Null),
+        );
+        rec.insert("obligations".into(), json!(d.obligations));
+        if let Some(t) = &d.trace {
+            rec.insert("trace".into(), t.clone());
+        }
+        rec.insert("policy".into(), json!(policy));
+        rec.insert("regions".into(), json!(regions));
+        rec.insert("grants".into(), json!(grants));
+        rec.insert("input_hash".into(), json!(d.input_hash));
+        rec.insert("masked".into(), json!(masked));
+        // `seq` first and `prev` last, by hand: the map sorts its keys.
+        let mut body = format!("{{\"seq\":{}", self.seq);
+        for (k, v) in &rec {
+            if k == "seq" {
+                continue;
+            }
+            body.push(',');
+            body.push_str(&serde_json::to_string(k).unwrap_or_default());
+            body.push(':');
+            body.push_str(&v.to_string());
+        }
+        body.push_str(&format!(",\"prev\":\"{}\"", self.prev));
+        let hash = sha256_hex(body.as_bytes());
+        let line = format!("{body},\"hash\":\"{hash}\"}}\n");
+        let path = self.dir.join(LOG);
+        self.file.write_all(line.as_bytes()).map_err(io(&path))?;
+        self.prev = hash;
+        Ok(self.seq)
+    }
+
+    /// Makes every appended record durable (fsync) and updates `head`.
+    pub fn sync(&mut self) -> Result<(), AuditError> {
+        let path = self.dir.join(LOG);
+        self.file.sync_data().map_err(io(&path))?;
+        let head = self.dir.join("head");
+        let tmp = head.with_extension("tmp");
+        std::fs::write(
+            &tmp,
+            format!("{{\"seq\":{},\"hash\":\"{}\"}}\n", self.seq, self.prev),
+        )
+        .map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &head).map_err(io(&head))?;
+        Ok(())
+    }
+}
+
+/// The last good record's sequence number and hash, and the length of the
+/// file up to it (a shorter length than the file's means a torn tail).
+fn scan_tail(path: &Path) -> Result<(u64, String, u64), AuditError> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, GENESIS.into(), 0)),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let mut r = std::io::BufReader::new(f);
+    let (mut seq, mut prev, mut good) = (0u64, GENESIS.to_string(), 0u64);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = r.read_line(&mut line).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        let whole = line.ends_with('\n');
+        let text = line.trim_end_matches('\n');
+        let ok = whole
+            && body_and_hash(text).is_some_and(|(body, hash)| sha256_hex(body.as_bytes()) == hash)
+            && serde_json::from_str::<Value>(text)
+                .ok()
+                .and_then(|v| v.get("seq").and_then(Value::as_u64))
+                == Some(seq + 1);
+        if !ok {
+            // Only the last line may be torn; anything earlier is for `verify`.
+            if r.fill_buf().map(|b| b.is_empty()).unwrap_or(true) {
+                break;
+            }
+            return Err(AuditError::Invalid(format!(
+                "{}: record {} is damaged (not the last line): run `sovra audit verify` on the folder",
+                path.display(),
+                seq + 1
+            )));
+        }
+        seq += 1;
+        prev = body_and_hash(text)
+            .map(|(_, h)| h.to_string())
+            .unwrap_or_default();
+        good += n as u64;
+    }
+    Ok((seq, prev, good))
+}
+
+/// What `verify` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Clean {
+        records: u64,
+    },
+    Tampered {
+        record: u64,
+        line: usize,
+        why: String,
+    },
+}
+
+/// Checks the chain, the hashes, the sequence and the stored objects.
+pub fn verify(dir: &Path) -> Result<Verdict, AuditError> {
+    let path = dir.join(LOG);
+    let text = std::fs::read(&path).map_err(io(&path))?;
+    let mut prev = GENESIS.to_string();
+    let mut seq = 0u64;
+    let mut objects: HashMap<String, bool> = HashMap::new();
+    let mut line_no = 0;
+    let lines: Vec<&[u8]> = text.split_inclusive(|b| *b == b'\n').collect();
+    for raw in &lines {
+        line_no += 1;
+        let bad = |why: String| {
+            Ok(Verdict::Tampered {
+                record: seq + 1,
+                line: line_no,
+                why,
+            })
+        };
+        let Ok(line) = std::str::from_utf8(raw) else {
+            return bad("the line is not UTF-8 text".into());
+        };
+        let Some(line) = line.strip_suffix('\n') else {
+            return bad("the last line is incomplete (a torn write, or the tail was cut)".into());
+        };
+        let Some((body, hash)) = body_and_hash(line) else {
+            return bad("the record has no hash at its end".into());
+        };
+        if sha256_hex(body.as_bytes()) != hash {
+            return bad("the record's bytes do not match its hash: it was changed".into());
+        }
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            return bad("the record is not valid JSON".into());
+        };
+        let this = v.get("seq").and_then(Value::as_u64).unwrap_or(0);
+        let p = v.get("prev").and_then(Value::as_str).unwrap_or("");
+        if p != prev {
+            let why = if this > seq + 1 {
+                format!("record {} follows record {seq}: records were deleted", this)
+            } else if this <= seq {
+                format!("record {this} appears again after record {seq}: records were inserted or reordered")
+            } else {
+                "its link to the record before is broken: a record before it was changed, deleted, inserted or moved".into()
+            };
+            return bad(why);
+        }
+        if this != seq + 1 {
+            return bad(format!("sequence number {this} where {} was due", seq + 1));
+        }
+        for key in ["policy", "regions", "grants"] {
+            let id = v.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+            let ok = *objects.entry(id.clone()).or_insert_with(|| {
+                let p = dir
+                    .join("objects")
+                    .join(format!("{}.json", id.trim_start_matches("sha256:")));
+                std::fs::read(p).is_ok_and(|b| sha256_hex(&b) == id)
+            });
+            if !ok {
+                return bad(format!(
+                    "its stored {key} object {id} is missing or was changed"
+                ));
+            }
+        }
+        seq = this;
+        prev = hash.to_string();
+    }
+    // The head file, when there, must agree with the last record.
+    if let Ok(head) = std::fs::read_to_string(dir.join("head")) {
+        let h: Value = serde_json::from_str(&head).unwrap_or(Value::Null);
+        let (hs, hh) = (
+            h.get("seq").and_then(Value::as_u64),
+            h.get("hash").and_then(Value::as_str),
+        );
+        if hs.is_some_and(|s| s > seq) || (hs == Some(seq) && hh != Some(prev.as_str())) {
+            return Ok(Verdict::Tampered {
+                record: seq + 1,
+                line: line_no + 1,
+                why: format!("the head names record {} but the log ends at record {seq}: records were cut from the end", hs.unwrap_or(0)),
+            });
+        }
+    }
+    Ok(Verdict::Clean { records: seq })
+}
+
+/// One logged decision, read back.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub seq: u64,
+    pub value: Value,
+}
+
+impl Record {
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.value.get(key)
+    }
+    pub fn decision(&self) -> &str {
+        self.get("decision").and_then(Value::as_str).unwrap_or("")
+    }
+    pub fn rules(&self) -> Vec<String> {
+        let mut r: Vec<String> = self
+            .get("rules")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        r.sort();
+        r
+    }
+    /// The decision document as `sovra eval` printed it.
+    pub fn as_decision(&self) -> Decision {
+        let s = |k: &str| {
+            self.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        Decision {
+            decision: s("decision"),
+            reasons: self
+                .get("reasons")
+                .and_then(|r| serde_json::from_value(r.clone()).ok())
+                .unwrap_or_default(),
+            obligations: self
+                .get("obligations")
+                .and_then(|r| serde_json::from_value(r.clone()).ok())
+                .unwrap_or_default(),
+            trace: self.get("trace").cloned(),
+            policy_hash: s("policy"),
+            input_hash: s("input_hash"),
+            evaluated_at: s("time"),
+        }
+    }
+}
+
+/// Every record of a log (verify first: this only reads).
+pub fn records(dir: &Path) -> Result<Vec<Record>, AuditError> {
+    let path = dir.join(LOG);
+    let f = File::open(&path).map_err(io(&path))?;
+    let mut out = Vec::new();
+    for line in std::io::BufReader::new(f).lines() {
+        let line = line.map_err(io(&path))?;
+        let Ok(value) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        let seq = value.get("seq").and_then(Value::as_u64).unwrap_or(0);
+        out.push(Record { seq, value });
+    }
+    Ok(out)
+}
+
+/// Engines rebuilt from stored objects, one per (policy, regions, grants).
+pub struct Objects {
+    dir: PathBuf,
+    programs: HashMap<String, Program>,
+    engines: HashMap<(String, String, String), Engine>,
+}
+
+impl Objects {
+    pub fn new(dir: &Path) -> Objects {
+        Objects {
+            dir: dir.to_path_buf(),
+            programs: HashMap::new(),
+            engines: HashMap::new(),
+        }
+    }
+
+    fn read(&self, id: &str) -> Result<Vec<u8>, AuditError> {
+        let p = self
+            .dir
+            .join("objects")
+            .join(format!("{}.json", id.trim_start_matches("sha256:")));
+        std::fs::read(&p).map_err(io(&p))
+    }
+
+    /// The engine for a record, with its own stored policy or `policy`.
+    pub fn engine(
+        &mut self,
+        rec: &Record,
+        policy: Option<&Program>,
+    ) -> Result<&Engine, AuditError> {
+        let s = |k: &str| rec.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let pid = match policy {
+            Some(p) => format!("new:{}", p.hash()),
+            None => s("policy"),
+        };
+        let key = (pid.clone(), s("regions"), s("grants"));
+        if !self.engines.contains_key(&key) {
+            let program = match policy {
+                Some(p) => p.clone(),
+                None => match self.programs.get(&pid) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p: Program =
+                            serde_json::from_slice(&self.read(&pid)?).map_err(|e| {
+                                AuditError::Invalid(format!(
+                                    "stored policy {pid} does not load: {e}"
+                                ))
+                            })?;
+                        self.programs.insert(pid.clone(), p.clone());
+                        p
+                    }
+                },
+            };
+            let regions_text = String::from_utf8_lossy(&self.read(&key.1)?).into_owned();
+            let regions = Regions::from_json(&regions_text)
+                .map_err(|e| AuditError::Invalid(format!("stored regions {}: {e}", key.1)))?;
+            let grants_text = String::from_utf8_lossy(&self.read(&key.2)?).into_owned();
+            let grants = Grants::from_json(&grants_text)
+                .map_err(|e| AuditError::Invalid(format!("stored grants {}: {e}", key.2)))?;
+            self.engines
+                .insert(key.clone(), Engine::new(program, regions, grants));
+        }
+        self.engines
+            .get(&key)
+            .ok_or_else(|| AuditError::Invalid("engine cache".into()))
+    }
+}
+
+/// A logged decision decided again.
+#[derive(Debug, Clone)]
+pub struct Redecided {
+    pub seq: u64,
+    pub was: (String, Vec<String>),
+    pub now: (String, Vec<String>),
+    /// The record had masked fields other than `principal.id` (which replays
+    /// exactly: grants are masked alike); they were left out for the replay,
+    /// so a difference here means a rule reads a masked value.
+    pub masked: bool,
+}
+
+/// Decides every record again, from its stored policy and documents (or from
+/// `policy`, for impact analysis). `progress` is called every 10,000 records.
+pub fn replay(
+    dir: &Path,
+    policy: Option<&Program>,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Vec<Redecided>, AuditError> {
+    let recs = records(dir)?;
+    let mut objects = Objects::new(dir);
+    let mut out = Vec::with_capacity(recs.len());
+    let total = recs.len();
+    for (i, rec) in recs.iter().enumerate() {
+        if i % 10_000 == 0 {
+            progress(i, total);
+        }
+        let mut req_value = rec.get("request").cloned().unwrap_or(Value::Null);
+        let mut masked = false;
+        for m in rec
+            .get("masked")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            if m == "principal.id" {
+                continue;
+            }
+            masked = true;
+            let (parent, last) = m.rsplit_once('.').unwrap_or(("", m));
+            let pointer: String = parent
+                .split('.')
+                .filter(|p| !p.is_empty())
+                .map(|p| format!("/{p}"))
+                .collect();
+            if let Some(Value::Object(o)) = req_value.pointer_mut(&pointer) {
+                o.remove(last);
+            }
+        }
+        let req = Request::from_value(&req_value).map_err(|e| {
+            AuditError::Invalid(format!(
+                "record {}: the stored request does not load: {e}",
+                rec.seq
+            ))
+        })?;
+        let engine = objects.engine(rec, policy)?;
+        let d = engine.decide(&req, TraceLevel::Off);
+        let mut rules: Vec<String> = d.reasons.iter().map(|r| r.rule.clone()).collect();
+        rules.sort();
+        out.push(Redecided {
+            seq: rec.seq,
+            was: (rec.decision().to_string(), rec.rules()),
+            now: (d.decision, rules),
+            masked,
+        });
+    }
+    progress(total, total);
+    Ok(out)
+}
