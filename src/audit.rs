@@ -100,6 +100,8 @@ pub struct LogWriter {
     key: Vec<u8>,
     mask: Vec<String>,
     stored: std::collections::HashSet<String>,
+    /// Object ids by (policy hash, regions hash, grants hash) of the engines seen.
+    ids: HashMap<(String, String, String), [String; 3]>,
     /// Warnings from opening (a torn record moved aside).
     pub warnings: Vec<String>,
 }
@@ -173,6 +175,7 @@ impl LogWriter {
             key,
             mask: mask.to_vec(),
             stored: Default::default(),
+            ids: HashMap::new(),
             warnings,
         })
     }
@@ -248,12 +251,25 @@ impl LogWriter {
         req: &Request,
         d: &Decision,
     ) -> Result<u64, AuditError> {
-        let policy = self.store(&engine.program().canonical())?;
-        let regions =
-            serde_json::to_vec(&json!({ "regions": engine.regions().regions })).unwrap_or_default();
-        let regions = self.store(&regions)?;
-        let grants = self.grants_object(engine.grants());
-        let grants = self.store(&grants)?;
+        let key = (
+            engine.policy_hash().to_string(),
+            engine.regions().hash.clone(),
+            engine.grants().hash.clone(),
+        );
+        let [policy, regions, grants] = match self.ids.get(&key) {
+            Some(ids) => ids.clone(),
+            None => {
+                let policy = self.store(&engine.program().canonical())?;
+                let regions = serde_json::to_vec(&json!({ "regions": engine.regions().regions }))
+                    .unwrap_or_default();
+                let regions = self.store(&regions)?;
+                let grants = self.grants_object(engine.grants());
+                let grants = self.store(&grants)?;
+                let ids = [policy, regions, grants];
+                self.ids.insert(key, ids.clone());
+                ids
+            }
+        };
         let (request, masked) = self.masked_request(req);
         self.seq += 1;
         let mut rec = Map::new();
