@@ -779,6 +779,7 @@ impl<'s> Checker<'s> {
             obligations,
             location,
             actions,
+            cites: r.cites.clone(),
         });
     }
 

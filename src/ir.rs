@@ -282,6 +282,9 @@ pub struct RuleDef {
     pub location: String,
     /// The actions this rule can apply to; `None` means any action.
     pub actions: Option<Vec<Sym>>,
+    /// The law or clause it implements (`cites "…"`), for reports.
+    #[serde(default)]
+    pub cites: Option<String>,
 }
 
 /// The rules one action can reach.
@@ -421,6 +424,9 @@ impl Program {
                     })
                     .collect();
                 let _ = writeln!(o, "    because {text:?}");
+            }
+            if let Some(c) = &r.cites {
+                let _ = writeln!(o, "    cites {c:?}");
             }
         }
         o

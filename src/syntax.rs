@@ -95,6 +95,7 @@ pub struct RuleDecl {
     pub when: Option<Expr>,
     pub obligations: Vec<Ident>,
     pub because: Option<Message>,
+    pub cites: Option<String>,
     pub span: Span,
 }
 
@@ -416,6 +417,7 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         Rule::when_clause => (6, "`when`"),
         Rule::obligations => (7, "`with obligations [...]`"),
         Rule::because => (7, "`because \"...\"`"),
+        Rule::cites => (7, "`cites \"...\"`"),
         Rule::use_decl
         | Rule::set_decl
         | Rule::class_decl
@@ -713,6 +715,7 @@ fn build_rule(f: At, p: P) -> RuleDecl {
         when: None,
         obligations: Vec::new(),
         because: None,
+        cites: None,
         span: sp,
     };
     for q in p.into_inner() {
@@ -728,6 +731,13 @@ fn build_rule(f: At, p: P) -> RuleDecl {
             Rule::when_clause => rule.when = q.into_inner().next().map(|e| build_expr(f, e)),
             Rule::obligations => rule.obligations = q.into_inner().map(|o| ident(f, o)).collect(),
             Rule::because => rule.because = q.into_inner().next().map(|s| build_message(f, s)),
+            Rule::cites => {
+                rule.cites = q
+                    .into_inner()
+                    .next()
+                    .and_then(|s| s.into_inner().next())
+                    .map(|i| unescape(i.as_str()))
+            }
             _ => {}
         }
     }
