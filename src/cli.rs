@@ -119,6 +119,12 @@ enum AuditCmd {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ReportFormat {
+    Html,
+    Md,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum EngineKind {
     Sovra,
     /// regorus's interpreter on the exported Rego.
@@ -177,6 +183,24 @@ enum Cmd {
         /// A request field to store as a keyed hash in the log (`principal.id`); repeatable.
         #[arg(long, value_name = "FIELD", requires = "log")]
         mask: Vec<String>,
+    },
+    /// A compliance report over a decision log, as one HTML file or Markdown.
+    Report {
+        dir: PathBuf,
+        /// The current grants document, for grants expiring within 30 days.
+        #[arg(long, value_name = "FILE")]
+        grants: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        format: ReportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Records at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Records before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
     },
     /// Audit a decision log: verify it, replay it, or show its records.
     Audit {
@@ -242,6 +266,21 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Audit { cmd } => audit(cmd),
+        Cmd::Report {
+            dir,
+            grants,
+            format,
+            output,
+            since,
+            until,
+        } => report(
+            &dir,
+            grants.as_deref(),
+            format,
+            output.as_deref(),
+            since,
+            until,
+        ),
         Cmd::Eval {
             policy,
             docs,
@@ -909,4 +948,42 @@ fn audit(cmd: AuditCmd) -> Result<u8, Fail> {
             Ok(0)
         }
     }
+}
+
+fn rfc3339(t: Option<String>) -> Result<Option<chrono::DateTime<chrono::FixedOffset>>, Fail> {
+    t.as_deref()
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map_err(|_| Fail(format!("`{s}` is not an RFC 3339 time")))
+        })
+        .transpose()
+}
+
+fn report(
+    dir: &Path,
+    grants: Option<&Path>,
+    format: ReportFormat,
+    output: Option<&Path>,
+    since: Option<String>,
+    until: Option<String>,
+) -> Result<u8, Fail> {
+    let grants = match grants {
+        None => None,
+        Some(f) => Some(
+            Grants::from_file(f)
+                .map_err(|e| Fail(format!("cannot read `{}`: {e}", f.display())))?
+                .map_err(|e| Fail(format!("{}: {e}", name(f))))?,
+        ),
+    };
+    let r = sovra::report::gather(dir, grants.as_ref(), rfc3339(since)?, rfc3339(until)?)?;
+    let text = match format {
+        ReportFormat::Html => sovra::report::html(&r),
+        ReportFormat::Md => sovra::report::markdown(&r),
+    };
+    match output {
+        Some(f) => std::fs::write(f, text)
+            .map_err(|e| Fail(format!("cannot write `{}`: {e}", f.display())))?,
+        None => out!("{text}"),
+    }
+    Ok(0)
 }

@@ -46,6 +46,7 @@ pub mod explain;
 pub mod ir;
 pub mod policy;
 pub mod rego;
+pub mod report;
 pub mod source;
 pub mod syntax;
 

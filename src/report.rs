@@ -1,0 +1,420 @@
+//! Compliance reports over a decision log.
+//!
+//! Input: a log folder (see [`crate::audit`]), an optional current grants
+//! document, a period. Output: Markdown, or one self-contained HTML file
+//! (inline SVG pictures, no scripts, no network): decisions by outcome over
+//! time; denials by rule and by the law each rule cites; the cross-border
+//! flow matrix (from country × to country, allowed and denied); grants used,
+//! grants expiring within 30 days, self-approval and revoked-grant attempts;
+//! the policy versions in force. Grant facts come from re-deciding each
+//! record with a full trace from its stored policy and documents.
+
+use crate::audit::{records, AuditError, Objects};
+use crate::documents::{Grants, Request};
+use crate::eval::TraceLevel;
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::Path;
+
+#[derive(Default, Debug)]
+pub struct Report {
+    pub from: Option<DateTime<FixedOffset>>,
+    pub to: Option<DateTime<FixedOffset>>,
+    pub total: usize,
+    /// day → (allowed, denied)
+    pub by_day: BTreeMap<String, (usize, usize)>,
+    /// rule → (denials, law)
+    pub denials_by_rule: BTreeMap<String, (usize, String)>,
+    pub denials_by_law: BTreeMap<String, usize>,
+    /// (from, to) → (allowed, denied)
+    pub flows: BTreeMap<(String, String), (usize, usize)>,
+    pub grants_used: BTreeMap<String, usize>,
+    pub self_approved: BTreeMap<String, usize>,
+    pub revoked: BTreeMap<String, usize>,
+    /// (grant, principal, to, expires)
+    pub expiring: Vec<(String, String, String, String)>,
+    /// policy → (first, last, decisions)
+    pub policies: BTreeMap<String, (String, String, usize)>,
+}
+
+/// Gathers the report for records in `[since, until)`.
+pub fn gather(
+    dir: &Path,
+    grants: Option<&Grants>,
+    since: Option<DateTime<FixedOffset>>,
+    until: Option<DateTime<FixedOffset>>,
+) -> Result<Report, AuditError> {
+    let mut r = Report {
+        from: since,
+        to: until,
+        ..Report::default()
+    };
+    let mut objects = Objects::new(dir);
+    let mut last: Option<DateTime<FixedOffset>> = None;
+    let mut first: Option<DateTime<FixedOffset>> = None;
+    for rec in records(dir)? {
+        let Some(at) = rec
+            .get("time")
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        else {
+            continue;
+        };
+        if since.is_some_and(|s| at < s) || until.is_some_and(|u| at >= u) {
+            continue;
+        }
+        r.total += 1;
+        last = Some(last.map_or(at, |l| l.max(at)));
+        first = Some(first.map_or(at, |f| f.min(at)));
+        let allow = rec.decision() == "allow";
+        let day = at.with_timezone(&Utc).format("%Y-%m-%d").to_string();
+        let e = r.by_day.entry(day).or_default();
+        if allow {
+            e.0 += 1
+        } else {
+            e.1 += 1
+        }
+        let time = at.to_rfc3339();
+        let policy = rec
+            .get("policy")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let p = r
+            .policies
+            .entry(policy)
+            .or_insert_with(|| (time.clone(), time.clone(), 0));
+        p.0 = p.0.clone().min(time.clone());
+        p.1 = p.1.clone().max(time);
+        p.2 += 1;
+
+        let Ok(engine) = objects.engine(&rec, None) else {
+            continue;
+        };
+        if !allow {
+            for rule in rec.rules() {
+                let law = engine
+                    .program()
+                    .rules
+                    .iter()
+                    .find(|x| x.id == rule)
+                    .and_then(|x| x.cites.clone())
+                    .unwrap_or_else(|| "(cites nothing)".into());
+                let e = r.denials_by_rule.entry(rule).or_insert((0, law.clone()));
+                e.0 += 1;
+                *r.denials_by_law.entry(law).or_default() += 1;
+            }
+        }
+        let req_value = rec.get("request").cloned().unwrap_or(Value::Null);
+        let s = |p: &str| {
+            req_value
+                .pointer(p)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let country_of = |id: Option<String>| {
+            id.and_then(|id| engine.regions().get(&id).map(|r| r.country.to_string()))
+        };
+        let (from, to) = match s("/action").as_deref() {
+            Some("store") => (s("/resource/home_country"), country_of(s("/target_region"))),
+            Some("replicate") => (
+                country_of(s("/source_region")),
+                country_of(s("/target_region")),
+            ),
+            Some("access") => (country_of(s("/source_region")), s("/principal/country")),
+            _ => (None, None),
+        };
+        if let (Some(f), Some(t)) = (from, to) {
+            let e = r.flows.entry((f, t)).or_default();
+            if allow {
+                e.0 += 1
+            } else {
+                e.1 += 1
+            }
+        }
+        // Grant facts, from the decision re-made with a full trace.
+        if let Ok(req) = Request::from_value(&req_value) {
+            let d = engine.decide(&req, TraceLevel::Full);
+            let rules = d
+                .trace
+                .as_ref()
+                .and_then(|t| t.get("rules"))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for g in rules
+                .iter()
+                .filter_map(|r| r.get("grants"))
+                .filter_map(Value::as_array)
+                .flatten()
+            {
+                let id = g
+                    .get("grant")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                match g.get("failed").and_then(Value::as_str) {
+                    None => *r.grants_used.entry(id).or_default() += 1,
+                    Some("approval")
+                        if g.get("why")
+                            .and_then(Value::as_str)
+                            .is_some_and(|w| w.contains("own requester")) =>
+                    {
+                        *r.self_approved.entry(id).or_default() += 1
+                    }
+                    Some("revoked") => *r.revoked.entry(id).or_default() += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    if r.to.is_none() {
+        r.to = last;
+    }
+    if r.from.is_none() {
+        r.from = first;
+    }
+    if let (Some(g), Some(end)) = (grants, r.to) {
+        let end = end.with_timezone(&Utc);
+        let horizon = end + Duration::days(30);
+        for g in g.iter() {
+            let live = g.revoked_at.is_none_or(|t| t > end);
+            if live && g.expires_at >= end && g.expires_at < horizon {
+                r.expiring.push((
+                    g.id.to_string(),
+                    g.principal.to_string(),
+                    g.to_country.to_string(),
+                    g.expires_at.to_rfc3339(),
+                ));
+            }
+        }
+    }
+    Ok(r)
+}
+
+fn period(r: &Report) -> String {
+    let t = |x: Option<DateTime<FixedOffset>>| x.map_or("(open)".to_string(), |t| t.to_rfc3339());
+    format!("{} to {}", t(r.from), t(r.to))
+}
+
+/// The report as Markdown.
+pub fn markdown(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "# Compliance report\n\nPeriod: {}. Decisions: {}.\n",
+        period(r),
+        r.total
+    );
+    o.push_str("## Decisions by outcome\n\n| day | allowed | denied |\n| --- | --- | --- |\n");
+    for (day, (a, d)) in &r.by_day {
+        let _ = writeln!(o, "| {day} | {a} | {d} |");
+    }
+    o.push_str("\n## Denials by law\n\n| law or clause | denials |\n| --- | --- |\n");
+    for (law, n) in &r.denials_by_law {
+        let _ = writeln!(o, "| {law} | {n} |");
+    }
+    o.push_str("\n## Denials by rule\n\n| rule | law or clause | denials |\n| --- | --- | --- |\n");
+    for (rule, (n, law)) in &r.denials_by_rule {
+        let _ = writeln!(o, "| {rule} | {law} | {n} |");
+    }
+    o.push_str("\n## Cross-border flows\n\nFrom where the data is (or whose subjects it concerns, for stores) to where it goes or is read.\n\n| from | to | allowed | denied |\n| --- | --- | --- | --- |\n");
+    for ((f, t), (a, d)) in &r.flows {
+        let _ = writeln!(o, "| {f} | {t} | {a} | {d} |");
+    }
+    let table = |o: &mut String, title: &str, m: &BTreeMap<String, usize>, what: &str| {
+        let _ = writeln!(o, "\n## {title}\n\n| grant | {what} |\n| --- | --- |");
+        if m.is_empty() {
+            o.push_str("| (none) | |\n");
+        }
+        for (g, n) in m {
+            let _ = writeln!(o, "| {g} | {n} |");
+        }
+    };
+    table(&mut o, "Grants used", &r.grants_used, "decisions");
+    table(
+        &mut o,
+        "Self-approved grants presented",
+        &r.self_approved,
+        "attempts",
+    );
+    table(&mut o, "Revoked grants presented", &r.revoked, "attempts");
+    o.push_str("\n## Grants expiring within 30 days of the period's end\n\n| grant | principal | to | expires |\n| --- | --- | --- | --- |\n");
+    if r.expiring.is_empty() {
+        o.push_str("| (none) | | | |\n");
+    }
+    for (g, p, t, e) in &r.expiring {
+        let _ = writeln!(o, "| {g} | {p} | {t} | {e} |");
+    }
+    o.push_str("\n## Policy versions in force\n\n| policy | first decision | last decision | decisions |\n| --- | --- | --- | --- |\n");
+    for (p, (a, b, n)) in &r.policies {
+        let _ = writeln!(o, "| {p} | {a} | {b} | {n} |");
+    }
+    o
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Decisions per day as stacked bars (allowed over denied).
+fn outcome_chart(r: &Report) -> String {
+    let days: Vec<(&String, &(usize, usize))> = r.by_day.iter().collect();
+    let max = days
+        .iter()
+        .map(|(_, (a, d))| a + d)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let (w, h, bar) = (60 + days.len().max(1) * 28, 220, 20);
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="decisions per day">"#
+    );
+    for (i, (day, (a, d))) in days.iter().enumerate() {
+        let x = 50 + i * 28;
+        let ha = (*a as f64 / max * 160.0) as usize;
+        let hd = (*d as f64 / max * 160.0) as usize;
+        let _ = write!(
+            s,
+            r##"<rect x="{x}" y="{}" width="{bar}" height="{hd}" fill="#c0392b"><title>{day}: {d} denied</title></rect>"##,
+            180 - hd
+        );
+        let _ = write!(
+            s,
+            r##"<rect x="{x}" y="{}" width="{bar}" height="{ha}" fill="#27ae60"><title>{day}: {a} allowed</title></rect>"##,
+            180 - hd - ha
+        );
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="200" font-size="9" text-anchor="middle">{}</text>"#,
+            x + bar / 2,
+            esc(day.get(5..).unwrap_or(day))
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<text x="4" y="20" font-size="10">{max}</text><line x1="48" y1="20" x2="48" y2="180" stroke="black"/></svg>"#
+    );
+    s
+}
+
+/// The flow matrix: one cell per (from, to), coloured by the denied share.
+fn flow_matrix(r: &Report) -> String {
+    let from: BTreeSet<&String> = r.flows.keys().map(|(f, _)| f).collect();
+    let to: BTreeSet<&String> = r.flows.keys().map(|(_, t)| t).collect();
+    let (cell, left, top) = (46, 40, 30);
+    let w = left + to.len() * cell + 10;
+    let h = top + from.len() * cell + 10;
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="cross-border flows">"#
+    );
+    for (j, t) in to.iter().enumerate() {
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="20" font-size="11" text-anchor="middle">{}</text>"#,
+            left + j * cell + cell / 2,
+            esc(t)
+        );
+    }
+    for (i, f) in from.iter().enumerate() {
+        let y = top + i * cell;
+        let _ = write!(
+            s,
+            r#"<text x="4" y="{}" font-size="11">{}</text>"#,
+            y + cell / 2 + 4,
+            esc(f)
+        );
+        for (j, t) in to.iter().enumerate() {
+            let x = left + j * cell;
+            let (a, d) = r
+                .flows
+                .get(&((*f).clone(), (*t).clone()))
+                .copied()
+                .unwrap_or((0, 0));
+            let fill = if a + d == 0 {
+                "#f4f4f4".to_string()
+            } else {
+                let share = d as f64 / (a + d) as f64;
+                format!(
+                    "rgb({},{},{})",
+                    (39.0 + share * 153.0) as u8,
+                    (174.0 - share * 117.0) as u8,
+                    (96.0 - share * 53.0) as u8
+                )
+            };
+            let _ = write!(
+                s,
+                r##"<rect x="{x}" y="{y}" width="{}" height="{}" fill="{fill}" stroke="#fff"><title>{} → {}: {a} allowed, {d} denied</title></rect>"##,
+                cell - 2,
+                cell - 2,
+                esc(f),
+                esc(t)
+            );
+            if a + d > 0 {
+                let _ = write!(
+                    s,
+                    r#"<text x="{}" y="{}" font-size="10" text-anchor="middle" fill="white">{a}/{d}</text>"#,
+                    x + cell / 2,
+                    y + cell / 2 + 3
+                );
+            }
+        }
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// The report as one self-contained HTML file.
+pub fn html(r: &Report) -> String {
+    let mut md = String::new();
+    let mut o = String::from("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sovra compliance report</title><style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}</style></head><body>");
+    let _ = write!(
+        o,
+        "<h1>Compliance report</h1><p>Period: {}. Decisions: {}.</p>",
+        esc(&period(r)),
+        r.total
+    );
+    let _ = write!(
+        o,
+        "<h2>Decisions by outcome</h2><p>Allowed (green) and denied (red) per day.</p>{}",
+        outcome_chart(r)
+    );
+    let _ = write!(o, "<h2>Cross-border flows</h2><p>From where the data is (or whose subjects it concerns, for stores) to where it goes or is read; each cell is allowed/denied, redder for a larger denied share.</p>{}", flow_matrix(r));
+    // The tables, from the Markdown.
+    let text = markdown(r);
+    let mut in_table = false;
+    for line in text.lines().skip(3) {
+        if let Some(h) = line.strip_prefix("## ") {
+            if in_table {
+                md.push_str("</table>");
+                in_table = false;
+            }
+            let _ = write!(md, "<h2>{}</h2>", esc(h));
+        } else if line.starts_with("| ---") {
+            continue;
+        } else if let Some(row) = line.strip_prefix('|') {
+            if !in_table {
+                md.push_str("<table>");
+                in_table = true;
+            }
+            md.push_str("<tr>");
+            for c in row.trim_end_matches('|').split('|') {
+                let _ = write!(md, "<td>{}</td>", esc(c.trim()));
+            }
+            md.push_str("</tr>");
+        } else if !line.trim().is_empty() {
+            let _ = write!(md, "<p>{}</p>", esc(line));
+        }
+    }
+    if in_table {
+        md.push_str("</table>");
+    }
+    o.push_str(&md);
+    o.push_str("</body></html>\n");
+    o
+}
