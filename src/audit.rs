@@ -81,6 +81,15 @@ fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
     outer.finalize().into()
 }
 
+/// A value as `--mask` stores it in the log in `dir` (to look masked values up).
+pub fn masked(dir: &Path, value: &str) -> Option<String> {
+    let key = std::fs::read(dir.join("mask.key")).ok()?;
+    Some(format!(
+        "mask:{}",
+        hex_digest(&hmac(&key, value.as_bytes())).trim_start_matches("sha256:")
+    ))
+}
+
 /// The hash recorded for a line: sha256 of the bytes before `,"hash":"`.
 fn body_and_hash(line: &str) -> Option<(&str, &str)> {
     let at = line.rfind(",\"hash\":\"")?;
@@ -274,6 +283,13 @@ impl LogWriter {
         self.seq += 1;
         let mut rec = Map::new();
         rec.insert("seq".into(), json!(self.seq));
+        // The decision id: the record's number and the start of its input hash.
+        let short = d
+            .input_hash
+            .trim_start_matches("sha256:")
+            .get(..12)
+            .unwrap_or("");
+        rec.insert("id".into(), json!(format!("d-{}-{short}", self.seq)));
         rec.insert("time".into(), json!(d.evaluated_at));
         rec.insert("request".into(), request);
         rec.insert("decision".into(), json!(d.decision));

@@ -915,9 +915,12 @@ fn audit(cmd: AuditCmd) -> Result<u8, Fail> {
                 }
                 let keep = decision.as_ref().is_none_or(|d| rec.decision() == d)
                     && rule.as_ref().is_none_or(|r| rec.rules().contains(r))
-                    && principal
-                        .as_ref()
-                        .is_none_or(|p| field("/principal/id").as_ref() == Some(p))
+                    && principal.as_ref().is_none_or(|p| {
+                        // A masked principal is found by the mask of the value asked for.
+                        let id = field("/principal/id");
+                        id.as_ref() == Some(p)
+                            || (id.is_some() && id == sovra::audit::masked(&dir, p))
+                    })
                     && resource
                         .as_ref()
                         .is_none_or(|p| field("/resource/id").as_ref() == Some(p))

@@ -433,3 +433,53 @@ fn export_to_rego_and_decide_through_regorus() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("--explain needs the native engine"));
 }
+
+#[test]
+fn audit_commands_exit_0_clean_1_tampered_2_error() {
+    let dir = std::env::temp_dir().join(format!("sovra-cli-audit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    let o = sovra(
+        &[
+            "eval",
+            "--log",
+            d,
+            "--mask",
+            "principal.id",
+            "--requests",
+            "-",
+        ],
+        Some(&format!("{ALLOW}\n{DENY}\n")),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(sovra(&["audit", "verify", d], None).status.code(), Some(0));
+    assert_eq!(sovra(&["audit", "replay", d], None).status.code(), Some(0));
+    let shown = out(&sovra(
+        &["audit", "show", d, "--principal", "svc", "--format", "json"],
+        None,
+    ));
+    assert_eq!(
+        shown.lines().count(),
+        2,
+        "a masked principal is found by its value: {shown}"
+    );
+    let shown = out(&sovra(
+        &["audit", "show", d, "--decision", "deny", "--country", "US"],
+        None,
+    ));
+    assert!(shown.contains("1 record shown"), "{shown}");
+    assert!(out(&sovra(&["report", d, "--format", "md"], None)).contains("| DE | US | 0 | 1 |"));
+    let log = dir.join("decisions.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("\"id\":\"d-1-"),
+        "records carry a decision id"
+    );
+    std::fs::write(&log, text.replacen("\"deny\"", "\"allow\"", 1)).unwrap();
+    let o = sovra(&["audit", "verify", d], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out(&o).contains("tampered: record 2"), "{}", out(&o));
+    let o = sovra(&["audit", "verify", "does/not/exist"], None);
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}
