@@ -411,7 +411,18 @@ pub enum Verdict {
 /// Checks the chain, the hashes, the sequence and the stored objects.
 pub fn verify(dir: &Path) -> Result<Verdict, AuditError> {
     let path = dir.join(LOG);
-    let text = std::fs::read(&path).map_err(io(&path))?;
+    if !dir.is_dir() {
+        return Err(AuditError::Invalid(format!(
+            "`{}` is not a log folder",
+            dir.display()
+        )));
+    }
+    // A folder whose first writer has not written yet holds no records.
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io(&path)(e)),
+    };
     let mut prev = GENESIS.to_string();
     let mut seq = 0u64;
     let mut objects: HashMap<String, bool> = HashMap::new();

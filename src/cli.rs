@@ -202,6 +202,39 @@ enum Cmd {
         #[arg(long)]
         until: Option<String>,
     },
+    /// Serve the evaluate API over HTTP (docs/api.md).
+    Serve {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[command(flatten)]
+        docs: DocArgs,
+        /// The address to listen on; without --tokens it must be loopback.
+        #[arg(long, default_value = "127.0.0.1:8181")]
+        addr: std::net::SocketAddr,
+        /// Bearer tokens, one a line: `evaluate TOKEN` or `admin TOKEN`.
+        #[arg(long, value_name = "FILE")]
+        tokens: Option<PathBuf>,
+        /// Append every decision to the decision log in this folder.
+        #[arg(long, value_name = "DIR")]
+        log: Option<PathBuf>,
+        /// The largest request body accepted, in bytes.
+        #[arg(long, default_value = "67108864")]
+        max_body: usize,
+        /// The longest a request may take, in milliseconds.
+        #[arg(long, default_value = "10000")]
+        timeout_ms: u64,
+    },
+    /// Where may this data go now? Every catalog region where the request
+    /// (without its target) would be allowed, and why the others are refused.
+    Place {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[command(flatten)]
+        docs: DocArgs,
+        /// A request; its `target_region` is ignored. `-` reads standard input.
+        #[arg(long, value_name = "FILE")]
+        request: PathBuf,
+    },
     /// Audit a decision log: verify it, replay it, or show its records.
     Audit {
         #[command(subcommand)]
@@ -266,6 +299,44 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Audit { cmd } => audit(cmd),
+        Cmd::Serve {
+            policy,
+            docs,
+            addr,
+            tokens,
+            log,
+            max_body,
+            timeout_ms,
+        } => {
+            let e = engine(&policy, &docs);
+            e.and_then(|e| {
+                let cfg = crate::server::Config {
+                    policies: policy.policies.clone(),
+                    addr,
+                    tokens,
+                    log,
+                    max_body,
+                    timeout: std::time::Duration::from_millis(timeout_ms),
+                };
+                crate::server::run(cfg, e.regions().clone(), e.grants().clone())
+                    .map(|_| 0)
+                    .map_err(Fail)
+            })
+        }
+        Cmd::Place {
+            policy,
+            docs,
+            request,
+        } => (|| {
+            let e = engine(&policy, &docs)?;
+            let req = Request::from_json(&read(&request)?)
+                .map_err(|err| Fail(format!("{}: {err}", name(&request))))?;
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&crate::server::place(&e, &req))?
+            );
+            Ok(0)
+        })(),
         Cmd::Report {
             dir,
             grants,
