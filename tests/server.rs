@@ -1,0 +1,293 @@
+//! The evaluate API through the real binary on an ephemeral loopback port:
+//! every endpoint, every error status, token scopes, document swaps, and
+//! reloads under concurrent load with no failed request.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sovra"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let port = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|p| p.parse().ok());
+    let port = port.unwrap_or_else(|| panic!("no address in {line:?}"));
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = err.read_to_string(&mut rest);
+    });
+    Server { child, port }
+}
+
+/// One HTTP/1.1 request; returns (status, body).
+fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    // Chunked bodies: keep the JSON between the chunk sizes.
+    let body = if out
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut joined = String::new();
+        let mut lines = body.split("\r\n");
+        while let Some(size) = lines.next() {
+            if usize::from_str_radix(size.trim(), 16).unwrap_or(0) == 0 {
+                break;
+            }
+            joined.push_str(lines.next().unwrap_or(""));
+        }
+        joined
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+const DENY: &str = include_str!("../docs/examples/store-us.json");
+const ALLOW: &str = r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"svc","country":"DE"},"resource":{"id":"ds","classification":"identity","residency":"eea","home_country":"DE"},"target_region":"eu-central-1"}"#;
+
+#[test]
+fn every_endpoint_and_error_status() {
+    let s = start(&[]);
+    let p = s.port;
+    let (st, b) = http(p, "POST", "/v1/evaluate", None, DENY);
+    assert_eq!(st, 200);
+    assert_eq!(json(&b)["decision"], "deny");
+    let (st, b) = http(p, "POST", "/v1/evaluate?explain=full", None, ALLOW);
+    assert_eq!(st, 200);
+    assert_eq!(json(&b)["trace"]["level"], "full");
+    let (st, b) = http(
+        p,
+        "POST",
+        "/v1/evaluate",
+        None,
+        r#"{"action":"store","principal":{"country":"Germany"}}"#,
+    );
+    assert_eq!(st, 400);
+    assert_eq!(json(&b)["path"], "principal.country");
+    assert_eq!(http(p, "POST", "/v1/evaluate", None, "{nope").0, 400);
+    assert_eq!(
+        http(p, "POST", "/v1/evaluate?explain=loud", None, ALLOW).0,
+        400
+    );
+    let (st, b) = http(
+        p,
+        "POST",
+        "/v1/evaluate/batch",
+        None,
+        &format!("[{ALLOW}, 7, {DENY}]"),
+    );
+    assert_eq!(st, 200);
+    let v = json(&b);
+    assert_eq!(v[0]["decision"], "allow");
+    assert_eq!(v[1]["index"], 1);
+    assert_eq!(v[2]["decision"], "deny");
+    assert_eq!(http(p, "POST", "/v1/evaluate/batch", None, "{}").0, 400);
+    let (st, b) = http(p, "POST", "/v1/placement", None, DENY);
+    assert_eq!(st, 200);
+    let v = json(&b);
+    let allowed: Vec<&str> = v["allowed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["region"].as_str().unwrap())
+        .collect();
+    assert!(allowed.contains(&"eu-central-1") && !allowed.contains(&"us-east-1"));
+    assert!(v["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["region"] == "us-east-1" && r["rules"][0] == "gdpr.transfer_outside_eea"));
+    let (st, b) = http(p, "GET", "/v1/policies", None, "");
+    assert_eq!(st, 200);
+    assert_eq!(json(&b)["rules"].as_array().unwrap().len(), 14);
+    assert_eq!(http(p, "GET", "/health", None, "").0, 200);
+    assert_eq!(http(p, "GET", "/ready", None, "").0, 200);
+    let (st, b) = http(p, "GET", "/metrics", None, "");
+    assert_eq!(st, 200);
+    assert!(
+        b.contains("sovra_decisions_total{outcome=\"deny\"} 1"),
+        "{b}"
+    );
+    assert!(b.contains("sovra_decision_seconds_bucket"));
+    assert_eq!(http(p, "GET", "/nope", None, "").0, 404);
+    assert_eq!(http(p, "GET", "/v1/evaluate", None, "").0, 405);
+    assert_eq!(http(p, "DELETE", "/v1/policies", None, "").0, 405);
+
+    // Document swaps: a bad document is refused and the old one stays.
+    let (st, b) = http(
+        p,
+        "PUT",
+        "/v1/documents/regions",
+        None,
+        r#"{"regions":[{"id":"x","country":"de"}]}"#,
+    );
+    assert_eq!(st, 400);
+    assert_eq!(json(&b)["path"], "regions[0].country");
+    assert_eq!(
+        json(&http(p, "POST", "/v1/evaluate", None, ALLOW).1)["decision"],
+        "allow"
+    );
+    let (st, _) = http(
+        p,
+        "PUT",
+        "/v1/documents/regions",
+        None,
+        r#"{"regions":[{"id":"eu-central-1","country":"DE","status":"offline"}]}"#,
+    );
+    assert_eq!(st, 200);
+    let d = json(&http(p, "POST", "/v1/evaluate", None, ALLOW).1);
+    assert_eq!(
+        d["reasons"][0]["rule"], "residency.inactive_target",
+        "the new regions are in force"
+    );
+    let grants = include_str!("../docs/examples/grants.json");
+    assert_eq!(http(p, "PUT", "/v1/documents/grants", None, grants).0, 200);
+    assert_eq!(
+        http(
+            p,
+            "PUT",
+            "/v1/documents/grants",
+            None,
+            r#"{"grants":[{"id":1}]}"#
+        )
+        .0,
+        400
+    );
+    // Reload with the bundled library (no --policies) works.
+    assert_eq!(http(p, "POST", "/v1/reload", None, "").0, 200);
+}
+
+#[test]
+fn tokens_have_scopes_and_without_them_only_loopback_is_allowed() {
+    let dir = std::env::temp_dir().join(format!("sovra-tokens-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tokens");
+    std::fs::write(&file, "# scope token\nevaluate e-123\nadmin a-456\n").unwrap();
+    let s = start(&["--tokens", file.to_str().unwrap()]);
+    let p = s.port;
+    assert_eq!(http(p, "POST", "/v1/evaluate", None, ALLOW).0, 401);
+    assert_eq!(http(p, "POST", "/v1/evaluate", Some("wrong"), ALLOW).0, 401);
+    assert_eq!(http(p, "POST", "/v1/evaluate", Some("e-123"), ALLOW).0, 200);
+    assert_eq!(http(p, "POST", "/v1/evaluate", Some("a-456"), ALLOW).0, 200);
+    assert_eq!(http(p, "POST", "/v1/reload", Some("e-123"), "").0, 403);
+    assert_eq!(
+        http(
+            p,
+            "PUT",
+            "/v1/documents/grants",
+            Some("e-123"),
+            r#"{"grants":[]}"#
+        )
+        .0,
+        403
+    );
+    assert_eq!(http(p, "POST", "/v1/reload", Some("a-456"), "").0, 200);
+    drop(s);
+    let o = Command::new(env!("CARGO_BIN_EXE_sovra"))
+        .args(["serve", "--addr", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("without tokens"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn reload_under_load_never_fails_a_request_and_a_bad_policy_is_refused() {
+    let dir = std::env::temp_dir().join(format!("sovra-reload-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in sovra::policy::BUNDLED {
+        std::fs::write(dir.join(name.trim_start_matches("policies/")), text).unwrap();
+    }
+    let s = start(&["--policies", dir.to_str().unwrap()]);
+    let p = s.port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (mut ok, mut failed) = (0, 0);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (st, b) = http(p, "POST", "/v1/evaluate", None, ALLOW);
+                    if st == 200 && b.contains("\"decision\"") {
+                        ok += 1
+                    } else {
+                        failed += 1
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    for i in 0..10 {
+        let (st, _) = http(p, "POST", "/v1/reload", None, "");
+        assert_eq!(st, 200, "reload {i}");
+    }
+    // A broken policy is refused with its diagnostics; the old one stays.
+    std::fs::write(
+        dir.join("broken.sov"),
+        "package broken\n\nforbid x when resourse.id == \"a\"\n",
+    )
+    .unwrap();
+    let (st, b) = http(p, "POST", "/v1/reload", None, "");
+    assert_eq!(st, 400);
+    assert!(b.contains("unknown name"), "{b}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, 0);
+    for w in workers {
+        let (o, f) = w.join().unwrap();
+        ok += o;
+        failed += f;
+    }
+    assert!(ok > 0);
+    assert_eq!(failed, 0, "no request failed during reloads");
+    assert_eq!(
+        json(&http(p, "POST", "/v1/evaluate", None, ALLOW).1)["decision"],
+        "allow"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
