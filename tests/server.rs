@@ -291,3 +291,81 @@ fn reload_under_load_never_fails_a_request_and_a_bad_policy_is_refused() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Every `curl` line of docs/api.md, against a running server, answers the
+/// status written after its `#`.
+#[test]
+fn the_curl_examples_of_the_api_guide_run() {
+    let s = start(&[]);
+    let doc = include_str!("../docs/api.md");
+    let mut ran = 0;
+    let mut in_sh = false;
+    for line in doc.lines() {
+        if line.starts_with("```") {
+            in_sh = line.trim() == "```sh";
+            continue;
+        }
+        if !in_sh || !line.starts_with("curl ") {
+            continue;
+        }
+        let (cmd, want) = line.rsplit_once('#').unwrap();
+        let cmd = cmd.replace("localhost:8181", &format!("127.0.0.1:{}", s.port));
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{} -s -o /dev/null -w '%{{http_code}}'",
+                cmd.trim()
+            ))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        let got = String::from_utf8_lossy(&o.stdout).to_string();
+        assert_eq!(got.trim(), want.trim(), "{line}");
+        ran += 1;
+    }
+    assert!(ran >= 12, "only {ran} examples");
+}
+
+/// The running server answers every path and method of docs/openapi.yaml
+/// with a status the document lists, and paths it does not list with 404.
+#[test]
+fn the_server_answers_as_openapi_yaml_says() {
+    let s = start(&[]);
+    let spec = include_str!("../docs/openapi.yaml");
+    let mut ops: Vec<(String, String, Vec<u16>)> = Vec::new();
+    let mut path = String::new();
+    for line in spec.lines() {
+        if let Some(p) = line.strip_prefix("  /").and_then(|p| p.strip_suffix(':')) {
+            path = format!("/{p}");
+        } else if let Some(m) = ["get", "post", "put"]
+            .iter()
+            .find(|m| line == format!("    {m}:"))
+        {
+            ops.push((path.clone(), m.to_uppercase(), Vec::new()));
+        } else if let Some(code) = line
+            .trim()
+            .strip_prefix('\'')
+            .and_then(|c| c.get(..3))
+            .and_then(|c| c.parse().ok())
+        {
+            if let Some(op) = ops.last_mut() {
+                op.2.push(code);
+            }
+        }
+    }
+    assert_eq!(ops.len(), 10, "{ops:?}");
+    for (path, method, codes) in &ops {
+        let body = match (method.as_str(), path.as_str()) {
+            ("POST", "/v1/evaluate/batch") => format!("[{ALLOW}]"),
+            ("POST", _) => ALLOW.to_string(),
+            ("PUT", _) => "{}".to_string(),
+            _ => String::new(),
+        };
+        let (st, _) = http(s.port, method, path, None, &body);
+        assert!(
+            codes.contains(&st),
+            "{method} {path}: {st}, documented {codes:?}"
+        );
+    }
+    assert_eq!(http(s.port, "GET", "/v1/undocumented", None, "").0, 404);
+}
