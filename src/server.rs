@@ -273,9 +273,11 @@ async fn evaluate_batch(
         Ok(l) => l,
         Err(r) => return r,
     };
-    let items: Vec<Value> = match serde_json::from_slice(&body) {
-        Ok(Value::Array(a)) => a,
-        Ok(_) => {
+    // Each element is kept as raw JSON and parsed straight into a request, so
+    // one bad element gets its own error and the rest are still decided.
+    let items: Vec<Box<serde_json::value::RawValue>> = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) if e.is_data() => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "expected an array of requests",
@@ -294,13 +296,13 @@ async fn evaluate_batch(
     let started = Instant::now();
     let out = tokio::task::spawn_blocking(move || {
         let mut scratch = Scratch::default();
-        let mut buf = Vec::with_capacity(items.len() * 400);
+        let mut buf = Vec::with_capacity(items.len() * 700);
         buf.push(b'[');
         for (i, item) in items.iter().enumerate() {
             if i > 0 {
                 buf.push(b',');
             }
-            match Request::from_value(item) {
+            match Request::from_json(item.get()) {
                 Ok(req) if level == TraceLevel::Off => {
                     engine.decide_json(&req, &mut scratch, &mut buf)
                 }
