@@ -213,6 +213,13 @@ impl Request {
         }
     }
 
+    /// Parses a JSON array of requests in one pass; `None` when any element
+    /// is not a valid request (parse those one by one for their errors).
+    pub fn many_from_json(text: &[u8]) -> Option<Vec<Request>> {
+        let docs: Vec<RequestDoc> = serde_json::from_slice(text).ok()?;
+        Some(docs.into_iter().map(|d| d.0).collect())
+    }
+
     /// Parses a request from a JSON value.
     pub fn from_value(v: &Value) -> R<Request> {
         let mut track = serde_path_to_error::Track::new();

@@ -60,6 +60,11 @@ pub struct Engine {
     keys: Vec<Vec<FxHashMap<String, usize>>>,
     /// sha256 state after `regions hash \n grants hash \n`.
     input_prefix: sha2::Sha256,
+    /// Per rule, `"rule":…,"effect":"…","message":` as JSON, and
+    /// `,"location":…}`, written as they are by [`Engine::decide_json`].
+    rule_json: Vec<(Box<str>, Box<str>)>,
+    /// `],"policy_hash":"…","input_hash":` as JSON.
+    hash_json: Box<str>,
 }
 
 /// Reusable buffers for [`Engine::verdict`].
@@ -156,7 +161,25 @@ impl Engine {
         ] {
             sha2::Digest::update(&mut input_prefix, part);
         }
+        let q = |t: &str| serde_json::to_string(t).unwrap_or_default();
+        let rule_json = program
+            .rules
+            .iter()
+            .map(|r| {
+                let head = format!(
+                    "{{\"rule\":{},\"effect\":\"{}\",\"message\":",
+                    q(&r.id),
+                    effect_str(r.effect)
+                );
+                let tail = format!(",\"location\":{}}}", q(&r.location));
+                (head.into_boxed_str(), tail.into_boxed_str())
+            })
+            .collect();
+        let hash_json =
+            format!("],\"policy_hash\":{},\"input_hash\":", q(&policy_hash)).into_boxed_str();
         Engine {
+            rule_json,
+            hash_json,
             input_prefix,
             keys,
             program,
@@ -323,22 +346,21 @@ impl Engine {
         out.extend_from_slice(br#"","reasons":["#);
         let mut first = true;
         let mut message = String::new();
-        for r in v.rules.iter().filter_map(|r| p.rules.get(*r as usize)) {
+        for &ri in v.rules {
+            let (Some(r), Some((head, tail))) =
+                (p.rules.get(ri as usize), self.rule_json.get(ri as usize))
+            else {
+                continue;
+            };
             if !first {
                 out.push(b',');
             }
             first = false;
-            out.extend_from_slice(br#"{"rule":"#);
-            s(out, &r.id);
-            out.extend_from_slice(br#","effect":""#);
-            out.extend_from_slice(effect_str(r.effect).as_bytes());
-            out.extend_from_slice(br#"","message":"#);
+            out.extend_from_slice(head.as_bytes());
             message.clear();
             ctx.message_into(r, &mut message);
             s(out, &message);
-            out.extend_from_slice(br#","location":"#);
-            s(out, &r.location);
-            out.push(b'}');
+            out.extend_from_slice(tail.as_bytes());
         }
         if !v.allow && v.rules.is_empty() {
             out.extend_from_slice(br#"{"rule":"default_deny","effect":"forbid","message":"#);
@@ -366,10 +388,10 @@ impl Engine {
                 }
             }
         }
-        out.extend_from_slice(br#"],"policy_hash":"#);
-        s(out, &self.policy_hash);
-        out.extend_from_slice(br#","input_hash":"#);
-        s(out, &self.input_hash(req));
+        out.extend_from_slice(self.hash_json.as_bytes());
+        out.push(b'"');
+        out.extend_from_slice(self.input_hash(req).as_bytes());
+        out.push(b'"');
         out.extend_from_slice(br#","evaluated_at":"#);
         match &scratch.last_time {
             Some((t, text)) if *t == now => s(out, text),

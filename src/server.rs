@@ -273,59 +273,72 @@ async fn evaluate_batch(
         Ok(l) => l,
         Err(r) => return r,
     };
-    // Each element is kept as raw JSON and parsed straight into a request, so
-    // one bad element gets its own error and the rest are still decided.
-    let items: Vec<Box<serde_json::value::RawValue>> = match serde_json::from_slice(&body) {
-        Ok(a) => a,
-        Err(e) if e.is_data() => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "expected an array of requests",
-                Some("(body)"),
-            )
-        }
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not valid JSON: {e}"),
-                Some("(body)"),
-            )
-        }
-    };
     let engine = s.engine();
     let started = Instant::now();
-    let out = tokio::task::spawn_blocking(move || {
+    let out = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Response> {
         let mut scratch = Scratch::default();
-        let mut buf = Vec::with_capacity(items.len() * 700);
-        buf.push(b'[');
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
-                buf.push(b',');
+        let mut buf = Vec::with_capacity(body.len() * 2);
+        let mut decide = |req: &Request, buf: &mut Vec<u8>| {
+            if level == TraceLevel::Off {
+                engine.decide_json(req, &mut scratch, buf)
+            } else {
+                let _ = serde_json::to_writer(&mut *buf, &engine.decide(req, level));
             }
-            match Request::from_json(item.get()) {
-                Ok(req) if level == TraceLevel::Off => {
-                    engine.decide_json(&req, &mut scratch, &mut buf)
+        };
+        buf.push(b'[');
+        // One pass when every element is a valid request (the usual case) ...
+        if let Some(reqs) = Request::many_from_json(&body) {
+            for (i, req) in reqs.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
                 }
-                Ok(req) => {
-                    let _ = serde_json::to_writer(&mut buf, &engine.decide(&req, level));
+                decide(req, &mut buf);
+            }
+        } else {
+            // ... else each element as raw JSON, so a bad one gets its own
+            // error and the rest are still decided.
+            let items: Vec<Box<serde_json::value::RawValue>> = match serde_json::from_slice(&body) {
+                Ok(a) => a,
+                Err(e) if e.is_data() => {
+                    return Err(error(
+                        StatusCode::BAD_REQUEST,
+                        "expected an array of requests",
+                        Some("(body)"),
+                    ))
                 }
                 Err(e) => {
-                    let _ = serde_json::to_writer(
-                        &mut buf,
-                        &json!({"index": i, "error": e.to_string(), "path": e.path}),
-                    );
+                    return Err(error(
+                        StatusCode::BAD_REQUEST,
+                        format!("the body is not valid JSON: {e}"),
+                        Some("(body)"),
+                    ))
+                }
+            };
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                match Request::from_json(item.get()) {
+                    Ok(req) => decide(&req, &mut buf),
+                    Err(e) => {
+                        let _ = serde_json::to_writer(
+                            &mut buf,
+                            &json!({"index": i, "error": e.to_string(), "path": e.path}),
+                        );
+                    }
                 }
             }
         }
         buf.push(b']');
-        (buf, items.len())
+        Ok(buf)
     })
     .await;
     match out {
-        Ok((buf, _)) => {
+        Ok(Ok(buf)) => {
             let _ = started;
             ([(header::CONTENT_TYPE, "application/json")], buf).into_response()
         }
+        Ok(Err(r)) => r,
         Err(_) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the batch could not be decided",

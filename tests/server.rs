@@ -369,3 +369,33 @@ fn the_server_answers_as_openapi_yaml_says() {
     }
     assert_eq!(http(s.port, "GET", "/v1/undocumented", None, "").0, 404);
 }
+
+#[test]
+fn bodies_over_the_limit_are_refused_and_sigterm_finishes_requests_in_flight() {
+    let s = start(&["--max-body", "2000"]);
+    let big = format!("[{}]", vec![ALLOW; 20].join(","));
+    assert_eq!(
+        http(s.port, "POST", "/v1/evaluate/batch", None, &big).0,
+        413
+    );
+    drop(s);
+
+    let mut s = start(&[]);
+    let port = s.port;
+    let batch = format!("[{}]", vec![ALLOW; 50_000].join(","));
+    let inflight =
+        std::thread::spawn(move || http(port, "POST", "/v1/evaluate/batch", None, &batch));
+    // The batch is being decided (it takes the debug build over a second).
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let (st, body) = inflight.join().unwrap();
+    assert_eq!(st, 200, "the request in flight was finished");
+    assert_eq!(json(&body).as_array().map(Vec::len), Some(50_000));
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
