@@ -230,12 +230,101 @@ impl Request {
             .map_err(|e| serde_error(&track.path().to_string(), &e.to_string()))
     }
 
-    /// The canonical JSON of the request (keys sorted, nulls dropped).
+    /// The canonical JSON of the request: the contract's fields in the
+    /// contract's order, then extra fields sorted by key.
     ///
-    /// Absent and `null` fields are left out, so both spellings hash alike;
-    /// extra fields come sorted by key.
+    /// Absent and `null` fields are left out, so both spellings hash alike.
     pub fn canonical(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        let mut out = Vec::with_capacity(256);
+        self.write_canonical(&mut out);
+        out
+    }
+
+    /// Appends the canonical JSON (see [`Request::canonical`]) to `out`,
+    /// written by hand: it is hashed for every decision.
+    pub fn write_canonical(&self, out: &mut Vec<u8>) {
+        fn text(out: &mut Vec<u8>, s: &str) {
+            if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+                out.push(b'"');
+                out.extend_from_slice(s.as_bytes());
+                out.push(b'"');
+            } else {
+                let _ = serde_json::to_writer(&mut *out, s);
+            }
+        }
+        fn key(out: &mut Vec<u8>, first: &mut bool, k: &str) {
+            if !*first {
+                out.push(b',');
+            }
+            *first = false;
+            text(out, k);
+            out.push(b':');
+        }
+        fn opt(out: &mut Vec<u8>, first: &mut bool, k: &str, v: Option<&str>) {
+            if let Some(v) = v {
+                key(out, first, k);
+                text(out, v);
+            }
+        }
+        fn country(out: &mut Vec<u8>, first: &mut bool, k: &str, c: Option<Country>) {
+            if let Some(c) = c {
+                key(out, first, k);
+                let [a, b] = c.letters();
+                out.extend_from_slice(&[b'"', a, b, b'"']);
+            }
+        }
+        fn list(out: &mut Vec<u8>, first: &mut bool, k: &str, v: &[String]) {
+            if !v.is_empty() {
+                key(out, first, k);
+                out.push(b'[');
+                for (i, s) in v.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    text(out, s);
+                }
+                out.push(b']');
+            }
+        }
+        fn extras(out: &mut Vec<u8>, first: &mut bool, m: &Map<String, Value>) {
+            for (k, v) in m {
+                key(out, first, k);
+                let _ = serde_json::to_writer(&mut *out, v);
+            }
+        }
+        let mut f = true;
+        out.push(b'{');
+        key(out, &mut f, "action");
+        text(out, &self.action);
+        if let Some(t) = &self.time {
+            key(out, &mut f, "time");
+            text(out, &t.to_rfc3339());
+        }
+        key(out, &mut f, "principal");
+        out.push(b'{');
+        let p = &self.principal;
+        let mut g = true;
+        opt(out, &mut g, "id", p.id.as_deref());
+        country(out, &mut g, "country", p.country);
+        list(out, &mut g, "roles", &p.roles);
+        extras(out, &mut g, &p.extra);
+        out.push(b'}');
+        key(out, &mut f, "resource");
+        out.push(b'{');
+        let r = &self.resource;
+        let mut g = true;
+        opt(out, &mut g, "id", r.id.as_deref());
+        opt(out, &mut g, "classification", r.classification.as_deref());
+        opt(out, &mut g, "residency", r.residency.as_deref());
+        country(out, &mut g, "home_country", r.home_country);
+        list(out, &mut g, "client_regions", &r.client_regions);
+        extras(out, &mut g, &r.extra);
+        out.push(b'}');
+        opt(out, &mut f, "source_region", self.source_region.as_deref());
+        opt(out, &mut f, "target_region", self.target_region.as_deref());
+        opt(out, &mut f, "purpose", self.purpose.as_deref());
+        extras(out, &mut f, &self.extra);
+        out.push(b'}');
     }
 }
 

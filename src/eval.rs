@@ -315,18 +315,10 @@ impl Engine {
     /// taken the documents.
     pub fn input_hash(&self, req: &Request) -> String {
         use sha2::Digest;
-        struct Sink<'h>(&'h mut sha2::Sha256);
-        impl std::io::Write for Sink<'_> {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.update(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
+        let mut bytes = Vec::with_capacity(320);
+        req.write_canonical(&mut bytes);
         let mut h = self.input_prefix.clone();
-        let _ = serde_json::to_writer(Sink(&mut h), req);
+        h.update(&bytes);
         crate::ir::hex_digest(&h.finalize())
     }
 

@@ -268,3 +268,20 @@ fn grants_files_read_in_parallel_as_in_one_piece() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_canonical_request_is_json_that_reads_back_the_same_and_ignores_nulls() {
+    let a = Request::from_json(r#"{"action":"store","time":"2026-03-01T14:00:00+02:00","principal":{"id":"a\"b","roles":["x"],"team":{"k":[1,null]}},"resource":{"id":"ds","home_country":"DE","client_regions":["r1"]},"purpose":"p","zz":1,"aa":"é"}"#).unwrap();
+    let bytes = a.canonical();
+    let back = Request::from_json(std::str::from_utf8(&bytes).unwrap()).unwrap();
+    assert_eq!(back, a);
+    assert_eq!(back.canonical(), bytes);
+    let with_nulls =
+        Request::from_json(r#"{"action":"store","purpose":null,"principal":{"country":null}}"#)
+            .unwrap();
+    let without = Request::from_json(r#"{"action":"store"}"#).unwrap();
+    assert_eq!(with_nulls.canonical(), without.canonical());
+    let e = bundled();
+    assert_eq!(e.input_hash(&with_nulls), e.input_hash(&without));
+    assert_ne!(e.input_hash(&a), e.input_hash(&without));
+}
