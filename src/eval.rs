@@ -330,8 +330,15 @@ impl Engine {
         let ctx = self.ctx(req, now);
         let v = run(&ctx, &mut NoTrace, scratch);
         let p = &self.program;
+        // A JSON string; most need no escaping, and are copied as they are.
         let s = |out: &mut Vec<u8>, text: &str| {
-            let _ = serde_json::to_writer(&mut *out, text);
+            if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+                out.push(b'"');
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'"');
+            } else {
+                let _ = serde_json::to_writer(&mut *out, text);
+            }
         };
         out.extend_from_slice(br#"{"decision":""#);
         out.extend_from_slice(if v.allow { b"allow" } else { b"deny" });
