@@ -371,13 +371,22 @@ fn the_server_answers_as_openapi_yaml_says() {
 }
 
 #[test]
-fn bodies_over_the_limit_are_refused_and_sigterm_finishes_requests_in_flight() {
+fn bodies_over_the_limit_are_refused_slow_requests_time_out_and_sigterm_finishes_requests_in_flight(
+) {
     let s = start(&["--max-body", "2000"]);
     let big = format!("[{}]", vec![ALLOW; 20].join(","));
     assert_eq!(
         http(s.port, "POST", "/v1/evaluate/batch", None, &big).0,
         413
     );
+    drop(s);
+
+    // A request over the time limit is answered 503, not left hanging.
+    let s = start(&["--timeout-ms", "1"]);
+    let slow = format!("[{}]", vec![ALLOW; 20_000].join(","));
+    let (st, b) = http(s.port, "POST", "/v1/evaluate/batch", None, &slow);
+    assert_eq!(st, 503, "{b}");
+    assert!(b.contains("longer than the server's limit"), "{b}");
     drop(s);
 
     let mut s = start(&[]);
