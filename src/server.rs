@@ -400,43 +400,51 @@ async fn policies(State(s): State<St>) -> Response {
         .into_response()
 }
 
-async fn put_regions(State(s): State<St>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = s.authorize(&headers, Scope::Admin) {
+/// Validates a document, then swaps in an engine built with it; a bad
+/// document is refused with 400 and the old one stays.
+fn swap_document<D>(
+    s: &St,
+    headers: &HeaderMap,
+    body: &[u8],
+    parse: fn(&str) -> Result<D, sovra::documents::DocError>,
+    build: fn(&Engine, D) -> Engine,
+    count: fn(&Engine) -> usize,
+    what: &str,
+) -> Response {
+    if let Err(r) = s.authorize(headers, Scope::Admin) {
         return r;
     }
-    let text = String::from_utf8_lossy(&body);
-    match Regions::from_json(&text) {
-        Ok(regions) => {
-            let e = s.engine();
-            s.swap(Engine::new(
-                e.program().clone(),
-                regions,
-                e.grants().clone(),
-            ));
-            axum::Json(json!({"ok": true, "regions": s.engine().regions().regions.len()}))
-                .into_response()
+    match parse(&String::from_utf8_lossy(body)) {
+        Ok(doc) => {
+            s.swap(build(&s.engine(), doc));
+            axum::Json(json!({"ok": true, what: count(&s.engine())})).into_response()
         }
         Err(e) => error(StatusCode::BAD_REQUEST, e.message, Some(&e.path)),
     }
 }
 
+async fn put_regions(State(s): State<St>, headers: HeaderMap, body: Bytes) -> Response {
+    swap_document(
+        &s,
+        &headers,
+        &body,
+        Regions::from_json,
+        |e, regions| Engine::new(e.program().clone(), regions, e.grants().clone()),
+        |e| e.regions().regions.len(),
+        "regions",
+    )
+}
+
 async fn put_grants(State(s): State<St>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = s.authorize(&headers, Scope::Admin) {
-        return r;
-    }
-    let text = String::from_utf8_lossy(&body);
-    match Grants::from_json(&text) {
-        Ok(grants) => {
-            let e = s.engine();
-            s.swap(Engine::new(
-                e.program().clone(),
-                e.regions().clone(),
-                grants,
-            ));
-            axum::Json(json!({"ok": true, "grants": s.engine().grants().len()})).into_response()
-        }
-        Err(e) => error(StatusCode::BAD_REQUEST, e.message, Some(&e.path)),
-    }
+    swap_document(
+        &s,
+        &headers,
+        &body,
+        Grants::from_json,
+        |e, grants| Engine::new(e.program().clone(), e.regions().clone(), grants),
+        |e| e.grants().len(),
+        "grants",
+    )
 }
 
 fn compile(paths: &[PathBuf]) -> Result<sovra::ir::Program, String> {
