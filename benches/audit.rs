@@ -20,22 +20,10 @@ fn replay(c: &mut Criterion) {
         bundled_regions(),
         Grants::from_json(&gen::grants(&mut gen::Rng::new(1), 6, 4).to_string()).expect("grants"),
     );
-    let regions = [
-        "eu-central-1",
-        "eu-west-3",
-        "us-east-1",
-        "ap-south-1",
-        "europe-west6",
-    ];
     let mut rng = gen::Rng::new(2);
     let mut log = LogWriter::open(&dir, &[]).expect("log");
     for _ in 0..100_000 {
-        let mut r = gen::request(&mut rng, 12);
-        for k in ["source_region", "target_region"] {
-            if r.get(k).is_some() {
-                r[k] = serde_json::json!(rng.pick(&regions));
-            }
-        }
+        let r = gen::catalog_request(&mut rng);
         let req = Request::from_value(&r).expect("request");
         let d = engine.decide(&req, TraceLevel::Off);
         log.append(&engine, &req, &d).expect("append");

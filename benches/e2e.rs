@@ -11,22 +11,9 @@ use std::process::{Command, Stdio};
 
 fn lines(n: usize) -> std::path::PathBuf {
     let mut rng = gen::Rng::new(5);
-    let regions = [
-        "eu-central-1",
-        "eu-west-3",
-        "us-east-1",
-        "ap-south-1",
-        "europe-west6",
-    ];
     let mut s = String::with_capacity(n * 320);
     for i in 0..n {
-        let mut r = gen::request(&mut rng, 12);
-        // Real region ids of the bundled catalog.
-        for k in ["source_region", "target_region"] {
-            if r.get(k).is_some() {
-                r[k] = serde_json::json!(rng.pick(&regions));
-            }
-        }
+        let mut r = gen::catalog_request(&mut rng);
         r["time"] = serde_json::json!("2026-03-01T12:00:00Z");
         let _ = i;
         s.push_str(&r.to_string());

@@ -828,10 +828,10 @@ impl<'s> Checker<'s> {
         Some((self.prog.messages.len() - 1) as u32)
     }
 
-    /// The actions a condition restricts its rule to (from its top-level
-    /// conjuncts on `action`), or `None` when it applies to any action.
-    fn action_constraint(&self, cond: NodeId) -> Option<Vec<Sym>> {
-        let conjuncts: Vec<NodeId> = match self.node(cond) {
+    /// The top-level conjuncts of a condition (the condition itself when it is
+    /// not an `and`).
+    fn conjuncts(&self, cond: NodeId) -> Vec<NodeId> {
+        match self.node(cond) {
             Some(Node::And { start, len }) => {
                 let s = *start as usize;
                 self.prog
@@ -841,7 +841,13 @@ impl<'s> Checker<'s> {
                     .to_vec()
             }
             _ => vec![cond],
-        };
+        }
+    }
+
+    /// The actions a condition restricts its rule to (from its top-level
+    /// conjuncts on `action`), or `None` when it applies to any action.
+    fn action_constraint(&self, cond: NodeId) -> Option<Vec<Sym>> {
+        let conjuncts = self.conjuncts(cond);
         let mut acc: Option<BTreeSet<Sym>> = None;
         for c in conjuncts {
             let Some(Node::Cmp { op, lhs, rhs, .. }) = self.node(c) else {
@@ -871,17 +877,7 @@ impl<'s> Checker<'s> {
     /// The most selective key of a rule: a top-level condition that a request
     /// field equals one of a few constant values.
     fn rule_key(&self, cond: NodeId) -> Option<(Field, Vec<String>)> {
-        let conjuncts: Vec<NodeId> = match self.node(cond) {
-            Some(Node::And { start, len }) => {
-                let s = *start as usize;
-                self.prog
-                    .args
-                    .get(s..s + *len as usize)
-                    .unwrap_or(&[])
-                    .to_vec()
-            }
-            _ => vec![cond],
-        };
+        let conjuncts = self.conjuncts(cond);
         let rank = |f: &Field| -> Option<u8> {
             Some(match f {
                 Field::ResourceId => 0,
@@ -1064,11 +1060,7 @@ impl<'s> Checker<'s> {
                 what,
                 ..
             } => {
-                let w = match what {
-                    IsWhat::Declared => "declared",
-                    IsWhat::Present => "present",
-                    IsWhat::Missing => "missing",
-                };
+                let w = what.as_str();
                 format!(
                     "{} is {}{w}",
                     self.words(expr),

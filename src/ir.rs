@@ -492,11 +492,7 @@ impl Program {
                 expr,
                 ..
             } => {
-                let w = match what {
-                    IsWhat::Declared => "declared",
-                    IsWhat::Present => "present",
-                    IsWhat::Missing => "missing",
-                };
+                let w = what.as_str();
                 format!(
                     "is{}-{w}({})",
                     if *negated { "-not" } else { "" },

@@ -149,6 +149,16 @@ pub enum IsWhat {
     Missing,
 }
 
+impl IsWhat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IsWhat::Declared => "declared",
+            IsWhat::Present => "present",
+            IsWhat::Missing => "missing",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AddOp {
     Add,

@@ -223,6 +223,24 @@ pub fn request(rng: &mut Rng, regions: usize) -> Value {
     Value::Object(r)
 }
 
+/// A generated request whose regions are real ids of the bundled catalog.
+pub fn catalog_request(rng: &mut Rng) -> Value {
+    const REGIONS: [&str; 5] = [
+        "eu-central-1",
+        "eu-west-3",
+        "us-east-1",
+        "ap-south-1",
+        "europe-west6",
+    ];
+    let mut r = request(rng, 12);
+    for k in ["source_region", "target_region"] {
+        if r.get(k).is_some() {
+            r[k] = json!(rng.pick(&REGIONS));
+        }
+    }
+    r
+}
+
 /// A random condition over the request, its regions and (inside `exists`) a grant.
 fn condition(rng: &mut Rng, depth: usize, in_grant: bool) -> String {
     let atoms = [
