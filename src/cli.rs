@@ -613,7 +613,9 @@ fn one_line(
     match Request::from_json(line) {
         Ok(req) => {
             match (format, level) {
-                (Format::Json, TraceLevel::Off) => engine.decide_json(&req, scratch, out),
+                (Format::Json, TraceLevel::Off) => {
+                    engine.decide_json(&req, scratch, out);
+                }
                 (Format::Json, _) => {
                     let _ = serde_json::to_writer(&mut *out, &engine.decide(&req, level));
                 }

@@ -70,10 +70,16 @@ pub struct Engine {
 /// Reusable buffers for [`Engine::verdict`].
 #[derive(Debug, Default)]
 pub struct Scratch {
-    forbids: Vec<u32>,
-    permits: Vec<u32>,
+    found: Found,
     /// The last instant formatted for `evaluated_at`, and its text.
     last_time: Option<(DateTime<Utc>, String)>,
+}
+
+/// The rules found to apply, by effect.
+#[derive(Debug, Default)]
+struct Found {
+    forbids: Vec<u32>,
+    permits: Vec<u32>,
 }
 
 /// The outcome of a decision without its explanation.
@@ -246,7 +252,7 @@ impl Engine {
     /// Decides without explanation, reusing `scratch`: the hot path.
     pub fn verdict<'s>(&self, req: &Request, scratch: &'s mut Scratch) -> Verdict<'s> {
         let ctx = self.ctx(req, Self::now(req));
-        run(&ctx, &mut NoTrace, scratch)
+        run(&ctx, &mut NoTrace, &mut scratch.found)
     }
 
     /// Decides and builds the full decision document.
@@ -256,12 +262,12 @@ impl Engine {
         let mut scratch = Scratch::default();
         let (allow, rules, trace) = match level {
             TraceLevel::Off => {
-                let v = run(&ctx, &mut NoTrace, &mut scratch);
+                let v = run(&ctx, &mut NoTrace, &mut scratch.found);
                 (v.allow, v.rules.to_vec(), None)
             }
             _ => {
                 let mut t = Recorder::new(&self.program, level == TraceLevel::Full);
-                let v = run(&ctx, &mut t, &mut scratch);
+                let v = run(&ctx, &mut t, &mut scratch.found);
                 let (allow, rules) = (v.allow, v.rules.to_vec());
                 (allow, rules, Some(t.finish(&ctx, level)))
             }
@@ -324,11 +330,17 @@ impl Engine {
 
     /// Decides with the trace off and appends the decision document as
     /// compact JSON to `out`: the same bytes as serialising [`Engine::decide`]'s
-    /// result, without building it (the batch path).
-    pub fn decide_json(&self, req: &Request, scratch: &mut Scratch, out: &mut Vec<u8>) {
+    /// result, without building it (the batch path). Returns the verdict, for
+    /// callers that count decisions by outcome and rule.
+    pub fn decide_json<'s>(
+        &self,
+        req: &Request,
+        scratch: &'s mut Scratch,
+        out: &mut Vec<u8>,
+    ) -> Verdict<'s> {
         let now = Self::now(req);
         let ctx = self.ctx(req, now);
-        let v = run(&ctx, &mut NoTrace, scratch);
+        let v = run(&ctx, &mut NoTrace, &mut scratch.found);
         let p = &self.program;
         // A JSON string; most need no escaping, and are copied as they are.
         let s = |out: &mut Vec<u8>, text: &str| {
@@ -401,6 +413,7 @@ impl Engine {
             }
         }
         out.push(b'}');
+        v
     }
 }
 
@@ -411,7 +424,7 @@ fn effect_str(e: Effect) -> &'static str {
     }
 }
 
-fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Scratch) -> Verdict<'s> {
+fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdict<'s> {
     scratch.forbids.clear();
     scratch.permits.clear();
     let e = ctx.e;

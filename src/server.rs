@@ -260,6 +260,80 @@ async fn evaluate(
     axum::Json(d).into_response()
 }
 
+/// Decisions of one batch, counted locally and added to the metrics once.
+struct Tally {
+    allow: u64,
+    deny: u64,
+    /// By rule index; the last slot counts default denies.
+    by_rule: Vec<u64>,
+    /// Decisions counted by name (those built whole, with a trace or for the log).
+    by_name: BTreeMap<String, u64>,
+    bad: u64,
+}
+
+impl Tally {
+    fn new(engine: &Engine) -> Tally {
+        Tally {
+            allow: 0,
+            deny: 0,
+            by_rule: vec![0; engine.program().rules.len() + 1],
+            by_name: BTreeMap::new(),
+            bad: 0,
+        }
+    }
+
+    fn verdict(&mut self, v: sovra::Verdict<'_>) {
+        if v.allow {
+            self.allow += 1;
+        } else {
+            self.deny += 1;
+        }
+        let default_deny = self.by_rule.len() - 1;
+        let slots: &[u32] = if !v.allow && v.rules.is_empty() {
+            &[u32::MAX]
+        } else {
+            v.rules
+        };
+        for &r in slots {
+            let i = (r as usize).min(default_deny);
+            if let Some(n) = self.by_rule.get_mut(i) {
+                *n += 1;
+            }
+        }
+    }
+
+    fn decision(&mut self, d: &sovra::eval::Decision) {
+        if d.allowed() {
+            self.allow += 1;
+        } else {
+            self.deny += 1;
+        }
+        for r in &d.reasons {
+            *self.by_name.entry(r.rule.clone()).or_default() += 1;
+        }
+    }
+
+    fn merge(self, engine: &Engine, m: &Metrics) {
+        m.allow.fetch_add(self.allow, Ordering::Relaxed);
+        m.deny.fetch_add(self.deny, Ordering::Relaxed);
+        m.bad_requests.fetch_add(self.bad, Ordering::Relaxed);
+        let Ok(mut by) = m.by_rule.lock() else { return };
+        let rules = &engine.program().rules;
+        for (i, &n) in self.by_rule.iter().enumerate().filter(|(_, n)| **n > 0) {
+            let name = rules.get(i).map_or("default_deny", |r| r.id.as_str());
+            match by.get_mut(name) {
+                Some(c) => *c += n,
+                None => {
+                    by.insert(name.to_string(), n);
+                }
+            }
+        }
+        for (name, n) in self.by_name {
+            *by.entry(name).or_default() += n;
+        }
+    }
+}
+
 async fn evaluate_batch(
     State(s): State<St>,
     headers: HeaderMap,
@@ -274,16 +348,36 @@ async fn evaluate_batch(
         Err(r) => return r,
     };
     let engine = s.engine();
-    let started = Instant::now();
+    let s2 = s.clone();
     let out = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Response> {
+        let mut tally = Tally::new(&engine);
+        let mut log = match &s2.log {
+            Some(l) => Some(l.lock().map_err(|_| {
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the log writer failed before",
+                    None,
+                )
+            })?),
+            None => None,
+        };
+        let mut logged: Result<(), String> = Ok(());
         let mut scratch = Scratch::default();
         let mut buf = Vec::with_capacity(body.len() * 2);
         let mut decide = |req: &Request, buf: &mut Vec<u8>| {
-            if level == TraceLevel::Off {
-                engine.decide_json(req, &mut scratch, buf)
-            } else {
-                let _ = serde_json::to_writer(&mut *buf, &engine.decide(req, level));
+            if level == TraceLevel::Off && log.is_none() {
+                tally.verdict(engine.decide_json(req, &mut scratch, buf));
+                return;
             }
+            let d = engine.decide(req, level);
+            tally.decision(&d);
+            if let (Some(w), Ok(())) = (log.as_mut(), &logged) {
+                logged = w
+                    .append(&engine, req, &d)
+                    .map(drop)
+                    .map_err(|e| e.to_string());
+            }
+            let _ = serde_json::to_writer(&mut *buf, &d);
         };
         buf.push(b'[');
         // One pass when every element is a valid request (the usual case) ...
@@ -314,6 +408,7 @@ async fn evaluate_batch(
                     ))
                 }
             };
+            let mut bad = 0;
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     buf.push(b',');
@@ -321,6 +416,7 @@ async fn evaluate_batch(
                 match Request::from_json(item.get()) {
                     Ok(req) => decide(&req, &mut buf),
                     Err(e) => {
+                        bad += 1;
                         let _ = serde_json::to_writer(
                             &mut buf,
                             &json!({"index": i, "error": e.to_string(), "path": e.path}),
@@ -328,16 +424,26 @@ async fn evaluate_batch(
                     }
                 }
             }
+            tally.bad += bad;
         }
         buf.push(b']');
-        Ok(buf)
+        // Decisions are returned only once they are durably logged.
+        if let Some(w) = log.as_mut() {
+            logged = logged.and_then(|()| w.sync().map_err(|e| e.to_string()));
+        }
+        tally.merge(&engine, &s2.metrics);
+        match logged {
+            Ok(()) => Ok(buf),
+            Err(e) => Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the batch could not be logged, so it is not returned: {e}"),
+                None,
+            )),
+        }
     })
     .await;
     match out {
-        Ok(Ok(buf)) => {
-            let _ = started;
-            ([(header::CONTENT_TYPE, "application/json")], buf).into_response()
-        }
+        Ok(Ok(buf)) => ([(header::CONTENT_TYPE, "application/json")], buf).into_response(),
         Ok(Err(r)) => r,
         Err(_) => error(
             StatusCode::SERVICE_UNAVAILABLE,

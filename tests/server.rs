@@ -147,10 +147,16 @@ fn every_endpoint_and_error_status() {
     assert_eq!(http(p, "GET", "/ready", None, "").0, 200);
     let (st, b) = http(p, "GET", "/metrics", None, "");
     assert_eq!(st, 200);
-    assert!(
-        b.contains("sovra_decisions_total{outcome=\"deny\"} 1"),
-        "{b}"
-    );
+    // One decision and a batch of two decided; two bodies and one batch
+    // element refused.
+    for line in [
+        "sovra_decisions_total{outcome=\"allow\"} 2",
+        "sovra_decisions_total{outcome=\"deny\"} 2",
+        "sovra_decisions_by_rule_total{rule=\"gdpr.transfer_outside_eea\"} 2",
+        "sovra_errors_total{kind=\"bad_request\"} 3",
+    ] {
+        assert!(b.lines().any(|l| l == line), "no `{line}` in\n{b}");
+    }
     assert!(b.contains("sovra_decision_seconds_bucket"));
     assert_eq!(http(p, "GET", "/nope", None, "").0, 404);
     assert_eq!(http(p, "GET", "/v1/evaluate", None, "").0, 405);
@@ -407,4 +413,40 @@ fn bodies_over_the_limit_are_refused_slow_requests_time_out_and_sigterm_finishes
     assert_eq!(json(&body).as_array().map(Vec::len), Some(50_000));
     let status = s.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn decisions_single_and_batched_are_logged_before_they_are_returned() {
+    let dir = std::env::temp_dir().join(format!("sovra-serve-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let s = start(&["--log", dir.to_str().unwrap()]);
+    assert_eq!(http(s.port, "POST", "/v1/evaluate", None, ALLOW).0, 200);
+    let (st, b) = http(
+        s.port,
+        "POST",
+        "/v1/evaluate/batch",
+        None,
+        &format!("[{DENY}, 7, {ALLOW}]"),
+    );
+    assert_eq!(st, 200);
+    assert_eq!(json(&b)[0]["decision"], "deny");
+    assert_eq!(json(&b)[1]["index"], 1);
+    drop(s);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sovra"))
+        .args(["audit", "verify", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.starts_with("ok: 3 records"), "{text}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sovra"))
+        .args(["audit", "replay", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
