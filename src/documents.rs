@@ -216,7 +216,9 @@ impl Request {
     /// Parses a JSON array of requests in one pass; `None` when any element
     /// is not a valid request (parse those one by one for their errors).
     pub fn many_from_json(text: &[u8]) -> Option<Vec<Request>> {
-        let docs: Vec<RequestDoc> = serde_json::from_slice(text).ok()?;
+        // UTF-8 checked once for the whole text, not string by string.
+        let text = std::str::from_utf8(text).ok()?;
+        let docs: Vec<RequestDoc> = serde_json::from_str(text).ok()?;
         Some(docs.into_iter().map(|d| d.0).collect())
     }
 
@@ -243,22 +245,16 @@ impl Request {
     /// Appends the canonical JSON (see [`Request::canonical`]) to `out`,
     /// written by hand: it is hashed for every decision.
     pub fn write_canonical(&self, out: &mut Vec<u8>) {
-        fn text(out: &mut Vec<u8>, s: &str) {
-            if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-                out.push(b'"');
-                out.extend_from_slice(s.as_bytes());
-                out.push(b'"');
-            } else {
-                let _ = serde_json::to_writer(&mut *out, s);
-            }
-        }
+        use crate::json::string as text;
+        // A field name: the contract's own names need no escaping.
         fn key(out: &mut Vec<u8>, first: &mut bool, k: &str) {
             if !*first {
                 out.push(b',');
             }
             *first = false;
-            text(out, k);
-            out.push(b':');
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
         }
         fn opt(out: &mut Vec<u8>, first: &mut bool, k: &str, v: Option<&str>) {
             if let Some(v) = v {
@@ -288,7 +284,12 @@ impl Request {
         }
         fn extras(out: &mut Vec<u8>, first: &mut bool, m: &Map<String, Value>) {
             for (k, v) in m {
-                key(out, first, k);
+                if !*first {
+                    out.push(b',');
+                }
+                *first = false;
+                text(out, k);
+                out.push(b':');
                 let _ = serde_json::to_writer(&mut *out, v);
             }
         }

@@ -342,16 +342,7 @@ impl Engine {
         let ctx = self.ctx(req, now);
         let v = run(&ctx, &mut NoTrace, &mut scratch.found);
         let p = &self.program;
-        // A JSON string; most need no escaping, and are copied as they are.
-        let s = |out: &mut Vec<u8>, text: &str| {
-            if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-                out.push(b'"');
-                out.extend_from_slice(text.as_bytes());
-                out.push(b'"');
-            } else {
-                let _ = serde_json::to_writer(&mut *out, text);
-            }
-        };
+        use crate::json::string as s;
         out.extend_from_slice(br#"{"decision":""#);
         out.extend_from_slice(if v.allow { b"allow" } else { b"deny" });
         out.extend_from_slice(br#"","reasons":["#);

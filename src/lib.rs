@@ -44,6 +44,7 @@ pub mod documents;
 pub mod eval;
 pub mod explain;
 pub mod ir;
+mod json;
 pub mod policy;
 pub mod rego;
 pub mod report;
