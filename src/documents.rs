@@ -200,36 +200,78 @@ impl Request {
     pub fn from_json(text: &str) -> R<Request> {
         let mut de = serde_json::Deserializer::from_str(text);
         let mut track = serde_path_to_error::Track::new();
-        let req = <RequestDoc as serde::Deserialize>::deserialize(
+        let mut r = Request::default();
+        let read = serde::de::DeserializeSeed::deserialize(
+            Fill(&mut r),
             serde_path_to_error::Deserializer::new(&mut de, &mut track),
         );
-        match req {
-            Ok(r) => {
+        match read {
+            Ok(()) => {
                 de.end().map_err(|e| json_error(&e, "request"))?;
-                Ok(r.0)
+                Ok(r)
             }
             Err(e) if e.is_syntax() || e.is_eof() => Err(json_error(&e, "request")),
             Err(e) => Err(serde_error(&track.path().to_string(), &e.to_string())),
         }
     }
 
-    /// Parses a JSON array of requests in one pass; `None` when any element
-    /// is not a valid request (parse those one by one for their errors).
-    pub fn many_from_json(text: &[u8]) -> Option<Vec<Request>> {
+    /// Reads a JSON array of requests in one pass and calls `each` with them
+    /// in order, a run of up to 64 at a time (the batch path). The runs are
+    /// read into the same reused requests, so nothing is allocated per
+    /// request once the first run has been read; reading a run before
+    /// deciding it keeps the parser and the engine each warm in the cache.
+    ///
+    /// Returns `false` at the first element that is not a valid request, or
+    /// when the text is not such an array; `each` has then been called for
+    /// the runs before it. Read those one by one for their errors.
+    pub fn each_from_json(text: &[u8], mut each: impl FnMut(&[Request])) -> bool {
+        const RUN: usize = 64;
+        struct Seq<'f, F>(&'f mut F);
+        impl<'de, F: FnMut(&[Request])> serde::de::Visitor<'de> for Seq<'_, F> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of requests")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                let mut run: Vec<Request> = Vec::new();
+                let mut n = 0;
+                loop {
+                    if n == run.len() {
+                        if n == RUN {
+                            (self.0)(&run);
+                            n = 0;
+                            continue;
+                        }
+                        run.push(Request::default());
+                    }
+                    let Some(slot) = run.get_mut(n) else { break };
+                    if seq.next_element_seed(Fill(slot))?.is_none() {
+                        break;
+                    }
+                    n += 1;
+                }
+                (self.0)(run.get(..n).unwrap_or_default());
+                Ok(())
+            }
+        }
         // UTF-8 checked once for the whole text, not string by string.
-        let text = std::str::from_utf8(text).ok()?;
-        let docs: Vec<RequestDoc> = serde_json::from_str(text).ok()?;
-        Some(docs.into_iter().map(|d| d.0).collect())
+        let Ok(text) = std::str::from_utf8(text) else {
+            return false;
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde::Deserializer::deserialize_seq(&mut de, Seq(&mut each)).is_ok() && de.end().is_ok()
     }
 
     /// Parses a request from a JSON value.
     pub fn from_value(v: &Value) -> R<Request> {
         let mut track = serde_path_to_error::Track::new();
-        let req = <RequestDoc as serde::Deserialize>::deserialize(
+        let mut r = Request::default();
+        serde::de::DeserializeSeed::deserialize(
+            Fill(&mut r),
             serde_path_to_error::Deserializer::new(v, &mut track),
-        );
-        req.map(|r| r.0)
-            .map_err(|e| serde_error(&track.path().to_string(), &e.to_string()))
+        )
+        .map(|()| r)
+        .map_err(|e| serde_error(&track.path().to_string(), &e.to_string()))
     }
 
     /// The canonical JSON of the request: the contract's fields in the
@@ -671,35 +713,100 @@ fn json_error(e: &serde_json::Error, what: &str) -> DocError {
     )
 }
 
-/// The request, read field by field.
-struct RequestDoc(Request);
+/// Reads JSON into an existing value, reusing its buffers: a batch reads
+/// every request into the same [`Request`], so its strings are allocated
+/// once, not once per request. Every field the JSON leaves out is reset, so
+/// the result is the same as reading into a fresh value.
+struct Fill<'r, T>(&'r mut T);
+
+/// Copies `s` into `slot`, reusing the string already there.
+fn put(slot: &mut Option<String>, s: &str) {
+    match slot {
+        Some(x) => {
+            x.clear();
+            x.push_str(s);
+        }
+        None => *slot = Some(s.to_owned()),
+    }
+}
+
+/// A string field; `null` is absent.
+impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Option<String>> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        struct V<'r>(&'r mut Option<String>);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+                *self.0 = None;
+                Ok(())
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+                self.visit_none()
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_str(self)
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
+                put(self.0, s);
+                Ok(())
+            }
+        }
+        d.deserialize_option(V(self.0))
+    }
+}
 
 /// A list of strings; `null` is empty.
-struct StrList(Vec<String>);
-
-impl<'de> serde::Deserialize<'de> for StrList {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = StrList;
+impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Vec<String>> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        /// The string at one index of the list, reusing the one there.
+        struct Item<'r>(&'r mut Vec<String>, usize);
+        impl<'de> serde::de::DeserializeSeed<'de> for Item<'_> {
+            type Value = ();
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_str(self)
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for Item<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
+                match self.0.get_mut(self.1) {
+                    Some(x) => {
+                        x.clear();
+                        x.push_str(s);
+                    }
+                    None => self.0.push(s.to_owned()),
+                }
+                Ok(())
+            }
+        }
+        struct V<'r>(&'r mut Vec<String>);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an array of strings")
             }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<StrList, E> {
-                Ok(StrList(Vec::new()))
+            fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+                self.0.clear();
+                Ok(())
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<StrList, A::Error> {
-                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(2));
-                while let Some(s) = seq.next_element::<String>()? {
-                    v.push(s);
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                let mut n = 0;
+                while seq.next_element_seed(Item(self.0, n))?.is_some() {
+                    n += 1;
                 }
-                Ok(StrList(v))
+                self.0.truncate(n);
+                Ok(())
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(self.0))
     }
 }
 
@@ -718,13 +825,18 @@ impl<'de> serde::Deserialize<'de> for OffsetTime {
     }
 }
 
-/// Reads one object's fields: `known` names each field; the rest are extras.
-fn visit_object<'de, A, F>(mut map: A, mut known: F) -> Result<Map<String, Value>, A::Error>
+/// Reads one object's fields into `extra` (cleared first): `known` reads the
+/// fields it names and says whether it did; the rest are extras.
+fn visit_object<'de, A, F>(
+    mut map: A,
+    extra: &mut Map<String, Value>,
+    mut known: F,
+) -> Result<(), A::Error>
 where
     A: serde::de::MapAccess<'de>,
     F: FnMut(&str, &mut A) -> Result<bool, A::Error>,
 {
-    let mut extra = Map::new();
+    extra.clear();
     while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
         if !known(&key, &mut map)? {
             let v: Value = map.next_value()?;
@@ -733,119 +845,190 @@ where
             }
         }
     }
-    Ok(extra)
+    Ok(())
 }
 
-struct PrincipalDoc(Principal);
-
-impl<'de> serde::Deserialize<'de> for PrincipalDoc {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = PrincipalDoc;
+impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Principal> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        // `null` is the empty object.
+        struct V<'r>(&'r mut Principal);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<PrincipalDoc, A::Error> {
-                let mut p = Principal::default();
-                p.extra = visit_object(map, |k, m| {
+            fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+                *self.0 = Principal::default();
+                Ok(())
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+                self.visit_none()
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_map(self)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+                let p = self.0;
+                let mut seen = [false; 3];
+                visit_object(map, &mut p.extra, |k, m| {
                     match k {
-                        "id" => p.id = m.next_value()?,
-                        "country" => {
-                            p.country = m.next_value::<Option<CountryField>>()?.map(|c| c.0)
-                        }
-                        "roles" => p.roles = m.next_value::<StrList>()?.0,
+                        "id" => (m.next_value_seed(Fill(&mut p.id))?, seen[0] = true),
+                        "country" => (
+                            p.country = m.next_value::<Option<CountryField>>()?.map(|c| c.0),
+                            seen[1] = true,
+                        ),
+                        "roles" => (m.next_value_seed(Fill(&mut p.roles))?, seen[2] = true),
                         _ => return Ok(false),
-                    }
+                    };
                     Ok(true)
                 })?;
-                Ok(PrincipalDoc(p))
+                let [id, country, roles] = seen;
+                if !id {
+                    p.id = None;
+                }
+                if !country {
+                    p.country = None;
+                }
+                if !roles {
+                    p.roles.clear();
+                }
+                Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_option(V(self.0))
     }
 }
 
-struct ResourceDoc(Resource);
-
-impl<'de> serde::Deserialize<'de> for ResourceDoc {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = ResourceDoc;
+impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Resource> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        // `null` is the empty object.
+        struct V<'r>(&'r mut Resource);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<ResourceDoc, A::Error> {
-                let mut r = Resource::default();
-                r.extra = visit_object(map, |k, m| {
+            fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+                *self.0 = Resource::default();
+                Ok(())
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+                self.visit_none()
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_map(self)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+                let r = self.0;
+                let mut seen = [false; 5];
+                visit_object(map, &mut r.extra, |k, m| {
                     match k {
-                        "id" => r.id = m.next_value()?,
-                        "classification" => r.classification = m.next_value()?,
-                        "residency" => r.residency = m.next_value()?,
-                        "home_country" => {
-                            r.home_country = m.next_value::<Option<CountryField>>()?.map(|c| c.0)
-                        }
-                        "client_regions" => r.client_regions = m.next_value::<StrList>()?.0,
+                        "id" => (m.next_value_seed(Fill(&mut r.id))?, seen[0] = true),
+                        "classification" => (
+                            m.next_value_seed(Fill(&mut r.classification))?,
+                            seen[1] = true,
+                        ),
+                        "residency" => (m.next_value_seed(Fill(&mut r.residency))?, seen[2] = true),
+                        "home_country" => (
+                            r.home_country = m.next_value::<Option<CountryField>>()?.map(|c| c.0),
+                            seen[3] = true,
+                        ),
+                        "client_regions" => (
+                            m.next_value_seed(Fill(&mut r.client_regions))?,
+                            seen[4] = true,
+                        ),
                         _ => return Ok(false),
-                    }
+                    };
                     Ok(true)
                 })?;
-                Ok(ResourceDoc(r))
+                let [id, classification, residency, home, regions] = seen;
+                if !id {
+                    r.id = None;
+                }
+                if !classification {
+                    r.classification = None;
+                }
+                if !residency {
+                    r.residency = None;
+                }
+                if !home {
+                    r.home_country = None;
+                }
+                if !regions {
+                    r.client_regions.clear();
+                }
+                Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_option(V(self.0))
     }
 }
 
-impl<'de> serde::Deserialize<'de> for RequestDoc {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RequestDoc;
+impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Request> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        struct V<'r>(&'r mut Request);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<RequestDoc, A::Error> {
-                let mut r = Request::default();
-                let mut action: Option<String> = None;
-                r.extra = visit_object(map, |k, m| {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+                let r = self.0;
+                // `action` is required; `null` counts as missing.
+                let mut action = Some(std::mem::take(&mut r.action));
+                let mut seen = [false; 8];
+                visit_object(map, &mut r.extra, |k, m| {
                     match k {
-                        "action" => action = m.next_value()?,
-                        "time" => r.time = m.next_value::<Option<OffsetTime>>()?.map(|t| t.0),
-                        "principal" => {
-                            r.principal = m
-                                .next_value::<Option<PrincipalDoc>>()?
-                                .map(|p| p.0)
-                                .unwrap_or_default()
-                        }
-                        "resource" => {
-                            r.resource = m
-                                .next_value::<Option<ResourceDoc>>()?
-                                .map(|x| x.0)
-                                .unwrap_or_default()
-                        }
-                        "source_region" => r.source_region = m.next_value()?,
-                        "target_region" => r.target_region = m.next_value()?,
-                        "purpose" => r.purpose = m.next_value()?,
+                        "action" => (m.next_value_seed(Fill(&mut action))?, seen[0] = true),
+                        "time" => (
+                            r.time = m.next_value::<Option<OffsetTime>>()?.map(|t| t.0),
+                            seen[1] = true,
+                        ),
+                        "principal" => (m.next_value_seed(Fill(&mut r.principal))?, seen[2] = true),
+                        "resource" => (m.next_value_seed(Fill(&mut r.resource))?, seen[3] = true),
+                        "source_region" => (
+                            m.next_value_seed(Fill(&mut r.source_region))?,
+                            seen[4] = true,
+                        ),
+                        "target_region" => (
+                            m.next_value_seed(Fill(&mut r.target_region))?,
+                            seen[5] = true,
+                        ),
+                        "purpose" => (m.next_value_seed(Fill(&mut r.purpose))?, seen[6] = true),
                         _ => return Ok(false),
-                    }
+                    };
                     Ok(true)
                 })?;
-                r.action = action.ok_or_else(|| serde::de::Error::missing_field("action"))?;
-                Ok(RequestDoc(r))
+                let [has_action, time, principal, resource, source, target, purpose, _] = seen;
+                match action {
+                    Some(a) if has_action => r.action = a,
+                    _ => return Err(serde::de::Error::missing_field("action")),
+                }
+                if !time {
+                    r.time = None;
+                }
+                if !principal {
+                    r.principal = Principal::default();
+                }
+                if !resource {
+                    r.resource = Resource::default();
+                }
+                if !source {
+                    r.source_region = None;
+                }
+                if !target {
+                    r.target_region = None;
+                }
+                if !purpose {
+                    r.purpose = None;
+                }
+                Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(self.0))
     }
 }
 

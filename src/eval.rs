@@ -71,6 +71,10 @@ pub struct Engine {
 #[derive(Debug, Default)]
 pub struct Scratch {
     found: Found,
+    /// A rule's message, rendered.
+    message: String,
+    /// The canonical request, hashed for `input_hash`.
+    canonical: Vec<u8>,
     /// The last instant formatted for `evaluated_at`, and its text.
     last_time: Option<(DateTime<Utc>, String)>,
 }
@@ -320,12 +324,20 @@ impl Engine {
     /// request serialised straight into a copy of the hasher that has already
     /// taken the documents.
     pub fn input_hash(&self, req: &Request) -> String {
+        let mut out = Vec::with_capacity(71);
+        self.input_hash_into(req, &mut Vec::with_capacity(320), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// [`Engine::input_hash`] appended to `out`, the canonical request
+    /// written into `canonical` (a reused buffer).
+    fn input_hash_into(&self, req: &Request, canonical: &mut Vec<u8>, out: &mut Vec<u8>) {
         use sha2::Digest;
-        let mut bytes = Vec::with_capacity(320);
-        req.write_canonical(&mut bytes);
+        canonical.clear();
+        req.write_canonical(canonical);
         let mut h = self.input_prefix.clone();
-        h.update(&bytes);
-        crate::ir::hex_digest(&h.finalize())
+        h.update(&*canonical);
+        crate::ir::hex_digest_into(&h.finalize(), out);
     }
 
     /// Decides with the trace off and appends the decision document as
@@ -347,7 +359,7 @@ impl Engine {
         out.extend_from_slice(if v.allow { b"allow" } else { b"deny" });
         out.extend_from_slice(br#"","reasons":["#);
         let mut first = true;
-        let mut message = String::new();
+        let message = &mut scratch.message;
         for &ri in v.rules {
             let (Some(r), Some((head, tail))) =
                 (p.rules.get(ri as usize), self.rule_json.get(ri as usize))
@@ -360,8 +372,8 @@ impl Engine {
             first = false;
             out.extend_from_slice(head.as_bytes());
             message.clear();
-            ctx.message_into(r, &mut message);
-            s(out, &message);
+            ctx.message_into(r, message);
+            s(out, message);
             out.extend_from_slice(tail.as_bytes());
         }
         if !v.allow && v.rules.is_empty() {
@@ -392,7 +404,7 @@ impl Engine {
         }
         out.extend_from_slice(self.hash_json.as_bytes());
         out.push(b'"');
-        out.extend_from_slice(self.input_hash(req).as_bytes());
+        self.input_hash_into(req, &mut scratch.canonical, out);
         out.push(b'"');
         out.extend_from_slice(br#","evaluated_at":"#);
         match &scratch.last_time {

@@ -573,13 +573,18 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// `sha256:<hex>` of a finished digest.
 pub fn hex_digest(digest: &[u8]) -> String {
+    let mut out = Vec::with_capacity(7 + 2 * digest.len());
+    hex_digest_into(digest, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`hex_digest`] appended to `out`.
+pub fn hex_digest_into(digest: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(7 + 2 * digest.len());
-    s.push_str("sha256:");
+    out.extend_from_slice(b"sha256:");
     for b in digest {
         for nibble in [b >> 4, b & 15] {
-            s.push(HEX.get(usize::from(nibble)).map_or('0', |c| char::from(*c)));
+            out.push(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
         }
     }
-    s
 }

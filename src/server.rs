@@ -334,6 +334,39 @@ impl Tally {
     }
 }
 
+/// One batch being decided: the decisions written into `buf` as a JSON array.
+struct Batch<'e> {
+    engine: &'e Engine,
+    level: TraceLevel,
+    tally: Tally,
+    log: Option<std::sync::MutexGuard<'e, sovra::audit::LogWriter>>,
+    /// The first failure to log, if any.
+    logged: Result<(), String>,
+    scratch: Scratch,
+    buf: Vec<u8>,
+}
+
+impl Batch<'_> {
+    fn decide(&mut self, req: &Request) {
+        if self.level == TraceLevel::Off && self.log.is_none() {
+            let v = self
+                .engine
+                .decide_json(req, &mut self.scratch, &mut self.buf);
+            self.tally.verdict(v);
+            return;
+        }
+        let d = self.engine.decide(req, self.level);
+        self.tally.decision(&d);
+        if let (Some(w), Ok(())) = (self.log.as_mut(), &self.logged) {
+            self.logged = w
+                .append(self.engine, req, &d)
+                .map(drop)
+                .map_err(|e| e.to_string());
+        }
+        let _ = serde_json::to_writer(&mut self.buf, &d);
+    }
+}
+
 async fn evaluate_batch(
     State(s): State<St>,
     headers: HeaderMap,
@@ -350,8 +383,7 @@ async fn evaluate_batch(
     let engine = s.engine();
     let s2 = s.clone();
     let out = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Response> {
-        let mut tally = Tally::new(&engine);
-        let mut log = match &s2.log {
+        let log = match &s2.log {
             Some(l) => Some(l.lock().map_err(|_| {
                 error(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -361,36 +393,32 @@ async fn evaluate_batch(
             })?),
             None => None,
         };
-        let mut logged: Result<(), String> = Ok(());
-        let mut scratch = Scratch::default();
-        let mut buf = Vec::with_capacity(body.len() * 2);
-        let mut decide = |req: &Request, buf: &mut Vec<u8>| {
-            if level == TraceLevel::Off && log.is_none() {
-                tally.verdict(engine.decide_json(req, &mut scratch, buf));
-                return;
-            }
-            let d = engine.decide(req, level);
-            tally.decision(&d);
-            if let (Some(w), Ok(())) = (log.as_mut(), &logged) {
-                logged = w
-                    .append(&engine, req, &d)
-                    .map(drop)
-                    .map_err(|e| e.to_string());
-            }
-            let _ = serde_json::to_writer(&mut *buf, &d);
+        let mut b = Batch {
+            tally: Tally::new(&engine),
+            engine: &engine,
+            level,
+            log,
+            logged: Ok(()),
+            scratch: Scratch::default(),
+            buf: Vec::with_capacity(body.len() * 2),
         };
-        buf.push(b'[');
-        // One pass when every element is a valid request (the usual case) ...
-        if let Some(reqs) = Request::many_from_json(&body) {
-            for (i, req) in reqs.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
+        b.buf.push(b'[');
+        // One streaming pass when every element is a valid request (the usual
+        // case; a logged batch is never undone, so it takes the second way) ...
+        let streamed = b.log.is_none()
+            && Request::each_from_json(&body, |run| {
+                for req in run {
+                    if b.buf.len() > 1 {
+                        b.buf.push(b',');
+                    }
+                    b.decide(req);
                 }
-                decide(req, &mut buf);
-            }
-        } else {
+            });
+        if !streamed {
             // ... else each element as raw JSON, so a bad one gets its own
             // error and the rest are still decided.
+            b.buf.truncate(1);
+            b.tally = Tally::new(&engine);
             let items: Vec<Box<serde_json::value::RawValue>> = match serde_json::from_slice(&body) {
                 Ok(a) => a,
                 Err(e) if e.is_data() => {
@@ -408,32 +436,31 @@ async fn evaluate_batch(
                     ))
                 }
             };
-            let mut bad = 0;
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    buf.push(b',');
+                    b.buf.push(b',');
                 }
                 match Request::from_json(item.get()) {
-                    Ok(req) => decide(&req, &mut buf),
+                    Ok(req) => b.decide(&req),
                     Err(e) => {
-                        bad += 1;
+                        b.tally.bad += 1;
                         let _ = serde_json::to_writer(
-                            &mut buf,
+                            &mut b.buf,
                             &json!({"index": i, "error": e.to_string(), "path": e.path}),
                         );
                     }
                 }
             }
-            tally.bad += bad;
         }
-        buf.push(b']');
+        b.buf.push(b']');
         // Decisions are returned only once they are durably logged.
-        if let Some(w) = log.as_mut() {
-            logged = logged.and_then(|()| w.sync().map_err(|e| e.to_string()));
+        if let Some(w) = b.log.as_mut() {
+            b.logged = std::mem::replace(&mut b.logged, Ok(()))
+                .and_then(|()| w.sync().map_err(|e| e.to_string()));
         }
-        tally.merge(&engine, &s2.metrics);
-        match logged {
-            Ok(()) => Ok(buf),
+        b.tally.merge(&engine, &s2.metrics);
+        match b.logged {
+            Ok(()) => Ok(b.buf),
             Err(e) => Err(error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("the batch could not be logged, so it is not returned: {e}"),

@@ -285,3 +285,69 @@ fn the_canonical_request_is_json_that_reads_back_the_same_and_ignores_nulls() {
     assert_eq!(e.input_hash(&with_nulls), e.input_hash(&without));
     assert_ne!(e.input_hash(&a), e.input_hash(&without));
 }
+
+#[test]
+fn a_batch_read_in_one_pass_reads_each_request_as_if_alone() {
+    use serde_json::{json, Value};
+    // Requests read into one reused value: every field one leaves out (or
+    // sets to null) must not keep the value of the request before it.
+    let mut rng = gen::Rng::new(11);
+    let mut items = Vec::new();
+    for _ in 0..3000 {
+        let mut r = gen::request(&mut rng, 8);
+        let obj = r.as_object_mut().unwrap();
+        for k in [
+            "action",
+            "principal",
+            "resource",
+            "purpose",
+            "time",
+            "source_region",
+        ] {
+            match rng.below(15) {
+                0 if k != "action" => {
+                    obj.insert(k.into(), Value::Null);
+                }
+                1 if k != "action" => {
+                    obj.remove(k);
+                }
+                _ => {}
+            }
+        }
+        if rng.chance(5) {
+            obj.insert("purpose".into(), json!("a \"quoted\"\npurpose é"));
+        }
+        if let Some(p) = obj.get_mut("principal").and_then(|p| p.as_object_mut()) {
+            if rng.chance(10) {
+                p.insert("roles".into(), Value::Null);
+            }
+        }
+        items.push(r);
+    }
+    let text = serde_json::to_vec(&items).unwrap();
+    let mut read = Vec::new();
+    assert!(Request::each_from_json(&text, |run| read.extend_from_slice(run)));
+    assert_eq!(read.len(), items.len());
+    for (got, item) in read.iter().zip(&items) {
+        assert_eq!(got, &Request::from_value(item).unwrap(), "{item}");
+        assert_eq!(
+            got,
+            &Request::from_json(&item.to_string()).unwrap(),
+            "{item}"
+        );
+    }
+
+    // A bad element ends the pass there; so does anything but an array.
+    let mut n = 0;
+    let bad = format!("[{},{{\"action\":null}},{}]", items[0], items[1]);
+    assert!(!Request::each_from_json(bad.as_bytes(), |run| n += run.len()));
+    assert_eq!(n, 0, "nothing of the run with the bad element");
+    for not_a_batch in ["{}", "[] x", "[", "7", "[\"\\ud800\"]"] {
+        assert!(
+            !Request::each_from_json(not_a_batch.as_bytes(), |_| ()),
+            "{not_a_batch}"
+        );
+    }
+    assert!(!Request::each_from_json(b"[\xff]", |_| ()));
+    assert!(Request::each_from_json(b" [ ] ", |_| ()));
+}
