@@ -825,6 +825,29 @@ impl<'de> serde::Deserialize<'de> for OffsetTime {
     }
 }
 
+/// A field name, borrowed from the text when it has no escapes (serde's own
+/// `Cow<str>` always allocates).
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(s)))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// Reads one object's fields into `extra` (cleared first): `known` reads the
 /// fields it names and says whether it did; the rest are extras.
 fn visit_object<'de, A, F>(
@@ -837,7 +860,7 @@ where
     F: FnMut(&str, &mut A) -> Result<bool, A::Error>,
 {
     extra.clear();
-    while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+    while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
         if !known(&key, &mut map)? {
             let v: Value = map.next_value()?;
             if !v.is_null() {
@@ -1142,7 +1165,7 @@ impl<'de> serde::Deserialize<'de> for GrantsDoc {
             ) -> Result<GrantsDoc, A::Error> {
                 let mut grants = None;
                 let mut pool = Interner::default();
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
                     if key == "grants" {
                         grants = Some(map.next_value_seed(GrantList(&mut pool))?);
                     } else {
