@@ -3,6 +3,11 @@
 //! outcome. regorus runs the module `sovra export --to rego` writes, prepared
 //! once (policy parsed, data loaded, input converted outside the loop), through
 //! its interpreter and through its compiled RVM.
+//!
+//! `batch`: what `POST /v1/evaluate/batch` does without HTTP, for 1,000
+//! distinct requests of the bundled catalog in one JSON array: Sovra reads
+//! the array in one pass and writes every decision document; regorus reads
+//! each request's JSON into its input and evaluates it.
 //! Reproduce: `cargo bench --bench compare`.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -14,6 +19,9 @@ use sovra::rego::{to_rego_value, RegoEngine, RegoMode};
 mod bundled;
 
 use bundled::{GRANTS, REQUESTS};
+
+#[path = "../tests/support/gen.rs"]
+mod gen;
 
 fn bundled(c: &mut Criterion) {
     let program = sovra::policy::compile(&sovra::policy::bundled()).expect("compiles");
@@ -60,5 +68,44 @@ fn bundled(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bundled);
+fn batch(c: &mut Criterion) {
+    const N: usize = 1000;
+    let program = sovra::policy::compile(&sovra::policy::bundled()).expect("compiles");
+    let regions = bundled_regions();
+    let grants = Grants::from_json(GRANTS).expect("grants");
+    let engine = Engine::new(program.clone(), regions.clone(), grants.clone());
+    let mut rvm = RegoEngine::new(&program, &regions, &grants, RegoMode::Rvm).expect("regorus rvm");
+    let mut rng = gen::Rng::new(17);
+    let items: Vec<String> = (0..N)
+        .map(|_| gen::catalog_request(&mut rng).to_string())
+        .collect();
+    let body = format!("[{}]", items.join(","));
+    let mut g = c.benchmark_group("batch");
+    g.throughput(criterion::Throughput::Elements(N as u64));
+    g.sample_size(20);
+    let mut scratch = Scratch::default();
+    let mut out = Vec::with_capacity(body.len() * 2);
+    g.bench_function(BenchmarkId::new("sovra", N), |b| {
+        b.iter(|| {
+            out.clear();
+            let read = Request::each_from_json(black_box(body.as_bytes()), |run| {
+                for req in run {
+                    engine.decide_json(req, &mut scratch, &mut out);
+                }
+            });
+            assert!(read);
+        })
+    });
+    g.bench_function(BenchmarkId::new("regorus-rvm", N), |b| {
+        b.iter(|| {
+            for item in &items {
+                let input = regorus::Value::from_json_str(black_box(item)).expect("input");
+                black_box(rvm.decide_value(input).expect("eval"));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bundled, batch);
 criterion_main!(benches);
