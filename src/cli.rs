@@ -555,7 +555,8 @@ fn batch(engine: &Engine, text: &str, format: Format, level: TraceLevel) -> Resu
         for _ in 0..threads {
             let (tx, next, pieces) = (tx.clone(), &next, &pieces);
             s.spawn(move || {
-                let mut scratch = Scratch::default();
+                // A request read into again and again, and the engine's buffers.
+                let mut reused = (Request::default(), Scratch::default());
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(&(a, b, first)) = pieces.get(i) else {
@@ -572,7 +573,7 @@ fn batch(engine: &Engine, text: &str, format: Format, level: TraceLevel) -> Resu
                                 l,
                                 format,
                                 level,
-                                &mut scratch,
+                                &mut reused,
                                 &mut buf,
                             );
                         }
@@ -607,20 +608,21 @@ fn one_line(
     line: &str,
     format: Format,
     level: TraceLevel,
-    scratch: &mut Scratch,
+    (req, scratch): &mut (Request, Scratch),
     out: &mut Vec<u8>,
 ) -> bool {
-    match Request::from_json(line) {
-        Ok(req) => {
+    match req.read_json(line) {
+        Ok(()) => {
+            let req = &*req;
             match (format, level) {
                 (Format::Json, TraceLevel::Off) => {
-                    engine.decide_json(&req, scratch, out);
+                    engine.decide_json(req, scratch, out);
                 }
                 (Format::Json, _) => {
-                    let _ = serde_json::to_writer(&mut *out, &engine.decide(&req, level));
+                    let _ = serde_json::to_writer(&mut *out, &engine.decide(req, level));
                 }
                 (Format::Text, _) => {
-                    let d = engine.decide(&req, level);
+                    let d = engine.decide(req, level);
                     let first = d
                         .reasons
                         .first()

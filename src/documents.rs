@@ -215,6 +215,20 @@ impl Request {
         }
     }
 
+    /// Reads a request from JSON text into `self`, reusing its buffers: for
+    /// reading many requests one after another (`sovra eval --requests`).
+    /// The same result and errors as [`Request::from_json`].
+    pub fn read_json(&mut self, text: &str) -> R<()> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let read = serde::de::DeserializeSeed::deserialize(Fill(&mut *self), &mut de);
+        if read.is_ok() && de.end().is_ok() {
+            return Ok(());
+        }
+        // Read again with the JSON path tracked, for the error.
+        *self = Request::from_json(text)?;
+        Ok(())
+    }
+
     /// Reads a JSON array of requests in one pass and calls `each` with them
     /// in order, a run of up to 64 at a time (the batch path). The runs are
     /// read into the same reused requests, so nothing is allocated per

@@ -287,7 +287,7 @@ fn the_canonical_request_is_json_that_reads_back_the_same_and_ignores_nulls() {
 }
 
 #[test]
-fn a_batch_read_in_one_pass_reads_each_request_as_if_alone() {
+fn requests_read_into_a_reused_value_read_as_if_each_were_alone() {
     use serde_json::{json, Value};
     // Requests read into one reused value: every field one leaves out (or
     // sets to null) must not keep the value of the request before it.
@@ -328,12 +328,27 @@ fn a_batch_read_in_one_pass_reads_each_request_as_if_alone() {
     let mut read = Vec::new();
     assert!(Request::each_from_json(&text, |run| read.extend_from_slice(run)));
     assert_eq!(read.len(), items.len());
+    let mut again = Request::default();
     for (got, item) in read.iter().zip(&items) {
+        again.read_json(&item.to_string()).unwrap();
+        assert_eq!(got, &again, "{item}");
         assert_eq!(got, &Request::from_value(item).unwrap(), "{item}");
         assert_eq!(
             got,
             &Request::from_json(&item.to_string()).unwrap(),
             "{item}"
+        );
+    }
+
+    // Read into a used request, a bad one is the same error as read alone.
+    for bad in [
+        r#"{"action":"store","purpose":5}"#,
+        r#"{"purpose":"x"}"#,
+        "{",
+    ] {
+        assert_eq!(
+            again.read_json(bad).unwrap_err(),
+            Request::from_json(bad).unwrap_err()
         );
     }
 
