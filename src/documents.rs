@@ -885,70 +885,123 @@ where
     Ok(())
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Principal> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        // `null` is the empty object.
-        struct V<'r>(&'r mut Principal);
-        impl<'de> serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object")
+/// An object of the request (`principal`, `resource`) read in place: its
+/// own fields by name, the rest kept as extras; `null` is the empty object.
+trait Fields: Default {
+    /// Reads field `k` if it is one of ours and says which it was (its
+    /// place in `reset`'s list); `None` for an extra.
+    fn field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        k: &str,
+        m: &mut A,
+    ) -> Result<Option<usize>, A::Error>;
+    /// Resets the fields the object left out.
+    fn reset(&mut self, seen: [bool; 5]);
+    fn extra(&mut self) -> &mut Map<String, Value>;
+}
+
+impl Fields for Principal {
+    fn field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        k: &str,
+        m: &mut A,
+    ) -> Result<Option<usize>, A::Error> {
+        Ok(Some(match k {
+            "id" => {
+                m.next_value_seed(Fill(&mut self.id))?;
+                0
             }
-            fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
-                *self.0 = Principal::default();
-                Ok(())
+            "country" => {
+                self.country = m.next_value::<Option<CountryField>>()?.map(|c| c.0);
+                1
             }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-                self.visit_none()
+            "roles" => {
+                m.next_value_seed(Fill(&mut self.roles))?;
+                2
             }
-            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-                d.deserialize_map(self)
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-                let p = self.0;
-                let mut seen = [false; 3];
-                visit_object(map, &mut p.extra, |k, m| {
-                    match k {
-                        "id" => (m.next_value_seed(Fill(&mut p.id))?, seen[0] = true),
-                        "country" => (
-                            p.country = m.next_value::<Option<CountryField>>()?.map(|c| c.0),
-                            seen[1] = true,
-                        ),
-                        "roles" => (m.next_value_seed(Fill(&mut p.roles))?, seen[2] = true),
-                        _ => return Ok(false),
-                    };
-                    Ok(true)
-                })?;
-                let [id, country, roles] = seen;
-                if !id {
-                    p.id = None;
-                }
-                if !country {
-                    p.country = None;
-                }
-                if !roles {
-                    p.roles.clear();
-                }
-                Ok(())
-            }
+            _ => return Ok(None),
+        }))
+    }
+    fn reset(&mut self, [id, country, roles, ..]: [bool; 5]) {
+        if !id {
+            self.id = None;
         }
-        d.deserialize_option(V(self.0))
+        if !country {
+            self.country = None;
+        }
+        if !roles {
+            self.roles.clear();
+        }
+    }
+    fn extra(&mut self) -> &mut Map<String, Value> {
+        &mut self.extra
     }
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Resource> {
+impl Fields for Resource {
+    fn field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        k: &str,
+        m: &mut A,
+    ) -> Result<Option<usize>, A::Error> {
+        Ok(Some(match k {
+            "id" => {
+                m.next_value_seed(Fill(&mut self.id))?;
+                0
+            }
+            "classification" => {
+                m.next_value_seed(Fill(&mut self.classification))?;
+                1
+            }
+            "residency" => {
+                m.next_value_seed(Fill(&mut self.residency))?;
+                2
+            }
+            "home_country" => {
+                let c = m.next_value::<Option<CountryField>>()?;
+                self.home_country = c.map(|c| c.0);
+                3
+            }
+            "client_regions" => {
+                m.next_value_seed(Fill(&mut self.client_regions))?;
+                4
+            }
+            _ => return Ok(None),
+        }))
+    }
+    fn reset(&mut self, [id, classification, residency, home, regions]: [bool; 5]) {
+        if !id {
+            self.id = None;
+        }
+        if !classification {
+            self.classification = None;
+        }
+        if !residency {
+            self.residency = None;
+        }
+        if !home {
+            self.home_country = None;
+        }
+        if !regions {
+            self.client_regions.clear();
+        }
+    }
+    fn extra(&mut self) -> &mut Map<String, Value> {
+        &mut self.extra
+    }
+}
+
+impl<'de, T: Fields> serde::de::DeserializeSeed<'de> for Fill<'_, T> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        // `null` is the empty object.
-        struct V<'r>(&'r mut Resource);
-        impl<'de> serde::de::Visitor<'de> for V<'_> {
+        struct V<'r, T>(&'r mut T);
+        impl<'de, T: Fields> serde::de::Visitor<'de> for V<'_, T> {
             type Value = ();
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an object")
             }
             fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
-                *self.0 = Resource::default();
+                *self.0 = T::default();
                 Ok(())
             }
             fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
@@ -958,44 +1011,18 @@ impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Resource> {
                 d.deserialize_map(self)
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-                let r = self.0;
+                let t = self.0;
                 let mut seen = [false; 5];
-                visit_object(map, &mut r.extra, |k, m| {
-                    match k {
-                        "id" => (m.next_value_seed(Fill(&mut r.id))?, seen[0] = true),
-                        "classification" => (
-                            m.next_value_seed(Fill(&mut r.classification))?,
-                            seen[1] = true,
-                        ),
-                        "residency" => (m.next_value_seed(Fill(&mut r.residency))?, seen[2] = true),
-                        "home_country" => (
-                            r.home_country = m.next_value::<Option<CountryField>>()?.map(|c| c.0),
-                            seen[3] = true,
-                        ),
-                        "client_regions" => (
-                            m.next_value_seed(Fill(&mut r.client_regions))?,
-                            seen[4] = true,
-                        ),
-                        _ => return Ok(false),
-                    };
-                    Ok(true)
+                let mut extra = std::mem::take(t.extra());
+                visit_object(map, &mut extra, |k, m| {
+                    let i = t.field(k, m)?;
+                    if let Some(s) = i.and_then(|i| seen.get_mut(i)) {
+                        *s = true;
+                    }
+                    Ok(i.is_some())
                 })?;
-                let [id, classification, residency, home, regions] = seen;
-                if !id {
-                    r.id = None;
-                }
-                if !classification {
-                    r.classification = None;
-                }
-                if !residency {
-                    r.residency = None;
-                }
-                if !home {
-                    r.home_country = None;
-                }
-                if !regions {
-                    r.client_regions.clear();
-                }
+                *t.extra() = extra;
+                t.reset(seen);
                 Ok(())
             }
         }
