@@ -160,24 +160,9 @@ impl AppState {
         }
     }
 
-    fn observe(&self, d: &sovra::eval::Decision, started: Instant) {
-        let allow = d.allowed();
+    /// Counts one request's time to decide in the latency histogram.
+    fn latency(&self, started: Instant) {
         let m = &self.metrics;
-        if allow {
-            m.allow.fetch_add(1, Ordering::Relaxed);
-        } else {
-            m.deny.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Ok(mut by) = m.by_rule.lock() {
-            for r in &d.reasons {
-                match by.get_mut(&r.rule) {
-                    Some(n) => *n += 1,
-                    None => {
-                        by.insert(r.rule.clone(), 1);
-                    }
-                }
-            }
-        }
         let secs = started.elapsed().as_secs_f64();
         let slot = BUCKETS
             .iter()
@@ -194,8 +179,10 @@ impl AppState {
 fn parse_request(body: &[u8]) -> Result<Request, Response> {
     let text = std::str::from_utf8(body)
         .map_err(|_| error(StatusCode::BAD_REQUEST, "the body is not UTF-8", None))?;
-    Request::from_json(text)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, e.message.clone(), Some(&e.path)))
+    let mut req = Request::default();
+    req.read_json(text)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, e.message.clone(), Some(&e.path)))?;
+    Ok(req)
 }
 
 #[derive(serde::Deserialize)]
@@ -234,8 +221,25 @@ async fn evaluate(
         }
     };
     let engine = s.engine();
+    if level == TraceLevel::Off && s.log.is_none() {
+        // The usual case: the decision written straight as JSON, as a batch's.
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+        }
+        let mut buf = Vec::with_capacity(1024);
+        let mut tally = Tally::default();
+        SCRATCH.with_borrow_mut(|scratch| {
+            tally.verdict(engine.decide_json(&req, scratch, &mut buf));
+        });
+        tally.merge(&engine, &s.metrics);
+        s.latency(started);
+        return ([(header::CONTENT_TYPE, "application/json")], buf).into_response();
+    }
     let d = engine.decide(&req, level);
-    s.observe(&d, started);
+    let mut tally = Tally::default();
+    tally.decision(&d);
+    tally.merge(&engine, &s.metrics);
+    s.latency(started);
     if let Some(log) = &s.log {
         let s2 = s.clone();
         let (engine2, req2, d2) = (engine.clone(), req.clone(), d.clone());
@@ -260,45 +264,33 @@ async fn evaluate(
     axum::Json(d).into_response()
 }
 
-/// Decisions of one batch, counted locally and added to the metrics once.
+/// Decisions of one request or batch, counted locally and added to the
+/// metrics once.
+#[derive(Default)]
 struct Tally {
     allow: u64,
     deny: u64,
-    /// By rule index; the last slot counts default denies.
-    by_rule: Vec<u64>,
+    /// By rule index; `u32::MAX` counts default denies.
+    by_rule: rustc_hash::FxHashMap<u32, u64>,
     /// Decisions counted by name (those built whole, with a trace or for the log).
     by_name: BTreeMap<String, u64>,
     bad: u64,
 }
 
 impl Tally {
-    fn new(engine: &Engine) -> Tally {
-        Tally {
-            allow: 0,
-            deny: 0,
-            by_rule: vec![0; engine.program().rules.len() + 1],
-            by_name: BTreeMap::new(),
-            bad: 0,
-        }
-    }
-
     fn verdict(&mut self, v: sovra::Verdict<'_>) {
         if v.allow {
             self.allow += 1;
         } else {
             self.deny += 1;
         }
-        let default_deny = self.by_rule.len() - 1;
         let slots: &[u32] = if !v.allow && v.rules.is_empty() {
             &[u32::MAX]
         } else {
             v.rules
         };
         for &r in slots {
-            let i = (r as usize).min(default_deny);
-            if let Some(n) = self.by_rule.get_mut(i) {
-                *n += 1;
-            }
+            *self.by_rule.entry(r).or_default() += 1;
         }
     }
 
@@ -319,8 +311,10 @@ impl Tally {
         m.bad_requests.fetch_add(self.bad, Ordering::Relaxed);
         let Ok(mut by) = m.by_rule.lock() else { return };
         let rules = &engine.program().rules;
-        for (i, &n) in self.by_rule.iter().enumerate().filter(|(_, n)| **n > 0) {
-            let name = rules.get(i).map_or("default_deny", |r| r.id.as_str());
+        for (&i, &n) in &self.by_rule {
+            let name = rules
+                .get(i as usize)
+                .map_or("default_deny", |r| r.id.as_str());
             match by.get_mut(name) {
                 Some(c) => *c += n,
                 None => {
@@ -394,7 +388,7 @@ async fn evaluate_batch(
             None => None,
         };
         let mut b = Batch {
-            tally: Tally::new(&engine),
+            tally: Tally::default(),
             engine: &engine,
             level,
             log,
@@ -418,7 +412,7 @@ async fn evaluate_batch(
             // ... else each element as raw JSON, so a bad one gets its own
             // error and the rest are still decided.
             b.buf.truncate(1);
-            b.tally = Tally::new(&engine);
+            b.tally = Tally::default();
             let items: Vec<Box<serde_json::value::RawValue>> = match serde_json::from_slice(&body) {
                 Ok(a) => a,
                 Err(e) if e.is_data() => {
