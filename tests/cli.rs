@@ -11,12 +11,9 @@ fn sovra(args: &[&str], stdin: Option<&str>) -> Output {
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        // A command may exit before it reads its input (a broken policy):
+        // the pipe is then closed, which is not the test's failure.
+        let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
     } else {
         drop(child.stdin.take());
     }
