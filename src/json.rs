@@ -1,7 +1,7 @@
 //! JSON text written by hand on the hot paths (decisions, canonical requests).
 //!
 //! Invariant: [`string`] writes exactly the bytes `serde_json` would for the
-//! same `&str` (tests/engine.rs compares them).
+//! same `&str` (the tests below compare them).
 
 /// True when `s` can stand between quotes as it is: no control character,
 /// quote or backslash (the characters JSON escapes). Eight bytes at a time.
