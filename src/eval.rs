@@ -433,17 +433,22 @@ fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdi
     let e = ctx.e;
     let slot = ctx.action.unwrap_or(e.program.actions.len());
     let entry = e.program.rules_for(ctx.action);
-    // The keyed groups this request reaches: one entry per group at most.
-    let mut hits: [Option<&KeyedEntry>; 8] = [None; 8];
-    let mut overflow = false;
-    for (gi, group) in entry.keyed.iter().enumerate() {
-        let hit = ctx.key(group.field, |text| {
+    // The entry of keyed group `gi` for this request's value of its field.
+    let lookup = move |gi: usize| {
+        let group = entry.keyed.get(gi)?;
+        ctx.key(group.field, |text| {
             e.keys
                 .get(slot)
                 .and_then(|g| g.get(gi))
                 .and_then(|m| m.get(text))
                 .and_then(|i| group.values.get(*i))
-        });
+        })
+    };
+    // The keyed groups this request reaches: one entry per group at most.
+    let mut hits: [Option<&KeyedEntry>; 8] = [None; 8];
+    let mut overflow = false;
+    for gi in 0..entry.keyed.len() {
+        let hit = lookup(gi);
         match hits.get_mut(gi) {
             Some(h) => *h = hit,
             None => overflow = true,
@@ -462,21 +467,10 @@ fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdi
             }
         });
         // More than eight keyed groups in one action: look the rest up as we go.
-        let rest = entry
-            .keyed
-            .iter()
-            .enumerate()
-            .skip(8)
+        let rest = (8..entry.keyed.len())
             .filter(move |_| overflow)
-            .flat_map(move |(gi, group)| {
-                let hit = ctx.key(group.field, |text| {
-                    e.keys
-                        .get(slot)
-                        .and_then(|g| g.get(gi))
-                        .and_then(|m| m.get(text))
-                        .and_then(|i| group.values.get(*i))
-                });
-                hit.into_iter().flat_map(move |k| {
+            .flat_map(move |gi| {
+                lookup(gi).into_iter().flat_map(move |k| {
                     if forbid {
                         k.forbids.iter()
                     } else {

@@ -366,3 +366,33 @@ fn requests_read_into_a_reused_value_read_as_if_each_were_alone() {
     assert!(!Request::each_from_json(b"[\xff]", |_| ()));
     assert!(Request::each_from_json(b" [ ] ", |_| ()));
 }
+
+#[test]
+fn rules_keyed_on_more_than_eight_fields_are_all_found() {
+    // Ten forbid rules keyed on ten different request fields: the engine
+    // keeps eight keyed groups in a fixed array and looks the rest up as it
+    // goes; a rule in any of them must apply.
+    let mut text = String::from("package wide\n\npermit all when action == store\n");
+    for i in 0..10 {
+        text.push_str(&format!("\nforbid f{i} when request.f{i} == \"x\"\n"));
+    }
+    let mut src = sovra::source::Sources::default();
+    src.add("wide.sov", text);
+    let engine = Engine::new(
+        sovra::policy::compile(&src).unwrap(),
+        bundled_regions(),
+        Grants::default(),
+    );
+    let mut scratch = Scratch::default();
+    for i in 0..10 {
+        let req = Request::from_json(&format!(r#"{{"action":"store","f{i}":"x"}}"#)).unwrap();
+        let v = engine.verdict(&req, &mut scratch);
+        assert!(!v.allow, "f{i}");
+        assert_eq!(
+            engine.program().rules[v.rules[0] as usize].id,
+            format!("wide.f{i}")
+        );
+        let other = Request::from_json(&format!(r#"{{"action":"store","f{i}":"y"}}"#)).unwrap();
+        assert!(engine.verdict(&other, &mut scratch).allow, "f{i}");
+    }
+}
