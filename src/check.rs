@@ -1443,7 +1443,7 @@ impl<'s> Checker<'s> {
                 let ok = match (lt, rt) {
                     (Ty::Country, Ty::Set(Elem::Countries | Elem::Empty)) => true,
                     (Ty::Str(k), Ty::Set(Elem::Strings | Elem::Empty)) => {
-                        self.check_kind_set(k, rn, rhs);
+                        self.check_kind_set(k, rn, rhs, file);
                         true
                     }
                     (Ty::Profile, Ty::Set(Elem::Strings | Elem::Empty)) => true,
@@ -1619,12 +1619,12 @@ impl<'s> Checker<'s> {
         }
     }
 
-    fn check_kind_set(&mut self, k: Kind, n: NodeId, e: &Expr) {
+    fn check_kind_set(&mut self, k: Kind, n: NodeId, e: &Expr, file: usize) {
         if k == Kind::Plain {
             return;
         }
         // Point at the member in its declaration when the set is named.
-        let members: Vec<(String, Span)> = match self.set_members_with_spans(e) {
+        let members: Vec<(String, Span)> = match self.set_members_with_spans(e, file) {
             Some(m) => m,
             None => match self.set_of_node(n) {
                 Some(SetVal::Strings(v)) => v.into_iter().map(|(s, _)| (s, e.span())).collect(),
@@ -1636,9 +1636,13 @@ impl<'s> Checker<'s> {
         }
     }
 
-    fn set_members_with_spans(&self, e: &Expr) -> Option<Vec<(String, Span)>> {
-        let Expr::Path(segs, _) = e else {
-            if let Expr::List(items, _) = e {
+    /// The members of a list literal, or of the set a name resolves to in
+    /// `file`'s scope (its own package and its imports; a qualified name
+    /// through its package), each with the span to point at.
+    fn set_members_with_spans(&self, e: &Expr, file: usize) -> Option<Vec<(String, Span)>> {
+        let segs = match e {
+            Expr::Path(segs, _) => segs,
+            Expr::List(items, _) => {
                 return Some(
                     items
                         .iter()
@@ -1650,19 +1654,18 @@ impl<'s> Checker<'s> {
                             _ => None,
                         })
                         .collect(),
-                );
+                )
             }
-            return None;
+            _ => return None,
         };
-        let decl = self.set_decls.iter().find(|d| {
-            let q = segs
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join(".");
-            d.qname == q || d.qname.rsplit('.').next() == Some(q.as_str())
-        })?;
-        match &decl.state {
+        let decl = match segs.split_last()? {
+            (name, []) => self.scopes.get(file)?.get(&name.name)?,
+            (name, pkg) => {
+                let pkg: Vec<&str> = pkg.iter().map(|s| s.name.as_str()).collect();
+                self.pkg_sets.get(&pkg.join("."))?.get(&name.name)?
+            }
+        };
+        match &self.set_decls.get(*decl)?.state {
             SetState::Done(Some((SetVal::Strings(v), _))) => Some(v.clone()),
             _ => None,
         }

@@ -13,7 +13,7 @@
 //! let engine = Engine::new(program, sovra::documents::bundled_regions(), Grants::default());
 //!
 //! let request = Request::from_json(r#"{"action":"store","resource":{"classification":"identity",
-//!     "residency":"eea"},"target_region":"eu-west-3"}"#)?;
+//!     "residency":"eea","home_country":"FR"},"target_region":"eu-west-3"}"#)?;
 //!
 //! // The full decision document, with a trace if asked for.
 //! let decision = engine.decide(&request, TraceLevel::Off);

@@ -261,7 +261,7 @@ fn eval_batch_prints_in_order_and_reports_bad_lines() {
 fn check_exits_0_clean_and_2_with_every_diagnostic() {
     let o = sovra(&["check"], None);
     assert_eq!(o.status.code(), Some(0));
-    assert!(out(&o).starts_with("ok: 6 files, 14 rules"));
+    assert!(out(&o).starts_with("ok: 6 files, 15 rules"));
     let o = sovra(&["check", "--policies", "policies"], None);
     assert_eq!(o.status.code(), Some(0));
     let o = sovra(
@@ -291,7 +291,7 @@ fn compile_prints_writes_and_hashes_the_ir() {
     let o = sovra(&["compile"], None);
     assert_eq!(o.status.code(), Some(0));
     let ir = out(&o);
-    assert!(ir.contains("r5 forbid gdpr.transfer_outside_eea"));
+    assert!(ir.contains("r6 forbid gdpr.transfer_outside_eea"));
     assert!(ir.contains("index:"));
     let hash = out(&sovra(&["compile", "--emit", "hash"], None))
         .trim()
@@ -308,7 +308,7 @@ fn compile_prints_writes_and_hashes_the_ir() {
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    assert_eq!(v["rules"].as_array().unwrap().len(), 14);
+    assert_eq!(v["rules"].as_array().unwrap().len(), 15);
     std::fs::remove_file(file).ok();
 }
 

@@ -142,7 +142,7 @@ fn every_endpoint_and_error_status() {
         .any(|r| r["region"] == "us-east-1" && r["rules"][0] == "gdpr.transfer_outside_eea"));
     let (st, b) = http(p, "GET", "/v1/policies", None, "");
     assert_eq!(st, 200);
-    assert_eq!(json(&b)["rules"].as_array().unwrap().len(), 14);
+    assert_eq!(json(&b)["rules"].as_array().unwrap().len(), 15);
     assert_eq!(http(p, "GET", "/health", None, "").0, 200);
     assert_eq!(http(p, "GET", "/ready", None, "").0, 200);
     let (st, b) = http(p, "GET", "/metrics", None, "");

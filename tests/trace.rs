@@ -62,7 +62,9 @@ fn missing_values_are_named_in_the_trace() {
         r#"{"action":"store","time":"2026-03-01T00:00:00Z","resource":{"classification":"identity","residency":"eea"},"target_region":"eu-central-1"}"#,
     );
     let d = engine().decide(&r, TraceLevel::Full);
-    assert_eq!(d.decision, "allow");
+    // C2: personal data without a data-subject country fails closed.
+    assert_eq!(d.decision, "deny");
+    assert_eq!(d.reasons[0].rule, "classes.personal_without_home_country");
     let rules = d.trace.as_ref().unwrap()["rules"].as_array().unwrap();
     let gdpr = rules
         .iter()
