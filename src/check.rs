@@ -234,7 +234,7 @@ impl<'s> Checker<'s> {
                             .get(first)
                             .map(|d| d.span)
                             .unwrap_or_default();
-                        let loc = self.sources.location(at);
+                        let loc = self.sources.path_location(at);
                         self.err(
                             Diagnostic::new(
                                 Code::Duplicate,
@@ -570,7 +570,7 @@ impl<'s> Checker<'s> {
             for item in &f.items {
                 if let Item::Classification { name, sensitivity } = item {
                     if let Some(first) = self.classes.get(&name.name).copied() {
-                        let loc = self.sources.location(first);
+                        let loc = self.sources.path_location(first);
                         self.err(
                             Diagnostic::new(Code::Duplicate, name.span, format!("classification `{}` is declared twice", name.name))
                                 .label("declared again here")
@@ -606,7 +606,7 @@ impl<'s> Checker<'s> {
             for item in &f.items {
                 if let Item::Profile { name, mode, .. } = item {
                     if let Some(first) = self.profiles.get(&name.name).copied() {
-                        let loc = self.sources.location(first);
+                        let loc = self.sources.path_location(first);
                         self.err(
                             Diagnostic::new(Code::Duplicate, name.span, format!("profile `{}` is declared twice", name.name))
                                 .label("declared again here")
@@ -716,7 +716,7 @@ impl<'s> Checker<'s> {
                 let Item::Rule(r) = item else { continue };
                 let id = format!("{}.{}", f.package.name, r.name.name);
                 if let Some(first) = seen.get(&id).copied() {
-                    let loc = self.sources.location(first);
+                    let loc = self.sources.path_location(first);
                     self.err(
                         Diagnostic::new(
                             Code::Duplicate,

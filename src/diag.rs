@@ -125,14 +125,18 @@ pub fn render(diags: &[Diagnostic], sources: &Sources) -> String {
         let (name, text) = sources
             .file(d.span)
             .map_or(("<unknown>".to_string(), String::new()), |f| {
-                (f.name.clone(), f.text.to_string())
+                (f.path.clone(), f.text.to_string())
             });
         let report = Report {
             diag: d,
             src: NamedSource::new(name, text),
         };
         if handler.render_report(&mut out, &report).is_err() {
-            out.push_str(&format!("{}: {}\n", sources.location(d.span), d.message));
+            out.push_str(&format!(
+                "{}: {}\n",
+                sources.path_location(d.span),
+                d.message
+            ));
         }
         out.push('\n');
     }

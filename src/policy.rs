@@ -42,6 +42,12 @@ pub enum LoadError {
     },
     #[error("no `.sov` policy files found under `{0}`")]
     Empty(String),
+    #[error("two policy files are both named `{name}` relative to their policy roots (`{first}` and `{second}`): rename one, or give their common folder as one --policies path")]
+    Clash {
+        name: String,
+        first: String,
+        second: String,
+    },
 }
 
 /// The bundled library as sources.
@@ -60,30 +66,59 @@ fn display(p: &Path) -> String {
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
-fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+/// Every `.sov` file under `path`, each with its name relative to the policy
+/// root: a folder's own name and the path inside it (`policies/gdpr.sov`), or
+/// a file's name. The same files give the same names however the root is
+/// spelt (`policies`, `./x/../policies`, an absolute path or a copy).
+fn collect(path: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), LoadError> {
     let io = |source| LoadError::Io {
         path: display(path),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(io)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for e in entries {
-            if e.is_dir() || e.extension().is_some_and(|x| x == "sov") {
-                collect(&e, out)?;
-            }
-        }
+    let canonical = std::fs::canonicalize(path).map_err(io)?;
+    let root = canonical
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if std::fs::metadata(&canonical).map_err(io)?.is_dir() {
+        walk(&canonical, &root, path, out)
     } else {
-        out.push(path.to_path_buf());
+        out.push((root, path.to_path_buf()));
+        Ok(())
+    }
+}
+
+fn walk(
+    dir: &Path,
+    name: &str,
+    given: &Path,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<(), LoadError> {
+    let io = |source| LoadError::Io {
+        path: display(given),
+        source,
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for e in entries {
+        let Some(file) = e.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let (child, shown) = (format!("{name}/{file}"), given.join(&file));
+        if e.is_dir() {
+            walk(&e, &child, &shown, out)?;
+        } else if e.extension().is_some_and(|x| x == "sov") {
+            out.push((child, shown));
+        }
     }
     Ok(())
 }
 
-/// Reads every `.sov` file under the given paths.
+/// Reads every `.sov` file under the given paths. Two different files that
+/// would have the same root-relative name are an error.
 pub fn load(paths: &[PathBuf]) -> Result<Sources, LoadError> {
     let mut files = Vec::new();
     for p in paths {
@@ -93,16 +128,27 @@ pub fn load(paths: &[PathBuf]) -> Result<Sources, LoadError> {
             return Err(LoadError::Empty(display(p)));
         }
     }
-    let mut named: Vec<(String, PathBuf)> = files.into_iter().map(|f| (display(&f), f)).collect();
-    named.sort();
-    named.dedup_by(|a, b| a.0 == b.0);
+    files.sort();
     let mut s = Sources::default();
-    for (name, path) in named {
+    let mut seen: Vec<(String, PathBuf)> = Vec::new();
+    for (name, path) in files {
+        let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if let Some((_, other)) = seen.iter().find(|(n, _)| *n == name) {
+            if *other == real {
+                continue;
+            }
+            return Err(LoadError::Clash {
+                name,
+                first: display(other),
+                second: display(&path),
+            });
+        }
+        seen.push((name.clone(), real));
         let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
-            path: name.clone(),
+            path: display(&path),
             source,
         })?;
-        s.add(name, text);
+        s.add_file(name, display(&path), text);
     }
     Ok(s)
 }

@@ -36,7 +36,11 @@ impl Span {
 /// One policy file.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
+    /// The name the program knows the file by, relative to its policy root
+    /// (`policies/gdpr.sov`): part of rule locations and so of the policy hash.
     pub name: String,
+    /// Where it was read from, as the user named it: for diagnostics only.
+    pub path: String,
     pub text: Arc<str>,
     /// Byte offset of the start of each line, for line and column lookups.
     lines: Arc<[u32]>,
@@ -50,12 +54,19 @@ pub struct Sources {
 
 impl Sources {
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<Arc<str>>) -> u32 {
+        let name = name.into();
+        self.add_file(name.clone(), name, text)
+    }
+
+    /// Adds a file known as `name` (root-relative) that was read from `path`.
+    pub fn add_file(&mut self, name: String, path: String, text: impl Into<Arc<str>>) -> u32 {
         let text: Arc<str> = text.into();
         let lines = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i as u32 + 1))
             .collect();
         self.files.push(SourceFile {
-            name: name.into(),
+            name,
+            path,
             text,
             lines,
         });
@@ -88,10 +99,19 @@ impl Sources {
         (line, col)
     }
 
-    /// `file:line:col` for a span.
+    /// `file:line:col` for a span, the file by its root-relative name (as
+    /// rule locations in the program give it).
     pub fn location(&self, span: Span) -> String {
         let (line, col) = self.line_col(span);
         let name = self.file(span).map_or("<unknown>", |f| f.name.as_str());
         format!("{name}:{line}:{col}")
+    }
+
+    /// `file:line:col` for a span, the file as the user named it (for
+    /// diagnostics, so that an editor can open it).
+    pub fn path_location(&self, span: Span) -> String {
+        let (line, col) = self.line_col(span);
+        let path = self.file(span).map_or("<unknown>", |f| f.path.as_str());
+        format!("{path}:{line}:{col}")
     }
 }

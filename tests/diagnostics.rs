@@ -109,3 +109,36 @@ fn the_bundled_library_checks_clean() {
     let bundled = sovra::policy::compile(&sovra::policy::bundled()).unwrap();
     assert_eq!(prog.hash(), bundled.hash());
 }
+
+#[test]
+fn the_policy_hash_is_the_policys_not_the_paths() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let copy = std::env::temp_dir().join(format!("sovra-hash-{}", std::process::id()));
+    let copied = copy.join("policies");
+    std::fs::create_dir_all(&copied).unwrap();
+    for e in std::fs::read_dir(root.join("policies")).unwrap() {
+        let e = e.unwrap().path();
+        if e.extension().is_some_and(|x| x == "sov") {
+            std::fs::copy(&e, copied.join(e.file_name().unwrap())).unwrap();
+        }
+    }
+    let bundled = sovra::policy::compile(&sovra::policy::bundled()).unwrap();
+    for spelling in [
+        PathBuf::from("policies"),
+        PathBuf::from("./policies/../policies"),
+        root.join("policies"),
+        copied.clone(),
+    ] {
+        let src = sovra::policy::load(std::slice::from_ref(&spelling)).unwrap();
+        let prog = sovra::policy::compile(&src).unwrap();
+        assert_eq!(prog.hash(), bundled.hash(), "{}", spelling.display());
+        assert_eq!(prog.rules[0].location, bundled.rules[0].location);
+    }
+    // Two different files with one root-relative name are refused, not merged.
+    let other = copy.join("elsewhere").join("policies");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("geo.sov"), "package geo2\n").unwrap();
+    let err = sovra::policy::load(&[copied, other]).unwrap_err();
+    assert!(err.to_string().contains("`policies/geo.sov`"), "{err}");
+    std::fs::remove_dir_all(copy).ok();
+}
