@@ -534,13 +534,10 @@ impl<'s> Checker<'s> {
     }
 
     fn bad_country(&mut self, text: &str, span: Span) {
-        let mut help = "use an ISO 3166-1 alpha-2 code, such as `DE`, `FR` or `US`".to_string();
-        if text == "UK" {
-            help = "the ISO code of the United Kingdom is `GB`".into();
-        } else if text == "EU" {
-            help =
-                "`EU` is not a country: import the set (`use geo.{EU}`) or list its members".into();
-        }
+        let help = match text {
+            "EU" => "`EU` is not a country: import the set (`use geo.{EU}`) or list its members",
+            _ => Country::hint(text),
+        };
         self.err(
             Diagnostic::new(
                 Code::InvalidCountry,

@@ -623,10 +623,10 @@ fn one_line(
                 }
                 (Format::Text, _) => {
                     let d = engine.decide(req, level);
-                    let first = d
-                        .reasons
-                        .first()
-                        .map_or(String::new(), |r| format!(" {} {}", r.rule, r.message));
+                    let first = d.reasons.first().map_or(String::new(), |r| {
+                        let clean = sovra::explain::clean;
+                        format!(" {} {}", clean(&r.rule), clean(&r.message))
+                    });
                     out.extend_from_slice(format!("line {n}: {}{first}", d.decision).as_bytes());
                 }
             }

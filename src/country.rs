@@ -36,6 +36,32 @@ impl Country {
         }
     }
 
+    /// Parses an assigned code, or says what is wrong and what would fix it
+    /// (the same words in policies and in every document).
+    pub fn parse_assigned(s: &str) -> Result<Country, String> {
+        match Country::parse(s).filter(|c| c.is_assigned()) {
+            Some(c) => Ok(c),
+            None => Err(format!(
+                "`{}` is not an ISO 3166-1 country code: {}",
+                s.escape_debug(),
+                Country::hint(s)
+            )),
+        }
+    }
+
+    /// What to write instead of a code that is not assigned.
+    pub fn hint(s: &str) -> &'static str {
+        match s {
+            "UK" => "did you mean `GB`? (the ISO code of the United Kingdom is `GB`)",
+            "EU" => "`EU` is not a country: name a member state, or use a set of them in the policy",
+            "EL" => "did you mean `GR`? (the ISO code of Greece is `GR`)",
+            _ if s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphabetic()) && !s.bytes().all(|b| b.is_ascii_uppercase()) => {
+                "country codes are upper case, such as `DE`"
+            }
+            _ => "use an assigned ISO 3166-1 alpha-2 code (two upper-case letters), such as `DE`, `FR` or `US`",
+        }
+    }
+
     /// True when the code is officially assigned (policies are held to this).
     pub fn is_assigned(self) -> bool {
         static SET: std::sync::OnceLock<CountrySet> = std::sync::OnceLock::new();

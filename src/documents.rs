@@ -110,9 +110,9 @@ impl<'a> Obj<'a> {
     fn opt_country(&self, k: &str) -> R<Option<Country>> {
         match self.opt_str(k)? {
             None => Ok(None),
-            Some(s) => Country::parse(&s).map(Some).ok_or_else(|| {
-                DocError::new(&self.p(k), format!("`{s}` is not a country code (two upper-case letters, ISO 3166-1 alpha-2, such as `DE`)"))
-            }),
+            Some(s) => Country::parse_assigned(&s)
+                .map(Some)
+                .map_err(|e| DocError::new(&self.p(k), e)),
         }
     }
     fn str_list(&self, k: &str) -> R<Vec<String>> {
@@ -137,13 +137,89 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// A JSON value like [`Value`], except that an object with the same key
+/// twice is an error (serde_json keeps the last silently): every document
+/// has one reading.
+struct Strict;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(Strict)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(Strict)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(Strict)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+            if out.contains_key(k.as_ref()) {
+                return Err(duplicate_key(&k));
+            }
+            let v = map.next_value_seed(Strict)?;
+            out.insert(k.into_owned(), v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+fn duplicate_key<E: serde::de::Error>(k: &str) -> E {
+    E::custom(format!(
+        "the key `{}` appears twice in one object: write each key once",
+        k.escape_debug()
+    ))
+}
+
 fn parse_json(text: &str, what: &str) -> R<Value> {
-    serde_json::from_str(text).map_err(|e| {
-        DocError::new(
-            &format!("line {} column {}", e.line(), e.column()),
-            format!("the {what} is not valid JSON: {e}"),
-        )
-    })
+    let mut de = serde_json::Deserializer::from_str(text);
+    let mut track = serde_path_to_error::Track::new();
+    let v = serde::de::DeserializeSeed::deserialize(
+        Strict,
+        serde_path_to_error::Deserializer::new(&mut de, &mut track),
+    );
+    match v {
+        Ok(v) => de.end().map(|()| v).map_err(|e| json_error(&e, what)),
+        Err(e) if e.is_syntax() || e.is_eof() => Err(json_error(&e, what)),
+        Err(e) => Err(serde_error(&track.path().to_string(), &e.to_string())),
+    }
 }
 
 // ---- requests ----------------------------------------------------------------------
@@ -562,10 +638,7 @@ impl Grants {
     pub fn from_json(text: &str) -> R<Grants> {
         let mut de = serde_json::Deserializer::from_str(text);
         let grants = Grants::from_deserializer(&mut de)?;
-        Ok(Grants::build(
-            grants,
-            crate::ir::sha256_hex(text.as_bytes()),
-        ))
+        Grants::checked(vec![grants], crate::ir::sha256_hex(text.as_bytes()))
     }
 
     /// Streams the grants document from a reader (a file of a million grants
@@ -582,7 +655,7 @@ impl Grants {
             Grants::from_deserializer(&mut de)?
         };
         let hash = crate::ir::hex_digest(&hashing.hasher.finalize());
-        Ok(Grants::build(grants, hash))
+        Grants::checked(vec![grants], hash)
     }
 
     fn from_deserializer<'de, Rd: serde_json::de::Read<'de>>(
@@ -622,6 +695,32 @@ impl Grants {
             serde_json::to_vec(&serde_json::json!({ "grants": grants })).unwrap_or_default();
         let hash = crate::ir::sha256_hex(&bytes);
         Grants::build(grants, hash)
+    }
+
+    /// Builds a document read from input, refusing what no reader may
+    /// accept: a grant id used twice, and a grant that expires at or before
+    /// it becomes valid.
+    fn checked(chunks: Vec<Vec<Grant>>, hash: String) -> R<Grants> {
+        let mut ids: rustc_hash::FxHashMap<&str, usize> = rustc_hash::FxHashMap::default();
+        for (i, g) in chunks.iter().flatten().enumerate() {
+            if let Some(first) = ids.insert(&g.id, i) {
+                return Err(DocError::new(
+                    &format!("grants[{i}].id"),
+                    format!(
+                        "duplicate grant id `{}` (first at grants[{first}]); ids must be unique",
+                        g.id.escape_debug()
+                    ),
+                ));
+            }
+            if g.valid_from.is_some_and(|from| g.expires_at <= from) {
+                return Err(DocError::new(
+                    &format!("grants[{i}].expires_at"),
+                    "the grant expires at or before it becomes valid: `expires_at` must be after `valid_from`",
+                ));
+            }
+        }
+        drop(ids);
+        Ok(Grants::from_chunks(chunks, hash))
     }
 
     fn build(grants: Vec<Grant>, hash: String) -> Grants {
@@ -876,7 +975,10 @@ where
     extra.clear();
     while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
         if !known(&key, &mut map)? {
-            let v: Value = map.next_value()?;
+            let v: Value = map.next_value_seed(Strict)?;
+            if extra.contains_key(key.as_ref()) {
+                return Err(duplicate_key(&key));
+            }
             if !v.is_null() {
                 extra.insert(key.into_owned(), v);
             }
@@ -1017,6 +1119,9 @@ impl<'de, T: Fields> serde::de::DeserializeSeed<'de> for Fill<'_, T> {
                 visit_object(map, &mut extra, |k, m| {
                     let i = t.field(k, m)?;
                     if let Some(s) = i.and_then(|i| seen.get_mut(i)) {
+                        if *s {
+                            return Err(duplicate_key(k));
+                        }
                         *s = true;
                     }
                     Ok(i.is_some())
@@ -1045,6 +1150,19 @@ impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Request> {
                 let mut action = Some(std::mem::take(&mut r.action));
                 let mut seen = [false; 8];
                 visit_object(map, &mut r.extra, |k, m| {
+                    let slot = match k {
+                        "action" => 0,
+                        "time" => 1,
+                        "principal" => 2,
+                        "resource" => 3,
+                        "source_region" => 4,
+                        "target_region" => 5,
+                        "purpose" => 6,
+                        _ => 7,
+                    };
+                    if seen.get(slot) == Some(&true) {
+                        return Err(duplicate_key(k));
+                    }
                     match k {
                         "action" => (m.next_value_seed(Fill(&mut action))?, seen[0] = true),
                         "time" => (
@@ -1127,6 +1245,54 @@ enum GrantKey {
     Other(String),
 }
 
+impl GrantKey {
+    /// A bit for each known key, to find one written twice (0 for the rest).
+    fn bit(&self) -> u16 {
+        match self {
+            GrantKey::Other(_) => 0,
+            known => {
+                1 << GRANT_KEYS
+                    .iter()
+                    .position(|k| k == &known.name())
+                    .unwrap_or(0)
+            }
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            GrantKey::Id => "id",
+            GrantKey::Principal => "principal",
+            GrantKey::Resource => "resource",
+            GrantKey::Classifications => "classifications",
+            GrantKey::ToCountry => "to_country",
+            GrantKey::Purpose => "purpose",
+            GrantKey::Mechanism => "mechanism",
+            GrantKey::RequestedBy => "requested_by",
+            GrantKey::ApprovedBy => "approved_by",
+            GrantKey::ValidFrom => "valid_from",
+            GrantKey::ExpiresAt => "expires_at",
+            GrantKey::RevokedAt => "revoked_at",
+            GrantKey::Other(o) => o,
+        }
+    }
+}
+
+const GRANT_KEYS: [&str; 12] = [
+    "id",
+    "principal",
+    "resource",
+    "classifications",
+    "to_country",
+    "purpose",
+    "mechanism",
+    "requested_by",
+    "approved_by",
+    "valid_from",
+    "expires_at",
+    "revoked_at",
+];
+
 impl<'de> serde::Deserialize<'de> for GrantKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -1206,11 +1372,15 @@ impl<'de> serde::Deserialize<'de> for GrantsDoc {
             ) -> Result<GrantsDoc, A::Error> {
                 let mut grants = None;
                 let mut pool = Interner::default();
+                let mut keys = std::collections::HashSet::new();
                 while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    if !keys.insert(key.clone().into_owned()) {
+                        return Err(duplicate_key(&key));
+                    }
                     if key == "grants" {
                         grants = Some(map.next_value_seed(GrantList(&mut pool))?);
                     } else {
-                        map.next_value::<serde::de::IgnoredAny>()?;
+                        map.next_value_seed(Strict)?;
                     }
                 }
                 grants
@@ -1277,9 +1447,7 @@ fn de_time<E: serde::de::Error>(s: &str) -> Result<DateTime<Utc>, E> {
 }
 
 fn de_country<E: serde::de::Error>(s: &str) -> Result<Country, E> {
-    Country::parse(s).ok_or_else(|| {
-        E::custom(format!("`{s}` is not a country code (two upper-case letters, ISO 3166-1 alpha-2, such as `DE`)"))
-    })
+    Country::parse_assigned(s).map_err(E::custom)
 }
 
 /// Reads a string without copying it and converts it, so a failure carries
@@ -1350,7 +1518,13 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                 let (mut approved_by, mut valid_from, mut expires_at, mut revoked_at) =
                     (None, None, None, None);
                 let mut extra = Map::new();
+                let mut seen = 0u16;
                 while let Some(key) = map.next_key::<GrantKey>()? {
+                    let bit = key.bit();
+                    if seen & bit != 0 {
+                        return Err(duplicate_key(key.name()));
+                    }
+                    seen |= bit;
                     match key {
                         GrantKey::Id => id = map.next_value::<S>()?.map(|s| Box::from(s.as_ref())),
                         GrantKey::Principal => principal = map.next_value_seed(Shared(pool))?,
@@ -1378,7 +1552,10 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                             revoked_at = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
                         }
                         GrantKey::Other(other) => {
-                            let v: Value = map.next_value()?;
+                            let v: Value = map.next_value_seed(Strict)?;
+                            if extra.contains_key(&other) {
+                                return Err(duplicate_key(&other));
+                            }
                             if !v.is_null() {
                                 extra.insert(other, v);
                             }
@@ -1436,6 +1613,14 @@ mod parallel {
         state: State,
         piece: Vec<u8>,
         count: usize,
+        /// Every byte outside the `grants` array, the array written `[]`:
+        /// parsed at the end, so the rest of the document is held to the
+        /// same reading as the small-file reader's.
+        outer: Vec<u8>,
+        /// Between elements: one just closed (a `,` or `]` is due) ...
+        need_sep: bool,
+        /// ... or a `,` was read (a `{` is due).
+        need_elem: bool,
     }
 
     #[derive(Default, PartialEq)]
@@ -1455,8 +1640,21 @@ mod parallel {
         /// Feeds bytes; full pieces go to `out`. `None`: not the expected shape.
         fn feed(&mut self, bytes: &[u8], out: &mut Vec<Piece>) -> Option<()> {
             for &b in bytes {
-                if self.state == State::Element {
-                    self.piece.push(b);
+                match self.state {
+                    State::Element => self.piece.push(b),
+                    State::ArrayWaiting => match b {
+                        b' ' | b'\t' | b'\n' | b'\r' => continue,
+                        b',' if self.need_sep => {
+                            (self.need_sep, self.need_elem) = (false, true);
+                            continue;
+                        }
+                        b'{' if !self.need_sep => self.need_elem = false,
+                        b']' if !self.need_elem => self.outer.push(b),
+                        // Anything else between grants is not the array of
+                        // objects this path reads: the slow path says why.
+                        _ => return None,
+                    },
+                    _ => self.outer.push(b),
                 }
                 if self.in_str {
                     if let Some(k) = self.key_buf.as_mut() {
@@ -1516,6 +1714,7 @@ mod parallel {
                         match self.state {
                             State::Element if self.depth == 2 => {
                                 self.state = State::ArrayWaiting;
+                                self.need_sep = true;
                                 self.count += 1;
                                 if self.piece.len() >= PIECE {
                                     self.piece.push(b']');
@@ -1601,6 +1800,11 @@ mod parallel {
         if !ok {
             return None;
         }
+        // The document around the array must read as the slow path reads it.
+        let mut de = serde_json::Deserializer::from_slice(&scanner.outer);
+        if !Grants::from_deserializer(&mut de).ok()?.is_empty() {
+            return None;
+        }
         let mut parts: Vec<(usize, Option<Vec<Grant>>)> = results.into_iter().collect();
         parts.sort_by_key(|(n, _)| *n);
         let chunks = parts
@@ -1608,6 +1812,6 @@ mod parallel {
             .map(|(_, p)| p)
             .collect::<Option<Vec<_>>>()?;
         let hash = crate::ir::hex_digest(&hasher.finalize());
-        Some(Ok(Grants::from_chunks(chunks, hash)))
+        Some(Grants::checked(chunks, hash))
     }
 }

@@ -756,7 +756,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
             }
         }
         match g.approved_by.as_deref() {
-            Some(a) if !a.is_empty() && a != &*g.requested_by => {}
+            Some(a) if !a.trim().is_empty() && !same_identity(a, &g.requested_by) => {}
             _ => return GrantCheck::Approval,
         }
         if g.valid_from.is_some_and(|f| now < f) {
@@ -790,6 +790,16 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
             _ => Val::Bool(self.bool(id)),
         }
     }
+}
+
+/// Whether two identities name the same person for separation of duties:
+/// equal after trimming white space and folding case (`Alice` and `alice `
+/// are one person), compared without allocating.
+fn same_identity(a: &str, b: &str) -> bool {
+    fn fold(s: &str) -> impl Iterator<Item = char> + '_ {
+        s.trim().chars().flat_map(char::to_lowercase)
+    }
+    fold(a).eq(fold(b))
 }
 
 fn konst<'a>(p: &'a Program, c: &Const) -> Val<'a> {
@@ -1227,7 +1237,8 @@ fn grant_why(g: &Grant, check: GrantCheck, now: DateTime<Utc>, purpose: Option<&
         GrantCheck::Resource => "it covers neither this resource id nor its classification".into(),
         GrantCheck::Condition => "the rule's conditions on the grant do not hold".into(),
         GrantCheck::Approval => match g.approved_by.as_deref() {
-            None | Some("") => "it was never approved (approved_by is empty)".into(),
+            None => "it was never approved (approved_by is empty)".into(),
+            Some(a) if a.trim().is_empty() => "it was never approved (approved_by is empty)".into(),
             Some(a) => format!(
                 "it was approved by its own requester `{a}` (no one approves their own request)"
             ),

@@ -11,10 +11,28 @@ use crate::eval::Decision;
 use serde_json::Value;
 use std::fmt::Write as _;
 
+/// Text from the request, the documents or the policy, made safe to print:
+/// control characters and line breaks are written as escapes, so a value
+/// can never start a line of its own or forge one (`\n`, `\u{1b}`).
+pub fn clean(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn show(v: &Value) -> String {
     match v {
         Value::Null => "missing".into(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => clean(s).into_owned(),
         Value::Array(a) => format!("[{}]", a.iter().map(show).collect::<Vec<_>>().join(", ")),
         o => o.to_string(),
     }
@@ -32,7 +50,7 @@ fn conditions(o: &mut String, conds: &[Value], indent: &str) {
         if let Some(Value::Object(vals)) = c.get("values") {
             let seen: Vec<String> = vals
                 .iter()
-                .map(|(k, v)| format!("{k} = {}", show(v)))
+                .map(|(k, v)| format!("{} = {}", clean(k), show(v)))
                 .collect();
             let _ = write!(o, " ({})", seen.join("; "));
         }
@@ -42,7 +60,7 @@ fn conditions(o: &mut String, conds: &[Value], indent: &str) {
         o.push('\n');
         if let Some(Value::String(code)) = c.get("condition") {
             let loc = c.get("location").map(show).unwrap_or_default();
-            let _ = writeln!(o, "{indent}    as written: `{code}` at {loc}");
+            let _ = writeln!(o, "{indent}    as written: `{}` at {loc}", clean(code));
         }
     }
 }
@@ -65,7 +83,7 @@ pub fn render(d: &Decision) -> String {
     let mut o = String::new();
     let outcome = if d.allowed() { "ALLOW" } else { "DENY" };
     let _ = writeln!(o, "Decision: {outcome}");
-    let _ = writeln!(o, "Decided at: {}", d.evaluated_at);
+    let _ = writeln!(o, "Decided at: {}", clean(&d.evaluated_at));
     if let Some(t) = &d.trace {
         let action = t.get("action").map(show).unwrap_or_default();
         let _ = write!(o, "Action: {action}");
@@ -107,11 +125,17 @@ pub fn render(d: &Decision) -> String {
     };
     let _ = writeln!(o, "{why}");
     for r in &d.reasons {
-        let _ = writeln!(o, "  * {} ({}, {})", r.rule, r.effect, r.location);
-        let _ = writeln!(o, "    {}", r.message);
+        let _ = writeln!(
+            o,
+            "  * {} ({}, {})",
+            clean(&r.rule),
+            clean(&r.effect),
+            clean(&r.location)
+        );
+        let _ = writeln!(o, "    {}", clean(&r.message));
     }
     if !d.obligations.is_empty() {
-        let _ = writeln!(o, "\nThe caller must: {}", d.obligations.join(", "));
+        let _ = writeln!(o, "\nThe caller must: {}", clean(&d.obligations.join(", ")));
     }
     match &d.trace {
         None => {
@@ -151,7 +175,12 @@ pub fn render(d: &Decision) -> String {
             }
         }
     }
-    let _ = writeln!(o, "\nPolicy: {}\nInputs: {}", d.policy_hash, d.input_hash);
+    let _ = writeln!(
+        o,
+        "\nPolicy: {}\nInputs: {}",
+        clean(&d.policy_hash),
+        clean(&d.input_hash)
+    );
     o
 }
 

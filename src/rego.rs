@@ -282,8 +282,8 @@ sv_covers(g) if input.resource.classification in sv_lst(object.get(g, "classific
 
 sv_grant_valid(g) if {
 	is_string(g.approved_by)
-	g.approved_by != ""
-	g.approved_by != g.requested_by
+	trim_space(g.approved_by) != ""
+	lower(trim_space(g.approved_by)) != lower(trim_space(g.requested_by))
 	sv_from_ok(g)
 	sv_now < time.parse_rfc3339_ns(g.expires_at)
 	sv_not_revoked(g)

@@ -541,7 +541,14 @@ fn swap_document<D>(
     if let Err(r) = s.authorize(headers, Scope::Admin) {
         return r;
     }
-    match parse(&String::from_utf8_lossy(body)) {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the body is not UTF-8",
+            Some("(body)"),
+        );
+    };
+    match parse(text) {
         Ok(doc) => {
             s.swap(build(&s.engine(), doc));
             axum::Json(json!({"ok": true, what: count(&s.engine())})).into_response()

@@ -131,7 +131,7 @@ fn malformed_documents_are_errors_with_paths_never_panics() {
         ),
         (
             r#"{"regions": [{"id": "a", "country": "Deutschland"}]}"#,
-            "regions[0].country: `Deutschland` is not a country code",
+            "regions[0].country: `Deutschland` is not an ISO 3166-1 country code",
         ),
         (
             r#"{"regions": [{"id": 1, "country": "DE"}]}"#,

@@ -137,12 +137,14 @@ pub fn grant(rng: &mut Rng, id: usize, principal: &str) -> Value {
             g.insert("approved_by".into(), json!("bob"));
         }
     }
-    if rng.chance(50) {
-        let d = near(rng);
-        g.insert("valid_from".into(), json!(time(rng, d)));
-    }
+    let from = rng.chance(50).then(|| near(rng));
     let d = near(rng);
     let d = d + if rng.chance(50) { 0 } else { 30 * 86_400 };
+    // A grant always expires after it becomes valid (documents refuse the rest).
+    if let Some(f) = from {
+        let f = if f < d { f } else { d - 1 };
+        g.insert("valid_from".into(), json!(time(rng, f)));
+    }
     g.insert("expires_at".into(), json!(time(rng, d)));
     if rng.chance(25) {
         let d = near(rng);

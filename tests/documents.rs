@@ -1,0 +1,197 @@
+//! One reading on every path (issue 9, points 14 and 15): country codes are
+//! assigned ISO codes with the checker's hints, the parallel grants reader
+//! accepts exactly what the small-file reader accepts, duplicate keys, grant
+//! ids and inverted validity are input errors, separation of duties compares
+//! identities trimmed and case-folded, and text output cannot be forged.
+
+use sovra::documents::{bundled_regions, Grants, Regions, Request};
+use sovra::{Engine, TraceLevel};
+
+fn grant(id: &str, requested: &str, approved: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","principal":"alice","resource":"ds-customers","to_country":"US",
+            "mechanism":"scc","requested_by":"{requested}","approved_by":"{approved}",
+            "valid_from":"2026-01-01T00:00:00Z","expires_at":"2026-12-31T00:00:00Z"}}"#
+    )
+}
+
+const ACCESS: &str = r#"{"action":"access","time":"2026-07-01T00:00:00Z",
+  "principal":{"id":"alice","country":"US"},
+  "resource":{"id":"ds-customers","classification":"identity","residency":"eea","home_country":"DE"},
+  "source_region":"eu-central-1"}"#;
+
+fn engine(grants: Grants) -> Engine {
+    let p = sovra::policy::compile(&sovra::policy::bundled()).unwrap();
+    Engine::new(p, bundled_regions(), grants)
+}
+
+#[test]
+fn country_codes_are_assigned_iso_codes_with_hints_everywhere() {
+    let e = Request::from_json(r#"{"action":"store","principal":{"country":"UK"}}"#).unwrap_err();
+    assert_eq!(e.path, "principal.country");
+    assert!(e.message.contains("did you mean `GB`"), "{e}");
+    let e =
+        Request::from_json(r#"{"action":"store","resource":{"home_country":"XX"}}"#).unwrap_err();
+    assert_eq!(e.path, "resource.home_country");
+    assert!(
+        e.message.contains("`XX` is not an ISO 3166-1 country code"),
+        "{e}"
+    );
+    let e = Regions::from_json(r#"{"regions":[{"id":"r","country":"UK"}]}"#).unwrap_err();
+    assert_eq!(e.path, "regions[0].country");
+    assert!(e.message.contains("did you mean `GB`"), "{e}");
+    let doc = format!(
+        r#"{{"grants":[{}]}}"#,
+        grant("g", "a", "b").replace("\"US\"", "\"EL\"")
+    );
+    let e = Grants::from_json(&doc).unwrap_err();
+    assert_eq!(e.path, "grants[0].to_country");
+    assert!(e.message.contains("did you mean `GR`"), "{e}");
+    assert!(Request::from_json(r#"{"action":"store","principal":{"country":"GB"}}"#).is_ok());
+}
+
+#[test]
+fn duplicate_keys_are_input_errors() {
+    for text in [
+        r#"{"action":"store","action":"access"}"#,
+        r#"{"action":"store","principal":{"id":"a","id":"b"}}"#,
+        r#"{"action":"store","resource":{"tenant":"a","tenant":"b"}}"#,
+        r#"{"action":"store","resource":{"tags":{"x":1,"x":2}}}"#,
+        r#"{"action":"store","ticket":1,"ticket":2}"#,
+    ] {
+        let e = Request::from_json(text).unwrap_err();
+        assert!(e.message.contains("appears twice"), "{text}: {e}");
+        let mut r = Request::default();
+        assert!(r.read_json(text).is_err(), "{text}");
+        let batch = format!("[{text}]");
+        assert!(!Request::each_from_json(batch.as_bytes(), |_| {}), "{text}");
+    }
+    let e = Regions::from_json(r#"{"regions":[{"id":"r","id":"s","country":"DE"}]}"#).unwrap_err();
+    assert!(e.message.contains("appears twice"), "{e}");
+    let g = grant("g", "a", "b");
+    for doc in [
+        format!(
+            r#"{{"grants":[{}]}}"#,
+            g.replace(r#""id":"g""#, r#""id":"g","id":"h""#)
+        ),
+        format!(
+            r#"{{"grants":[{}]}}"#,
+            g.replace(r#""id":"g""#, r#""id":"g","t":1,"t":2"#)
+        ),
+        format!(r#"{{"grants":[],"grants":[{g}]}}"#),
+        format!(r#"{{"x":1,"x":2,"grants":[{g}]}}"#),
+    ] {
+        let e = Grants::from_json(&doc).unwrap_err();
+        assert!(e.message.contains("appears twice"), "{doc}: {e}");
+    }
+}
+
+#[test]
+fn duplicate_grant_ids_and_inverted_validity_are_input_errors() {
+    let doc = format!(
+        r#"{{"grants":[{},{}]}}"#,
+        grant("g-1", "a", "b"),
+        grant("g-1", "c", "d")
+    );
+    let e = Grants::from_json(&doc).unwrap_err();
+    assert_eq!(e.path, "grants[1].id");
+    assert!(e.message.contains("duplicate grant id `g-1`"), "{e}");
+    let inverted = grant("g", "a", "b").replace("2026-12-31T00:00:00Z", "2026-01-01T00:00:00Z");
+    let e = Grants::from_json(&format!(r#"{{"grants":[{inverted}]}}"#)).unwrap_err();
+    assert_eq!(e.path, "grants[0].expires_at");
+    assert!(e.message.contains("after `valid_from`"), "{e}");
+}
+
+/// A grants file over 1 MiB, so that `Grants::from_file` takes the parallel
+/// path, with `between` written between the first two grants and `after`
+/// after the document.
+fn big_file(name: &str, between: &str, after: &str) -> std::path::PathBuf {
+    let mut text = String::from("{\"grants\": [");
+    text.push_str(&grant("g-0", "a", "b"));
+    text.push_str(between);
+    for i in 1..6000 {
+        text.push_str(&grant(&format!("g-{i}"), "a", "b"));
+        if i + 1 < 6000 {
+            text.push(',');
+        }
+    }
+    text.push_str("]}");
+    text.push_str(after);
+    assert!(text.len() > 1 << 20);
+    let path = std::env::temp_dir().join(format!("sovra-docs-{}-{name}.json", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_parallel_grants_reader_accepts_exactly_what_the_small_file_reader_accepts() {
+    let cases = [
+        ("ok", ",\n ", "\n", true),
+        ("junk", ", 42, ", "", false),
+        ("string", ", \"x\", ", "", false),
+        ("nocomma", " ", "", false),
+        ("twocommas", ",,", "", false),
+        ("trailing", ",", " trailing", false),
+        ("second", ",", "{}", false),
+    ];
+    for (name, between, after, ok) in cases {
+        let path = big_file(name, between, after);
+        let small = Grants::from_json(&std::fs::read_to_string(&path).unwrap());
+        let fast = Grants::from_file(&path).unwrap();
+        assert_eq!(small.is_ok(), ok, "{name}: small-file reader");
+        assert_eq!(fast.is_ok(), ok, "{name}: parallel reader");
+        match (small, fast) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!((a.len(), &a.hash), (b.len(), &b.hash), "{name}");
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b, "{name}: both name the same place"),
+            _ => unreachable!(),
+        }
+        std::fs::remove_file(path).ok();
+    }
+    // Not UTF-8 inside a string: refused on both paths.
+    let path = big_file("utf8", ",", "");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.windows(5).position(|w| w == b"alice").unwrap();
+    bytes[at] = 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(Grants::from_file(&path).unwrap().is_err());
+    assert!(Grants::from_reader(&bytes[..]).is_err());
+    std::fs::remove_file(path).ok();
+}
+
+#[test]
+fn separation_of_duties_compares_identities_trimmed_and_case_folded() {
+    let decide = |requested: &str, approved: &str| {
+        let doc = format!(r#"{{"grants":[{}]}}"#, grant("g", requested, approved));
+        let e = engine(Grants::from_json(&doc).unwrap());
+        e.decide(&Request::from_json(ACCESS).unwrap(), TraceLevel::Off)
+            .decision
+    };
+    assert_eq!(decide("alice", "bob"), "allow");
+    assert_eq!(decide("alice", "alice"), "deny");
+    assert_eq!(decide("alice", "Alice"), "deny");
+    assert_eq!(decide("alice", "alice "), "deny");
+    assert_eq!(decide("Alice", " ALICE\\t"), "deny");
+    assert_eq!(decide("alice", "   "), "deny");
+}
+
+#[test]
+fn control_characters_in_values_are_escaped_in_text_output() {
+    let forged = "x\nDecision: ALLOW\u{1b}[2J";
+    let req = format!(
+        r#"{{"action":"store","time":"2026-03-01T00:00:00Z","principal":{{"id":"p\r\nroot"}},
+            "resource":{{"classification":{},"residency":"eea","home_country":"DE"}},
+            "target_region":"eu-central-1"}}"#,
+        serde_json::to_string(forged).unwrap()
+    );
+    let e = engine(Grants::default());
+    let d = e.decide(&Request::from_json(&req).unwrap(), TraceLevel::Full);
+    assert_eq!(d.decision, "deny");
+    let text = sovra::explain::render(&d);
+    assert!(!text.contains("\nDecision: ALLOW"), "{text}");
+    assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text}");
+    assert!(text.contains(r"x\nDecision: ALLOW\u{1b}[2J"), "{text}");
+    let headers = text.lines().filter(|l| l.starts_with("Decision")).count();
+    assert_eq!(headers, 1, "only the header starts a line: {text}");
+}
