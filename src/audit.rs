@@ -59,6 +59,51 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
     }
 }
 
+/// The request paths of the contract that `--mask` may name.
+const MASKABLE: [&str; 11] = [
+    "principal.id",
+    "principal.country",
+    "principal.roles",
+    "resource.id",
+    "resource.classification",
+    "resource.residency",
+    "resource.home_country",
+    "resource.client_regions",
+    "source_region",
+    "target_region",
+    "purpose",
+];
+
+/// Refuses a mask path that is not a request path the policy could read (a
+/// typo such as `principal.idd` would mask nothing and leak everything), and
+/// `action` and `time`, without which a decision cannot be replayed.
+pub fn check_mask(mask: &[String], program: &Program) -> Result<(), AuditError> {
+    for m in mask {
+        if m == "action" || m == "time" {
+            return Err(AuditError::Invalid(format!(
+                "`--mask {m}` is refused: a decision cannot be replayed without its `{m}`"
+            )));
+        }
+        let extra = program.extras.iter().any(|x| {
+            let root = match x.root {
+                crate::ir::ExtraRoot::Request => None,
+                crate::ir::ExtraRoot::Principal => Some("principal"),
+                crate::ir::ExtraRoot::Resource => Some("resource"),
+                crate::ir::ExtraRoot::Grant => return false,
+            };
+            let path = root.into_iter().chain(x.path.iter().map(String::as_str));
+            path.collect::<Vec<_>>().join(".") == *m
+        });
+        if !MASKABLE.contains(&m.as_str()) && !extra {
+            return Err(AuditError::Invalid(format!(
+                "`--mask {m}` names no request field the policy could read: use one of {} or an extra field a rule reads",
+                MASKABLE.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// HMAC-SHA256 (RFC 2104), for masking.
 fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
     let mut k = [0u8; 64];

@@ -220,9 +220,26 @@ enum Cmd {
         /// The largest request body accepted, in bytes.
         #[arg(long, default_value = "67108864")]
         max_body: usize,
-        /// The longest a request may take, in milliseconds.
+        /// The longest a request may take, in milliseconds; its work stops then too.
         #[arg(long, default_value = "10000")]
         timeout_ms: u64,
+        /// A request field to store as a keyed hash in the log (`principal.id`); repeatable.
+        #[arg(long, value_name = "FIELD", requires = "log")]
+        mask: Vec<String>,
+        /// Decide at each request's own `time` instead of the server's clock
+        /// (for replays and tests; otherwise only tokens with the `historic` scope may).
+        #[arg(long)]
+        trust_request_time: bool,
+        /// The most connections at once; more are closed when accepted.
+        #[arg(long, default_value = "1024")]
+        max_connections: usize,
+        /// How long a connection may take to send a request's headers, and
+        /// stay idle between requests, in milliseconds.
+        #[arg(long, default_value = "5000")]
+        header_timeout_ms: u64,
+        /// The most requests in one batch.
+        #[arg(long, default_value = "10000")]
+        max_batch: usize,
     },
     /// Where may this data go now? Every catalog region where the request
     /// (without its target) would be allowed, and why the others are refused.
@@ -307,6 +324,11 @@ pub fn run() -> ExitCode {
             log,
             max_body,
             timeout_ms,
+            mask,
+            trust_request_time,
+            max_connections,
+            header_timeout_ms,
+            max_batch,
         } => {
             let e = engine(&policy, &docs);
             e.and_then(|e| {
@@ -315,8 +337,13 @@ pub fn run() -> ExitCode {
                     addr,
                     tokens,
                     log,
+                    mask,
                     max_body,
                     timeout: std::time::Duration::from_millis(timeout_ms),
+                    trust_request_time,
+                    max_connections: max_connections.max(1),
+                    header_timeout: std::time::Duration::from_millis(header_timeout_ms.max(1)),
+                    max_batch,
                 };
                 crate::server::run(cfg, e.regions().clone(), e.grants().clone())
                     .map(|_| 0)
@@ -333,7 +360,7 @@ pub fn run() -> ExitCode {
                 .map_err(|err| Fail(format!("{}: {err}", name(&request))))?;
             outln!(
                 "{}",
-                serde_json::to_string_pretty(&crate::server::place(&e, &req))?
+                serde_json::to_string_pretty(&crate::server::place(&e, &req, None))?
             );
             Ok(0)
         })(),
@@ -781,6 +808,7 @@ fn eval_logged(
     mask: &[String],
 ) -> Result<u8, Fail> {
     let engine = engine(p, docs)?;
+    sovra::audit::check_mask(mask, engine.program())?;
     let mut log = sovra::audit::LogWriter::open(dir, mask)?;
     for w in &log.warnings {
         eprintln!("sovra: warning: {w}");

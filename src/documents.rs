@@ -314,10 +314,10 @@ impl Request {
     /// Returns `false` at the first element that is not a valid request, or
     /// when the text is not such an array; `each` has then been called for
     /// the runs before it. Read those one by one for their errors.
-    pub fn each_from_json(text: &[u8], mut each: impl FnMut(&[Request])) -> bool {
+    pub fn each_from_json(text: &[u8], mut each: impl FnMut(&mut [Request])) -> bool {
         const RUN: usize = 64;
         struct Seq<'f, F>(&'f mut F);
-        impl<'de, F: FnMut(&[Request])> serde::de::Visitor<'de> for Seq<'_, F> {
+        impl<'de, F: FnMut(&mut [Request])> serde::de::Visitor<'de> for Seq<'_, F> {
             type Value = ();
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an array of requests")
@@ -328,7 +328,7 @@ impl Request {
                 loop {
                     if n == run.len() {
                         if n == RUN {
-                            (self.0)(&run);
+                            (self.0)(&mut run);
                             n = 0;
                             continue;
                         }
@@ -340,7 +340,7 @@ impl Request {
                     }
                     n += 1;
                 }
-                (self.0)(run.get(..n).unwrap_or_default());
+                (self.0)(run.get_mut(..n).unwrap_or_default());
                 Ok(())
             }
         }
@@ -928,14 +928,29 @@ struct OffsetTime(DateTime<FixedOffset>);
 
 impl<'de> serde::Deserialize<'de> for OffsetTime {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        with_str(d, |s| {
-            DateTime::parse_from_rfc3339(s)
-                .map(OffsetTime)
-                .map_err(|_| {
-                    format!("`{s}` is not an RFC 3339 time (write it like `2026-03-01T12:00:00Z`)")
-                })
-        })
+        with_str(d, |s| parse_time(s).map(OffsetTime))
     }
+}
+
+/// An RFC 3339 time with its offset, within the years 0001 to 9999 both as
+/// written and in UTC (so every time, and every `evaluated_at` written from
+/// it, is RFC 3339 again).
+pub fn parse_time(s: &str) -> Result<DateTime<FixedOffset>, String> {
+    use chrono::Datelike as _;
+    let t = DateTime::parse_from_rfc3339(s).map_err(|_| {
+        format!(
+            "`{}` is not an RFC 3339 time (write it like `2026-03-01T12:00:00Z`)",
+            s.escape_debug()
+        )
+    })?;
+    let years = 1..=9999;
+    if !years.contains(&t.year()) || !years.contains(&t.naive_utc().year()) {
+        return Err(format!(
+            "`{}` is outside the years 0001 to 9999 (in UTC too)",
+            s.escape_debug()
+        ));
+    }
+    Ok(t)
 }
 
 /// A field name, borrowed from the text when it has no escapes (serde's own
@@ -1437,13 +1452,9 @@ struct GrantSeed<'p>(&'p mut Interner);
 
 /// A string, a time or a country, read with the contract's words on failure.
 fn de_time<E: serde::de::Error>(s: &str) -> Result<DateTime<Utc>, E> {
-    DateTime::parse_from_rfc3339(s)
+    parse_time(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            E::custom(format!(
-                "`{s}` is not an RFC 3339 time (write it like `2026-03-01T12:00:00Z`)"
-            ))
-        })
+        .map_err(E::custom)
 }
 
 fn de_country<E: serde::de::Error>(s: &str) -> Result<Country, E> {

@@ -1169,13 +1169,21 @@ struct RuleRec {
     applied: bool,
     conditions: Vec<Value>,
     grants: Vec<Value>,
+    /// Grants looked at beyond [`TRACED_GRANTS`]: counted, not shown.
+    grants_omitted: u64,
 }
+
+/// The most grants a full trace shows for one rule: a principal with a
+/// million grants gives a trace of bounded size (the rest are counted).
+pub const TRACED_GRANTS: usize = 100;
 
 struct Recorder<'p> {
     p: &'p Program,
     full: bool,
     rules: Vec<RuleRec>,
     grant: Option<Vec<Value>>,
+    /// The grant being looked at is beyond the cap: record nothing of it.
+    omitting: bool,
 }
 
 impl<'p> Recorder<'p> {
@@ -1185,6 +1193,7 @@ impl<'p> Recorder<'p> {
             full,
             rules: Vec::new(),
             grant: None,
+            omitting: false,
         }
     }
 
@@ -1210,6 +1219,9 @@ impl<'p> Recorder<'p> {
                     o.insert("conditions".into(), Value::Array(r.conditions));
                     if !r.grants.is_empty() {
                         o.insert("grants".into(), Value::Array(r.grants));
+                    }
+                    if r.grants_omitted > 0 {
+                        o.insert("grants_omitted".into(), json!(r.grants_omitted));
                     }
                 }
                 Some(Value::Object(o))
@@ -1275,6 +1287,7 @@ impl Tracer for Recorder<'_> {
             applied: false,
             conditions: Vec::new(),
             grants: Vec::new(),
+            grants_omitted: 0,
         });
     }
 
@@ -1285,7 +1298,7 @@ impl Tracer for Recorder<'_> {
     }
 
     fn atom(&mut self, atom: u32, result: bool, l: Val<'_>, r: Val<'_>) {
-        if !self.full {
+        if !self.full || self.omitting {
             return;
         }
         let Some(a) = self.p.atoms.get(atom as usize) else {
@@ -1324,7 +1337,11 @@ impl Tracer for Recorder<'_> {
     }
 
     fn grant_start(&mut self, _g: &Grant) {
-        self.grant = Some(Vec::new());
+        self.omitting = self
+            .rules
+            .last()
+            .is_some_and(|r| r.grants.len() >= TRACED_GRANTS);
+        self.grant = (!self.omitting).then(Vec::new);
     }
 
     fn grant_end(
@@ -1335,6 +1352,13 @@ impl Tracer for Recorder<'_> {
         purpose: Option<&str>,
     ) {
         let conditions = self.grant.take().unwrap_or_default();
+        if self.omitting {
+            self.omitting = false;
+            if let Some(r) = self.rules.last_mut() {
+                r.grants_omitted += 1;
+            }
+            return;
+        }
         if !self.full {
             return;
         }

@@ -172,6 +172,14 @@ pub fn render(d: &Decision) -> String {
                     let _ = writeln!(o, "    grants looked at:");
                     grants(&mut o, gs, "      ");
                 }
+                if let Some(n) = r.get("grants_omitted").and_then(Value::as_u64) {
+                    let _ = writeln!(
+                        o,
+                        "      … and {n} more grant{} looked at, not shown (a trace shows the first {})",
+                        plural(n as usize),
+                        crate::eval::TRACED_GRANTS
+                    );
+                }
             }
         }
     }

@@ -18,7 +18,14 @@ impl Drop for Server {
     }
 }
 
+/// A server deciding at each request's own `time` (the examples are dated).
 fn start(args: &[&str]) -> Server {
+    let mut all = vec!["--trust-request-time"];
+    all.extend_from_slice(args);
+    start_exactly(&all)
+}
+
+fn start_exactly(args: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sovra"))
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(args)
@@ -49,7 +56,7 @@ fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) ->
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -211,26 +218,42 @@ fn tokens_have_scopes_and_without_them_only_loopback_is_allowed() {
     let dir = std::env::temp_dir().join(format!("sovra-tokens-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("tokens");
-    std::fs::write(&file, "# scope token\nevaluate e-123\nadmin a-456\n").unwrap();
+    std::fs::write(
+        &file,
+        "# scope token\nevaluate e-0123456789abcdef\nadmin a-0123456789abcdef\n",
+    )
+    .unwrap();
     let s = start(&["--tokens", file.to_str().unwrap()]);
     let p = s.port;
     assert_eq!(http(p, "POST", "/v1/evaluate", None, ALLOW).0, 401);
     assert_eq!(http(p, "POST", "/v1/evaluate", Some("wrong"), ALLOW).0, 401);
-    assert_eq!(http(p, "POST", "/v1/evaluate", Some("e-123"), ALLOW).0, 200);
-    assert_eq!(http(p, "POST", "/v1/evaluate", Some("a-456"), ALLOW).0, 200);
-    assert_eq!(http(p, "POST", "/v1/reload", Some("e-123"), "").0, 403);
+    assert_eq!(
+        http(p, "POST", "/v1/evaluate", Some("e-0123456789abcdef"), ALLOW).0,
+        200
+    );
+    assert_eq!(
+        http(p, "POST", "/v1/evaluate", Some("a-0123456789abcdef"), ALLOW).0,
+        200
+    );
+    assert_eq!(
+        http(p, "POST", "/v1/reload", Some("e-0123456789abcdef"), "").0,
+        403
+    );
     assert_eq!(
         http(
             p,
             "PUT",
             "/v1/documents/grants",
-            Some("e-123"),
+            Some("e-0123456789abcdef"),
             r#"{"grants":[]}"#
         )
         .0,
         403
     );
-    assert_eq!(http(p, "POST", "/v1/reload", Some("a-456"), "").0, 200);
+    assert_eq!(
+        http(p, "POST", "/v1/reload", Some("a-0123456789abcdef"), "").0,
+        200
+    );
     drop(s);
     let o = Command::new(env!("CARGO_BIN_EXE_sovra"))
         .args(["serve", "--addr", "0.0.0.0:0"])
@@ -390,14 +413,14 @@ fn bodies_over_the_limit_are_refused_slow_requests_time_out_and_sigterm_finishes
     // A request over the time limit is answered 503, not left hanging. The
     // limit leaves time to read the body whole (else the server answers
     // while the client is still writing it) but not to decide it.
-    let s = start(&["--timeout-ms", "100"]);
+    let s = start(&["--timeout-ms", "100", "--max-batch", "100000"]);
     let slow = format!("[{}]", vec![ALLOW; 20_000].join(","));
     let (st, b) = http(s.port, "POST", "/v1/evaluate/batch", None, &slow);
     assert_eq!(st, 503, "{b}");
     assert!(b.contains("longer than the server's limit"), "{b}");
     drop(s);
 
-    let mut s = start(&[]);
+    let mut s = start(&["--max-batch", "100000"]);
     let port = s.port;
     let batch = format!("[{}]", vec![ALLOW; 50_000].join(","));
     let inflight =
