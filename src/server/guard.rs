@@ -104,10 +104,14 @@ enum Need {
     Admin,
 }
 
-fn need(path: &str) -> Need {
-    match path {
-        "/v1/evaluate" | "/v1/evaluate/batch" | "/v1/placement" => Need::Evaluate,
-        "/v1/documents/regions" | "/v1/documents/grants" | "/v1/reload" => Need::Admin,
+/// What a call needs; a method the endpoint does not take needs nothing
+/// (the router answers it 405).
+fn need(method: &Method, path: &str) -> Need {
+    match (method.as_str(), path) {
+        ("POST", "/v1/evaluate" | "/v1/evaluate/batch" | "/v1/placement") => Need::Evaluate,
+        ("PUT", "/v1/documents/regions" | "/v1/documents/grants") | ("POST", "/v1/reload") => {
+            Need::Admin
+        }
         _ => Need::Nothing,
     }
 }
@@ -179,7 +183,7 @@ pub async fn guard(State(s): State<St>, mut req: Request, next: Next) -> Respons
             );
         }
     }
-    let need = need(req.uri().path());
+    let need = need(req.method(), req.uri().path());
     if need == Need::Nothing {
         return next.run(req).await;
     }
