@@ -13,14 +13,26 @@
 //!   regions and grants document, stored once under the sha256 of their bytes;
 //! - `head`: the sequence number and hash of the last record (anchor it
 //!   elsewhere to detect truncation of the tail);
-//! - `mask.key`: the key of the keyed hashes that replace masked fields;
-//! - `lock`: held by the one writer; a second writer is refused.
+//! - `mask.key`: the key of the keyed hashes that replace masked fields.
 //!
-//! Invariants: a record is whole in the log or not there (each line is
-//! written with one `write` and the file is fsynced before the decision is
-//! returned); a torn last line (a writer killed mid-write) is moved to
-//! `torn/` with a warning when the next writer opens the log, never dropped
-//! silently and never read as a record.
+//! Invariants:
+//! - one writer at a time: it holds an OS lock (`flock`) on the folder itself,
+//!   which no file deletion releases;
+//! - a record is whole in the log or not there: each line is written with one
+//!   `write`; a failed write (a full disk) is cut off again and consumes no
+//!   sequence number; the log, `head` and the objects are fsynced, with their
+//!   folder, before a decision is returned;
+//! - only an incomplete last line is a torn write (moved to `torn/` with a
+//!   warning when the next writer opens the log); a complete line whose hash
+//!   or sequence is wrong, anywhere, and a `head` naming a later record than
+//!   the log holds, are tampering: the writer refuses the folder;
+//! - a masked request field's value is nowhere in the folder: the request
+//!   holds its keyed hash, and the reasons and trace have every occurrence of
+//!   it replaced by that hash; with `principal.id` masked, the grants
+//!   document's `principal`, `requested_by` and `approved_by` are masked too
+//!   (approvers as trimmed, case-folded identities, so separation of duties
+//!   replays);
+//! - every record carries `logged_at`, the writer's clock.
 
 use crate::documents::{Grants, Regions, Request};
 use crate::eval::{Decision, Engine, TraceLevel};
@@ -44,9 +56,7 @@ pub enum AuditError {
         path: String,
         source: std::io::Error,
     },
-    #[error(
-        "`{0}` is locked by another writer: one writer at a time (the other holds `{0}/lock`)"
-    )]
+    #[error("`{0}` is locked by another writer: one writer at a time")]
     Locked(String),
     #[error("{0}")]
     Invalid(String),
@@ -148,7 +158,10 @@ fn body_and_hash(line: &str) -> Option<(&str, &str)> {
 pub struct LogWriter {
     dir: PathBuf,
     file: File,
+    /// The folder itself, held with an OS lock while the writer lives.
     _lock: File,
+    /// The log's length up to its last good record.
+    len: u64,
     seq: u64,
     prev: String,
     key: Vec<u8>,
@@ -165,13 +178,7 @@ impl LogWriter {
     /// moves a torn last record aside.
     pub fn open(dir: &Path, mask: &[String]) -> Result<LogWriter, AuditError> {
         std::fs::create_dir_all(dir.join("objects")).map_err(io(dir))?;
-        let lock_path = dir.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
+        let lock = File::open(dir).map_err(io(dir))?;
         if lock.try_lock().is_err() {
             return Err(AuditError::Locked(dir.display().to_string()));
         }
@@ -184,12 +191,14 @@ impl LogWriter {
                     .and_then(|mut f| f.read_exact(&mut k))
                     .map_err(io(Path::new("/dev/urandom")))?;
                 std::fs::write(&key_path, &k).map_err(io(&key_path))?;
+                sync_dir(dir)?;
                 k
             }
         };
         let path = dir.join(LOG);
         let mut warnings = Vec::new();
         let (seq, prev, good_len) = scan_tail(&path)?;
+        check_head(dir, seq, &prev)?;
         let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         if good_len < len {
             // Move the torn tail aside, then cut it off.
@@ -220,10 +229,13 @@ impl LogWriter {
             .append(true)
             .open(&path)
             .map_err(io(&path))?;
+        file.sync_all().map_err(io(&path))?;
+        sync_dir(dir)?;
         Ok(LogWriter {
             dir: dir.to_path_buf(),
             file,
             _lock: lock,
+            len: good_len,
             seq,
             prev,
             key,
@@ -248,6 +260,7 @@ impl LogWriter {
                 f.write_all(bytes).map_err(io(&tmp))?;
                 f.sync_all().map_err(io(&tmp))?;
                 std::fs::rename(&tmp, &path).map_err(io(&path))?;
+                sync_dir(&self.dir.join("objects"))?;
             }
         }
         Ok(id)
@@ -265,18 +278,41 @@ impl LogWriter {
         ))
     }
 
-    fn masked_request(&self, req: &Request) -> (Value, Vec<String>) {
+    /// The request with each masked field replaced by its keyed hash; the
+    /// fields masked; and each masked text with its hash (every string of
+    /// the value, so that it can be scrubbed from messages and traces too).
+    fn masked_request(&self, req: &Request) -> (Value, Vec<String>, Vec<(String, String)>) {
         let mut v = serde_json::to_value(req).unwrap_or(Value::Null);
         let mut done = Vec::new();
+        let mut secrets = Vec::new();
         for path in &self.mask {
             let pointer: String = path.split('.').map(|p| format!("/{p}")).collect();
             if let Some(slot) = v.pointer_mut(&pointer) {
                 let masked = self.mask_value(slot);
+                let token = masked.as_str().unwrap_or("").to_string();
+                let mut texts = Vec::new();
+                strings(slot, &mut texts);
+                if !slot.is_string() {
+                    texts.push(slot.to_string());
+                }
+                secrets.extend(texts.into_iter().map(|t| (t, token.clone())));
                 *slot = masked;
                 done.push(path.clone());
             }
         }
-        (v, done)
+        // Longest first, so a value inside another is not left half replaced.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
+        secrets.retain(|(t, _)| !t.is_empty());
+        (v, done, secrets)
+    }
+
+    /// The keyed hash of an identity as separation of duties compares it:
+    /// trimmed and case-folded, so that equal identities still match.
+    fn mask_identity(&self, v: &mut Value) {
+        if let Value::String(s) = v {
+            let folded: String = s.trim().chars().flat_map(char::to_lowercase).collect();
+            *v = self.mask_value(&Value::String(folded));
+        }
     }
 
     /// The grants document as stored: masked like requests when
@@ -290,6 +326,11 @@ impl LogWriter {
                 if mask_principal {
                     if let Some(p) = v.get_mut("principal") {
                         *p = self.mask_value(p);
+                    }
+                    for who in ["requested_by", "approved_by"] {
+                        if let Some(p) = v.get_mut(who) {
+                            self.mask_identity(p);
+                        }
                     }
                 }
                 v
@@ -324,18 +365,22 @@ impl LogWriter {
                 ids
             }
         };
-        let (request, masked) = self.masked_request(req);
-        self.seq += 1;
+        let (request, masked, secrets) = self.masked_request(req);
+        let seq = self.seq + 1;
         let mut rec = Map::new();
-        rec.insert("seq".into(), json!(self.seq));
+        rec.insert("seq".into(), json!(seq));
         // The decision id: the record's number and the start of its input hash.
         let short = d
             .input_hash
             .trim_start_matches("sha256:")
             .get(..12)
             .unwrap_or("");
-        rec.insert("id".into(), json!(format!("d-{}-{short}", self.seq)));
+        rec.insert("id".into(), json!(format!("d-{seq}-{short}")));
         rec.insert("time".into(), json!(d.evaluated_at));
+        rec.insert(
+            "logged_at".into(),
+            json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        );
         rec.insert("request".into(), request);
         rec.insert("decision".into(), json!(d.decision));
         rec.insert(
@@ -359,8 +404,15 @@ impl LogWriter {
         rec.insert("grants".into(), json!(grants));
         rec.insert("input_hash".into(), json!(d.input_hash));
         rec.insert("masked".into(), json!(masked));
+        if !secrets.is_empty() {
+            for key in ["reasons", "trace", "obligations"] {
+                if let Some(v) = rec.get_mut(key) {
+                    scrub(v, &secrets);
+                }
+            }
+        }
         // `seq` first and `prev` last, by hand: the map sorts its keys.
-        let mut body = format!("{{\"seq\":{}", self.seq);
+        let mut body = format!("{{\"seq\":{seq}");
         for (k, v) in &rec {
             if k == "seq" {
                 continue;
@@ -374,9 +426,17 @@ impl LogWriter {
         let hash = sha256_hex(body.as_bytes());
         let line = format!("{body},\"hash\":\"{hash}\"}}\n");
         let path = self.dir.join(LOG);
-        self.file.write_all(line.as_bytes()).map_err(io(&path))?;
+        if let Err(e) = self.file.write_all(line.as_bytes()) {
+            // A part of the line may be on disk: cut it off, so the log still
+            // ends at its last good record and the number is not used up.
+            let _ = self.file.set_len(self.len);
+            let _ = self.file.sync_data();
+            return Err(io(&path)(e));
+        }
+        self.len += line.len() as u64;
+        self.seq = seq;
         self.prev = hash;
-        Ok(self.seq)
+        Ok(seq)
     }
 
     /// Makes every appended record durable (fsync) and updates `head`.
@@ -390,9 +450,83 @@ impl LogWriter {
             format!("{{\"seq\":{},\"hash\":\"{}\"}}\n", self.seq, self.prev),
         )
         .map_err(io(&tmp))?;
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&tmp))?;
         std::fs::rename(&tmp, &head).map_err(io(&head))?;
-        Ok(())
+        sync_dir(&self.dir)
     }
+}
+
+/// fsyncs a folder, so that the names created or renamed in it last.
+fn sync_dir(dir: &Path) -> Result<(), AuditError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+/// Every string inside a JSON value.
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// Replaces every occurrence of each secret in the strings of `v` (keys
+/// too) by its keyed hash.
+fn scrub(v: &mut Value, secrets: &[(String, String)]) {
+    let clean = |s: &str| -> Option<String> {
+        let mut out = None::<String>;
+        for (secret, token) in secrets {
+            let cur = out.as_deref().unwrap_or(s);
+            if cur.contains(secret.as_str()) {
+                out = Some(cur.replace(secret.as_str(), token));
+            }
+        }
+        out
+    };
+    match v {
+        Value::String(s) => {
+            if let Some(c) = clean(s) {
+                *s = c;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| scrub(x, secrets)),
+        Value::Object(o) => {
+            let old = std::mem::take(o);
+            for (k, mut x) in old {
+                scrub(&mut x, secrets);
+                o.insert(clean(&k).unwrap_or(k), x);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Refuses a folder whose `head` names a later record than the log holds
+/// (records were cut from the end), or the last record with another hash.
+fn check_head(dir: &Path, seq: u64, last: &str) -> Result<(), AuditError> {
+    let Ok(text) = std::fs::read_to_string(dir.join("head")) else {
+        return Ok(());
+    };
+    let h: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let hs = h.get("seq").and_then(Value::as_u64);
+    let hh = h.get("hash").and_then(Value::as_str);
+    let ok = match hs {
+        Some(s) if s > seq => false,
+        Some(s) if s == seq => hh == Some(last),
+        Some(_) => true,
+        None => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(AuditError::Invalid(format!(
+        "{}: the head names record {} but the log ends at record {seq}: records were cut from the end or changed; run `sovra audit verify` on the folder",
+        dir.display(),
+        hs.map_or("?".to_string(), |s| s.to_string())
+    )))
 }
 
 /// The last good record's sequence number and hash, and the length of the
@@ -414,19 +548,20 @@ fn scan_tail(path: &Path) -> Result<(u64, String, u64), AuditError> {
         }
         let whole = line.ends_with('\n');
         let text = line.trim_end_matches('\n');
+        let record = serde_json::from_str::<Value>(text).ok();
+        let field = |k: &str| record.as_ref().and_then(|v| v.get(k)).cloned();
         let ok = whole
             && body_and_hash(text).is_some_and(|(body, hash)| sha256_hex(body.as_bytes()) == hash)
-            && serde_json::from_str::<Value>(text)
-                .ok()
-                .and_then(|v| v.get("seq").and_then(Value::as_u64))
-                == Some(seq + 1);
+            && field("seq").and_then(|v| v.as_u64()) == Some(seq + 1)
+            && field("prev").as_ref().and_then(Value::as_str) == Some(prev.as_str());
         if !ok {
-            // Only the last line may be torn; anything earlier is for `verify`.
-            if r.fill_buf().map(|b| b.is_empty()).unwrap_or(true) {
+            // Only an incomplete last line is a torn write; a complete line
+            // that does not check, anywhere, was changed.
+            if !whole {
                 break;
             }
             return Err(AuditError::Invalid(format!(
-                "{}: record {} is damaged (not the last line): run `sovra audit verify` on the folder",
+                "{}: record {} is complete but its hash, link or number is wrong: the log was changed; run `sovra audit verify` on the folder",
                 path.display(),
                 seq + 1
             )));
@@ -445,6 +580,8 @@ fn scan_tail(path: &Path) -> Result<(u64, String, u64), AuditError> {
 pub enum Verdict {
     Clean {
         records: u64,
+        /// The hash of the last record (the genesis hash for an empty log).
+        head: String,
     },
     Tampered {
         record: u64,
@@ -544,7 +681,10 @@ pub fn verify(dir: &Path) -> Result<Verdict, AuditError> {
             });
         }
     }
-    Ok(Verdict::Clean { records: seq })
+    Ok(Verdict::Clean {
+        records: seq,
+        head: prev,
+    })
 }
 
 /// One logged decision, read back.
@@ -658,21 +798,23 @@ impl Objects {
                 None => match self.programs.get(&pid) {
                     Some(p) => p.clone(),
                     None => {
-                        let p: Program =
-                            serde_json::from_slice(&self.read(&pid)?).map_err(|e| {
-                                AuditError::Invalid(format!(
-                                    "stored policy {pid} does not load: {e}"
-                                ))
-                            })?;
+                        let p = Program::from_json(&self.read(&pid)?).map_err(|e| {
+                            AuditError::Invalid(format!("stored policy {pid} does not load: {e}"))
+                        })?;
                         self.programs.insert(pid.clone(), p.clone());
                         p
                     }
                 },
             };
-            let regions_text = String::from_utf8_lossy(&self.read(&key.1)?).into_owned();
+            let text = |bytes: Vec<u8>, what: &str, id: &str| {
+                String::from_utf8(bytes).map_err(|_| {
+                    AuditError::Invalid(format!("stored {what} {id} is not UTF-8 text"))
+                })
+            };
+            let regions_text = text(self.read(&key.1)?, "regions", &key.1)?;
             let regions = Regions::from_json(&regions_text)
                 .map_err(|e| AuditError::Invalid(format!("stored regions {}: {e}", key.1)))?;
-            let grants_text = String::from_utf8_lossy(&self.read(&key.2)?).into_owned();
+            let grants_text = text(self.read(&key.2)?, "grants", &key.2)?;
             let grants = Grants::from_json(&grants_text)
                 .map_err(|e| AuditError::Invalid(format!("stored grants {}: {e}", key.2)))?;
             self.engines

@@ -147,6 +147,7 @@ impl<'s> Checker<'s> {
             sources,
             diags: Vec::new(),
             prog: Program {
+                format: crate::ir::FORMAT,
                 files: sources.files.iter().map(|f| f.name.clone()).collect(),
                 symbols: Vec::new(),
                 sets: Vec::new(),

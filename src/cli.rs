@@ -110,11 +110,14 @@ enum AuditCmd {
         /// Records at or after this time (RFC 3339).
         #[arg(long)]
         since: Option<String>,
-        /// Records before this time (RFC 3339).
+        /// Records written before this time (RFC 3339).
         #[arg(long)]
         until: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Show records even when the log does not verify (with a banner).
+        #[arg(long)]
+        unverified: bool,
     },
 }
 
@@ -195,12 +198,16 @@ enum Cmd {
         /// Write to this file instead of standard output.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Records at or after this time (RFC 3339).
+        /// Records written at or after this time (RFC 3339).
         #[arg(long)]
         since: Option<String>,
-        /// Records before this time (RFC 3339).
+        /// Records written before this time (RFC 3339).
         #[arg(long)]
         until: Option<String>,
+        /// Build the report even when the log does not verify (every page
+        /// then carries a banner saying so).
+        #[arg(long)]
+        unverified: bool,
     },
     /// Serve the evaluate API over HTTP (docs/api.md).
     Serve {
@@ -371,13 +378,14 @@ pub fn run() -> ExitCode {
             output,
             since,
             until,
+            unverified,
         } => report(
             &dir,
             grants.as_deref(),
             format,
             output.as_deref(),
-            since,
-            until,
+            (since, until),
+            unverified,
         ),
         Cmd::Eval {
             policy,
@@ -867,9 +875,9 @@ fn eval_logged(
 fn audit(cmd: AuditCmd) -> Result<u8, Fail> {
     match cmd {
         AuditCmd::Verify { dir } => match sovra::audit::verify(&dir)? {
-            sovra::audit::Verdict::Clean { records } => {
+            sovra::audit::Verdict::Clean { records, head } => {
                 outln!(
-                    "ok: {records} records, chain and objects intact ({})",
+                    "ok: {records} records, chain and objects intact ({}); head {head}",
                     dir.display()
                 );
                 Ok(0)
@@ -986,7 +994,15 @@ fn audit(cmd: AuditCmd) -> Result<u8, Fail> {
             since,
             until,
             format,
+            unverified,
         } => {
+            let Some(checked) = verify_first(&dir, unverified)? else {
+                return Ok(1);
+            };
+            let banner = checked
+                .defect
+                .as_ref()
+                .map(|why| format!("UNVERIFIED LOG ({why}): this record cannot be relied on"));
             let time = |t: &Option<String>| -> Result<Option<chrono::DateTime<chrono::FixedOffset>>, Fail> {
                 t.as_deref()
                     .map(|s| chrono::DateTime::parse_from_rfc3339(s).map_err(|_| Fail(format!("`{s}` is not an RFC 3339 time"))))
@@ -1002,10 +1018,15 @@ fn audit(cmd: AuditCmd) -> Result<u8, Fail> {
                         .and_then(serde_json::Value::as_str)
                         .map(str::to_string)
                 };
-                let at = rec
-                    .get("time")
-                    .and_then(serde_json::Value::as_str)
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+                let at = sovra::report::logged_at(&rec);
+                if at.is_none() && (since.is_some() || until.is_some()) {
+                    // Never dropped silently: a record that cannot be placed
+                    // in time is shown, flagged.
+                    eprintln!(
+                        "sovra: warning: record {} has no readable time; it is shown whatever --since/--until say",
+                        rec.seq
+                    );
+                }
                 let mut countries = vec![field("/principal/country")];
                 if country.is_some() {
                     if let Ok(e) = objects.engine(&rec, None) {
@@ -1034,15 +1055,24 @@ fn audit(cmd: AuditCmd) -> Result<u8, Fail> {
                     && country
                         .as_ref()
                         .is_none_or(|c| countries.iter().any(|x| x.as_ref() == Some(c)))
-                    && since.is_none_or(|s| at.is_some_and(|t| t >= s))
-                    && until.is_none_or(|u| at.is_some_and(|t| t < u));
+                    && since.is_none_or(|s| at.is_none_or(|t| t >= s))
+                    && until.is_none_or(|u| at.is_none_or(|t| t < u));
                 if !keep {
                     continue;
                 }
                 shown += 1;
                 match format {
-                    Format::Json => outln!("{}", rec.value),
+                    Format::Json => match &banner {
+                        Some(b) => outln!(
+                            "{}",
+                            serde_json::json!({"unverified": b, "record": rec.value})
+                        ),
+                        None => outln!("{}", rec.value),
+                    },
                     Format::Text => {
+                        if let Some(b) = &banner {
+                            outln!("!!! {b}");
+                        }
                         outln!("--- record {} ---", rec.seq);
                         out!("{}", sovra::explain::render(&rec.as_decision()));
                     }
@@ -1065,14 +1095,52 @@ fn rfc3339(t: Option<String>) -> Result<Option<chrono::DateTime<chrono::FixedOff
         .transpose()
 }
 
+/// What `audit verify` found, before a log is read for a person.
+struct Verified {
+    records: u64,
+    head: String,
+    /// What is wrong, when the log does not verify and `--unverified` was given.
+    defect: Option<String>,
+}
+
+/// Verifies a log before anything is read from it. A defect ends the
+/// command (`None`: exit 1, said on standard error) unless `unverified`.
+fn verify_first(dir: &Path, unverified: bool) -> Result<Option<Verified>, Fail> {
+    match sovra::audit::verify(dir)? {
+        sovra::audit::Verdict::Clean { records, head } => Ok(Some(Verified {
+            records,
+            head,
+            defect: None,
+        })),
+        sovra::audit::Verdict::Tampered { record, line, why } => {
+            let defect = format!("record {record} (line {line}): {why}");
+            if !unverified {
+                eprintln!(
+                    "sovra: the log does not verify: {defect}\nsovra: nothing was read from it; run `sovra audit verify {}`, or pass --unverified to read it anyway",
+                    dir.display()
+                );
+                return Ok(None);
+            }
+            Ok(Some(Verified {
+                records: 0,
+                head: "(unverified)".into(),
+                defect: Some(defect),
+            }))
+        }
+    }
+}
+
 fn report(
     dir: &Path,
     grants: Option<&Path>,
     format: ReportFormat,
     output: Option<&Path>,
-    since: Option<String>,
-    until: Option<String>,
+    (since, until): (Option<String>, Option<String>),
+    unverified: bool,
 ) -> Result<u8, Fail> {
+    let Some(checked) = verify_first(dir, unverified)? else {
+        return Ok(1);
+    };
     let grants = match grants {
         None => None,
         Some(f) => Some(
@@ -1081,7 +1149,8 @@ fn report(
                 .map_err(|e| Fail(format!("{}: {e}", name(f))))?,
         ),
     };
-    let r = sovra::report::gather(dir, grants.as_ref(), rfc3339(since)?, rfc3339(until)?)?;
+    let mut r = sovra::report::gather(dir, grants.as_ref(), rfc3339(since)?, rfc3339(until)?)?;
+    (r.log_records, r.log_head, r.unverified) = (checked.records, checked.head, checked.defect);
     let text = match format {
         ReportFormat::Html => sovra::report::html(&r),
         ReportFormat::Md => sovra::report::markdown(&r),

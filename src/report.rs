@@ -20,6 +20,16 @@ use std::path::Path;
 
 #[derive(Default, Debug)]
 pub struct Report {
+    /// The log it covers: how many records, and the hash of the last (from
+    /// `audit verify`, which the report is built only after).
+    pub log_records: u64,
+    pub log_head: String,
+    /// Set when the report was built over a log that did not verify
+    /// (`--unverified`): what is wrong, shown on every page.
+    pub unverified: Option<String>,
+    /// Records whose decision time could not be read: counted in the
+    /// totals and listed, but in no day's count.
+    pub unplaced: Vec<u64>,
     pub from: Option<DateTime<FixedOffset>>,
     pub to: Option<DateTime<FixedOffset>>,
     pub total: usize,
@@ -39,7 +49,8 @@ pub struct Report {
     pub policies: BTreeMap<String, (String, String, usize)>,
 }
 
-/// Gathers the report for records in `[since, until)`.
+/// Gathers the report for records written in `[since, until)` (by their
+/// `logged_at`).
 pub fn gather(
     dir: &Path,
     grants: Option<&Grants>,
@@ -55,40 +66,46 @@ pub fn gather(
     let mut last: Option<DateTime<FixedOffset>> = None;
     let mut first: Option<DateTime<FixedOffset>> = None;
     for rec in records(dir)? {
-        let Some(at) = rec
+        let decided = rec
             .get("time")
             .and_then(Value::as_str)
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        else {
-            continue;
-        };
-        if since.is_some_and(|s| at < s) || until.is_some_and(|u| at >= u) {
-            continue;
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+        // The period selects by when a record was written; a record that
+        // cannot be placed in time is kept and flagged, never dropped.
+        if let Some(at) = logged_at(&rec) {
+            if since.is_some_and(|s| at < s) || until.is_some_and(|u| at >= u) {
+                continue;
+            }
         }
         r.total += 1;
-        last = Some(last.map_or(at, |l| l.max(at)));
-        first = Some(first.map_or(at, |f| f.min(at)));
         let allow = rec.decision() == "allow";
-        let day = at.with_timezone(&Utc).format("%Y-%m-%d").to_string();
-        let e = r.by_day.entry(day).or_default();
-        if allow {
-            e.0 += 1
-        } else {
-            e.1 += 1
+        match decided {
+            None => r.unplaced.push(rec.seq),
+            Some(at) => {
+                last = Some(last.map_or(at, |l| l.max(at)));
+                first = Some(first.map_or(at, |f| f.min(at)));
+                let day = at.with_timezone(&Utc).format("%Y-%m-%d").to_string();
+                let e = r.by_day.entry(day).or_default();
+                if allow {
+                    e.0 += 1
+                } else {
+                    e.1 += 1
+                }
+                let time = at.to_rfc3339();
+                let policy = rec
+                    .get("policy")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let p = r
+                    .policies
+                    .entry(policy)
+                    .or_insert_with(|| (time.clone(), time.clone(), 0));
+                p.0 = p.0.clone().min(time.clone());
+                p.1 = p.1.clone().max(time);
+                p.2 += 1;
+            }
         }
-        let time = at.to_rfc3339();
-        let policy = rec
-            .get("policy")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let p = r
-            .policies
-            .entry(policy)
-            .or_insert_with(|| (time.clone(), time.clone(), 0));
-        p.0 = p.0.clone().min(time.clone());
-        p.1 = p.1.clone().max(time);
-        p.2 += 1;
 
         let Ok(engine) = objects.engine(&rec, None) else {
             continue;
@@ -194,6 +211,50 @@ pub fn gather(
     Ok(r)
 }
 
+/// When a record was written: its `logged_at` (the writer's clock), or for a
+/// record written before `logged_at` existed, its decision time.
+pub fn logged_at(rec: &crate::audit::Record) -> Option<DateTime<FixedOffset>> {
+    ["logged_at", "time"].iter().find_map(|k| {
+        rec.get(k)
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+    })
+}
+
+/// What the report covers, and what it could not place; first on every page.
+fn preamble(r: &Report) -> String {
+    let mut o = String::new();
+    if let Some(why) = &r.unverified {
+        let _ = writeln!(
+            o,
+            "**UNVERIFIED: this log does not verify ({why}); nothing below can be relied on.**\n"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "Log: {} records, head {}{}.\n",
+        r.log_records,
+        r.log_head,
+        if r.unverified.is_some() {
+            " (unverified)"
+        } else {
+            ", verified"
+        }
+    );
+    if !r.unplaced.is_empty() {
+        let shown: Vec<String> = r.unplaced.iter().take(20).map(u64::to_string).collect();
+        let _ = writeln!(
+            o,
+            "**{} record{} could not be placed in time (no readable decision time): counted in the totals, in no day's count: records {}{}.**\n",
+            r.unplaced.len(),
+            if r.unplaced.len() == 1 { "" } else { "s" },
+            shown.join(", "),
+            if r.unplaced.len() > 20 { ", …" } else { "" }
+        );
+    }
+    o
+}
+
 fn period(r: &Report) -> String {
     let t = |x: Option<DateTime<FixedOffset>>| x.map_or("(open)".to_string(), |t| t.to_rfc3339());
     format!("{} to {}", t(r.from), t(r.to))
@@ -204,10 +265,25 @@ pub fn markdown(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "# Compliance report\n\nPeriod: {}. Decisions: {}.\n",
+        "# Compliance report\n\n{}Period: {}. Decisions: {}.\n",
+        preamble(r),
         period(r),
         r.total
     );
+    if r.unverified.is_some() {
+        // Every section carries the banner, so no page is read without it.
+        let banner = "> **UNVERIFIED LOG** (see the top of this report)\n\n";
+        let body = markdown_sections(r);
+        o.push_str(banner);
+        o.push_str(&body.replace("\n## ", &format!("\n{banner}## ")));
+        return o;
+    }
+    o.push_str(&markdown_sections(r));
+    o
+}
+
+fn markdown_sections(r: &Report) -> String {
+    let mut o = String::new();
     o.push_str("## Decisions by outcome\n\n| day | allowed | denied |\n| --- | --- | --- |\n");
     for (day, (a, d)) in &r.by_day {
         let _ = writeln!(o, "| {day} | {a} | {d} |");
@@ -373,9 +449,21 @@ fn flow_matrix(r: &Report) -> String {
 pub fn html(r: &Report) -> String {
     let mut md = String::new();
     let mut o = String::from("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sovra compliance report</title><style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}</style></head><body>");
+    if let Some(why) = &r.unverified {
+        // Fixed, so that it is printed on every page.
+        let _ = write!(
+            o,
+            "<div style=\"position:fixed;top:0;left:0;right:0;background:#b00;color:#fff;padding:4px;text-align:center;font-weight:bold\">UNVERIFIED LOG: {}</div>",
+            esc(why)
+        );
+    }
+    o.push_str("<h1>Compliance report</h1>");
+    for line in preamble(r).lines().filter(|l| !l.trim().is_empty()) {
+        let _ = write!(o, "<p>{}</p>", esc(line.trim_matches('*')));
+    }
     let _ = write!(
         o,
-        "<h1>Compliance report</h1><p>Period: {}. Decisions: {}.</p>",
+        "<p>Period: {}. Decisions: {}.</p>",
         esc(&period(r)),
         r.total
     );
@@ -388,7 +476,10 @@ pub fn html(r: &Report) -> String {
     // The tables, from the Markdown.
     let text = markdown(r);
     let mut in_table = false;
-    for line in text.lines().skip(3) {
+    for line in text.lines().skip_while(|l| !l.starts_with("## ")) {
+        if line.starts_with("> ") {
+            continue;
+        }
         if let Some(h) = line.strip_prefix("## ") {
             if in_table {
                 md.push_str("</table>");

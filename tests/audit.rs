@@ -46,7 +46,7 @@ fn write_log(dir: &Path, mask: &[String]) -> usize {
 fn tampered(dir: &Path) -> (u64, String) {
     match audit::verify(dir).unwrap() {
         Verdict::Tampered { record, why, .. } => (record, why),
-        Verdict::Clean { records } => panic!("not detected ({records} records clean)"),
+        Verdict::Clean { records, .. } => panic!("not detected ({records} records clean)"),
     }
 }
 
@@ -54,10 +54,10 @@ fn tampered(dir: &Path) -> (u64, String) {
 fn a_clean_log_verifies_and_replays_identically() {
     let dir = tmp("clean");
     let n = write_log(&dir, &[]);
-    assert_eq!(
+    assert!(matches!(
         audit::verify(&dir).unwrap(),
-        Verdict::Clean { records: n as u64 }
-    );
+        Verdict::Clean { records, .. } if records == n as u64
+    ));
     let replayed = audit::replay(&dir, None, |_, _| {}).unwrap();
     assert_eq!(replayed.len(), n);
     assert!(replayed.iter().all(|r| r.was == r.now), "{replayed:?}");
@@ -173,10 +173,10 @@ fn a_torn_last_record_is_moved_aside_with_a_warning() {
     assert_eq!(w.warnings.len(), 1);
     assert!(w.warnings[0].contains("torn record"), "{:?}", w.warnings);
     drop(w);
-    assert_eq!(
+    assert!(matches!(
         audit::verify(&dir).unwrap(),
-        Verdict::Clean { records: n as u64 }
-    );
+        Verdict::Clean { records, .. } if records == n as u64
+    ));
     let aside: Vec<_> = std::fs::read_dir(dir.join("torn")).unwrap().collect();
     assert_eq!(aside.len(), 1, "the torn bytes are kept, not dropped");
     std::fs::remove_dir_all(&dir).ok();

@@ -56,13 +56,20 @@ fn the_report_counts_outcomes_laws_flows_and_grants() {
     );
     assert_eq!(r.policies.len(), 1);
 
-    let since = chrono::DateTime::parse_from_rfc3339("2026-03-02T00:00:00Z").ok();
-    assert_eq!(
-        sovra::report::gather(&dir, None, since, None)
+    // The period is by when records were written (`logged_at`, the writer's
+    // clock), not by the instants the decisions were about.
+    let at =
+        |hours: i64| Some((chrono::Utc::now() + chrono::TimeDelta::hours(hours)).fixed_offset());
+    let total = |since, until| {
+        sovra::report::gather(&dir, None, since, until)
             .unwrap()
-            .total,
-        3
-    );
+            .total
+    };
+    assert_eq!(total(at(-1), None), 4);
+    assert_eq!(total(at(1), None), 0);
+    assert_eq!(total(None, at(-1)), 0);
+    let decided = chrono::DateTime::parse_from_rfc3339("2026-03-02T00:00:00Z").ok();
+    assert_eq!(total(decided, None), 4);
 
     let md = sovra::report::markdown(&r);
     assert!(md.contains("| GDPR Art. 44-49 | 2 |"), "{md}");
