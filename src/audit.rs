@@ -473,15 +473,38 @@ fn strings(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Replaces every occurrence of each secret in the strings of `v` (keys
-/// too) by its keyed hash.
+/// `text` with every occurrence of `secret`, in any ASCII case, replaced by
+/// `token` (`None` when there is none): an identity written `Alice` is the
+/// same person as `alice`.
+fn replace_any_case(text: &str, secret: &str, token: &str) -> Option<String> {
+    let hay = text.to_ascii_lowercase();
+    let needle = secret.to_ascii_lowercase();
+    if needle.is_empty() || !hay.contains(&needle) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (i, _) in hay.match_indices(&needle) {
+        if i < at {
+            continue;
+        }
+        out.push_str(text.get(at..i)?);
+        out.push_str(token);
+        at = i + needle.len();
+    }
+    out.push_str(text.get(at..)?);
+    Some(out)
+}
+
+/// Replaces every occurrence of each secret (in any ASCII case) in the
+/// strings of `v`, keys too, by its keyed hash.
 fn scrub(v: &mut Value, secrets: &[(String, String)]) {
     let clean = |s: &str| -> Option<String> {
         let mut out = None::<String>;
         for (secret, token) in secrets {
             let cur = out.as_deref().unwrap_or(s);
-            if cur.contains(secret.as_str()) {
-                out = Some(cur.replace(secret.as_str(), token));
+            if let Some(c) = replace_any_case(cur, secret, token) {
+                out = Some(c);
             }
         }
         out

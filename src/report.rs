@@ -230,17 +230,13 @@ fn preamble(r: &Report) -> String {
             "**UNVERIFIED: this log does not verify ({why}); nothing below can be relied on.**\n"
         );
     }
-    let _ = writeln!(
-        o,
-        "Log: {} records, head {}{}.\n",
-        r.log_records,
-        r.log_head,
-        if r.unverified.is_some() {
-            " (unverified)"
-        } else {
-            ", verified"
-        }
-    );
+    if r.unverified.is_none() {
+        let _ = writeln!(
+            o,
+            "Log: {} records, head {}, verified.\n",
+            r.log_records, r.log_head
+        );
+    }
     if !r.unplaced.is_empty() {
         let shown: Vec<String> = r.unplaced.iter().take(20).map(u64::to_string).collect();
         let _ = writeln!(
