@@ -34,5 +34,49 @@ fn compile(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, compile);
+/// Inputs that were once slow or crashed (issue 9): 2,000 keyed permits plus
+/// 2,000 keyed forbids (target: under 1 s), and a 20 KB chain of `not`s,
+/// refused by the nesting limit (target: under 0.1 s).
+fn hostile(c: &mut Criterion) {
+    let mut g = c.benchmark_group("compile_hostile");
+    g.sample_size(10);
+    let mut keyed = String::from("package p\n");
+    for i in 0..2_000 {
+        keyed.push_str(&format!(
+            "permit p{i} when resource.id == \"ds-{i}\" and target.country in [DE, FR]\n"
+        ));
+    }
+    for i in 0..2_000 {
+        keyed.push_str(&format!(
+            "forbid f{i} when resource.id == \"ds-{i}\" and principal.country == US\n"
+        ));
+    }
+    let mut src = sovra::source::Sources::default();
+    src.add("keyed.sov", keyed);
+    g.bench_function("keyed_4000", |b| {
+        b.iter(|| {
+            assert_eq!(
+                sovra::policy::compile(black_box(&src))
+                    .expect("compiles")
+                    .rules
+                    .len(),
+                4_000
+            )
+        })
+    });
+    let mut src = sovra::source::Sources::default();
+    src.add(
+        "not.sov",
+        format!(
+            "package p\npermit r when {}action == store\n",
+            "not ".repeat(5_000)
+        ),
+    );
+    g.bench_function("not_chain_20kb", |b| {
+        b.iter(|| assert!(sovra::policy::compile(black_box(&src)).is_err()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, compile, hostile);
 criterion_main!(benches);

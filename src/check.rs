@@ -123,6 +123,25 @@ struct SetDecl {
     state: SetState,
 }
 
+/// The longest text or phrase a condition keeps for the trace.
+const CAP: usize = 400;
+
+/// `s` cut to at most `n` characters (with `…` when cut).
+fn cap_chars(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((at, _)) => format!("{}…", s.get(..at).unwrap_or("")),
+        None => s.to_string(),
+    }
+}
+
+/// `s` cut to at most [`CAP`] characters (with `…` when cut).
+fn cap(s: String) -> String {
+    match s.char_indices().nth(CAP) {
+        Some((at, _)) => format!("{}…", s.get(..at).unwrap_or("")),
+        None => s,
+    }
+}
+
 struct Checker<'s> {
     sources: &'s Sources,
     diags: Vec<Diagnostic>,
@@ -210,6 +229,19 @@ impl<'s> Checker<'s> {
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    /// The text of a span as [`Checker::text`], reading at most about
+    /// [`CAP`] characters of it.
+    fn text_prefix(&self, span: Span) -> String {
+        let end = span.end.min(span.start.saturating_add(4 * CAP as u32));
+        let short = Span { end, ..span };
+        let t = self.text(short);
+        if end < span.end {
+            cap(t + " …")
+        } else {
+            t
+        }
     }
 
     fn run(&mut self, files: &[syntax::File]) {
@@ -1128,7 +1160,7 @@ impl<'s> Checker<'s> {
         nodes: [NodeId; 2],
         phrase: String,
     ) -> u32 {
-        let text = self.text(span);
+        let text = self.text_prefix(span);
         let location = self.sources.location(span);
         let mut ops = [None, None];
         for (k, (e, n)) in operands.iter().zip(nodes).enumerate() {
@@ -1204,7 +1236,10 @@ impl<'s> Checker<'s> {
                         Node::Cmp { atom, .. }
                         | Node::Is { atom, .. }
                         | Node::Satisfies { atom, .. }
-                        | Node::Exists { atom, .. },
+                        | Node::Exists { atom, .. }
+                        | Node::Not {
+                            atom: Some(atom), ..
+                        },
                     ) => self
                         .prog
                         .atoms
@@ -1217,8 +1252,14 @@ impl<'s> Checker<'s> {
                     Some(rest) => format!("no valid grant exists{rest}"),
                     None => format!("not ({child})"),
                 };
-                // Every negation is one line of the trace, with its own result.
-                let atom = Some(self.atom(e.span(), [None, None], [n, n], phrase));
+                // Every negation is one line of the trace, with its own result;
+                // its text and phrase are capped, so a chain of `not`s does
+                // not copy the text beneath each level again.
+                let atom = self.atom(e.span(), [None, None], [n, n], cap(phrase));
+                if let Some(a) = self.prog.atoms.get_mut(atom as usize) {
+                    a.text = cap(std::mem::take(&mut a.text));
+                }
+                let atom = Some(atom);
                 Some((self.push(Node::Not { expr: n, atom }), Ty::Bool))
             }
             Expr::Exists { var, cond, span } => {
@@ -1289,6 +1330,24 @@ impl<'s> Checker<'s> {
             Expr::Lit(l, span) => {
                 let (c, t) = match l {
                     Lit::Bool(b) => (Const::Bool(*b), Ty::Bool),
+                    Lit::Number(x) if !x.is_finite() => {
+                        self.err(
+                            Diagnostic::new(
+                                Code::Number,
+                                *span,
+                                format!(
+                                    "the number `{}` is too large to compute with",
+                                    cap_chars(&self.text(*span), 16)
+                                ),
+                            )
+                            .label("not a finite number")
+                            .help(format!(
+                                "numbers are 64-bit floating point: at most about {:e}",
+                                f64::MAX
+                            )),
+                        );
+                        return None;
+                    }
                     Lit::Number(x) => (Const::Num(*x), Ty::Num),
                     Lit::Str(s) => (Const::Str(self.intern(s)), Ty::Str(Kind::Plain)),
                     Lit::Time(t) => (Const::Time(*t), Ty::Time),

@@ -23,6 +23,8 @@ pub enum Code {
     NeverApplies,
     Cycle,
     Import,
+    TooDeep,
+    Number,
 }
 
 impl Code {
@@ -39,6 +41,8 @@ impl Code {
             Code::NeverApplies => "sovra::never_applies",
             Code::Cycle => "sovra::cycle",
             Code::Import => "sovra::import",
+            Code::TooDeep => "sovra::too_deep",
+            Code::Number => "sovra::number",
         }
     }
 }

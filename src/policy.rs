@@ -153,7 +153,29 @@ pub fn load(paths: &[PathBuf]) -> Result<Sources, LoadError> {
     Ok(s)
 }
 
-/// Compiles sources to the IR (parse and check).
+/// The stack of the threads that parse and check: the parser and checker
+/// recurse once a nesting level (at most [`crate::syntax::MAX_NESTING`]),
+/// and this is room for that in a debug build on any caller's thread (a
+/// server's blocking pool has 2 MiB). Reserved, not committed, memory.
+pub const COMPILE_STACK: usize = 256 << 20;
+
+/// Compiles sources to the IR (parse and check), on a thread of its own
+/// with [`COMPILE_STACK`], so that it behaves the same whoever calls it.
 pub fn compile(sources: &Sources) -> Result<Program, Vec<Diagnostic>> {
-    crate::check::check(sources)
+    std::thread::scope(|s| {
+        let run = std::thread::Builder::new()
+            .name("sovra-compile".into())
+            .stack_size(COMPILE_STACK)
+            .spawn_scoped(s, || crate::check::check(sources));
+        match run {
+            Ok(h) => h.join().unwrap_or_else(|_| {
+                Err(vec![Diagnostic::new(
+                    crate::diag::Code::Syntax,
+                    crate::source::Span::new(0, 0, 0),
+                    "the compiler failed on this policy set (a defect: please report it)",
+                )])
+            }),
+            Err(_) => crate::check::check(sources),
+        }
+    })
 }

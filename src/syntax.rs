@@ -255,7 +255,7 @@ pub fn parse(file_id: u32, text: &str) -> Result<File, Vec<Diagnostic>> {
             .iter()
             .enumerate()
             .map(|(i, &(base, piece))| {
-                s.spawn(move || {
+                let parse = move || {
                     parse_piece(
                         At {
                             file: file_id,
@@ -264,12 +264,18 @@ pub fn parse(file_id: u32, text: &str) -> Result<File, Vec<Diagnostic>> {
                         piece,
                         i == 0,
                     )
-                })
+                };
+                std::thread::Builder::new()
+                    .stack_size(crate::policy::COMPILE_STACK)
+                    .spawn_scoped(s, parse)
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Vec::new())))
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| Err(Vec::new())),
+                Err(_) => Err(Vec::new()),
+            })
             .collect()
     });
     let mut errors = Vec::new();
@@ -311,7 +317,138 @@ fn cut_points(text: &str) -> Vec<usize> {
     cuts
 }
 
+/// How deeply a condition may nest: parentheses and lists, `not`s in a
+/// row, and `+`/`-` chains each count a level (docs/language.md). The parser
+/// and the checker recurse once a level, so a deeper file is refused before
+/// either sees it, with a diagnostic, never a stack overflow.
+pub const MAX_NESTING: u32 = 64;
+
+/// The first place where `text` nests deeper than [`MAX_NESTING`]. A
+/// linear scan of the tokens outside strings and comments: brackets open
+/// and close levels; within a level, `not`s and `+`/`-` operators add one
+/// each until a word or operator that ends the operand (`and`, `or`, `,`, a
+/// comparison, a keyword) resets them.
+fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
+    let b = text.as_bytes();
+    // Per open level: (`not`s, arithmetic operators) counted in it.
+    let mut levels: Vec<(u32, u32)> = vec![(0, 0)];
+    let mut depth = 0u32;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let start = i;
+        let mut deeper = false;
+        match c {
+            b'"' => {
+                i += 1;
+                while let Some(&d) = b.get(i) {
+                    i += if d == b'\\' { 2 } else { 1 };
+                    if d == b'"' || d == b'\n' {
+                        break;
+                    }
+                }
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while b.get(i).is_some_and(|d| *d != b'\n') {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < b.len() && !(b.get(i) == Some(&b'*') && b.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 2;
+                continue;
+            }
+            b'(' | b'[' | b'{' => {
+                levels.push((0, 0));
+                depth += 1;
+                deeper = true;
+            }
+            b')' | b']' | b'}' => {
+                if levels.len() > 1 {
+                    let (n, o) = levels.pop().unwrap_or_default();
+                    depth = depth.saturating_sub(1 + n + o);
+                }
+            }
+            b'+' => {
+                if let Some(l) = levels.last_mut() {
+                    l.1 += 1;
+                }
+                depth += 1;
+                deeper = true;
+            }
+            // Subtraction is written with a space after the `-` (a name's
+            // hyphen is followed by a letter, a negative number by a digit).
+            b'-' if b.get(i + 1).is_some_and(|d| d.is_ascii_whitespace()) => {
+                if let Some(l) = levels.last_mut() {
+                    l.1 += 1;
+                }
+                depth += 1;
+                deeper = true;
+            }
+            b'=' | b'<' | b'>' | b'!' | b',' | b':' => {
+                if let Some(l) = levels.last_mut() {
+                    depth = depth.saturating_sub(l.0 + l.1);
+                    *l = (0, 0);
+                }
+            }
+            c if c.is_ascii_alphanumeric() || c == b'_' => {
+                while b.get(i).is_some_and(|d| {
+                    d.is_ascii_alphanumeric() || *d == b'_' || *d == b'-' || *d == b'.'
+                }) {
+                    i += 1;
+                }
+                let word = text.get(start..i).unwrap_or("");
+                match word {
+                    "not" => {
+                        if let Some(l) = levels.last_mut() {
+                            l.0 += 1;
+                        }
+                        depth += 1;
+                        deeper = true;
+                    }
+                    "and" | "or" | "in" | "is" | "satisfies" | "when" | "where" | "because"
+                    | "with" | "cites" | "permit" | "forbid" | "set" | "profile"
+                    | "classification" | "package" | "use" => {
+                        if let Some(l) = levels.last_mut() {
+                            depth = depth.saturating_sub(l.0 + l.1);
+                            *l = (0, 0);
+                        }
+                    }
+                    _ => {}
+                }
+                i -= 1;
+            }
+            _ => {}
+        }
+        i += 1;
+        if deeper && depth > MAX_NESTING {
+            let end = (start + 1..=text.len())
+                .find(|e| text.is_char_boundary(*e))
+                .unwrap_or(start);
+            return Some(
+                Diagnostic::new(
+                    Code::TooDeep,
+                    Span::new(at.file, at.base + start, at.base + end),
+                    format!("this condition nests deeper than {MAX_NESTING} levels"),
+                )
+                .label("too deep")
+                .help(format!(
+                    "parentheses, lists, `not`s in a row and `+`/`-` chains count a level each, at most {MAX_NESTING}: name a part as a set, or split the rule"
+                )),
+            );
+        }
+    }
+    None
+}
+
 fn parse_piece(at: At, text: &str, first: bool) -> Result<File, Vec<Diagnostic>> {
+    if let Some(d) = too_deep(at, text) {
+        return Err(vec![d]);
+    }
     let rule = if first { Rule::file } else { Rule::items };
     let mut errors = Vec::new();
     let mut work = text.to_string();
@@ -963,7 +1100,7 @@ fn build_expr(f: At, p: P) -> Expr {
         Rule::path => Expr::Path(p.into_inner().map(|i| ident(f, i)).collect(), sp),
         Rule::list => Expr::List(p.into_inner().map(|e| build_expr(f, e)).collect(), sp),
         Rule::boolean => Expr::Lit(Lit::Bool(p.as_str() == "true"), sp),
-        Rule::number => Expr::Lit(Lit::Number(p.as_str().parse().unwrap_or(0.0)), sp),
+        Rule::number => Expr::Lit(Lit::Number(p.as_str().parse().unwrap_or(f64::NAN)), sp),
         Rule::string => {
             let raw = p.into_inner().next().map_or("", |i| i.as_str());
             Expr::Lit(Lit::Str(unescape(raw)), sp)

@@ -82,6 +82,8 @@ fn every_diagnostic_kind_is_reported_and_rendered() {
         "sovra::never_applies",
         "sovra::cycle",
         "sovra::import",
+        "sovra::too_deep",
+        "sovra::number",
     ] {
         assert!(seen.contains(kind), "no test case for {kind}");
     }
@@ -141,4 +143,94 @@ fn the_policy_hash_is_the_policys_not_the_paths() {
     let err = sovra::policy::load(&[copied, other]).unwrap_err();
     assert!(err.to_string().contains("`policies/geo.sov`"), "{err}");
     std::fs::remove_dir_all(copy).ok();
+}
+
+/// Deep nesting of every kind gives the `too_deep` diagnostic, at any depth,
+/// never a stack overflow; up to the limit, a policy checks clean.
+#[test]
+fn deep_nesting_is_a_diagnostic_never_a_crash() {
+    let cond = |kind: &str, n: usize| -> String {
+        match kind {
+            "paren" => format!("{}action == store{}", "(".repeat(n), ")".repeat(n)),
+            "not" => format!("{}action == store", "not ".repeat(n)),
+            "list" => format!("action in {}store{}", "[".repeat(n), "]".repeat(n)),
+            "plus" => format!("now < now{}", " + 1d".repeat(n)),
+            "minus" => format!("now > now{}", " - 1d".repeat(n)),
+            _ => unreachable!(),
+        }
+    };
+    let limit = sovra::syntax::MAX_NESTING as usize;
+    for kind in ["paren", "not", "list", "plus", "minus"] {
+        for n in [limit + 1, 1_000, 20_000] {
+            let mut src = sovra::source::Sources::default();
+            src.add(
+                "deep.sov",
+                format!("package p\npermit r when {}\n", cond(kind, n)),
+            );
+            let started = std::time::Instant::now();
+            let diags = sovra::policy::compile(&src).unwrap_err();
+            assert_eq!(diags.len(), 1, "{kind} {n}");
+            assert_eq!(diags[0].code.as_str(), "sovra::too_deep", "{kind} {n}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(2),
+                "{kind} {n}"
+            );
+        }
+        if kind != "list" {
+            let mut src = sovra::source::Sources::default();
+            src.add(
+                "ok.sov",
+                format!("package p\npermit r when {}\n", cond(kind, limit - 2)),
+            );
+            sovra::policy::compile(&src)
+                .unwrap_or_else(|d| panic!("{kind}: {}", sovra::diag::render(&d, &src)));
+        }
+    }
+}
+
+/// A chain of `not`s does not copy the text beneath each level: the IR
+/// grows linearly with it.
+#[test]
+fn a_not_chain_compiles_to_an_ir_linear_in_its_length() {
+    let size = |n: usize| {
+        let mut src = sovra::source::Sources::default();
+        src.add(
+            "n.sov",
+            format!(
+                "package p\npermit r when {}resource.tenant == \"{}\"\n",
+                "not ".repeat(n),
+                "x".repeat(4_000)
+            ),
+        );
+        sovra::policy::compile(&src).unwrap().canonical().len()
+    };
+    // Each level adds its own capped line of trace, not the 4,000 characters beneath it.
+    let per_level = (size(60) - size(30)) / 30;
+    assert!(per_level < 1_500, "{per_level} bytes a level");
+}
+
+/// Keyed rules compile to an IR linear in their number.
+#[test]
+fn keyed_rules_compile_to_an_ir_linear_in_their_number() {
+    let policy = |n: usize| {
+        let mut text = String::from("package p\n");
+        for i in 0..n {
+            text.push_str(&format!(
+                "permit p{i} when resource.id == \"ds-{i}\" and target.country in [DE, FR]\nforbid f{i} when resource.id == \"ds-{i}\" and principal.country == US\n"
+            ));
+        }
+        let mut src = sovra::source::Sources::default();
+        src.add("k.sov", text);
+        sovra::policy::compile(&src).unwrap()
+    };
+    let (small, large) = (policy(100), policy(2_000));
+    assert_eq!(large.rules.len(), 4_000);
+    let per = |p: &sovra::ir::Program| p.canonical().len() / p.rules.len();
+    assert!(
+        per(&large) < per(&small) * 2,
+        "{} vs {}",
+        per(&large),
+        per(&small)
+    );
+    assert!(large.nodes.len() < small.nodes.len() * 25);
 }

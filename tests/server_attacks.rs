@@ -259,12 +259,13 @@ fn the_time_limit_stops_the_work_not_only_the_answer() {
     );
     let (st, b) = http(p, "POST", "/v1/placement", None, &body);
     assert_eq!(st, 503, "{b}");
-    // Once answered, the server is idle again: the work stopped with it.
-    std::thread::sleep(Duration::from_millis(200));
+    // Once answered, the server is idle again: the work stopped with it (a
+    // placement left to run would keep a core busy for over a second more).
+    std::thread::sleep(Duration::from_millis(500));
     let before = cpu_ticks(pid);
     std::thread::sleep(Duration::from_millis(1000));
     let spent = cpu_ticks(pid) - before;
-    assert!(spent < 30, "the server kept working: {spent} ticks in 1 s");
+    assert!(spent < 50, "the server kept working: {spent} ticks in 1 s");
     assert!(healthy(p) < Duration::from_millis(100));
 }
 
@@ -476,4 +477,41 @@ fn every_error_is_the_json_error_object() {
     let (st, b) = status_and_body(&answer);
     assert_eq!(st, 400, "{answer}");
     assert!(json(b)["error"].as_str().unwrap().contains("UTF-8"));
+}
+
+#[test]
+fn a_deeply_nested_policy_is_refused_at_startup_and_on_reload_and_the_server_lives() {
+    let dir = temp("deep");
+    let file = dir.join("p.sov");
+    std::fs::write(&file, "package p\npermit r when action == store\n").unwrap();
+    let deep = format!(
+        "package p\npermit r when {}action == store{}\n",
+        "(".repeat(300),
+        ")".repeat(300)
+    );
+    let s = start(&["--policies", dir.to_str().unwrap()]);
+    std::fs::write(&file, &deep).unwrap();
+    let (st, b) = http(s.port, "POST", "/v1/reload", None, "");
+    assert_eq!(st, 400, "{b}");
+    assert!(
+        json(&b)["error"]
+            .as_str()
+            .unwrap()
+            .contains("nests deeper than"),
+        "{b}"
+    );
+    assert_eq!(http(s.port, "GET", "/health", None, "").0, 200);
+    drop(s);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sovra"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--policies",
+            dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nests deeper than"));
 }
