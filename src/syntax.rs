@@ -367,11 +367,9 @@ fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
                 depth += 1;
                 deeper = true;
             }
-            b')' | b']' | b'}' => {
-                if levels.len() > 1 {
-                    let (n, o) = levels.pop().unwrap_or_default();
-                    depth = depth.saturating_sub(1 + n + o);
-                }
+            b')' | b']' | b'}' if levels.len() > 1 => {
+                let (n, o) = levels.pop().unwrap_or_default();
+                depth = depth.saturating_sub(1 + n + o);
             }
             b'+' => {
                 if let Some(l) = levels.last_mut() {
