@@ -689,6 +689,14 @@ impl Grants {
         Ok(Grants::from_reader(std::fs::File::open(path)?))
     }
 
+    /// The parallel reader behind [`Grants::from_file`] on any input, for
+    /// the fuzzers and tests that hold it to the small-file reader: `None`
+    /// when it hands the input to the streaming reader instead.
+    #[doc(hidden)]
+    pub fn from_reader_parallel(reader: impl std::io::Read) -> Option<R<Grants>> {
+        parallel::read(reader)
+    }
+
     /// Grants built in code; the hash is over their canonical JSON.
     pub fn new(grants: Vec<Grant>) -> Grants {
         let bytes =
@@ -1763,7 +1771,7 @@ mod parallel {
     }
 
     /// The grants, or `None` when the slow path must read the file instead.
-    pub(super) fn read(mut file: std::fs::File) -> Option<R<Grants>> {
+    pub(super) fn read(mut file: impl Read) -> Option<R<Grants>> {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, 8);

@@ -1,0 +1,7 @@
+#![no_main]
+//! See tests/fuzz/checks.rs: `checks::request`.
+
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::request(data));
