@@ -195,3 +195,30 @@ fn control_characters_in_values_are_escaped_in_text_output() {
     let headers = text.lines().filter(|l| l.starts_with("Decision")).count();
     assert_eq!(headers, 1, "only the header starts a line: {text}");
 }
+
+#[test]
+fn a_full_trace_over_a_principal_with_many_grants_stays_small() {
+    // 20,000 grants of one principal, none of which covers the request.
+    let list: Vec<String> = (0..20_000)
+        .map(|i| grant(&format!("g-{i}"), "a", "b").replace("\"US\"", "\"IN\""))
+        .collect();
+    let e = engine(Grants::from_json(&format!(r#"{{"grants":[{}]}}"#, list.join(","))).unwrap());
+    let d = e.decide(&Request::from_json(ACCESS).unwrap(), TraceLevel::Full);
+    assert_eq!(d.decision, "deny");
+    let trace = d.trace.unwrap();
+    let rule = trace["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r.get("grants").is_some())
+        .unwrap();
+    let shown = rule["grants"].as_array().unwrap().len();
+    assert_eq!(shown, sovra::eval::TRACED_GRANTS);
+    assert_eq!(rule["grants_omitted"], 20_000 - shown as u64);
+    assert!(serde_json::to_string(&trace).unwrap().len() < 200_000);
+    assert!(sovra::explain::render(&sovra::Decision {
+        trace: Some(trace),
+        ..d
+    })
+    .contains("19900 more grants looked at, not shown"));
+}

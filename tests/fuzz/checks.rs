@@ -93,7 +93,11 @@ fn condition(g: &mut G, depth: u32, out: &mut String) {
         }
         2 | 3 => {
             condition(g, depth + 1, out);
-            out.push_str(if g.byte().is_multiple_of(2) { " and " } else { " or " });
+            out.push_str(if g.byte().is_multiple_of(2) {
+                " and "
+            } else {
+                " or "
+            });
             condition(g, depth + 1, out);
         }
         // Long chains: many `not`s, `+`s, or brackets at once.
