@@ -1924,20 +1924,7 @@ impl<'s> Checker<'s> {
     }
 
     fn grant_path(&mut self, var: &str, rest: &[Ident], span: Span) -> Option<(NodeId, Ty)> {
-        const FIELDS: [&str; 12] = [
-            "id",
-            "principal",
-            "resource",
-            "classifications",
-            "to_country",
-            "purpose",
-            "mechanism",
-            "requested_by",
-            "approved_by",
-            "valid_from",
-            "expires_at",
-            "revoked_at",
-        ];
+        const FIELDS: [&str; 12] = crate::documents::GRANT_FIELDS;
         let Some(field) = rest.first() else {
             self.err(
                 Diagnostic::new(

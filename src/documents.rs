@@ -1274,7 +1274,7 @@ impl GrantKey {
         match self {
             GrantKey::Other(_) => 0,
             known => {
-                1 << GRANT_KEYS
+                1 << GRANT_FIELDS
                     .iter()
                     .position(|k| k == &known.name())
                     .unwrap_or(0)
@@ -1301,7 +1301,8 @@ impl GrantKey {
     }
 }
 
-const GRANT_KEYS: [&str; 12] = [
+/// The fields of a grant (contract.md), in the contract's order.
+pub const GRANT_FIELDS: [&str; 12] = [
     "id",
     "principal",
     "resource",

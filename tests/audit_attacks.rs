@@ -280,6 +280,20 @@ fn log_some(dir: &Path, n: usize) {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
+/// One more decision through `sovra eval --log`.
+fn log_one(dir: &Path) -> Output {
+    sovra(
+        &[
+            "eval",
+            "--log",
+            dir.to_str().unwrap(),
+            "--request",
+            "docs/examples/store-us.json",
+        ],
+        None,
+    )
+}
+
 fn verify(dir: &Path) -> (i32, String) {
     let o = sovra(&["audit", "verify", dir.to_str().unwrap()], None);
     (o.status.code().unwrap(), text(&o))
@@ -296,16 +310,7 @@ fn a_changed_last_record_or_a_head_ahead_of_the_log_is_refused_by_the_next_write
     let at = bad.len() - 40;
     bad[at] = if bad[at] == b'0' { b'1' } else { b'0' };
     std::fs::write(&path, &bad).unwrap();
-    let o = sovra(
-        &[
-            "eval",
-            "--log",
-            dir.to_str().unwrap(),
-            "--request",
-            "docs/examples/store-us.json",
-        ],
-        None,
-    );
+    let o = log_one(&dir);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("was changed"), "{}", text(&o));
     assert_eq!(
@@ -318,16 +323,7 @@ fn a_changed_last_record_or_a_head_ahead_of_the_log_is_refused_by_the_next_write
     let mut torn = good.clone();
     torn.extend_from_slice(b"{\"seq\":4,\"id\":\"d-4");
     std::fs::write(&path, &torn).unwrap();
-    let o = sovra(
-        &[
-            "eval",
-            "--log",
-            dir.to_str().unwrap(),
-            "--request",
-            "docs/examples/store-us.json",
-        ],
-        None,
-    );
+    let o = log_one(&dir);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("torn record"));
     assert_eq!(verify(&dir).0, 0);
@@ -336,16 +332,7 @@ fn a_changed_last_record_or_a_head_ahead_of_the_log_is_refused_by_the_next_write
     let lines = std::fs::read_to_string(&path).unwrap();
     let cut: Vec<&str> = lines.lines().take(2).collect();
     std::fs::write(&path, format!("{}\n", cut.join("\n"))).unwrap();
-    let o = sovra(
-        &[
-            "eval",
-            "--log",
-            dir.to_str().unwrap(),
-            "--request",
-            "docs/examples/store-us.json",
-        ],
-        None,
-    );
+    let o = log_one(&dir);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("the head names record"), "{}", text(&o));
     assert_eq!(std::fs::read_to_string(dir.join("head")).unwrap(), head);
@@ -411,16 +398,7 @@ fn deleting_files_does_not_let_a_second_writer_in() {
     for name in ["lock", "head"] {
         let _ = std::fs::remove_file(dir.join(name));
     }
-    let o = sovra(
-        &[
-            "eval",
-            "--log",
-            dir.to_str().unwrap(),
-            "--request",
-            "docs/examples/store-us.json",
-        ],
-        None,
-    );
+    let o = log_one(&dir);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("locked by another writer"),
