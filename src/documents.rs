@@ -709,9 +709,16 @@ impl Grants {
     /// accept: a grant id used twice, and a grant that expires at or before
     /// it becomes valid.
     fn checked(chunks: Vec<Vec<Grant>>, hash: String) -> R<Grants> {
-        let mut ids: rustc_hash::FxHashMap<&str, usize> = rustc_hash::FxHashMap::default();
+        let total = chunks.iter().map(Vec::len).sum();
+        let mut ids: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+        ids.reserve(total);
         for (i, g) in chunks.iter().flatten().enumerate() {
-            if let Some(first) = ids.insert(&g.id, i) {
+            if !ids.insert(&g.id) {
+                let first = chunks
+                    .iter()
+                    .flatten()
+                    .position(|x| x.id == g.id)
+                    .unwrap_or(i);
                 return Err(DocError::new(
                     &format!("grants[{i}].id"),
                     format!(
