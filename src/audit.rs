@@ -31,7 +31,7 @@
 //!   it replaced by that hash; with `principal.id` masked, the grants
 //!   document's `principal`, `requested_by` and `approved_by` are masked too
 //!   (approvers as trimmed, case-folded identities, so separation of duties
-//!   replays);
+//!   replays), and the record's `input_hash` is a keyed hash of the decision's;
 //! - every record carries `logged_at`, the writer's clock.
 
 use crate::documents::{Grants, Regions, Request};
@@ -370,9 +370,20 @@ impl LogWriter {
         let mut rec = Map::new();
         rec.insert("seq".into(), json!(seq));
         // The decision id: the record's number and the start of its input hash.
-        let short = d
-            .input_hash
+        // With a field masked, the plain hash of the request would let anyone
+        // confirm a guessed value; the record keeps a keyed hash of it instead
+        // (equal inputs still have equal ones).
+        let input_hash = if masked.is_empty() {
+            d.input_hash.clone()
+        } else {
+            self.mask_value(&Value::String(d.input_hash.clone()))
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
+        let short = input_hash
             .trim_start_matches("sha256:")
+            .trim_start_matches("mask:")
             .get(..12)
             .unwrap_or("");
         rec.insert("id".into(), json!(format!("d-{seq}-{short}")));
@@ -402,7 +413,7 @@ impl LogWriter {
         rec.insert("policy".into(), json!(policy));
         rec.insert("regions".into(), json!(regions));
         rec.insert("grants".into(), json!(grants));
-        rec.insert("input_hash".into(), json!(d.input_hash));
+        rec.insert("input_hash".into(), json!(input_hash));
         rec.insert("masked".into(), json!(masked));
         if !secrets.is_empty() {
             for key in ["reasons", "trace", "obligations"] {

@@ -161,6 +161,20 @@ fn masked_means_absent_from_the_folder_and_from_audit_show_and_still_replays() {
     );
     assert_eq!(decisions[2]["decision"], "deny");
     assert_absent(&log, SECRET);
+    // The plain input hash would confirm a guessed value: the log keeps a keyed one.
+    for d in &decisions {
+        let plain = d["input_hash"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:");
+        for (path, bytes) in everything(&log) {
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(plain),
+                "{} holds the plain input hash",
+                path.display()
+            );
+        }
+    }
     for format in ["text", "json"] {
         let o = sovra(&["audit", "show", log_s, "--format", format], None);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
