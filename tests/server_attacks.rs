@@ -215,7 +215,7 @@ fn hostile_clients_leave_the_server_answering_health_in_little_memory() {
 
 #[test]
 fn idle_connections_are_reaped_and_connections_are_limited() {
-    let s = start(&["--header-timeout-ms", "500", "--max-connections", "4"]);
+    let s = start(&["--header-timeout-ms", "1000", "--max-connections", "4"]);
     let p = s.port;
     // A kept-alive connection that goes quiet after its request is closed.
     let mut c = TcpStream::connect(("127.0.0.1", p)).unwrap();
@@ -243,7 +243,7 @@ fn idle_connections_are_reaped_and_connections_are_limited() {
     let mut buf = [0u8; 64];
     assert_eq!(fifth.read(&mut buf).unwrap_or(0), 0, "the fifth was served");
     drop(held);
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(http(p, "GET", "/health", None, "").0, 200);
 }
 
