@@ -322,3 +322,27 @@ fn impact_analysis_counts_what_a_new_policy_would_change() {
     assert_eq!(changed[0].now.0, "allow");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A log written by this version (2026-12-02, five records, one of them with
+/// `principal.id` masked) is committed: every later version must still verify
+/// and replay it, whatever it changes in the stored program's form.
+#[test]
+fn a_log_written_on_2026_12_02_still_verifies_and_replays() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/log-2026-12-02");
+    match audit::verify(&dir).unwrap() {
+        Verdict::Clean { records, head } => {
+            assert_eq!(records, 5);
+            assert_eq!(
+                head,
+                "sha256:5ba809663f00b0621d4543b0533c17864e6d939cbb9ac86f670f1a2a59818eb7"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let replayed = audit::replay(&dir, None, |_, _| {}).unwrap();
+    assert_eq!(replayed.len(), 5);
+    assert!(replayed.iter().all(|r| r.was == r.now), "{replayed:?}");
+    assert!(
+        replayed.iter().any(|r| r.was.0 == "allow") && replayed.iter().any(|r| r.was.0 == "deny")
+    );
+}
