@@ -38,7 +38,7 @@ use crate::documents::{Grants, Regions, Request};
 use crate::eval::{Decision, Engine, TraceLevel};
 use crate::ir::{hex_digest, sha256_hex, Program};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, Read, Write};
@@ -116,24 +116,30 @@ pub fn check_mask(mask: &[String], program: &Program) -> Result<(), AuditError> 
 
 /// HMAC-SHA256 (RFC 2104), for masking.
 fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    let short;
-    let key = if key.len() > 64 {
-        short = Sha256::digest(key);
-        short.as_slice()
-    } else {
-        key
-    };
-    for (slot, b) in k.iter_mut().zip(key) {
-        *slot = *b;
+    use hmac::Mac as _;
+    #[cfg_attr(
+        not(test),
+        expect(
+            clippy::expect_used,
+            reason = "HMAC-SHA256 takes a key of any length: new_from_slice cannot fail"
+        )
+    )]
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("a key of any length");
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+mod tests {
+    /// RFC 4231, test case 2.
+    #[test]
+    fn hmac_sha256_is_rfc_4231() {
+        let mac = super::hmac(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            crate::ir::hex_digest(&mac),
+            "sha256:5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(msg);
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
 }
 
 /// A value as `--mask` stores it in the log in `dir` (to look masked values up).
