@@ -17,7 +17,7 @@
 use crate::country::Country;
 use crate::documents::{Grant, Grants, Region, Regions, Request};
 use crate::ir::*;
-use crate::syntax::{CmpOp, Effect, IsWhat};
+use crate::vocab::{CmpOp, Effect, IsWhat};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};

@@ -14,7 +14,7 @@
 //!   its sha256, so it is the same on every run and machine.
 
 use crate::country::{Country, CountrySet};
-use crate::syntax::{CmpOp, Effect, IsWhat};
+use crate::vocab::{CmpOp, Effect, IsWhat};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

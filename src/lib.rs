@@ -50,6 +50,7 @@ pub mod rego;
 pub mod report;
 pub mod source;
 pub mod syntax;
+pub mod vocab;
 
 pub use check::check;
 pub use documents::{DocError, Grants, Regions, Request};

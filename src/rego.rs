@@ -19,7 +19,7 @@
 
 use crate::documents::{Grants, Regions, Request};
 use crate::ir::*;
-use crate::syntax::{CmpOp, Effect, IsWhat};
+use crate::vocab::{CmpOp, Effect, IsWhat};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;

@@ -9,6 +9,7 @@
 
 use crate::diag::{Code, Diagnostic};
 use crate::source::Span;
+pub use crate::vocab::{CmpOp, Effect, IsWhat};
 use pest::iterators::Pair;
 use pest::Parser as _;
 
@@ -81,13 +82,6 @@ pub enum Mode {
     Unrestricted,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Effect {
-    Permit,
-    Forbid,
-}
-
 #[derive(Clone, Debug)]
 pub struct RuleDecl {
     pub effect: Effect,
@@ -110,53 +104,6 @@ pub struct Message {
 pub enum MessagePart {
     Text(String),
     Hole(Vec<Ident>, Span),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    In,
-    NotIn,
-    Satisfies,
-}
-
-impl CmpOp {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CmpOp::Eq => "==",
-            CmpOp::Ne => "!=",
-            CmpOp::Lt => "<",
-            CmpOp::Le => "<=",
-            CmpOp::Gt => ">",
-            CmpOp::Ge => ">=",
-            CmpOp::In => "in",
-            CmpOp::NotIn => "not in",
-            CmpOp::Satisfies => "satisfies",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IsWhat {
-    Declared,
-    Present,
-    Missing,
-}
-
-impl IsWhat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IsWhat::Declared => "declared",
-            IsWhat::Present => "present",
-            IsWhat::Missing => "missing",
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

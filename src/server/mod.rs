@@ -515,7 +515,7 @@ async fn policies(State(s): State<St>) -> Response {
     let rules: Vec<Value> = p
         .rules
         .iter()
-        .map(|r| json!({"id": r.id, "effect": if r.effect == sovra::syntax::Effect::Forbid { "forbid" } else { "permit" }, "location": r.location, "cites": r.cites}))
+        .map(|r| json!({"id": r.id, "effect": if r.effect == sovra::vocab::Effect::Forbid { "forbid" } else { "permit" }, "location": r.location, "cites": r.cites}))
         .collect();
     axum::Json(json!({ "policy_hash": e.policy_hash(), "files": p.files, "rules": rules }))
         .into_response()

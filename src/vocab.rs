@@ -1,0 +1,64 @@
+//! The language's vocabulary, shared by the syntax tree and the compiled
+//! program: a rule's effect, the comparison operators and the `is` tests.
+//!
+//! It lives apart from both so that what runs a program (the IR, eval, the
+//! Rego bridge, the log, the server) never depends on the syntax tree. The
+//! serde forms are part of the stored program and of the policy hash: never
+//! rename a variant.
+
+/// Whether a rule allows or refuses what it applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    Permit,
+    Forbid,
+}
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    NotIn,
+    Satisfies,
+}
+
+impl CmpOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::In => "in",
+            CmpOp::NotIn => "not in",
+            CmpOp::Satisfies => "satisfies",
+        }
+    }
+}
+
+/// What an `is` test asks of a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IsWhat {
+    Declared,
+    Present,
+    Missing,
+}
+
+impl IsWhat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IsWhat::Declared => "declared",
+            IsWhat::Present => "present",
+            IsWhat::Missing => "missing",
+        }
+    }
+}
