@@ -367,7 +367,7 @@ pub fn run() -> ExitCode {
                 .map_err(|err| Fail(format!("{}: {err}", name(&request))))?;
             outln!(
                 "{}",
-                serde_json::to_string_pretty(&crate::server::place(&e, &req, None))?
+                serde_json::to_string_pretty(&sovra::placement::place(&e, &req, None))?
             );
             Ok(0)
         })(),

@@ -45,6 +45,7 @@ pub mod eval;
 pub mod explain;
 pub mod ir;
 mod json;
+pub mod placement;
 pub mod policy;
 pub mod rego;
 pub mod report;

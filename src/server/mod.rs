@@ -467,46 +467,12 @@ async fn placement(
         if let Err(why) = s.clock(caller, &mut req) {
             return error(StatusCode::BAD_REQUEST, why, Some("time"));
         }
-        match place(&s.engine(), &req, Some(deadline.0)) {
+        match sovra::placement::place(&s.engine(), &req, Some(deadline.0)) {
             Some(v) => axum::Json(v).into_response(),
             None => timed_out(),
         }
     })
     .await
-}
-
-/// Every region of the catalog where the action would be allowed, and for
-/// each refused region the determining rules; `None` when `deadline` passed
-/// first.
-pub fn place(engine: &Engine, req: &Request, deadline: Option<Instant>) -> Option<Value> {
-    let mut allowed = Vec::new();
-    let mut refused = Vec::new();
-    let mut scratch = Scratch::default();
-    let mut r = req.clone();
-    for region in &engine.regions().regions {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return None;
-        }
-        r.target_region = Some(region.id.clone());
-        let v = engine.verdict(&r, &mut scratch);
-        if v.allow {
-            allowed.push(json!({"region": region.id, "country": region.country}));
-        } else {
-            let rules: Vec<&str> = v
-                .rules
-                .iter()
-                .filter_map(|i| engine.program().rules.get(*i as usize))
-                .map(|d| d.id.as_str())
-                .collect();
-            let rules = if rules.is_empty() {
-                vec![sovra::eval::DEFAULT_DENY]
-            } else {
-                rules
-            };
-            refused.push(json!({"region": region.id, "country": region.country, "rules": rules}));
-        }
-    }
-    Some(json!({ "action": req.action, "allowed": allowed, "refused": refused }))
 }
 
 async fn policies(State(s): State<St>) -> Response {
