@@ -15,10 +15,43 @@
 //!                "rules": ["russia.identity_outside_russia"] } ] }
 //! ```
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use sovra::documents::{bundled_regions, Grants, Regions, Request};
 use sovra::eval::{Engine, Scratch, TraceLevel};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// A group file, read strictly: a misspelt key (`"rule"` for `"rules"`) is an
+/// error, never a check silently skipped.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Group {
+    policies: Option<Vec<String>>,
+    policies_inline: Option<BTreeMap<String, String>>,
+    /// A file name relative to the group file, or the document inline.
+    regions: Option<Value>,
+    grants: Option<Value>,
+    base: Option<Value>,
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    /// The whole request, instead of the group's base.
+    request: Option<Value>,
+    #[serde(default)]
+    set: Map<String, Value>,
+    #[serde(default)]
+    unset: Vec<String>,
+    decision: String,
+    rules: Option<Vec<String>>,
+    obligations: Option<Vec<String>>,
+    #[serde(default)]
+    message_contains: Vec<String>,
+}
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -67,34 +100,35 @@ fn unset_path(v: &mut Value, path: &str) {
     }
 }
 
-fn engine_for(group: &Value, dir: &Path) -> Engine {
-    let mut sources = match group.get("policies") {
+fn engine_for(group: &Group, dir: &Path) -> Engine {
+    let mut sources = match &group.policies {
         None => sovra::policy::bundled(),
-        Some(Value::Array(ps)) => {
-            let paths: Vec<PathBuf> = ps.iter().map(|p| dir.join(p.as_str().unwrap())).collect();
+        Some(ps) => {
+            let paths: Vec<PathBuf> = ps.iter().map(|p| dir.join(p)).collect();
             sovra::policy::load(&paths).unwrap()
         }
-        Some(other) => panic!("policies must be a list, found {other}"),
     };
     // Extra policy files given inline (`{"name.sov": "text"}`), as the
     // differential tests print them.
-    if let Some(Value::Object(files)) = group.get("policies_inline") {
+    if let Some(files) = &group.policies_inline {
         for (name, text) in files {
-            sources.add(name.clone(), text.as_str().unwrap().to_string());
+            sources.add(name.clone(), text.clone());
         }
         sources.files.sort_by(|a, b| a.name.cmp(&b.name));
     }
     let program = sovra::policy::compile(&sources)
         .unwrap_or_else(|d| panic!("{}", sovra::diag::render(&d, &sources)));
     // A document is a file name (relative to the group file) or inline JSON.
-    let doc = |key: &str| -> Option<String> {
-        match group.get(key)? {
+    let doc = |v: &Option<Value>| -> Option<String> {
+        match v.as_ref()? {
             Value::String(f) => Some(std::fs::read_to_string(dir.join(f)).unwrap()),
             other => Some(other.to_string()),
         }
     };
-    let regions = doc("regions").map_or_else(bundled_regions, |t| Regions::from_json(&t).unwrap());
-    let grants = doc("grants").map_or_else(Grants::default, |t| Grants::from_json(&t).unwrap());
+    let regions =
+        doc(&group.regions).map_or_else(bundled_regions, |t| Regions::from_json(&t).unwrap());
+    let grants =
+        doc(&group.grants).map_or_else(Grants::default, |t| Grants::from_json(&t).unwrap());
     Engine::new(program, regions, grants)
 }
 
@@ -107,34 +141,30 @@ fn every_case_file_decides_as_stated() {
     let mut failures = Vec::new();
     let mut count = 0;
     for file in &groups {
-        let group: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap())
+        let value: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let Some(cases) = group.get("cases").and_then(Value::as_array) else {
+        // Documents that groups name sit beside them; a group has `cases`.
+        if value.get("cases").is_none() {
             continue;
-        };
+        }
+        let group: Group =
+            serde_json::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let dir = file.parent().unwrap();
         let engine = engine_for(&group, dir);
-        let base = group
-            .get("base")
-            .cloned()
-            .unwrap_or(Value::Object(Map::new()));
-        for case in cases {
+        let base = group.base.clone().unwrap_or(Value::Object(Map::new()));
+        for case in &group.cases {
             count += 1;
             let name = format!(
                 "{}: {}",
                 file.strip_prefix(&root).unwrap().display(),
-                case["name"].as_str().unwrap()
+                case.name
             );
-            let mut req = case.get("request").cloned().unwrap_or_else(|| base.clone());
-            if let Some(Value::Object(set)) = case.get("set") {
-                for (k, v) in set {
-                    set_path(&mut req, k, v.clone());
-                }
+            let mut req = case.request.clone().unwrap_or_else(|| base.clone());
+            for (k, v) in &case.set {
+                set_path(&mut req, k, v.clone());
             }
-            if let Some(Value::Array(unset)) = case.get("unset") {
-                for k in unset {
-                    unset_path(&mut req, k.as_str().unwrap());
-                }
+            for k in &case.unset {
+                unset_path(&mut req, k);
             }
             let request = match Request::from_value(&req) {
                 Ok(r) => r,
@@ -143,7 +173,7 @@ fn every_case_file_decides_as_stated() {
                     continue;
                 }
             };
-            let want = case["decision"].as_str().unwrap();
+            let want = case.decision.as_str();
             // Every trace level gives the same decision, and the hot path agrees.
             for level in [TraceLevel::Off, TraceLevel::Summary, TraceLevel::Full] {
                 let d = engine.decide(&request, level);
@@ -154,9 +184,9 @@ fn every_case_file_decides_as_stated() {
                     ));
                     break;
                 }
-                if let Some(Value::Array(rules)) = case.get("rules") {
+                if let Some(rules) = &case.rules {
                     let mut got: Vec<&str> = d.reasons.iter().map(|r| r.rule.as_str()).collect();
-                    let mut exp: Vec<&str> = rules.iter().map(|r| r.as_str().unwrap()).collect();
+                    let mut exp: Vec<&str> = rules.iter().map(String::as_str).collect();
                     got.sort();
                     exp.sort();
                     if got != exp {
@@ -164,9 +194,8 @@ fn every_case_file_decides_as_stated() {
                         break;
                     }
                 }
-                if let Some(Value::Array(obs)) = case.get("obligations") {
-                    let exp: Vec<&str> = obs.iter().map(|r| r.as_str().unwrap()).collect();
-                    if d.obligations != exp {
+                if let Some(exp) = &case.obligations {
+                    if &d.obligations != exp {
                         failures.push(format!(
                             "{name}: expected obligations {exp:?}, got {:?}",
                             d.obligations
@@ -174,15 +203,12 @@ fn every_case_file_decides_as_stated() {
                         break;
                     }
                 }
-                if let Some(Value::Array(frags)) = case.get("message_contains") {
-                    for f in frags {
-                        let f = f.as_str().unwrap();
-                        if !d.reasons.iter().any(|r| r.message.contains(f)) {
-                            failures.push(format!(
-                                "{name}: no reason message contains {f:?}: {:?}",
-                                d.reasons
-                            ));
-                        }
+                for f in &case.message_contains {
+                    if !d.reasons.iter().any(|r| r.message.contains(f.as_str())) {
+                        failures.push(format!(
+                            "{name}: no reason message contains {f:?}: {:?}",
+                            d.reasons
+                        ));
                     }
                 }
             }
