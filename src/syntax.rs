@@ -219,9 +219,22 @@ pub fn parse(file_id: u32, text: &str) -> Result<File, Vec<Diagnostic>> {
             .collect();
         handles
             .into_iter()
-            .map(|h| match h {
-                Ok(h) => h.join().unwrap_or_else(|_| Err(Vec::new())),
-                Err(_) => Err(Vec::new()),
+            .zip(&pieces)
+            .map(|(h, &(base, _))| {
+                // A parser thread that failed is a defect, never "no problems".
+                let failed = |why: &str| {
+                    Err(vec![Diagnostic::new(
+                        Code::Syntax,
+                        Span::new(file_id, base, base + 1),
+                        format!("the parser {why} on this part of the file (a defect: please report it)"),
+                    )
+                    .label("parsing failed here")
+                    .help("split the file, or report the defect with the file")])
+                };
+                match h {
+                    Ok(h) => h.join().unwrap_or_else(|_| failed("failed")),
+                    Err(_) => failed("could not start"),
+                }
             })
             .collect()
     });
