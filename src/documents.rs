@@ -1181,38 +1181,45 @@ impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Request> {
                 let mut seen = [false; 8];
                 visit_object(map, &mut r.extra, |k, m| {
                     let slot = match k {
-                        "action" => 0,
-                        "time" => 1,
-                        "principal" => 2,
-                        "resource" => 3,
-                        "source_region" => 4,
-                        "target_region" => 5,
-                        "purpose" => 6,
-                        _ => 7,
-                    };
-                    if seen.get(slot) == Some(&true) {
-                        return Err(duplicate_key(k));
-                    }
-                    match k {
-                        "action" => (m.next_value_seed(Fill(&mut action))?, seen[0] = true),
-                        "time" => (
-                            r.time = m.next_value::<Option<OffsetTime>>()?.map(|t| t.0),
-                            seen[1] = true,
-                        ),
-                        "principal" => (m.next_value_seed(Fill(&mut r.principal))?, seen[2] = true),
-                        "resource" => (m.next_value_seed(Fill(&mut r.resource))?, seen[3] = true),
-                        "source_region" => (
-                            m.next_value_seed(Fill(&mut r.source_region))?,
-                            seen[4] = true,
-                        ),
-                        "target_region" => (
-                            m.next_value_seed(Fill(&mut r.target_region))?,
-                            seen[5] = true,
-                        ),
-                        "purpose" => (m.next_value_seed(Fill(&mut r.purpose))?, seen[6] = true),
+                        "action" => {
+                            m.next_value_seed(Fill(&mut action))?;
+                            0
+                        }
+                        "time" => {
+                            r.time = m.next_value::<Option<OffsetTime>>()?.map(|t| t.0);
+                            1
+                        }
+                        "principal" => {
+                            m.next_value_seed(Fill(&mut r.principal))?;
+                            2
+                        }
+                        "resource" => {
+                            m.next_value_seed(Fill(&mut r.resource))?;
+                            3
+                        }
+                        "source_region" => {
+                            m.next_value_seed(Fill(&mut r.source_region))?;
+                            4
+                        }
+                        "target_region" => {
+                            m.next_value_seed(Fill(&mut r.target_region))?;
+                            5
+                        }
+                        "purpose" => {
+                            m.next_value_seed(Fill(&mut r.purpose))?;
+                            6
+                        }
                         _ => return Ok(false),
                     };
-                    Ok(true)
+                    // A key written twice is an error (the value just read is dropped).
+                    match seen.get_mut(slot) {
+                        Some(s) if *s => Err(duplicate_key(k)),
+                        Some(s) => {
+                            *s = true;
+                            Ok(true)
+                        }
+                        None => Ok(true),
+                    }
                 })?;
                 let [has_action, time, principal, resource, source, target, purpose, _] = seen;
                 match action {
@@ -1276,34 +1283,34 @@ enum GrantKey {
 }
 
 impl GrantKey {
+    /// The place of a known key in [`GRANT_FIELDS`] (`None` for the rest).
+    fn index(&self) -> Option<usize> {
+        Some(match self {
+            GrantKey::Id => 0,
+            GrantKey::Principal => 1,
+            GrantKey::Resource => 2,
+            GrantKey::Classifications => 3,
+            GrantKey::ToCountry => 4,
+            GrantKey::Purpose => 5,
+            GrantKey::Mechanism => 6,
+            GrantKey::RequestedBy => 7,
+            GrantKey::ApprovedBy => 8,
+            GrantKey::ValidFrom => 9,
+            GrantKey::ExpiresAt => 10,
+            GrantKey::RevokedAt => 11,
+            GrantKey::Other(_) => return None,
+        })
+    }
+
     /// A bit for each known key, to find one written twice (0 for the rest).
     fn bit(&self) -> u16 {
-        match self {
-            GrantKey::Other(_) => 0,
-            known => {
-                1 << GRANT_FIELDS
-                    .iter()
-                    .position(|k| k == &known.name())
-                    .unwrap_or(0)
-            }
-        }
+        self.index().map_or(0, |i| 1 << i)
     }
 
     fn name(&self) -> &str {
-        match self {
-            GrantKey::Id => "id",
-            GrantKey::Principal => "principal",
-            GrantKey::Resource => "resource",
-            GrantKey::Classifications => "classifications",
-            GrantKey::ToCountry => "to_country",
-            GrantKey::Purpose => "purpose",
-            GrantKey::Mechanism => "mechanism",
-            GrantKey::RequestedBy => "requested_by",
-            GrantKey::ApprovedBy => "approved_by",
-            GrantKey::ValidFrom => "valid_from",
-            GrantKey::ExpiresAt => "expires_at",
-            GrantKey::RevokedAt => "revoked_at",
-            GrantKey::Other(o) => o,
+        match (self, self.index()) {
+            (GrantKey::Other(o), _) => o,
+            (_, i) => i.and_then(|i| GRANT_FIELDS.get(i)).copied().unwrap_or(""),
         }
     }
 }

@@ -1248,9 +1248,8 @@ fn grant_why(g: &Grant, check: GrantCheck, now: DateTime<Utc>, purpose: Option<&
         }
         GrantCheck::Resource => "it covers neither this resource id nor its classification".into(),
         GrantCheck::Condition => "the rule's conditions on the grant do not hold".into(),
-        GrantCheck::Approval => match g.approved_by.as_deref() {
+        GrantCheck::Approval => match g.approved_by.as_deref().filter(|a| !a.trim().is_empty()) {
             None => "it was never approved (approved_by is empty)".into(),
-            Some(a) if a.trim().is_empty() => "it was never approved (approved_by is empty)".into(),
             Some(a) => format!(
                 "it was approved by its own requester `{a}` (no one approves their own request)"
             ),

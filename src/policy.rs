@@ -130,10 +130,11 @@ pub fn load(paths: &[PathBuf]) -> Result<Sources, LoadError> {
     }
     files.sort();
     let mut s = Sources::default();
-    let mut seen: Vec<(String, PathBuf)> = Vec::new();
+    // Sorted by name, so a name given twice is next to its first.
+    let mut last: Option<(String, PathBuf)> = None;
     for (name, path) in files {
         let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if let Some((_, other)) = seen.iter().find(|(n, _)| *n == name) {
+        if let Some((_, other)) = last.as_ref().filter(|(n, _)| *n == name) {
             if *other == real {
                 continue;
             }
@@ -143,7 +144,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Sources, LoadError> {
                 second: display(&path),
             });
         }
-        seen.push((name.clone(), real));
+        last = Some((name.clone(), real));
         let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
             path: display(&path),
             source,
