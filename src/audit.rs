@@ -145,10 +145,15 @@ mod tests {
 /// A value as `--mask` stores it in the log in `dir` (to look masked values up).
 pub fn masked(dir: &Path, value: &str) -> Option<String> {
     let key = std::fs::read(dir.join("mask.key")).ok()?;
-    Some(format!(
+    Some(mask_token(&key, value))
+}
+
+/// `mask:<hex>`: the keyed hash that stands for a masked text.
+fn mask_token(key: &[u8], text: &str) -> String {
+    format!(
         "mask:{}",
-        hex_digest(&hmac(&key, value.as_bytes())).trim_start_matches("sha256:")
-    ))
+        hex_digest(&hmac(key, text.as_bytes())).trim_start_matches("sha256:")
+    )
 }
 
 /// The hash recorded for a line: sha256 of the bytes before `,"hash":"`.
@@ -274,14 +279,10 @@ impl LogWriter {
 
     /// The keyed hash that stands for a masked value: equal values still match.
     pub fn mask_value(&self, v: &Value) -> Value {
-        let text = match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        json!(format!(
-            "mask:{}",
-            hex_digest(&hmac(&self.key, text.as_bytes())).trim_start_matches("sha256:")
-        ))
+        match v {
+            Value::String(s) => json!(mask_token(&self.key, s)),
+            other => json!(mask_token(&self.key, &other.to_string())),
+        }
     }
 
     /// The request with each masked field replaced by its keyed hash; the
@@ -295,7 +296,7 @@ impl LogWriter {
             let pointer: String = path.split('.').map(|p| format!("/{p}")).collect();
             if let Some(slot) = v.pointer_mut(&pointer) {
                 let masked = self.mask_value(slot);
-                let token = masked.as_str().unwrap_or("").to_string();
+                let token = masked.as_str().unwrap_or_default().to_string();
                 let mut texts = Vec::new();
                 strings(slot, &mut texts);
                 if !slot.is_string() {
@@ -317,7 +318,7 @@ impl LogWriter {
     fn mask_identity(&self, v: &mut Value) {
         if let Value::String(s) = v {
             let folded: String = s.trim().chars().flat_map(char::to_lowercase).collect();
-            *v = self.mask_value(&Value::String(folded));
+            *v = json!(mask_token(&self.key, &folded));
         }
     }
 
@@ -382,10 +383,7 @@ impl LogWriter {
         let input_hash = if masked.is_empty() {
             d.input_hash.clone()
         } else {
-            self.mask_value(&Value::String(d.input_hash.clone()))
-                .as_str()
-                .unwrap_or("")
-                .to_string()
+            mask_token(&self.key, &d.input_hash)
         };
         let short = input_hash
             .trim_start_matches("sha256:")
