@@ -950,26 +950,7 @@ fn audit(cmd: AuditCmd) -> Result<u8, Fail> {
                         results.len(),
                         changed.len()
                     );
-                    let mut groups: std::collections::BTreeMap<(String, String), Vec<u64>> =
-                        Default::default();
-                    for r in &changed {
-                        let direction = format!("{}→{}", r.was.0, r.now.0);
-                        let mut rules: Vec<&String> =
-                            r.now.1.iter().filter(|x| !r.was.1.contains(x)).collect();
-                        rules.extend(r.was.1.iter().filter(|x| !r.now.1.contains(x)));
-                        if rules.is_empty() {
-                            groups
-                                .entry((direction.clone(), "(same rules)".into()))
-                                .or_default()
-                                .push(r.seq);
-                        }
-                        for rule in rules {
-                            groups
-                                .entry((direction.clone(), rule.clone()))
-                                .or_default()
-                                .push(r.seq);
-                        }
-                    }
+                    let groups = sovra::audit::impact(&changed);
                     for ((direction, rule), seqs) in &groups {
                         let ex: Vec<String> =
                             seqs.iter().take(examples).map(|s| s.to_string()).collect();
@@ -1009,17 +990,32 @@ fn audit(cmd: AuditCmd) -> Result<u8, Fail> {
                     .transpose()
             };
             let (since, until) = (time(&since)?, time(&until)?);
+            let decision = match decision.as_deref() {
+                None => None,
+                Some("allow") => Some(sovra::eval::Outcome::Allow),
+                Some("deny") => Some(sovra::eval::Outcome::Deny),
+                Some(o) => return Err(Fail(format!("--decision `{o}`: allow or deny"))),
+            };
+            let filter = sovra::audit::Filter {
+                decision,
+                rule,
+                principal,
+                resource,
+                region,
+                country,
+                since,
+                until,
+            };
             let mut objects = sovra::audit::Objects::new(&dir);
             let mut shown = 0;
-            for rec in sovra::audit::records(&dir)? {
-                let req = rec.get("request").cloned().unwrap_or_default();
-                let field = |ptr: &str| {
-                    req.pointer(ptr)
-                        .and_then(serde_json::Value::as_str)
-                        .map(str::to_string)
-                };
-                let at = sovra::report::logged_at(&rec);
-                if at.is_none() && (since.is_some() || until.is_some()) {
+            let log = sovra::audit::read(&dir)?;
+            for (line, why) in &log.unreadable {
+                eprintln!(
+                    "sovra: warning: line {line} of the log is not a record ({why}); it is not shown"
+                );
+            }
+            for rec in log.records {
+                if rec.logged_at().is_none() && (since.is_some() || until.is_some()) {
                     // Never dropped silently: a record that cannot be placed
                     // in time is shown, flagged.
                     eprintln!(
@@ -1027,47 +1023,16 @@ fn audit(cmd: AuditCmd) -> Result<u8, Fail> {
                         rec.seq
                     );
                 }
-                let mut countries = vec![field("/principal/country")];
-                if country.is_some() {
-                    if let Ok(e) = objects.engine(&rec, None) {
-                        for r in ["/source_region", "/target_region"] {
-                            countries.push(field(r).and_then(|id| {
-                                e.regions().get(&id).map(|r| r.country.to_string())
-                            }));
-                        }
-                    }
-                }
-                let keep = decision.as_ref().is_none_or(|d| rec.decision() == d)
-                    && rule.as_ref().is_none_or(|r| rec.rules().contains(r))
-                    && principal.as_ref().is_none_or(|p| {
-                        // A masked principal is found by the mask of the value asked for.
-                        let id = field("/principal/id");
-                        id.as_ref() == Some(p)
-                            || (id.is_some() && id == sovra::audit::masked(&dir, p))
-                    })
-                    && resource
-                        .as_ref()
-                        .is_none_or(|p| field("/resource/id").as_ref() == Some(p))
-                    && region.as_ref().is_none_or(|p| {
-                        field("/source_region").as_ref() == Some(p)
-                            || field("/target_region").as_ref() == Some(p)
-                    })
-                    && country
-                        .as_ref()
-                        .is_none_or(|c| countries.iter().any(|x| x.as_ref() == Some(c)))
-                    && since.is_none_or(|s| at.is_none_or(|t| t >= s))
-                    && until.is_none_or(|u| at.is_none_or(|t| t < u));
-                if !keep {
+                if !filter.matches(&dir, &mut objects, &rec) {
                     continue;
                 }
                 shown += 1;
                 match format {
                     Format::Json => match &banner {
-                        Some(b) => outln!(
-                            "{}",
-                            serde_json::json!({"unverified": b, "record": rec.value})
-                        ),
-                        None => outln!("{}", rec.value),
+                        Some(b) => {
+                            outln!("{}", serde_json::json!({"unverified": b, "record": rec}))
+                        }
+                        None => outln!("{}", serde_json::to_string(&rec)?),
                     },
                     Format::Text => {
                         if let Some(b) = &banner {

@@ -7,7 +7,8 @@
 //! the values it saw, and every grant looked at with why it did or did not
 //! count. It reads only the decision document, never the policy.
 
-use crate::eval::Decision;
+use crate::eval::{ConditionTrace, Decision, GrantTrace};
+use crate::vocab::Effect;
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -38,43 +39,50 @@ fn show(v: &Value) -> String {
     }
 }
 
-fn conditions(o: &mut String, conds: &[Value], indent: &str) {
+fn conditions(o: &mut String, conds: &[ConditionTrace], indent: &str) {
     for c in conds {
-        let phrase = c
-            .get("phrase")
-            .or_else(|| c.get("condition"))
-            .map(show)
-            .unwrap_or_default();
-        let yes = c.get("result").and_then(Value::as_bool).unwrap_or(false);
-        let _ = write!(o, "{indent}- {phrase}: {}", if yes { "yes" } else { "no" });
-        if let Some(Value::Object(vals)) = c.get("values") {
-            let seen: Vec<String> = vals
+        let phrase = if c.phrase.is_empty() {
+            &c.condition
+        } else {
+            &c.phrase
+        };
+        let yes = if c.result { "yes" } else { "no" };
+        let _ = write!(o, "{indent}- {}: {yes}", clean(phrase));
+        if !c.values.is_empty() {
+            let seen: Vec<String> = c
+                .values
                 .iter()
                 .map(|(k, v)| format!("{} = {}", clean(k), show(v)))
                 .collect();
             let _ = write!(o, " ({})", seen.join("; "));
         }
-        if c.get("missing").is_some() {
+        if !c.missing.is_empty() {
             o.push_str(" [a value was missing, so the comparison is false]");
         }
         o.push('\n');
-        if let Some(Value::String(code)) = c.get("condition") {
-            let loc = c.get("location").map(show).unwrap_or_default();
-            let _ = writeln!(o, "{indent}    as written: `{}` at {loc}", clean(code));
-        }
+        let _ = writeln!(
+            o,
+            "{indent}    as written: `{}` at {}",
+            clean(&c.condition),
+            clean(&c.location)
+        );
     }
 }
 
-fn grants(o: &mut String, gs: &[Value], indent: &str) {
+fn grants(o: &mut String, gs: &[GrantTrace], indent: &str) {
     for g in gs {
-        let id = g.get("grant").map(show).unwrap_or_default();
-        let counted = g.get("counted").and_then(Value::as_bool).unwrap_or(false);
-        let why = g.get("why").map(show).unwrap_or_default();
-        let verdict = if counted { "counted" } else { "did not count" };
-        let _ = writeln!(o, "{indent}- grant {id} {verdict}: {why}");
-        if let Some(Value::Array(cs)) = g.get("conditions") {
-            conditions(o, cs, &format!("{indent}    "));
-        }
+        let verdict = if g.counted {
+            "counted"
+        } else {
+            "did not count"
+        };
+        let _ = writeln!(
+            o,
+            "{indent}- grant {} {verdict}: {}",
+            clean(&g.grant),
+            clean(&g.why)
+        );
+        conditions(o, &g.conditions, &format!("{indent}    "));
     }
 }
 
@@ -85,19 +93,17 @@ pub fn render(d: &Decision) -> String {
     let _ = writeln!(o, "Decision: {outcome}");
     let _ = writeln!(o, "Decided at: {}", clean(&d.evaluated_at));
     if let Some(t) = &d.trace {
-        let action = t.get("action").map(show).unwrap_or_default();
-        let _ = write!(o, "Action: {action}");
-        for side in ["source", "target"] {
-            if let Some(r) = t.get(side).filter(|r| !r.is_null()) {
-                let id = r.get("id").map(show).unwrap_or_default();
-                let c = r.get("country").map(show).unwrap_or_default();
-                let st = r.get("status").map(show).unwrap_or_default();
-                let sov = if r.get("sovereign").and_then(Value::as_bool) == Some(true) {
-                    ", sovereign"
-                } else {
-                    ""
-                };
-                let _ = write!(o, "; {side} region {id} ({c}, {st}{sov})");
+        let _ = write!(o, "Action: {}", clean(&t.action));
+        for (side, r) in [("source", &t.source), ("target", &t.target)] {
+            if let Some(r) = r {
+                let sov = if r.sovereign { ", sovereign" } else { "" };
+                let _ = write!(
+                    o,
+                    "; {side} region {} ({}, {}{sov})",
+                    clean(&r.id),
+                    clean(&r.country),
+                    clean(&r.status)
+                );
             }
         }
         o.push('\n');
@@ -110,11 +116,7 @@ pub fn render(d: &Decision) -> String {
             plural(n),
             if n == 1 { "s" } else { "" }
         )
-    } else if d
-        .reasons
-        .iter()
-        .any(|r| r.rule == crate::eval::DEFAULT_DENY)
-    {
+    } else if d.default_denied() {
         "Denied because no rule permits it (what is not permitted is denied):".to_string()
     } else {
         format!(
@@ -129,7 +131,7 @@ pub fn render(d: &Decision) -> String {
             o,
             "  * {} ({}, {})",
             clean(&r.rule),
-            clean(&r.effect),
+            r.effect,
             clean(&r.location)
         );
         let _ = writeln!(o, "    {}", clean(&r.message));
@@ -142,37 +144,34 @@ pub fn render(d: &Decision) -> String {
             o.push_str("\n(No trace was recorded: decide with --explain full to see every rule and value.)\n");
         }
         Some(t) => {
-            let rules = t
-                .get("rules")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let skipped = t.get("rules_skipped").and_then(Value::as_u64).unwrap_or(0);
             let _ = writeln!(
                 o,
                 "\nRules considered: {} ({} others cannot concern this request: their action or key field differs)",
-                rules.len(),
-                skipped
+                t.rules.len(),
+                t.rules_skipped
             );
-            for r in &rules {
-                let id = r.get("rule").map(show).unwrap_or_default();
-                let eff = r.get("effect").map(show).unwrap_or_default();
-                let loc = r.get("location").map(show).unwrap_or_default();
-                let applied = r.get("applied").and_then(Value::as_bool).unwrap_or(false);
-                let verb = match (eff.as_str(), applied) {
-                    ("forbid", true) => "applied: it forbids the request",
-                    ("permit", true) => "applied: it permits the request",
+            for r in &t.rules {
+                let verb = match (r.effect, r.applied) {
+                    (Effect::Forbid, true) => "applied: it forbids the request",
+                    (Effect::Permit, true) => "applied: it permits the request",
                     _ => "did not apply",
                 };
-                let _ = writeln!(o, "\n  {id} ({eff}, {loc}) {verb}");
-                if let Some(Value::Array(cs)) = r.get("conditions") {
+                let _ = writeln!(
+                    o,
+                    "\n  {} ({}, {}) {verb}",
+                    clean(&r.rule),
+                    r.effect,
+                    clean(&r.location)
+                );
+                if let Some(cs) = &r.conditions {
                     conditions(&mut o, cs, "    ");
                 }
-                if let Some(Value::Array(gs)) = r.get("grants") {
+                if !r.grants.is_empty() {
                     let _ = writeln!(o, "    grants looked at:");
-                    grants(&mut o, gs, "      ");
+                    grants(&mut o, &r.grants, "      ");
                 }
-                if let Some(n) = r.get("grants_omitted").and_then(Value::as_u64) {
+                let n = r.grants_omitted;
+                if n > 0 {
                     let _ = writeln!(
                         o,
                         "      … and {n} more grant{} looked at, not shown (a trace shows the first {})",

@@ -9,11 +9,10 @@
 //! the policy versions in force. Grant facts come from re-deciding each
 //! record with a full trace from its stored policy and documents.
 
-use crate::audit::{records, AuditError, Objects};
+use crate::audit::{read, AuditError, Objects};
 use crate::documents::{Grants, Request};
-use crate::eval::TraceLevel;
+use crate::eval::{GrantCheck, Outcome, TraceLevel};
 use chrono::{DateTime, Duration, FixedOffset, Utc};
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -30,6 +29,12 @@ pub struct Report {
     /// Records whose decision time could not be read: counted in the
     /// totals and listed, but in no day's count.
     pub unplaced: Vec<u64>,
+    /// Records whose stored request does not load as a request (masked
+    /// fields): counted and listed, but in no flow or grant count.
+    pub unread: Vec<u64>,
+    /// Lines of the log that are not records (only in a log that does not
+    /// verify, read with `--unverified`): in no count at all.
+    pub unreadable: Vec<usize>,
     pub from: Option<DateTime<FixedOffset>>,
     pub to: Option<DateTime<FixedOffset>>,
     pub total: usize,
@@ -65,20 +70,19 @@ pub fn gather(
     let mut objects = Objects::new(dir);
     let mut last: Option<DateTime<FixedOffset>> = None;
     let mut first: Option<DateTime<FixedOffset>> = None;
-    for rec in records(dir)? {
-        let decided = rec
-            .get("time")
-            .and_then(Value::as_str)
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+    let log = read(dir)?;
+    r.unreadable = log.unreadable.iter().map(|(line, _)| *line).collect();
+    for rec in log.records {
+        let decided = rec.decided_at();
         // The period selects by when a record was written; a record that
         // cannot be placed in time is kept and flagged, never dropped.
-        if let Some(at) = logged_at(&rec) {
+        if let Some(at) = rec.logged_at() {
             if since.is_some_and(|s| at < s) || until.is_some_and(|u| at >= u) {
                 continue;
             }
         }
         r.total += 1;
-        let allow = rec.decision() == "allow";
+        let allow = rec.decision == Outcome::Allow;
         match decided {
             None => r.unplaced.push(rec.seq),
             Some(at) => {
@@ -92,14 +96,9 @@ pub fn gather(
                     e.1 += 1
                 }
                 let time = at.to_rfc3339();
-                let policy = rec
-                    .get("policy")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
                 let p = r
                     .policies
-                    .entry(policy)
+                    .entry(rec.policy.clone())
                     .or_insert_with(|| (time.clone(), time.clone(), 0));
                 p.0 = p.0.clone().min(time.clone());
                 p.1 = p.1.clone().max(time);
@@ -111,7 +110,7 @@ pub fn gather(
             continue;
         };
         if !allow {
-            for rule in rec.rules() {
+            for rule in rec.rules_sorted() {
                 let law = engine
                     .program()
                     .rules
@@ -124,27 +123,31 @@ pub fn gather(
                 *r.denials_by_law.entry(law).or_default() += 1;
             }
         }
-        let req_value = rec.get("request").cloned().unwrap_or(Value::Null);
-        let s = |p: &str| {
-            req_value
-                .pointer(p)
-                .and_then(Value::as_str)
-                .map(str::to_string)
+        // A request with masked fields need not load (a masked country is a
+        // keyed hash): its flow and grants are then unknown, not guessed.
+        let Ok(req) = Request::from_value(&rec.request) else {
+            r.unread.push(rec.seq);
+            continue;
         };
-        let country_of = |id: Option<String>| {
-            id.and_then(|id| engine.regions().get(&id).map(|r| r.country.to_string()))
-        };
-        let (from, to) = match s("/action").as_deref() {
-            Some("store") => (s("/resource/home_country"), country_of(s("/target_region"))),
-            Some("replicate") => (
-                country_of(s("/source_region")),
-                country_of(s("/target_region")),
+        let country_of =
+            |id: Option<&str>| id.and_then(|id| engine.regions().get(id).map(|r| r.country));
+        let (from, to) = match req.action.as_str() {
+            "store" => (
+                req.resource.home_country,
+                country_of(req.target_region.as_deref()),
             ),
-            Some("access") => (country_of(s("/source_region")), s("/principal/country")),
+            "replicate" => (
+                country_of(req.source_region.as_deref()),
+                country_of(req.target_region.as_deref()),
+            ),
+            "access" => (
+                country_of(req.source_region.as_deref()),
+                req.principal.country,
+            ),
             _ => (None, None),
         };
         if let (Some(f), Some(t)) = (from, to) {
-            let e = r.flows.entry((f, t)).or_default();
+            let e = r.flows.entry((f.to_string(), t.to_string())).or_default();
             if allow {
                 e.0 += 1
             } else {
@@ -152,39 +155,20 @@ pub fn gather(
             }
         }
         // Grant facts, from the decision re-made with a full trace.
-        if let Ok(req) = Request::from_value(&req_value) {
-            let d = engine.decide(&req, TraceLevel::Full);
-            let rules = d
-                .trace
-                .as_ref()
-                .and_then(|t| t.get("rules"))
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            for g in rules
-                .iter()
-                .filter_map(|r| r.get("grants"))
-                .filter_map(Value::as_array)
-                .flatten()
-            {
-                let id = g
-                    .get("grant")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                match g.get("failed").and_then(Value::as_str) {
-                    None => *r.grants_used.entry(id).or_default() += 1,
-                    Some("approval")
-                        if g.get("why")
-                            .and_then(Value::as_str)
-                            .is_some_and(|w| w.contains("own requester")) =>
-                    {
-                        *r.self_approved.entry(id).or_default() += 1
-                    }
-                    Some("revoked") => *r.revoked.entry(id).or_default() += 1,
-                    _ => {}
-                }
-            }
+        let d = engine.decide(&req, TraceLevel::Full);
+        let looked_at = d
+            .trace
+            .iter()
+            .flat_map(|t| &t.rules)
+            .flat_map(|r| &r.grants);
+        for g in looked_at {
+            let tally = match g.failed {
+                None => &mut r.grants_used,
+                Some(GrantCheck::SelfApproved) => &mut r.self_approved,
+                Some(GrantCheck::Revoked) => &mut r.revoked,
+                Some(_) => continue,
+            };
+            *tally.entry(g.grant.clone()).or_default() += 1;
         }
     }
     if r.to.is_none() {
@@ -211,16 +195,6 @@ pub fn gather(
     Ok(r)
 }
 
-/// When a record was written: its `logged_at` (the writer's clock), or for a
-/// record written before `logged_at` existed, its decision time.
-pub fn logged_at(rec: &crate::audit::Record) -> Option<DateTime<FixedOffset>> {
-    ["logged_at", "time"].iter().find_map(|k| {
-        rec.get(k)
-            .and_then(Value::as_str)
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-    })
-}
-
 /// What the report covers, and what it could not place; first on every page.
 fn preamble(r: &Report) -> String {
     let mut o = String::new();
@@ -237,18 +211,37 @@ fn preamble(r: &Report) -> String {
             r.log_records, r.log_head
         );
     }
-    if !r.unplaced.is_empty() {
-        let shown: Vec<String> = r.unplaced.iter().take(20).map(u64::to_string).collect();
-        let _ = writeln!(
-            o,
-            "**{} record{} could not be placed in time (no readable decision time): counted in the totals, in no day's count: records {}{}.**\n",
-            r.unplaced.len(),
-            if r.unplaced.len() == 1 { "" } else { "s" },
-            shown.join(", "),
-            if r.unplaced.len() > 20 { ", …" } else { "" }
-        );
-    }
+    flagged(
+        &mut o,
+        &r.unplaced,
+        "record could not be placed in time (no readable decision time): counted in the totals, in no day's count: records",
+        "records could not be placed in time (no readable decision time): counted in the totals, in no day's count: records",
+    );
+    flagged(
+        &mut o,
+        &r.unreadable,
+        "line of the log could not be read as a record: in no count: lines",
+        "lines of the log could not be read as records: in no count: lines",
+    );
+    flagged(
+        &mut o,
+        &r.unread,
+        "record holds a request that does not load (masked fields): counted in the totals, in no flow or grant count: records",
+        "records hold a request that does not load (masked fields): counted in the totals, in no flow or grant count: records",
+    );
     o
+}
+
+/// A bold line naming what the report could not use: how many, then the
+/// first twenty by number.
+fn flagged<T: std::fmt::Display>(o: &mut String, items: &[T], one: &str, many: &str) {
+    if items.is_empty() {
+        return;
+    }
+    let shown: Vec<String> = items.iter().take(20).map(T::to_string).collect();
+    let more = if items.len() > 20 { ", …" } else { "" };
+    let what = if items.len() == 1 { one } else { many };
+    let _ = writeln!(o, "**{} {what} {}{more}.**\n", items.len(), shown.join(", "));
 }
 
 fn period(r: &Report) -> String {

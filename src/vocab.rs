@@ -10,8 +10,26 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
+    /// Allows what it applies to, unless a forbid applies too.
     Permit,
+    /// Refuses what it applies to, whatever permits it.
     Forbid,
+}
+
+impl Effect {
+    /// `permit` or `forbid`, as policies and decisions spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Permit => "permit",
+            Effect::Forbid => "forbid",
+        }
+    }
+}
+
+impl std::fmt::Display for Effect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A comparison operator.

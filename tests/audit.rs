@@ -269,18 +269,11 @@ fn masked_fields_are_keyed_hashes_and_still_replay() {
     );
     let alice: Vec<&str> = recs
         .iter()
-        .filter_map(|r| {
-            r.value
-                .pointer("/request/principal/id")
-                .and_then(|v| v.as_str())
-        })
+        .filter_map(|r| r.request.pointer("/principal/id").and_then(|v| v.as_str()))
         .collect();
     assert!(alice.iter().all(|a| a.starts_with("mask:")));
     assert_eq!(alice[0], alice[1], "equal values still match");
-    assert_eq!(
-        recs[0].value["masked"],
-        serde_json::json!(["principal.id", "resource.home_country"])
-    );
+    assert_eq!(recs[0].masked, ["principal.id", "resource.home_country"]);
     let replayed = audit::replay(&dir, None, |_, _| {}).unwrap();
     assert_eq!(replayed.len(), n);
     assert!(replayed.iter().all(|r| r.masked), "home_country was masked");
@@ -345,4 +338,39 @@ fn a_log_written_on_2026_12_02_still_verifies_and_replays() {
     assert!(
         replayed.iter().any(|r| r.was.0 == "allow") && replayed.iter().any(|r| r.was.0 == "deny")
     );
+}
+
+#[test]
+fn masking_a_value_found_inside_an_enum_word_leaves_the_record_readable() {
+    // `IT` is in `permit`, `RE` in `resource` and `expired`: masking a
+    // country scrubs text the request could reach, never the trace's enums.
+    let dir = tmp("mask-enum");
+    let e = engine();
+    let mut log = LogWriter::open(&dir, &["principal.country".to_string()]).unwrap();
+    let r = Request::from_json(
+        r#"{"action":"access","time":"2026-03-01T00:00:00Z",
+            "principal":{"id":"p-1","country":"IT"},
+            "resource":{"id":"ds-customers","classification":"identity","residency":"eea","home_country":"DE"},
+            "source_region":"eu-central-1","purpose":"support"}"#,
+    )
+    .unwrap();
+    let d = e.decide(&r, TraceLevel::Full);
+    assert!(d.allowed(), "{:?}", d.reasons);
+    log.append(&e, &r, &d).unwrap();
+    log.sync().unwrap();
+    let recs = audit::records(&dir).unwrap();
+    let rec = &recs[0];
+    assert_eq!(rec.reasons[0].effect, sovra::vocab::Effect::Permit);
+    let trace = rec.trace.as_ref().unwrap();
+    assert!(trace
+        .rules
+        .iter()
+        .any(|r| r.effect == sovra::vocab::Effect::Permit));
+    let values = serde_json::to_string(&trace.rules).unwrap();
+    assert!(
+        !values.contains("\"IT\""),
+        "the masked country is scrubbed: {values}"
+    );
+    assert_eq!(audit::replay(&dir, None, |_, _| {}).unwrap().len(), 1);
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -521,8 +521,7 @@ fn records_carry_the_time_they_were_written_and_unplaced_ones_are_flagged() {
     let after = chrono::Utc::now() + chrono::TimeDelta::seconds(1);
     let recs = sovra::audit::records(&dir).unwrap();
     for r in &recs {
-        let t = chrono::DateTime::parse_from_rfc3339(r.get("logged_at").unwrap().as_str().unwrap())
-            .unwrap();
+        let t = chrono::DateTime::parse_from_rfc3339(r.logged_at.as_deref().unwrap()).unwrap();
         assert!(t >= before && t <= after, "{t}");
     }
     let d = dir.to_str().unwrap();
@@ -560,7 +559,7 @@ fn a_crafted_program_in_a_log_that_verifies_is_refused_not_run() {
     log_some(&dir, 2);
     let d = dir.to_str().unwrap();
     let recs = sovra::audit::records(&dir).unwrap();
-    let id = recs[0].get("policy").unwrap().as_str().unwrap().to_string();
+    let id = recs[0].policy.clone();
     let file = |id: &str| {
         dir.join("objects")
             .join(format!("{}.json", id.trim_start_matches("sha256:")))

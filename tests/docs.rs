@@ -158,7 +158,7 @@ fn every_documentation_example_runs() {
                         .unwrap_or_else(|| panic!("{at}: no policy example before this request"));
                     let req = Request::from_json(&b.body).unwrap_or_else(|e| panic!("{at}: {e}"));
                     let d = e.decide(&req, TraceLevel::Off);
-                    assert_eq!(&d.decision, want, "{at}: {:?}", d.reasons);
+                    assert_eq!(d.decision, *want, "{at}: {:?}", d.reasons);
                     ran += 1;
                 }
                 ["sh"] => {

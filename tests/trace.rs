@@ -2,7 +2,7 @@
 //! are snapshots; the decisions are asserted inline.
 
 use sovra::documents::{Grants, Regions, Request};
-use sovra::eval::{Engine, TraceLevel};
+use sovra::eval::{Engine, GrantCheck, TraceLevel};
 
 fn engine() -> Engine {
     let program = sovra::policy::compile(&sovra::policy::bundled()).unwrap();
@@ -36,13 +36,13 @@ fn full_trace_shows_each_grant_and_why() {
         "source_region":"eu-central-1","purpose":"support"}"#);
     let d = engine().decide(&r, TraceLevel::Full);
     assert_eq!(d.decision, "deny");
-    let rules = d.trace.as_ref().unwrap()["rules"].as_array().unwrap();
+    let rules = &d.trace.as_ref().unwrap().rules;
     let a2 = rules
         .iter()
-        .find(|r| r["rule"] == "access.cross_border_access")
+        .find(|r| r.rule == "access.cross_border_access")
         .unwrap();
-    assert_eq!(a2["grants"][0]["grant"], "g-104");
-    assert_eq!(a2["grants"][0]["failed"], "expired");
+    assert_eq!(a2.grants[0].grant, "g-104");
+    assert_eq!(a2.grants[0].failed, Some(GrantCheck::Expired));
     insta::assert_json_snapshot!("expired_grant_trace", a2);
     insta::assert_snapshot!("expired_grant_explained", sovra::explain::render(&d));
 }
@@ -65,19 +65,19 @@ fn missing_values_are_named_in_the_trace() {
     // C2: personal data without a data-subject country fails closed.
     assert_eq!(d.decision, "deny");
     assert_eq!(d.reasons[0].rule, "classes.personal_without_home_country");
-    let rules = d.trace.as_ref().unwrap()["rules"].as_array().unwrap();
+    let rules = &d.trace.as_ref().unwrap().rules;
     let gdpr = rules
         .iter()
-        .find(|r| r["rule"] == "gdpr.transfer_outside_eea")
+        .find(|r| r.rule == "gdpr.transfer_outside_eea")
         .unwrap();
-    let home = gdpr["conditions"]
-        .as_array()
-        .unwrap()
+    let home = gdpr
+        .conditions
         .iter()
-        .find(|c| c["condition"] == "resource.home_country in EEA")
+        .flatten()
+        .find(|c| c.condition == "resource.home_country in EEA")
         .unwrap();
-    assert_eq!(home["result"], false);
-    assert_eq!(home["missing"][0], "resource.home_country");
+    assert!(!home.result);
+    assert_eq!(home.missing, ["resource.home_country"]);
     let text = sovra::explain::render(&d);
     assert!(
         text.contains("a value was missing, so the comparison is false"),

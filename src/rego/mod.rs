@@ -691,9 +691,11 @@ pub fn to_rego_value(req: &Request) -> Result<regorus::Value, RegoError> {
     regorus::Value::from_json_str(&input_document(req).to_string()).map_err(rego_err)
 }
 
-/// The contract's decision document for an outcome regorus computed: the
-/// determining rules with their effect and place (from the program), the
-/// obligations of the permits, and the same hashes the native engine reports.
+/// The contract's decision document for an outcome regorus computed, built
+/// by the engine's one decision builder: the same reasons, messages,
+/// obligations and hashes the native engine gives for the same verdict. A
+/// rule id regorus names that the program does not have (an exported
+/// module out of step with it) denies with a reason that says so.
 pub fn decision_from(
     engine: &crate::eval::Engine,
     req: &Request,
@@ -703,46 +705,25 @@ pub fn decision_from(
     let now = req
         .time
         .map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc));
-    let mut reasons = Vec::new();
-    let mut obligations: Vec<String> = Vec::new();
+    let mut rules = Vec::with_capacity(outcome.rules.len());
+    let mut unknown = Vec::new();
     for id in &outcome.rules {
-        match p.rules.iter().find(|r| &r.id == id) {
-            Some(r) => {
-                reasons.push(crate::eval::Reason {
-                    rule: r.id.clone(),
-                    effect: if r.effect == Effect::Forbid {
-                        "forbid"
-                    } else {
-                        "permit"
-                    }
-                    .into(),
-                    message: format!("decided by regorus on the exported Rego (rule `{}`)", r.id),
-                    location: r.location.clone(),
-                });
-                if outcome.allow {
-                    for o in &r.obligations {
-                        let o = p.sym(*o).to_string();
-                        if !obligations.contains(&o) {
-                            obligations.push(o);
-                        }
-                    }
-                }
-            }
-            None => reasons.push(crate::eval::Reason {
-                rule: id.clone(),
-                effect: "forbid".into(),
-                message: "no permit rule applies to this request (no permit means deny)".into(),
-                location: "built-in".into(),
-            }),
+        match p.rules.iter().position(|r| &r.id == id) {
+            Some(i) => rules.push(i as u32),
+            None if id == crate::eval::DEFAULT_DENY => {}
+            None => unknown.push(id.clone()),
         }
     }
-    crate::eval::Decision {
-        decision: if outcome.allow { "allow" } else { "deny" }.into(),
-        reasons,
-        obligations,
-        trace: None,
-        policy_hash: engine.policy_hash().to_string(),
-        input_hash: engine.input_hash(req),
-        evaluated_at: now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    rules.sort_unstable();
+    if !unknown.is_empty() {
+        let mut d = engine.build(req, now, false, &[], None);
+        if let Some(r) = d.reasons.first_mut() {
+            r.message = format!(
+                "regorus named rules the compiled policy does not have ({}): the exported Rego is out of step with it",
+                unknown.join(", ")
+            );
+        }
+        return d;
     }
+    engine.build(req, now, outcome.allow, &rules, None)
 }

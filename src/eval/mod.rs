@@ -1,0 +1,428 @@
+//! Evaluation: a request, decided against a compiled policy and documents.
+//!
+//! Input: an [`Engine`] (a [`Program`] with its regions and grants, built
+//! once) and a [`Request`]. Output: a [`Verdict`] (allow or deny and the
+//! determining rules) or a full [`Decision`] document. Invariants:
+//! - deny overrides allow; no permit means deny;
+//! - only the rules indexed under the request's action are visited;
+//! - evaluation is a bounded walk over the arena (no loops but the grants of
+//!   one principal), so it always terminates;
+//! - a missing value makes every comparison false (`!=` and `not in` too);
+//! - the program never looks up a name: the request's action, classification
+//!   and profile are resolved once at entry through hash indexes, regions by id
+//!   and grants by principal likewise;
+//! - with the [`NoTrace`] tracer and a warmed [`Scratch`], [`Engine::verdict`]
+//!   allocates nothing (tests/alloc.rs counts).
+
+mod decision;
+mod trace;
+mod walk;
+
+pub use decision::{
+    ConditionTrace, Decision, Detail, GrantCheck, GrantTrace, Outcome, Reason, RegionSeen,
+    RuleTrace, Trace, DEFAULT_DENY,
+};
+pub use trace::{NoTrace, Tracer, TRACED_GRANTS};
+pub use walk::{render_json, Val};
+
+use crate::documents::{Grants, Regions, Request};
+use crate::ir::*;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rustc_hash::FxHashMap;
+use trace::Recorder;
+use walk::{Ctx, Eval};
+
+/// How much of the reasoning a decision carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TraceLevel {
+    #[default]
+    Off,
+    /// Every rule considered and whether it applied.
+    Summary,
+    /// And each condition with its values, and each grant looked at.
+    Full,
+}
+
+impl std::str::FromStr for TraceLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(TraceLevel::Off),
+            "summary" => Ok(TraceLevel::Summary),
+            "full" => Ok(TraceLevel::Full),
+            o => Err(format!("`{o}` is not a trace level (off, summary or full)")),
+        }
+    }
+}
+
+/// A compiled policy with its documents, ready to decide. `Send + Sync`.
+#[derive(Debug)]
+pub struct Engine {
+    program: Program,
+    regions: Regions,
+    grants: Grants,
+    policy_hash: String,
+    actions: FxHashMap<String, usize>,
+    classes: FxHashMap<String, usize>,
+    profiles: FxHashMap<String, usize>,
+    /// Per action entry, per keyed group: value → index into its `values`.
+    keys: Vec<Vec<FxHashMap<String, usize>>>,
+    /// sha256 state after `regions hash \n grants hash \n`.
+    input_prefix: sha2::Sha256,
+    /// Per rule, `"rule":…,"effect":"…","message":` as JSON, and
+    /// `,"location":…}`, written as they are by [`Engine::decide_json`].
+    rule_json: Vec<(Box<str>, Box<str>)>,
+    /// `],"policy_hash":"…","input_hash":` as JSON.
+    hash_json: Box<str>,
+}
+
+/// Reusable buffers for [`Engine::verdict`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    found: Found,
+    /// A rule's message, rendered.
+    message: String,
+    /// The canonical request, hashed for `input_hash`.
+    canonical: Vec<u8>,
+    /// The last instant formatted for `evaluated_at`, and its text.
+    last_time: Option<(DateTime<Utc>, String)>,
+}
+
+/// The rules found to apply, by effect.
+#[derive(Debug, Default)]
+struct Found {
+    forbids: Vec<u32>,
+    permits: Vec<u32>,
+}
+
+/// The outcome of a decision without its explanation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict<'s> {
+    pub allow: bool,
+    /// Indexes of the determining rules (forbids on deny, permits on allow;
+    /// empty on a default deny).
+    pub rules: &'s [u32],
+}
+
+impl Engine {
+    pub fn new(program: Program, regions: Regions, grants: Grants) -> Engine {
+        let policy_hash = program.hash();
+        let actions = program
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (program.sym(*s).to_string(), i))
+            .collect();
+        let classes = program
+            .classifications
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (program.sym(c.name).to_string(), i))
+            .collect();
+        let profiles = program
+            .profiles
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (program.sym(p.name).to_string(), i))
+            .collect();
+        let keys = program
+            .by_action
+            .iter()
+            .map(|e| {
+                e.keyed
+                    .iter()
+                    .map(|k| {
+                        k.values
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| (v.value.clone(), i))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut input_prefix = <sha2::Sha256 as sha2::Digest>::new();
+        for part in [
+            regions.hash.as_bytes(),
+            b"\n",
+            grants.hash.as_bytes(),
+            b"\n",
+        ] {
+            sha2::Digest::update(&mut input_prefix, part);
+        }
+        let q = |t: &str| serde_json::to_string(t).unwrap_or_default();
+        let rule_json = program
+            .rules
+            .iter()
+            .map(|r| {
+                let head = format!(
+                    "{{\"rule\":{},\"effect\":\"{}\",\"message\":",
+                    q(&r.id),
+                    r.effect.as_str()
+                );
+                let tail = format!(",\"location\":{}}}", q(&r.location));
+                (head.into_boxed_str(), tail.into_boxed_str())
+            })
+            .collect();
+        let hash_json =
+            format!("],\"policy_hash\":{},\"input_hash\":", q(&policy_hash)).into_boxed_str();
+        Engine {
+            rule_json,
+            hash_json,
+            input_prefix,
+            keys,
+            program,
+            regions,
+            grants,
+            policy_hash,
+            actions,
+            classes,
+            profiles,
+        }
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+    pub fn regions(&self) -> &Regions {
+        &self.regions
+    }
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+    pub fn policy_hash(&self) -> &str {
+        &self.policy_hash
+    }
+
+    fn ctx<'a>(&'a self, req: &'a Request, now: DateTime<Utc>) -> Ctx<'a> {
+        let res = &req.resource;
+        Ctx {
+            e: self,
+            req,
+            now,
+            action: self.actions.get(req.action.as_str()).copied(),
+            class: res
+                .classification
+                .as_deref()
+                .and_then(|c| self.classes.get(c))
+                .and_then(|i| self.program.classifications.get(*i)),
+            profile: res
+                .residency
+                .as_deref()
+                .and_then(|p| self.profiles.get(p))
+                .copied(),
+            source: req
+                .source_region
+                .as_deref()
+                .and_then(|r| self.regions.get(r)),
+            target: req
+                .target_region
+                .as_deref()
+                .and_then(|r| self.regions.get(r)),
+            grants: req
+                .principal
+                .id
+                .as_deref()
+                .map_or(&[], |p| self.grants.of_principal(p)),
+            grant: None,
+        }
+    }
+
+    fn now(req: &Request) -> DateTime<Utc> {
+        req.time.map_or_else(Utc::now, |t| t.with_timezone(&Utc))
+    }
+
+    /// Decides without explanation, reusing `scratch`: the hot path.
+    pub fn verdict<'s>(&self, req: &Request, scratch: &'s mut Scratch) -> Verdict<'s> {
+        let ctx = self.ctx(req, Self::now(req));
+        run(&ctx, &mut NoTrace, &mut scratch.found)
+    }
+
+    /// Decides and builds the full decision document.
+    pub fn decide(&self, req: &Request, level: TraceLevel) -> Decision {
+        let ctx = self.ctx(req, Self::now(req));
+        let mut found = Found::default();
+        if level == TraceLevel::Off {
+            let v = run(&ctx, &mut NoTrace, &mut found);
+            return self.build_in(&ctx, v.allow, v.rules, None);
+        }
+        let mut t = Recorder::new(&self.program, level == TraceLevel::Full);
+        let v = run(&ctx, &mut t, &mut found);
+        let trace = t.finish(&ctx, level);
+        self.build_in(&ctx, v.allow, v.rules, Some(trace))
+    }
+
+    /// sha256 of the documents' hashes and the request's canonical JSON, the
+    /// request serialised straight into a copy of the hasher that has already
+    /// taken the documents.
+    pub fn input_hash(&self, req: &Request) -> String {
+        let mut out = Vec::with_capacity(71);
+        self.input_hash_into(req, &mut Vec::with_capacity(320), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// [`Engine::input_hash`] appended to `out`, the canonical request
+    /// written into `canonical` (a reused buffer).
+    fn input_hash_into(&self, req: &Request, canonical: &mut Vec<u8>, out: &mut Vec<u8>) {
+        use sha2::Digest;
+        canonical.clear();
+        req.write_canonical(canonical);
+        let mut h = self.input_prefix.clone();
+        h.update(&*canonical);
+        crate::ir::hex_digest_into(&h.finalize(), out);
+    }
+
+    /// Decides with the trace off and appends the decision document as
+    /// compact JSON to `out`: the same bytes as serialising [`Engine::decide`]'s
+    /// result, without building it (the batch path). Returns the verdict, for
+    /// callers that count decisions by outcome and rule.
+    pub fn decide_json<'s>(
+        &self,
+        req: &Request,
+        scratch: &'s mut Scratch,
+        out: &mut Vec<u8>,
+    ) -> Verdict<'s> {
+        let now = Self::now(req);
+        let ctx = self.ctx(req, now);
+        let v = run(&ctx, &mut NoTrace, &mut scratch.found);
+        let p = &self.program;
+        use crate::json::string as s;
+        out.extend_from_slice(br#"{"decision":""#);
+        out.extend_from_slice(if v.allow { b"allow" } else { b"deny" });
+        out.extend_from_slice(br#"","reasons":["#);
+        let mut first = true;
+        let message = &mut scratch.message;
+        for &ri in v.rules {
+            let (Some(r), Some((head, tail))) =
+                (p.rules.get(ri as usize), self.rule_json.get(ri as usize))
+            else {
+                continue;
+            };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(head.as_bytes());
+            message.clear();
+            ctx.message_into(r, message);
+            s(out, message);
+            out.extend_from_slice(tail.as_bytes());
+        }
+        if !v.allow && v.rules.is_empty() {
+            out.extend_from_slice(br#"{"rule":"default_deny","effect":"forbid","message":"#);
+            s(out, &decision::default_deny_message(&req.action));
+            out.extend_from_slice(br#","location":"built-in"}"#);
+        }
+        out.extend_from_slice(br#"],"obligations":["#);
+        if v.allow {
+            let mut seen: Vec<u32> = Vec::new();
+            for r in v.rules.iter().filter_map(|r| p.rules.get(*r as usize)) {
+                for o in &r.obligations {
+                    if !seen.iter().any(|x| p.sym(*x) == p.sym(*o)) {
+                        if !seen.is_empty() {
+                            out.push(b',');
+                        }
+                        seen.push(*o);
+                        s(out, p.sym(*o));
+                    }
+                }
+            }
+        }
+        out.extend_from_slice(self.hash_json.as_bytes());
+        out.push(b'"');
+        self.input_hash_into(req, &mut scratch.canonical, out);
+        out.push(b'"');
+        out.extend_from_slice(br#","evaluated_at":"#);
+        match &scratch.last_time {
+            Some((t, text)) if *t == now => s(out, text),
+            _ => {
+                let text = now.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+                s(out, &text);
+                scratch.last_time = Some((now, text));
+            }
+        }
+        out.push(b'}');
+        v
+    }
+}
+
+fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdict<'s> {
+    scratch.forbids.clear();
+    scratch.permits.clear();
+    let e = ctx.e;
+    let slot = ctx.action.unwrap_or(e.program.actions.len());
+    let entry = e.program.rules_for(ctx.action);
+    // The entry of keyed group `gi` for this request's value of its field.
+    let lookup = move |gi: usize| {
+        let group = entry.keyed.get(gi)?;
+        ctx.key(group.field, |text| {
+            e.keys
+                .get(slot)
+                .and_then(|g| g.get(gi))
+                .and_then(|m| m.get(text))
+                .and_then(|i| group.values.get(*i))
+        })
+    };
+    // The keyed groups this request reaches: one entry per group at most.
+    let mut hits: [Option<&KeyedEntry>; 8] = [None; 8];
+    let mut overflow = false;
+    for gi in 0..entry.keyed.len() {
+        let hit = lookup(gi);
+        match hits.get_mut(gi) {
+            Some(h) => *h = hit,
+            None => overflow = true,
+        }
+    }
+    let mut ev = Eval {
+        ctx: ctx.clone(),
+        t,
+    };
+    let keyed = |forbid: bool| {
+        let found = hits.iter().flatten().flat_map(move |k| {
+            if forbid {
+                k.forbids.iter()
+            } else {
+                k.permits.iter()
+            }
+        });
+        // More than eight keyed groups in one action: look the rest up as we go.
+        let rest = (8..entry.keyed.len())
+            .filter(move |_| overflow)
+            .flat_map(move |gi| {
+                lookup(gi).into_iter().flat_map(move |k| {
+                    if forbid {
+                        k.forbids.iter()
+                    } else {
+                        k.permits.iter()
+                    }
+                })
+            });
+        found.chain(rest)
+    };
+    for &r in entry.forbids.iter().chain(keyed(true)) {
+        if ev.rule(r) {
+            scratch.forbids.push(r);
+        }
+    }
+    if scratch.forbids.is_empty() || T::ON {
+        for &r in entry.permits.iter().chain(keyed(false)) {
+            if ev.rule(r) {
+                scratch.permits.push(r);
+            }
+        }
+    }
+    // Reasons come in rule order, whichever index found them.
+    scratch.forbids.sort_unstable();
+    scratch.permits.sort_unstable();
+    if scratch.forbids.is_empty() {
+        Verdict {
+            allow: !scratch.permits.is_empty(),
+            rules: &scratch.permits,
+        }
+    } else {
+        Verdict {
+            allow: false,
+            rules: &scratch.forbids,
+        }
+    }
+}

@@ -1,0 +1,624 @@
+//! The walk: one request's values, read from the request and documents,
+//! and the program's nodes evaluated over them.
+//!
+//! Input: a [`Ctx`] (the request, its resolved action, class, profile,
+//! regions and grants). Output: booleans for conditions, [`Val`]s for
+//! operands, each comparison reported to the [`Tracer`]. Invariant: a value
+//! is borrowed and `Copy`; nothing here allocates unless tracing is on.
+
+use super::decision::GrantCheck;
+use super::trace::{NoTrace, Tracer};
+use super::Engine;
+use crate::country::Country;
+use crate::documents::{Grant, Region, Request};
+use crate::ir::*;
+use crate::vocab::{CmpOp, Effect, IsWhat};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde_json::{json, Map, Value};
+
+/// A value during evaluation. `Copy`, borrowed: making one never allocates.
+#[derive(Clone, Copy, Debug)]
+pub enum Val<'a> {
+    Missing,
+    Bool(bool),
+    Num(f64),
+    Str(&'a str),
+    Country(Country),
+    Time(DateTime<Utc>),
+    Dur(i64),
+    Set(u32),
+    List(&'a [String]),
+    Region(&'a Region),
+    Profile(u32),
+    Json(&'a Value),
+}
+
+#[derive(Clone)]
+/// One request's view of the engine: what was resolved at entry.
+pub(super) struct Ctx<'a> {
+    pub(super) e: &'a Engine,
+    pub(super) req: &'a Request,
+    pub(super) now: DateTime<Utc>,
+    pub(super) action: Option<usize>,
+    pub(super) class: Option<&'a ClassDef>,
+    pub(super) profile: Option<usize>,
+    pub(super) source: Option<&'a Region>,
+    pub(super) target: Option<&'a Region>,
+    pub(super) grants: &'a [u32],
+    pub(super) grant: Option<&'a Grant>,
+}
+
+/// A walk over the program for one request.
+pub(super) struct Eval<'a, 't, T: Tracer> {
+    pub(super) ctx: Ctx<'a>,
+    pub(super) t: &'t mut T,
+}
+
+impl<'a, T: Tracer> Eval<'a, '_, T> {
+    pub(super) fn rule(&mut self, r: u32) -> bool {
+        let Some(rule) = self.ctx.e.program.rules.get(r as usize) else {
+            return false;
+        };
+        self.t.rule_start(r);
+        let applied = rule.cond.is_none_or(|c| self.bool(c));
+        self.t.rule_end(r, applied);
+        applied
+    }
+
+    fn node(&self, id: NodeId) -> Option<&'a Node> {
+        self.ctx.e.program.nodes.get(id as usize)
+    }
+
+    fn bool(&mut self, id: NodeId) -> bool {
+        let Some(n) = self.node(id) else { return false };
+        match n {
+            Node::And { start, len } => {
+                let args = self.args(*start, *len);
+                args.iter().all(|a| self.bool(*a))
+            }
+            Node::Or { start, len } => {
+                let args = self.args(*start, *len);
+                args.iter().any(|a| self.bool(*a))
+            }
+            Node::Not { expr, atom } => {
+                let res = !self.bool(*expr);
+                if let Some(a) = atom {
+                    self.t.atom(*a, res, Val::Missing, Val::Missing);
+                }
+                res
+            }
+            Node::Cmp { op, lhs, rhs, atom } => {
+                let l = self.val(*lhs);
+                let r = self.val(*rhs);
+                let res = compare(&self.ctx, *op, l, r);
+                self.t.atom(*atom, res, l, r);
+                res
+            }
+            Node::Is {
+                what,
+                negated,
+                expr,
+                atom,
+            } => {
+                let v = self.val(*expr);
+                let base = match what {
+                    IsWhat::Present => !matches!(v, Val::Missing | Val::Json(Value::Null)),
+                    IsWhat::Missing => matches!(v, Val::Missing | Val::Json(Value::Null)),
+                    IsWhat::Declared => match self.node(*expr) {
+                        Some(Node::Load(Field::Classification)) => self.ctx.class.is_some(),
+                        Some(Node::Load(Field::Residency)) => self.ctx.profile.is_some(),
+                        _ => false,
+                    },
+                };
+                let res = base != *negated;
+                self.t.atom(*atom, res, v, Val::Missing);
+                res
+            }
+            Node::Satisfies {
+                region,
+                profile,
+                primary_only,
+                atom,
+            } => {
+                let r = self.val(*region);
+                let p = self.val(*profile);
+                let res = match (r, p) {
+                    (Val::Region(r), Val::Profile(p)) => self.satisfies(r, p, *primary_only),
+                    _ => false,
+                };
+                self.t.atom(*atom, res, r, p);
+                res
+            }
+            Node::Exists { cond, atom } => {
+                let res = self.exists(*cond);
+                self.t.atom(*atom, res, Val::Missing, Val::Missing);
+                res
+            }
+            Node::Const(_) | Node::Load(_) | Node::Arith { .. } => {
+                matches!(self.val(id), Val::Bool(true) | Val::Json(Value::Bool(true)))
+            }
+        }
+    }
+
+    fn args(&self, start: u32, len: u32) -> &'a [NodeId] {
+        let s = start as usize;
+        self.ctx
+            .e
+            .program
+            .args
+            .get(s..s + len as usize)
+            .unwrap_or(&[])
+    }
+
+    fn satisfies(&self, r: &Region, p: u32, primary_only: bool) -> bool {
+        let Some(p) = self.ctx.e.program.profiles.get(p as usize) else {
+            return false;
+        };
+        match p.mode {
+            ModeKind::ClientOwned => self.ctx.req.resource.client_regions.contains(&r.id),
+            ModeKind::Unrestricted => true,
+            _ => {
+                let set = if primary_only { &p.primary } else { &p.any };
+                set.contains(r.country) && (!p.sovereign || r.sovereign)
+            }
+        }
+    }
+
+    fn exists(&mut self, cond: Option<NodeId>) -> bool {
+        let (e, req): (&'a Engine, &'a Request) = (self.ctx.e, self.ctx.req);
+        let (grants, now) = (self.ctx.grants, self.ctx.now);
+        let res = &req.resource;
+        let purpose = req.purpose.as_deref();
+        let mut found = false;
+        for &gi in grants {
+            let Some(g) = e.grants.get(gi) else { continue };
+            self.t.grant_start(g);
+            let check = self.grant_check(
+                g,
+                cond,
+                now,
+                res.id.as_deref(),
+                res.classification.as_deref(),
+                purpose,
+            );
+            self.t.grant_end(g, check, now, purpose);
+            if check.is_ok() {
+                found = true;
+                if !T::ON {
+                    break;
+                }
+            }
+        }
+        found
+    }
+
+    fn grant_check(
+        &mut self,
+        g: &'a Grant,
+        cond: Option<NodeId>,
+        now: DateTime<Utc>,
+        resource: Option<&str>,
+        class: Option<&str>,
+        purpose: Option<&str>,
+    ) -> Result<(), GrantCheck> {
+        let covers = (g.resource.is_some() && g.resource.as_deref() == resource)
+            || class.is_some_and(|c| g.classifications.iter().any(|x| x == c));
+        if !covers {
+            return Err(GrantCheck::Resource);
+        }
+        if let Some(c) = cond {
+            let outer = self.ctx.grant.replace(g);
+            let ok = self.bool(c);
+            self.ctx.grant = outer;
+            if !ok {
+                return Err(GrantCheck::Condition);
+            }
+        }
+        match g.approved_by.as_deref() {
+            Some(a) if a.trim().is_empty() => return Err(GrantCheck::Unapproved),
+            None => return Err(GrantCheck::Unapproved),
+            Some(a) if same_identity(a, &g.requested_by) => return Err(GrantCheck::SelfApproved),
+            Some(_) => {}
+        }
+        if g.valid_from.is_some_and(|f| now < f) {
+            return Err(GrantCheck::NotYetValid);
+        }
+        if now >= g.expires_at {
+            return Err(GrantCheck::Expired);
+        }
+        if g.revoked_at.is_some_and(|r| now >= r) {
+            return Err(GrantCheck::Revoked);
+        }
+        if let Some(gp) = g.purpose.as_deref() {
+            if purpose != Some(gp) {
+                return Err(GrantCheck::Purpose);
+            }
+        }
+        Ok(())
+    }
+
+    fn val(&mut self, id: NodeId) -> Val<'a> {
+        let Some(n) = self.node(id) else {
+            return Val::Missing;
+        };
+        match n {
+            Node::Const(c) => konst(&self.ctx.e.program, c),
+            Node::Load(f) => self.ctx.load(*f),
+            Node::Arith { op, lhs, rhs } => {
+                let (l, r) = (self.val(*lhs), self.val(*rhs));
+                arith(*op, l, r)
+            }
+            _ => Val::Bool(self.bool(id)),
+        }
+    }
+}
+
+/// Whether two identities name the same person for separation of duties:
+/// equal after trimming white space and folding case (`Alice` and `alice `
+/// are one person), compared without allocating.
+fn same_identity(a: &str, b: &str) -> bool {
+    fn fold(s: &str) -> impl Iterator<Item = char> + '_ {
+        s.trim().chars().flat_map(char::to_lowercase)
+    }
+    fold(a).eq(fold(b))
+}
+
+fn konst<'a>(p: &'a Program, c: &Const) -> Val<'a> {
+    match c {
+        Const::Bool(b) => Val::Bool(*b),
+        Const::Num(x) => Val::Num(*x),
+        Const::Str(s) => Val::Str(p.sym(*s)),
+        Const::Country(c) => Val::Country(*c),
+        Const::Time(t) => Val::Time(*t),
+        Const::Duration(d) => Val::Dur(*d),
+        Const::Set(i) => Val::Set(*i),
+    }
+}
+
+fn arith<'a>(op: Arith, l: Val<'a>, r: Val<'a>) -> Val<'a> {
+    let sign = if op == Arith::Add { 1 } else { -1 };
+    let l = match l {
+        Val::Json(Value::String(s)) => json_time(s).map_or(Val::Missing, Val::Time),
+        other => other,
+    };
+    match (l, r) {
+        (Val::Time(t), Val::Dur(d)) => TimeDelta::try_seconds(d.saturating_mul(sign))
+            .and_then(|d| t.checked_add_signed(d))
+            .map_or(Val::Missing, Val::Time),
+        (Val::Dur(a), Val::Dur(b)) => Val::Dur(a.saturating_add(b.saturating_mul(sign))),
+        (Val::Num(a), Val::Num(b)) => Val::Num(a + b * sign as f64),
+        _ => Val::Missing,
+    }
+}
+
+fn json_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl<'a> Ctx<'a> {
+    /// Calls `f` with the text of a key field of the request (`None` when the
+    /// field is missing or not text).
+    pub(super) fn key<R>(&self, field: Field, f: impl FnOnce(&str) -> Option<R>) -> Option<R> {
+        match self.load(field) {
+            Val::Str(s) => f(s),
+            Val::Json(Value::String(s)) => f(s),
+            Val::Country(c) => {
+                let letters = c.letters();
+                std::str::from_utf8(&letters).ok().and_then(f)
+            }
+            Val::Profile(i) => {
+                let p = &self.e.program;
+                p.profiles.get(i as usize).and_then(|x| f(p.sym(x.name)))
+            }
+            _ => None,
+        }
+    }
+
+    fn region(&self, w: Which) -> Option<&'a Region> {
+        match w {
+            Which::Source => self.source,
+            Which::Target => self.target,
+        }
+    }
+
+    fn load(&self, f: Field) -> Val<'a> {
+        let req = self.req;
+        let p = &self.e.program;
+        let s = |o: &'a Option<String>| o.as_deref().map_or(Val::Missing, Val::Str);
+        let c = |o: Option<Country>| o.map_or(Val::Missing, Val::Country);
+        match f {
+            Field::Action => Val::Str(&req.action),
+            Field::Now => Val::Time(self.now),
+            Field::Purpose => s(&req.purpose),
+            Field::SourceRegionId => s(&req.source_region),
+            Field::TargetRegionId => s(&req.target_region),
+            Field::PrincipalId => s(&req.principal.id),
+            Field::PrincipalCountry => c(req.principal.country),
+            Field::PrincipalRoles => Val::List(&req.principal.roles),
+            Field::ResourceId => s(&req.resource.id),
+            Field::Classification => s(&req.resource.classification),
+            Field::Sensitivity => self
+                .class
+                .map_or(Val::Missing, |k| Val::Str(p.sym(k.sensitivity))),
+            Field::Residency => match self.profile {
+                Some(i) => Val::Profile(i as u32),
+                None => s(&req.resource.residency),
+            },
+            Field::ResidencyMode => self
+                .profile
+                .and_then(|i| p.profiles.get(i))
+                .map_or(Val::Missing, |x| Val::Str(x.mode.as_str())),
+            Field::ResidencyCountry => c(self
+                .profile
+                .and_then(|i| p.profiles.get(i))
+                .and_then(|x| x.country)),
+            Field::HomeCountry => c(req.resource.home_country),
+            Field::ClientRegions => Val::List(&req.resource.client_regions),
+            Field::Region(w) => self.region(w).map_or(Val::Missing, Val::Region),
+            Field::RegionField(w, rf) => {
+                let Some(r) = self.region(w) else {
+                    return Val::Missing;
+                };
+                match rf {
+                    RegionField::Id => Val::Str(&r.id),
+                    RegionField::Country => Val::Country(r.country),
+                    RegionField::Status => Val::Str(r.status.as_str()),
+                    RegionField::Sovereign => Val::Bool(r.sovereign),
+                    RegionField::Provider => s(&r.provider),
+                    RegionField::Location => s(&r.location),
+                    RegionField::Zones => Val::List(&r.zones),
+                }
+            }
+            Field::Grant(gf) => {
+                let Some(g) = self.grant else {
+                    return Val::Missing;
+                };
+                let t = |o: Option<DateTime<Utc>>| o.map_or(Val::Missing, Val::Time);
+                let sa = |o: &'a Option<std::sync::Arc<str>>| {
+                    o.as_deref().map_or(Val::Missing, Val::Str)
+                };
+                match gf {
+                    GrantField::Id => Val::Str(&g.id),
+                    GrantField::Principal => Val::Str(&g.principal),
+                    GrantField::Resource => sa(&g.resource),
+                    GrantField::Classifications => Val::List(&g.classifications),
+                    GrantField::ToCountry => Val::Country(g.to_country),
+                    GrantField::Purpose => sa(&g.purpose),
+                    GrantField::Mechanism => sa(&g.mechanism),
+                    GrantField::RequestedBy => Val::Str(&g.requested_by),
+                    GrantField::ApprovedBy => sa(&g.approved_by),
+                    GrantField::ValidFrom => t(g.valid_from),
+                    GrantField::ExpiresAt => Val::Time(g.expires_at),
+                    GrantField::RevokedAt => t(g.revoked_at),
+                }
+            }
+            Field::Extra(i) => {
+                let Some(x) = p.extras.get(i as usize) else {
+                    return Val::Missing;
+                };
+                let map: &Map<String, Value> = match x.root {
+                    ExtraRoot::Request => &req.extra,
+                    ExtraRoot::Principal => &req.principal.extra,
+                    ExtraRoot::Resource => &req.resource.extra,
+                    ExtraRoot::Grant => match self.grant {
+                        Some(g) => &g.extra,
+                        None => return Val::Missing,
+                    },
+                };
+                let mut it = x.path.iter();
+                let Some(first) = it.next() else {
+                    return Val::Missing;
+                };
+                let mut v = map.get(first);
+                for k in it {
+                    v = v.and_then(|v| v.get(k.as_str()));
+                }
+                match v {
+                    None | Some(Value::Null) => Val::Missing,
+                    Some(v) => Val::Json(v),
+                }
+            }
+        }
+    }
+
+    /// A rule's `because` message with its values filled in.
+    pub(super) fn message(&self, r: &RuleDef) -> String {
+        let mut out = String::new();
+        self.message_into(r, &mut out);
+        out
+    }
+
+    /// Appends a rule's `because` message, with its values filled in, to `out`.
+    pub(super) fn message_into(&self, r: &RuleDef, out: &mut String) {
+        let p = &self.e.program;
+        let Some(parts) = r.message.and_then(|m| p.messages.get(m as usize)) else {
+            let verb = if r.effect == Effect::Forbid {
+                "forbidden"
+            } else {
+                "permitted"
+            };
+            out.push_str(verb);
+            out.push_str(" by rule `");
+            out.push_str(&r.id);
+            out.push('`');
+            return;
+        };
+        let mut nt = NoTrace;
+        let mut ev = Eval {
+            ctx: self.clone(),
+            t: &mut nt,
+        };
+        for part in parts {
+            match part {
+                MessagePart::Text(t) => out.push_str(t),
+                MessagePart::Value { node, .. } => match ev.val(*node) {
+                    Val::Str(s) => out.push_str(s),
+                    Val::Country(c) => {
+                        let [a, b] = c.letters();
+                        out.push(char::from(a));
+                        out.push(char::from(b));
+                    }
+                    Val::Missing => out.push_str("(missing)"),
+                    v => out.push_str(&render_text(p, v)),
+                },
+            }
+        }
+    }
+}
+
+/// Normalises a JSON operand to a typed value where the other side says how.
+fn coerce<'a>(v: Val<'a>, like: Val<'_>) -> Val<'a> {
+    let Val::Json(j) = v else { return v };
+    match (j, like) {
+        (Value::String(s), Val::Time(_)) => json_time(s).map_or(Val::Missing, Val::Time),
+        (Value::String(s), Val::Country(_)) => Country::parse(s).map_or(Val::Str(s), Val::Country),
+        (Value::String(s), _) => Val::Str(s),
+        (Value::Number(n), _) => n.as_f64().map_or(Val::Missing, Val::Num),
+        (Value::Bool(b), _) => Val::Bool(*b),
+        (Value::Null, _) => Val::Missing,
+        _ => v,
+    }
+}
+
+fn text_of<'a>(p: &'a Program, v: Val<'a>) -> Option<TextVal<'a>> {
+    match v {
+        Val::Str(s) => Some(TextVal::S(s)),
+        Val::Country(c) => Some(TextVal::C(c)),
+        Val::Profile(i) => p
+            .profiles
+            .get(i as usize)
+            .map(|x| TextVal::S(p.sym(x.name))),
+        _ => None,
+    }
+}
+
+enum TextVal<'a> {
+    S(&'a str),
+    C(Country),
+}
+
+impl TextVal<'_> {
+    fn eq(&self, o: &TextVal<'_>) -> bool {
+        match (self, o) {
+            (TextVal::S(a), TextVal::S(b)) => a == b,
+            (TextVal::C(a), TextVal::C(b)) => a == b,
+            (TextVal::S(a), TextVal::C(c)) | (TextVal::C(c), TextVal::S(a)) => {
+                a.as_bytes() == c.letters()
+            }
+        }
+    }
+    fn is(&self, s: &str) -> bool {
+        match self {
+            TextVal::S(a) => *a == s,
+            TextVal::C(c) => s.as_bytes() == c.letters(),
+        }
+    }
+}
+
+fn equal(ctx: &Ctx<'_>, l: Val<'_>, r: Val<'_>) -> Option<bool> {
+    let p = &ctx.e.program;
+    let (l, r) = (coerce(l, r), coerce(r, l));
+    Some(match (l, r) {
+        (Val::Missing, _) | (_, Val::Missing) => return None,
+        (Val::Bool(a), Val::Bool(b)) => a == b,
+        (Val::Num(a), Val::Num(b)) => a == b,
+        (Val::Time(a), Val::Time(b)) => a == b,
+        (Val::Dur(a), Val::Dur(b)) => a == b,
+        (a, b) => text_of(p, a)?.eq(&text_of(p, b)?),
+    })
+}
+
+fn order(l: Val<'_>, r: Val<'_>) -> Option<std::cmp::Ordering> {
+    match (coerce(l, r), coerce(r, l)) {
+        (Val::Num(a), Val::Num(b)) => a.partial_cmp(&b),
+        (Val::Time(a), Val::Time(b)) => Some(a.cmp(&b)),
+        (Val::Dur(a), Val::Dur(b)) => Some(a.cmp(&b)),
+        _ => None,
+    }
+}
+
+fn member(ctx: &Ctx<'_>, l: Val<'_>, r: Val<'_>) -> Option<bool> {
+    let p = &ctx.e.program;
+    let l = coerce(l, Val::Missing);
+    if matches!(l, Val::Missing) {
+        return None;
+    }
+    match r {
+        Val::Set(i) => match &p.sets.get(i as usize)?.value {
+            SetValue::Countries(s) => match l {
+                Val::Country(c) => Some(s.contains(c)),
+                Val::Str(x) => Some(Country::parse(x).is_some_and(|c| s.contains(c))),
+                _ => None,
+            },
+            SetValue::Strings(v) => {
+                let t = text_of(p, l)?;
+                Some(match t {
+                    TextVal::S(x) => v.binary_search_by(|s| p.sym(*s).cmp(x)).is_ok(),
+                    TextVal::C(_) => v.iter().any(|s| t.is(p.sym(*s))),
+                })
+            }
+        },
+        Val::List(items) => {
+            let t = text_of(p, l)?;
+            Some(items.iter().any(|s| t.is(s)))
+        }
+        Val::Json(Value::Array(items)) => Some(
+            items
+                .iter()
+                .any(|j| equal(ctx, l, Val::Json(j)) == Some(true)),
+        ),
+        _ => None,
+    }
+}
+
+fn compare(ctx: &Ctx<'_>, op: CmpOp, l: Val<'_>, r: Val<'_>) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        CmpOp::Eq => equal(ctx, l, r) == Some(true),
+        CmpOp::Ne => equal(ctx, l, r) == Some(false),
+        CmpOp::Lt => order(l, r) == Some(Less),
+        CmpOp::Le => matches!(order(l, r), Some(Less | Equal)),
+        CmpOp::Gt => order(l, r) == Some(Greater),
+        CmpOp::Ge => matches!(order(l, r), Some(Greater | Equal)),
+        CmpOp::In => member(ctx, l, r) == Some(true),
+        CmpOp::NotIn => member(ctx, l, r) == Some(false),
+        CmpOp::Satisfies => false,
+    }
+}
+
+fn render_text(p: &Program, v: Val<'_>) -> String {
+    match render_json(p, v) {
+        Value::String(s) => s,
+        Value::Null => "(missing)".into(),
+        other => other.to_string(),
+    }
+}
+
+fn render_duration(d: i64) -> String {
+    for (unit, secs) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if d != 0 && d % secs == 0 {
+            return format!("{}{unit}", d / secs);
+        }
+    }
+    format!("{d}s")
+}
+
+/// A value as the trace shows it.
+pub fn render_json(p: &Program, v: Val<'_>) -> Value {
+    match v {
+        Val::Missing => Value::Null,
+        Val::Bool(b) => json!(b),
+        Val::Num(x) => json!(x),
+        Val::Str(s) => json!(s),
+        Val::Country(c) => json!(c.to_string()),
+        Val::Time(t) => json!(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        Val::Dur(d) => json!(render_duration(d)),
+        Val::Set(i) => json!(p.sets.get(i as usize).map_or("?", |s| s.name.as_str())),
+        Val::List(l) => json!(l),
+        Val::Region(r) => json!(r.id),
+        Val::Profile(i) => json!(p.profiles.get(i as usize).map_or("?", |x| p.sym(x.name))),
+        Val::Json(j) => j.clone(),
+    }
+}
