@@ -1,0 +1,206 @@
+//! The `sovra` command line: argument parsing and output, one file per
+//! command, on top of the library's public API only.
+
+/// `println!` that never panics: output to a closed pipe (`| head`) is dropped.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `print!` that never panics.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+mod audit;
+mod check;
+mod eval;
+mod explain;
+mod export;
+mod place;
+mod report;
+mod serve;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sovra::documents::{bundled_regions, Grants, Regions};
+use sovra::eval::{Decision, Engine};
+use sovra::ir::Program;
+use sovra::source::Sources;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "sovra",
+    version,
+    about = "Decide where data may live and who may reach it from where"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct PolicyArgs {
+    /// Policy files or folders (searched for `*.sov`); repeatable. Absent: the bundled library.
+    #[arg(long = "policies", value_name = "PATH")]
+    policies: Vec<PathBuf>,
+}
+
+#[derive(clap::Args, Clone)]
+struct DocArgs {
+    /// The regions document. Absent: the bundled catalog of real cloud regions, all active.
+    #[arg(long, value_name = "FILE")]
+    regions: Option<PathBuf>,
+    /// The grants document. Absent: no grants.
+    #[arg(long, value_name = "FILE")]
+    grants: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Json,
+    Text,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Decide one request (--request) or a JSON Lines batch (--requests).
+    Eval(eval::Args),
+    /// A compliance report over a decision log, as one HTML file or Markdown.
+    Report(report::Args),
+    /// Serve the evaluate API over HTTP (docs/api.md).
+    Serve(serve::Args),
+    /// Where may this data go now? Every catalog region where the request
+    /// (without its target) would be allowed, and why the others are refused.
+    Place(place::Args),
+    /// Audit a decision log: verify it, replay it, or show its records.
+    Audit {
+        #[command(subcommand)]
+        cmd: audit::Cmd,
+    },
+    /// Export the compiled policy to another policy language.
+    Export(export::Args),
+    /// Parse and check policies: exit 0 when clean, 2 with every diagnostic otherwise.
+    Check(check::Args),
+    /// Compile policies and print (or write) the decision IR.
+    Compile(check::CompileArgs),
+    /// Explain a decision in plain words: decide a request, or read a decision `eval` wrote.
+    Explain(explain::Args),
+}
+
+/// An error that ends the command with exit status 2.
+struct Fail(String);
+
+impl<E: std::fmt::Display> From<E> for Fail {
+    fn from(e: E) -> Self {
+        Fail(e.to_string())
+    }
+}
+
+/// Parses the command line and runs the command: exit 0 (allow, clean), 1
+/// (deny, tampered), or 2 (an error, said on standard error).
+pub fn run() -> ExitCode {
+    let result = match Cli::parse().cmd {
+        Cmd::Eval(a) => eval::run(a),
+        Cmd::Report(a) => report::run(a),
+        Cmd::Serve(a) => serve::run(a),
+        Cmd::Place(a) => place::run(a),
+        Cmd::Audit { cmd } => audit::run(cmd),
+        Cmd::Export(a) => export::run(a),
+        Cmd::Check(a) => check::check(a),
+        Cmd::Compile(a) => check::compile(a),
+        Cmd::Explain(a) => explain::run(a),
+    };
+    finish(result)
+}
+
+fn finish(result: Result<u8, Fail>) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Fail(msg)) => {
+            let msg = msg.trim_end();
+            eprintln!("sovra: error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// How a path is named in messages (`-` is standard input).
+fn name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "standard input".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+fn read(path: &Path) -> Result<String, Fail> {
+    if path == Path::new("-") {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Fail(format!("cannot read standard input: {e}")))?;
+        return Ok(s);
+    }
+    std::fs::read_to_string(path)
+        .map_err(|e| Fail(format!("cannot read `{}`: {e}", path.display())))
+}
+
+fn sources(p: &PolicyArgs) -> Result<Sources, Fail> {
+    if p.policies.is_empty() {
+        Ok(sovra::policy::bundled())
+    } else {
+        Ok(sovra::policy::load(&p.policies)?)
+    }
+}
+
+fn program(p: &PolicyArgs) -> Result<Program, Fail> {
+    let s = sources(p)?;
+    sovra::policy::compile(&s).map_err(|d| {
+        Fail(format!(
+            "the policies do not compile:\n\n{}",
+            sovra::diag::render(&d, &s)
+        ))
+    })
+}
+
+fn engine(p: &PolicyArgs, d: &DocArgs) -> Result<Engine, Fail> {
+    let program = program(p)?;
+    let regions = match &d.regions {
+        None => bundled_regions(),
+        Some(f) => Regions::from_json(&read(f)?).map_err(|e| Fail(format!("{}: {e}", name(f))))?,
+    };
+    let grants = match &d.grants {
+        None => Grants::default(),
+        // Streamed: a large grants file is never held in memory as text.
+        Some(f) if f != Path::new("-") => Grants::from_file(f)
+            .map_err(|e| Fail(format!("cannot read `{}`: {e}", f.display())))?
+            .map_err(|e| Fail(format!("{}: {e}", name(f))))?,
+        Some(f) => Grants::from_json(&read(f)?).map_err(|e| Fail(format!("{}: {e}", name(f))))?,
+    };
+    Ok(Engine::new(program, regions, grants))
+}
+
+fn print_decision(d: &Decision, format: Format) -> Result<(), Fail> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(d)?)?,
+        Format::Text => write!(out, "{}", sovra::explain::render(d))?,
+    }
+    Ok(())
+}
+
+/// Writes `text` to `output`, or to standard output.
+fn write_out(output: Option<&Path>, text: &str) -> Result<(), Fail> {
+    match output {
+        Some(f) => std::fs::write(f, text)
+            .map_err(|e| Fail(format!("cannot write `{}`: {e}", f.display())))?,
+        None => out!("{text}"),
+    }
+    Ok(())
+}

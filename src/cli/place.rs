@@ -1,0 +1,32 @@
+//! `sovra place`: where may this data go now?
+
+use super::*;
+use sovra::documents::Request;
+
+/// The placement's options.
+#[derive(clap::Args)]
+pub(super) struct Args {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
+    docs: DocArgs,
+    /// A request; its `target_region` is ignored. `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    request: PathBuf,
+}
+
+pub(super) fn run(a: Args) -> Result<u8, Fail> {
+    let Args {
+        policy,
+        docs,
+        request,
+    } = a;
+    let e = engine(&policy, &docs)?;
+    let req = Request::from_json(&read(&request)?)
+        .map_err(|err| Fail(format!("{}: {err}", name(&request))))?;
+    outln!(
+        "{}",
+        serde_json::to_string_pretty(&sovra::placement::place(&e, &req, None))?
+    );
+    Ok(0)
+}
