@@ -1,0 +1,264 @@
+//! Checking: parsed files to a resolved, typed [`Program`].
+//!
+//! Input: [`Sources`] (every file of a policy set). Output: the decision IR,
+//! or every diagnostic found (parse errors of all files; then unknown names,
+//! wrong types, unknown classifications, profiles and values, invalid country
+//! codes, duplicates, cycles and rules that can never apply). The checker
+//! lowers as it resolves: each expression is typed and emitted into the IR
+//! arena in one walk, so no name survives into the IR. Invariants: it never
+//! stops at the first problem; a returned program has passed every check.
+
+use crate::country::{Country, CountrySet};
+use crate::diag::{Code, Diagnostic};
+use crate::ir::*;
+use crate::source::{Sources, Span};
+use crate::syntax::{
+    self, AddOp, CmpOp, Expr, Ident, IsWhat, Item, Lit, MessagePart as SynPart, Mode, SetExpr,
+};
+use std::collections::{BTreeSet, HashMap};
+use suggest::{is_symbol, looks_like_country, suggest};
+
+mod index;
+mod lower;
+mod paths;
+mod phrase;
+mod scope;
+mod suggest;
+mod types;
+
+/// Region statuses the regions document may hold.
+pub const STATUSES: [&str; 4] = ["active", "degraded", "draining", "offline"];
+/// The sensitivity scale of classifications.
+pub const SENSITIVITIES: [&str; 5] = ["low", "medium", "high", "critical", "variable"];
+
+/// Checks a policy set and lowers it to the IR.
+pub fn check(sources: &Sources) -> Result<Program, Vec<Diagnostic>> {
+    let mut files = Vec::new();
+    let mut diags = Vec::new();
+    for (i, f) in sources.files.iter().enumerate() {
+        match syntax::parse(i as u32, &f.text) {
+            Ok(file) => files.push(file),
+            Err(mut e) => diags.append(&mut e),
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let mut c = Checker::new(sources);
+    c.run(&files);
+    if c.diags.is_empty() {
+        Ok(c.prog)
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        c.diags.retain(|d| seen.insert((d.span, d.message.clone())));
+        Err(c.diags)
+    }
+}
+
+/// The static type of an expression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ty {
+    Bool,
+    Num,
+    Str(Kind),
+    Country,
+    Time,
+    Duration,
+    Region,
+    Profile,
+    ProfilePrimary,
+    Set(Elem),
+    List,
+    Any,
+    Grant,
+}
+
+/// What a string names, so literals compared with it can be checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    Class,
+    Status,
+    Mode,
+    Sensitivity,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Elem {
+    Countries,
+    Strings,
+    Empty,
+}
+
+fn ty_name(t: Ty) -> &'static str {
+    match t {
+        Ty::Bool => "a boolean",
+        Ty::Num => "a number",
+        Ty::Str(Kind::Class) => "a classification",
+        Ty::Str(Kind::Status) => "a region status",
+        Ty::Str(_) => "a string",
+        Ty::Country => "a country",
+        Ty::Time => "a time",
+        Ty::Duration => "a duration",
+        Ty::Region => "a region",
+        Ty::Profile | Ty::ProfilePrimary => "a residency profile",
+        Ty::Set(Elem::Countries) => "a set of countries",
+        Ty::Set(_) => "a set of strings",
+        Ty::List => "a list",
+        Ty::Any => "a request value",
+        Ty::Grant => "a grant",
+    }
+}
+
+/// A resolved set with the span of each string member (to point at bad ones).
+#[derive(Clone, Debug)]
+enum SetVal {
+    Countries(CountrySet),
+    Strings(Vec<(String, Span)>),
+    Empty,
+}
+
+enum SetState {
+    Todo,
+    Active,
+    Done(Option<(SetVal, u32)>),
+}
+
+struct SetDecl {
+    qname: String,
+    file: usize,
+    span: Span,
+    state: SetState,
+}
+
+/// The longest text or phrase a condition keeps for the trace.
+const CAP: usize = 400;
+
+/// `s` cut to at most `n` characters (with `…` when cut).
+fn cap_chars(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((at, _)) => format!("{}…", s.get(..at).unwrap_or("")),
+        None => s.to_string(),
+    }
+}
+
+/// `s` cut to at most [`CAP`] characters (with `…` when cut).
+fn cap(s: String) -> String {
+    match s.char_indices().nth(CAP) {
+        Some((at, _)) => format!("{}…", s.get(..at).unwrap_or("")),
+        None => s,
+    }
+}
+
+struct Checker<'s> {
+    sources: &'s Sources,
+    diags: Vec<Diagnostic>,
+    prog: Program,
+    syms: HashMap<String, Sym>,
+    /// package → set name → index into `set_decls`.
+    pkg_sets: HashMap<String, HashMap<String, usize>>,
+    set_decls: Vec<SetDecl>,
+    /// per file: visible set names (own package plus imports).
+    scopes: Vec<HashMap<String, usize>>,
+    classes: HashMap<String, Span>,
+    profiles: HashMap<String, Span>,
+    extras: HashMap<ExtraPath, u32>,
+    /// Sets by name and content, so equal literals share one table entry.
+    set_index: HashMap<String, u32>,
+    grant_var: Option<String>,
+}
+
+impl<'s> Checker<'s> {
+    pub(super) fn new(sources: &'s Sources) -> Self {
+        Checker {
+            sources,
+            diags: Vec::new(),
+            prog: Program {
+                format: crate::ir::FORMAT,
+                files: sources.files.iter().map(|f| f.name.clone()).collect(),
+                symbols: Vec::new(),
+                sets: Vec::new(),
+                classifications: Vec::new(),
+                profiles: Vec::new(),
+                nodes: Vec::new(),
+                args: Vec::new(),
+                atoms: Vec::new(),
+                extras: Vec::new(),
+                messages: Vec::new(),
+                rules: Vec::new(),
+                actions: Vec::new(),
+                by_action: Vec::new(),
+            },
+            syms: HashMap::new(),
+            pkg_sets: HashMap::new(),
+            set_decls: Vec::new(),
+            scopes: Vec::new(),
+            classes: HashMap::new(),
+            profiles: HashMap::new(),
+            extras: HashMap::new(),
+            set_index: HashMap::new(),
+            grant_var: None,
+        }
+    }
+
+    pub(super) fn err(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    pub(super) fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&i) = self.syms.get(s) {
+            return i;
+        }
+        let i = self.prog.symbols.len() as Sym;
+        self.prog.symbols.push(s.to_string());
+        self.syms.insert(s.to_string(), i);
+        i
+    }
+
+    pub(super) fn push(&mut self, n: Node) -> NodeId {
+        self.prog.nodes.push(n);
+        (self.prog.nodes.len() - 1) as NodeId
+    }
+
+    pub(super) fn node(&self, id: NodeId) -> Option<&Node> {
+        self.prog.nodes.get(id as usize)
+    }
+
+    pub(super) fn konst(&self, id: NodeId) -> Option<&Const> {
+        match self.node(id) {
+            Some(Node::Const(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub(super) fn text(&self, span: Span) -> String {
+        self.sources
+            .text(span)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The text of a span as [`Checker::text`], reading at most about
+    /// [`CAP`] characters of it.
+    pub(super) fn text_prefix(&self, span: Span) -> String {
+        let end = span.end.min(span.start.saturating_add(4 * CAP as u32));
+        let short = Span { end, ..span };
+        let t = self.text(short);
+        if end < span.end {
+            cap(t + " …")
+        } else {
+            t
+        }
+    }
+
+    pub(super) fn run(&mut self, files: &[syntax::File]) {
+        self.declare(files);
+        self.imports(files);
+        for i in 0..self.set_decls.len() {
+            self.resolve_set_decl(i, files);
+        }
+        self.declare_classes_and_profiles(files);
+        self.rules(files);
+    }
+}

@@ -1,0 +1,114 @@
+//! Plain words: each condition as a sentence for the trace and the
+//! explanation (`the target region's country is in EEA`).
+
+use super::*;
+
+impl<'s> Checker<'s> {
+    pub(super) fn cmp_phrase(&self, op: CmpOp, lhs: &Expr, rhs: &Expr) -> String {
+        let verb = match op {
+            CmpOp::Eq => "is",
+            CmpOp::Ne => "is not",
+            CmpOp::Lt => "is less than",
+            CmpOp::Le => "is at most",
+            CmpOp::Gt => "is more than",
+            CmpOp::Ge => "is at least",
+            CmpOp::In => "is in",
+            CmpOp::NotIn => "is not in",
+            CmpOp::Satisfies => "satisfies",
+        };
+        format!("{} {verb} {}", self.words(lhs), self.words(rhs))
+    }
+
+    /// Plain words for a condition.
+    pub(super) fn phrase_of(&self, e: &Expr) -> String {
+        match e {
+            Expr::Cmp { op, lhs, rhs, .. } => self.cmp_phrase(*op, lhs, rhs),
+            Expr::And(items, _) => items
+                .iter()
+                .map(|i| self.phrase_of(i))
+                .collect::<Vec<_>>()
+                .join(" and "),
+            Expr::Or(items, _) => {
+                format!(
+                    "({})",
+                    items
+                        .iter()
+                        .map(|i| self.phrase_of(i))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                )
+            }
+            Expr::Not(i, _) => format!("not ({})", self.phrase_of(i)),
+            Expr::Exists { cond: Some(c), .. } => {
+                format!("a valid grant exists where {}", self.phrase_of(c))
+            }
+            Expr::Exists { cond: None, .. } => "a valid grant exists".to_string(),
+            Expr::Is {
+                expr,
+                negated,
+                what,
+                ..
+            } => {
+                let w = what.as_str();
+                format!(
+                    "{} is {}{w}",
+                    self.words(expr),
+                    if *negated { "not " } else { "" }
+                )
+            }
+            other => self.words(other),
+        }
+    }
+
+    /// Plain words for an expression operand.
+    pub(super) fn words(&self, e: &Expr) -> String {
+        let Expr::Path(segs, span) = e else {
+            return self.text(e.span());
+        };
+        let names: Vec<&str> = segs.iter().map(|s| s.name.as_str()).collect();
+        if let (Some(g), Some(first)) = (self.grant_var.as_deref(), names.first()) {
+            if g == *first {
+                let field = names.get(1..).unwrap_or(&[]).join(".");
+                let f = match field.as_str() {
+                    "to_country" => "destination country".to_string(),
+                    "approved_by" => "approver".to_string(),
+                    "requested_by" => "requester".to_string(),
+                    other => other.replace('_', " "),
+                };
+                return format!("the grant's {f}");
+            }
+        }
+        let w = match names.as_slice() {
+            ["action"] => "the action",
+            ["now"] => "the time of the request",
+            ["purpose"] => "the request's purpose",
+            ["source_region"] => "the source region id",
+            ["target_region"] => "the target region id",
+            ["principal", "id"] => "the principal",
+            ["principal", "country"] => "the principal's country",
+            ["principal", "roles"] => "the principal's roles",
+            ["resource", "id"] => "the resource",
+            ["resource", "classification"] => "the resource's classification",
+            ["resource", "classification", "sensitivity"] => {
+                "the sensitivity of the resource's classification"
+            }
+            ["resource", "residency"] => "the resource's residency profile",
+            ["resource", "residency", "primary"] => {
+                "the primary-copy rule of the resource's residency profile"
+            }
+            ["resource", "residency", "mode"] => "the mode of the resource's residency profile",
+            ["resource", "residency", "country"] => {
+                "the country of the resource's residency profile"
+            }
+            ["resource", "home_country"] => "the home country of the resource's data subjects",
+            ["resource", "client_regions"] => "the regions the client chose",
+            ["source"] => "the source region",
+            ["target"] => "the target region",
+            [r @ ("source" | "target"), f] => {
+                return format!("the {r} region's {}", f.replace('_', " "))
+            }
+            _ => return self.text(*span),
+        };
+        w.to_string()
+    }
+}

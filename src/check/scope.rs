@@ -1,0 +1,503 @@
+//! Declarations and scope: packages, imports, named sets (resolved in
+//! dependency order, cycles reported with every member), classifications
+//! and residency profiles.
+
+use super::*;
+
+impl<'s> Checker<'s> {
+    pub(super) fn declare(&mut self, files: &[syntax::File]) {
+        for (fi, f) in files.iter().enumerate() {
+            for item in &f.items {
+                if let Item::Set { name, .. } = item {
+                    let pkg = self.pkg_sets.entry(f.package.name.clone()).or_default();
+                    if let Some(&first) = pkg.get(&name.name) {
+                        let at = self
+                            .set_decls
+                            .get(first)
+                            .map(|d| d.span)
+                            .unwrap_or_default();
+                        let loc = self.sources.path_location(at);
+                        self.err(
+                            Diagnostic::new(
+                                Code::Duplicate,
+                                name.span,
+                                format!(
+                                    "set `{}` is declared twice in package `{}`",
+                                    name.name, f.package.name
+                                ),
+                            )
+                            .label("declared again here")
+                            .help(format!(
+                                "the first declaration is at {loc}; rename or remove one"
+                            )),
+                        );
+                        continue;
+                    }
+                    pkg.insert(name.name.clone(), self.set_decls.len());
+                    self.set_decls.push(SetDecl {
+                        qname: format!("{}.{}", f.package.name, name.name),
+                        file: fi,
+                        span: name.span,
+                        state: SetState::Todo,
+                    });
+                }
+            }
+            let _ = fi;
+        }
+    }
+
+    pub(super) fn imports(&mut self, files: &[syntax::File]) {
+        for f in files {
+            let mut scope: HashMap<String, usize> = self
+                .pkg_sets
+                .get(&f.package.name)
+                .cloned()
+                .unwrap_or_default();
+            for u in &f.uses {
+                let Some(pkg) = self.pkg_sets.get(&u.package.name).cloned() else {
+                    let known: Vec<String> = {
+                        let mut v: Vec<String> =
+                            files.iter().map(|f| f.package.name.clone()).collect();
+                        v.sort();
+                        v.dedup();
+                        v
+                    };
+                    let d = Diagnostic::new(
+                        Code::Import,
+                        u.package.span,
+                        format!("no package `{}` declares sets to import", u.package.name),
+                    )
+                    .label("unknown package")
+                    .help(suggest(
+                        &u.package.name,
+                        known.iter().map(String::as_str),
+                        "packages in this policy set",
+                    ));
+                    self.err(d);
+                    continue;
+                };
+                for n in &u.names {
+                    match pkg.get(&n.name) {
+                        Some(&i) => {
+                            scope.insert(n.name.clone(), i);
+                        }
+                        None => {
+                            let names: Vec<&str> = pkg.keys().map(String::as_str).collect();
+                            let d = Diagnostic::new(
+                                Code::UnknownName,
+                                n.span,
+                                format!("package `{}` has no set `{}`", u.package.name, n.name),
+                            )
+                            .label("not declared there")
+                            .help(suggest(
+                                &n.name,
+                                names.into_iter(),
+                                "its sets",
+                            ));
+                            self.err(d);
+                        }
+                    }
+                }
+            }
+            self.scopes.push(scope);
+        }
+    }
+
+    pub(super) fn resolve_set_decl(
+        &mut self,
+        i: usize,
+        files: &[syntax::File],
+    ) -> Option<(SetVal, u32)> {
+        let decl = self.set_decls.get(i)?;
+        match &decl.state {
+            SetState::Done(v) => return v.clone(),
+            SetState::Active => {
+                let span = decl.span;
+                let name = decl.qname.clone();
+                self.err(
+                    Diagnostic::new(
+                        Code::Cycle,
+                        span,
+                        format!("set `{name}` is defined in terms of itself"),
+                    )
+                    .label("part of a cycle")
+                    .help("a set may use other sets, but never (through them) itself"),
+                );
+                return None;
+            }
+            SetState::Todo => {}
+        }
+        let (file, qname) = (decl.file, decl.qname.clone());
+        if let Some(d) = self.set_decls.get_mut(i) {
+            d.state = SetState::Active;
+        }
+        let expr = files.get(file).and_then(|f| {
+            f.items.iter().find_map(|it| match it {
+                Item::Set { name, value }
+                    if format!("{}.{}", f.package.name, name.name) == qname =>
+                {
+                    Some(value)
+                }
+                _ => None,
+            })
+        });
+        let v = expr.and_then(|e| self.set_expr(e, file, files));
+        let out = v.map(|v| {
+            let idx = self.add_set(qname, &v);
+            (v, idx)
+        });
+        if let Some(d) = self.set_decls.get_mut(i) {
+            d.state = SetState::Done(out.clone());
+        }
+        out
+    }
+
+    pub(super) fn add_set(&mut self, name: String, v: &SetVal) -> u32 {
+        let value = match v {
+            SetVal::Countries(c) => SetValue::Countries(*c),
+            SetVal::Empty => SetValue::Strings(Vec::new()),
+            SetVal::Strings(items) => {
+                let texts: BTreeSet<&str> = items.iter().map(|(s, _)| s.as_str()).collect();
+                let texts: Vec<String> = texts.into_iter().map(str::to_string).collect();
+                SetValue::Strings(texts.iter().map(|t| self.intern(t)).collect())
+            }
+        };
+        // Equal inline sets (`[store, replicate]` in many rules) share one entry.
+        let key = format!("{name}\u{0}{value:?}");
+        if let Some(i) = self.set_index.get(&key) {
+            return *i;
+        }
+        self.prog.sets.push(SetDef { name, value });
+        let i = (self.prog.sets.len() - 1) as u32;
+        self.set_index.insert(key, i);
+        i
+    }
+
+    pub(super) fn set_expr(
+        &mut self,
+        e: &SetExpr,
+        file: usize,
+        files: &[syntax::File],
+    ) -> Option<SetVal> {
+        match e {
+            SetExpr::Name(id) => {
+                if let Some(&i) = self.scopes.get(file).and_then(|s| s.get(&id.name)) {
+                    return self.resolve_set_decl(i, files).map(|(v, _)| v);
+                }
+                if let Some(c) = self.country_ident(id, false) {
+                    return Some(SetVal::Countries([c].into_iter().collect()));
+                }
+                let names: Vec<String> = self
+                    .scopes
+                    .get(file)
+                    .map(|s| s.keys().cloned().collect())
+                    .unwrap_or_default();
+                let hint = self.import_hint(&id.name).unwrap_or_else(|| {
+                    suggest(&id.name, names.iter().map(String::as_str), "sets in scope")
+                });
+                self.err(
+                    Diagnostic::new(
+                        Code::UnknownName,
+                        id.span,
+                        format!("unknown set `{}`", id.name),
+                    )
+                    .label("not declared or imported")
+                    .help(hint),
+                );
+                None
+            }
+            SetExpr::List(items, _) => self.literal_list(items),
+            SetExpr::Union(a, b) | SetExpr::Difference(a, b) => {
+                let union = matches!(e, SetExpr::Union(..));
+                let l = self.set_expr(a, file, files);
+                let r = self.set_expr(b, file, files);
+                let (l, r) = (l?, r?);
+                self.combine(l, r, union, e.span())
+            }
+        }
+    }
+
+    pub(super) fn combine(
+        &mut self,
+        l: SetVal,
+        r: SetVal,
+        union: bool,
+        span: Span,
+    ) -> Option<SetVal> {
+        Some(match (l, r) {
+            (SetVal::Countries(a), SetVal::Countries(b)) => {
+                SetVal::Countries(if union { a.union(&b) } else { a.difference(&b) })
+            }
+            (SetVal::Strings(mut a), SetVal::Strings(b)) => {
+                if union {
+                    a.extend(b);
+                } else {
+                    a.retain(|(x, _)| !b.iter().any(|(y, _)| y == x));
+                }
+                SetVal::Strings(a)
+            }
+            (x, SetVal::Empty) => x,
+            (SetVal::Empty, x) => {
+                if union {
+                    x
+                } else {
+                    SetVal::Empty
+                }
+            }
+            _ => {
+                self.err(
+                    Diagnostic::new(
+                        Code::Type,
+                        span,
+                        "cannot combine a set of countries with a set of strings",
+                    )
+                    .label("mixed set")
+                    .help("use `+` and `-` on sets of the same kind"),
+                );
+                return None;
+            }
+        })
+    }
+
+    /// A list literal whose members are all literals.
+    pub(super) fn literal_list(&mut self, items: &[Expr]) -> Option<SetVal> {
+        let mut countries = CountrySet::EMPTY;
+        let mut strings = Vec::new();
+        let mut ok = true;
+        for it in items {
+            match it {
+                Expr::Path(segs, span) if segs.len() == 1 => {
+                    let id = segs.first()?;
+                    if let Some(c) = self.country_ident(id, true) {
+                        countries.insert(c);
+                    } else if is_symbol(&id.name) {
+                        strings.push((id.name.clone(), *span));
+                    } else if looks_like_country(&id.name) {
+                        ok = false; // reported by country_ident
+                    } else {
+                        ok = false;
+                        self.err(
+                            Diagnostic::new(Code::UnknownName, id.span, format!("`{}` is not a value a list can hold", id.name))
+                                .label("not a literal")
+                                .help("list members are country codes (`DE`), lower-case words (`store`) or quoted strings"),
+                        );
+                    }
+                }
+                Expr::Lit(Lit::Str(s), span) => strings.push((s.clone(), *span)),
+                other => {
+                    ok = false;
+                    self.err(
+                        Diagnostic::new(Code::Type, other.span(), "list members must be literals")
+                            .label("not a literal")
+                            .help("list members are country codes (`DE`), lower-case words (`store`) or quoted strings"),
+                    );
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        match (countries.is_empty(), strings.is_empty()) {
+            (true, true) => Some(SetVal::Empty),
+            (false, true) => Some(SetVal::Countries(countries)),
+            (true, false) => Some(SetVal::Strings(strings)),
+            (false, false) => {
+                let span = items.first().map(Expr::span).unwrap_or_default();
+                let span = items.last().map_or(span, |l| span.to(l.span()));
+                self.err(
+                    Diagnostic::new(Code::Type, span, "a list mixes country codes and strings")
+                        .label("mixed list")
+                        .help("a list holds either country codes or strings; quote nothing in a list of countries"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A two-letter upper-case name as a country (reporting unassigned codes).
+    pub(super) fn country_ident(&mut self, id: &Ident, report: bool) -> Option<Country> {
+        if !looks_like_country(&id.name) {
+            return None;
+        }
+        match Country::parse(&id.name).filter(|c| c.is_assigned()) {
+            Some(c) => Some(c),
+            None => {
+                if report {
+                    self.bad_country(&id.name, id.span);
+                }
+                None
+            }
+        }
+    }
+
+    pub(super) fn bad_country(&mut self, text: &str, span: Span) {
+        let help = match text {
+            "EU" => "`EU` is not a country: import the set (`use geo.{EU}`) or list its members",
+            _ => Country::hint(text),
+        };
+        self.err(
+            Diagnostic::new(
+                Code::InvalidCountry,
+                span,
+                format!("`{text}` is not an ISO 3166-1 country code"),
+            )
+            .label("not a country code")
+            .help(help),
+        );
+    }
+
+    pub(super) fn import_hint(&self, name: &str) -> Option<String> {
+        let mut pkgs: Vec<&String> = self
+            .pkg_sets
+            .iter()
+            .filter(|(_, s)| s.contains_key(name))
+            .map(|(p, _)| p)
+            .collect();
+        pkgs.sort();
+        pkgs.first().map(|p| {
+            format!("package `{p}` declares `{name}`: add `use {p}.{{{name}}}` to this file")
+        })
+    }
+
+    pub(super) fn declare_classes_and_profiles(&mut self, files: &[syntax::File]) {
+        for f in files {
+            for item in &f.items {
+                if let Item::Classification { name, sensitivity } = item {
+                    if let Some(first) = self.classes.get(&name.name).copied() {
+                        let loc = self.sources.path_location(first);
+                        self.err(
+                            Diagnostic::new(Code::Duplicate, name.span, format!("classification `{}` is declared twice", name.name))
+                                .label("declared again here")
+                                .help(format!("the first declaration is at {loc}; classifications are global, declare each once")),
+                        );
+                        continue;
+                    }
+                    if !SENSITIVITIES.contains(&sensitivity.name.as_str()) {
+                        self.err(
+                            Diagnostic::new(
+                                Code::UnknownValue,
+                                sensitivity.span,
+                                format!("unknown sensitivity `{}`", sensitivity.name),
+                            )
+                            .label("not on the scale")
+                            .help(format!(
+                                "sensitivity is one of: {}",
+                                SENSITIVITIES.join(", ")
+                            )),
+                        );
+                    }
+                    self.classes.insert(name.name.clone(), name.span);
+                    let n = self.intern(&name.name);
+                    let s = self.intern(&sensitivity.name);
+                    self.prog.classifications.push(ClassDef {
+                        name: n,
+                        sensitivity: s,
+                    });
+                }
+            }
+        }
+        for (fi, f) in files.iter().enumerate() {
+            for item in &f.items {
+                if let Item::Profile { name, mode, .. } = item {
+                    if let Some(first) = self.profiles.get(&name.name).copied() {
+                        let loc = self.sources.path_location(first);
+                        self.err(
+                            Diagnostic::new(Code::Duplicate, name.span, format!("profile `{}` is declared twice", name.name))
+                                .label("declared again here")
+                                .help(format!("the first declaration is at {loc}; profiles are global, declare each once")),
+                        );
+                        continue;
+                    }
+                    self.profiles.insert(name.name.clone(), name.span);
+                    if let Some(p) = self.profile(name, mode, fi, files) {
+                        self.prog.profiles.push(p);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn countries_of(
+        &mut self,
+        e: &SetExpr,
+        file: usize,
+        files: &[syntax::File],
+    ) -> Option<CountrySet> {
+        match self.set_expr(e, file, files)? {
+            SetVal::Countries(c) => Some(c),
+            SetVal::Empty => Some(CountrySet::EMPTY),
+            SetVal::Strings(_) => {
+                self.err(
+                    Diagnostic::new(
+                        Code::Type,
+                        e.span(),
+                        "a residency profile needs a set of countries",
+                    )
+                    .label("a set of strings")
+                    .help("list country codes (`[DE, FR]`) or name a set of countries (`EEA`)"),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn profile(
+        &mut self,
+        name: &Ident,
+        mode: &Mode,
+        file: usize,
+        files: &[syntax::File],
+    ) -> Option<ProfileDef> {
+        let n = self.intern(&name.name);
+        let one = |c: Country| -> CountrySet { [c].into_iter().collect() };
+        let p = |mode, primary, any, country, sovereign| ProfileDef {
+            name: n,
+            mode,
+            primary,
+            any,
+            country,
+            sovereign,
+        };
+        Some(match mode {
+            Mode::SingleCountry(c) | Mode::Sovereign(c) => {
+                let Some(k) = self.country_ident(c, true) else {
+                    if !looks_like_country(&c.name) {
+                        self.bad_country(&c.name, c.span);
+                    }
+                    return None;
+                };
+                let kind = if matches!(mode, Mode::Sovereign(_)) {
+                    ModeKind::Sovereign
+                } else {
+                    ModeKind::SingleCountry
+                };
+                p(kind, one(k), one(k), Some(k), kind == ModeKind::Sovereign)
+            }
+            Mode::Regional(z) => {
+                let z = self.countries_of(z, file, files)?;
+                p(ModeKind::Regional, z, z, None, false)
+            }
+            Mode::Hybrid { primary, secondary } => {
+                let a = self.countries_of(primary, file, files);
+                let b = self.countries_of(secondary, file, files);
+                let (a, b) = (a?, b?);
+                let country = if a.len() == 1 { a.iter().next() } else { None };
+                p(ModeKind::Hybrid, a, a.union(&b), country, false)
+            }
+            Mode::ClientOwned => p(
+                ModeKind::ClientOwned,
+                CountrySet::EMPTY,
+                CountrySet::EMPTY,
+                None,
+                false,
+            ),
+            Mode::Unrestricted => p(
+                ModeKind::Unrestricted,
+                CountrySet::all(),
+                CountrySet::all(),
+                None,
+                false,
+            ),
+        })
+    }
+}
