@@ -146,23 +146,7 @@ fn eval(
 /// input is cut into pieces of whole lines; workers take pieces as they free
 /// up and the main thread writes finished pieces in order.
 fn batch(engine: &Engine, text: &str, format: Format, level: TraceLevel) -> Result<u8, Fail> {
-    const PIECE: usize = 64 * 1024;
-    let bytes = text.as_bytes();
-    // (start, end, number of the first line)
-    let mut pieces = Vec::new();
-    let (mut start, mut line) = (0usize, 1usize);
-    while start < bytes.len() {
-        let cut = (start + PIECE).min(bytes.len());
-        let end = bytes
-            .get(cut..)
-            .and_then(|rest| rest.iter().position(|b| *b == b'\n'))
-            .map_or(bytes.len(), |i| cut + i + 1);
-        pieces.push((start, end, line));
-        line += bytes
-            .get(start..end)
-            .map_or(0, |p| p.iter().filter(|b| **b == b'\n').count());
-        start = end;
-    }
+    let pieces = cut(text.as_bytes(), 64 * 1024);
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .max(1);
@@ -218,6 +202,27 @@ fn batch(engine: &Engine, text: &str, format: Format, level: TraceLevel) -> Resu
         Ok(())
     })?;
     Ok(if failed { 2 } else { 0 })
+}
+
+/// Cut points of `bytes` into pieces of whole lines of about `size` bytes:
+/// (start, end, the number of the piece's first line). A piece ends just
+/// after a newline, or at the end.
+fn cut(bytes: &[u8], size: usize) -> Vec<(usize, usize, usize)> {
+    let mut pieces = Vec::new();
+    let (mut start, mut line) = (0usize, 1usize);
+    while start < bytes.len() {
+        let at = (start + size.max(1)).min(bytes.len());
+        let end = bytes
+            .get(at..)
+            .and_then(|rest| rest.iter().position(|b| *b == b'\n'))
+            .map_or(bytes.len(), |i| at + i + 1);
+        pieces.push((start, end, line));
+        line += bytes
+            .get(start..end)
+            .map_or(0, |p| p.iter().filter(|b| **b == b'\n').count());
+        start = end;
+    }
+    pieces
 }
 
 fn one_line(
@@ -381,4 +386,26 @@ fn eval_logged(
     out.write_all(&pending)?;
     out.flush()?;
     Ok(if failed { 2 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn cut_points_fall_after_newlines_and_number_lines_from_one() {
+        let text = b"aaaa\nbb\ncccccc\nd";
+        assert_eq!(cut(text, 3), [(0, 5, 1), (5, 15, 2), (15, 16, 4)]);
+        assert_eq!(cut(text, 100), [(0, 16, 1)]);
+        assert_eq!(cut(b"", 3), []);
+        // Every byte is in exactly one piece, in order.
+        for size in 1..20 {
+            let p = cut(text, size);
+            assert_eq!(p.first().map(|x| x.0), Some(0));
+            assert_eq!(p.last().map(|x| x.1), Some(text.len()));
+            assert!(p.windows(2).all(|w| w[0].1 == w[1].0));
+        }
+        // A cut at a newline ends the piece just after the next one.
+        assert_eq!(cut(b"ab\ncd\n", 2), [(0, 3, 1), (3, 6, 2)]);
+    }
 }

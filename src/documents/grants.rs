@@ -1,0 +1,512 @@
+//! Grants: time-limited cross-border exceptions, read streaming (a
+//! million grants in a few hundred megabytes) and indexed by principal.
+
+use super::*;
+
+/// One grant. Strings that repeat across grants (principals, approvers,
+/// mechanisms, purposes, resources) are shared (`Arc<str>`), so a million
+/// grants fit in a few hundred megabytes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Grant {
+    pub id: Box<str>,
+    pub principal: Arc<str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classifications: Vec<String>,
+    pub to_country: Country,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mechanism: Option<Arc<str>>,
+    pub requested_by: Arc<str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The grants document, indexed by principal.
+#[derive(Clone, Debug, Default)]
+pub struct Grants {
+    /// The grants in document order, in the pieces they were read in (a
+    /// million grants are never copied into one allocation).
+    chunks: Vec<Vec<Grant>>,
+    /// The index of the first grant of each chunk.
+    starts: Vec<u32>,
+    len: usize,
+    by_principal: FxHashMap<Arc<str>, Vec<u32>>,
+    pub hash: String,
+}
+
+impl Grants {
+    /// Parses the grants document from JSON text.
+    pub fn from_json(text: &str) -> R<Grants> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let grants = Grants::from_deserializer(&mut de)?;
+        Grants::checked(vec![grants], crate::ir::sha256_hex(text.as_bytes()))
+    }
+
+    /// Streams the grants document from a reader (a file of a million grants
+    /// is never held in memory as text or as a JSON tree). The hash is taken
+    /// over the bytes as they stream by, as [`Grants::from_json`] takes it.
+    pub fn from_reader(reader: impl std::io::Read) -> R<Grants> {
+        let mut hashing = HashingReader {
+            inner: reader,
+            hasher: sha2::Sha256::new(),
+        };
+        let grants = {
+            let buffered = std::io::BufReader::with_capacity(1 << 16, &mut hashing);
+            let mut de = serde_json::Deserializer::from_reader(buffered);
+            Grants::from_deserializer(&mut de)?
+        };
+        let hash = crate::ir::hex_digest(&hashing.hasher.finalize());
+        Grants::checked(vec![grants], hash)
+    }
+
+    pub(super) fn from_deserializer<'de, Rd: serde_json::de::Read<'de>>(
+        de: &mut serde_json::Deserializer<Rd>,
+    ) -> R<Vec<Grant>> {
+        let mut track = serde_path_to_error::Track::new();
+        let doc = serde::Deserialize::deserialize(serde_path_to_error::Deserializer::new(
+            &mut *de, &mut track,
+        ));
+        let doc: GrantsDoc = match doc {
+            Ok(d) => d,
+            Err(e) => return Err(serde_error(&track.path().to_string(), &e.to_string())),
+        };
+        de.end().map_err(|e| serde_error("", &e.to_string()))?;
+        Ok(doc.0)
+    }
+
+    /// Reads a grants file, parsing it on every core: the file streams through
+    /// in blocks, complete grant objects are cut out of the `grants` array and
+    /// parsed in parallel, in order. A file this fast path does not expect (no
+    /// top-level object, `grants` not an array of objects, a syntax error) is
+    /// read again by [`Grants::from_reader`], whose error names the place.
+    pub fn from_file(path: &std::path::Path) -> std::io::Result<R<Grants>> {
+        let file = std::fs::File::open(path)?;
+        // A small file is read faster in one piece than by threads.
+        if file.metadata()?.len() >= 1 << 20 {
+            if let Some(g) = parallel::read(file) {
+                return Ok(g);
+            }
+        }
+        Ok(Grants::from_reader(std::fs::File::open(path)?))
+    }
+
+    /// The parallel reader behind [`Grants::from_file`] on any input, for
+    /// the fuzzers and tests that hold it to the small-file reader: `None`
+    /// when it hands the input to the streaming reader instead.
+    #[doc(hidden)]
+    pub fn from_reader_parallel(reader: impl std::io::Read) -> Option<R<Grants>> {
+        parallel::read(reader)
+    }
+
+    /// Grants built in code; the hash is over their canonical JSON.
+    pub fn new(grants: Vec<Grant>) -> Grants {
+        let bytes =
+            serde_json::to_vec(&serde_json::json!({ "grants": grants })).unwrap_or_default();
+        let hash = crate::ir::sha256_hex(&bytes);
+        Grants::build(grants, hash)
+    }
+
+    /// Builds a document read from input, refusing what no reader may
+    /// accept: a grant id used twice, and a grant that expires at or before
+    /// it becomes valid.
+    pub(super) fn checked(chunks: Vec<Vec<Grant>>, hash: String) -> R<Grants> {
+        let total = chunks.iter().map(Vec::len).sum();
+        let mut ids: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+        ids.reserve(total);
+        for (i, g) in chunks.iter().flatten().enumerate() {
+            if !ids.insert(&g.id) {
+                let first = chunks
+                    .iter()
+                    .flatten()
+                    .position(|x| x.id == g.id)
+                    .unwrap_or(i);
+                return Err(DocError::new(
+                    &format!("grants[{i}].id"),
+                    format!(
+                        "duplicate grant id `{}` (first at grants[{first}]); ids must be unique",
+                        g.id.escape_debug()
+                    ),
+                ));
+            }
+            if g.valid_from.is_some_and(|from| g.expires_at <= from) {
+                return Err(DocError::new(
+                    &format!("grants[{i}].expires_at"),
+                    "the grant expires at or before it becomes valid: `expires_at` must be after `valid_from`",
+                ));
+            }
+        }
+        drop(ids);
+        Ok(Grants::from_chunks(chunks, hash))
+    }
+
+    fn build(grants: Vec<Grant>, hash: String) -> Grants {
+        Grants::from_chunks(vec![grants], hash)
+    }
+
+    fn from_chunks(chunks: Vec<Vec<Grant>>, hash: String) -> Grants {
+        let mut by_principal: FxHashMap<Arc<str>, Vec<u32>> = FxHashMap::default();
+        let mut starts = Vec::with_capacity(chunks.len());
+        let mut i = 0u32;
+        for chunk in &chunks {
+            starts.push(i);
+            for g in chunk {
+                by_principal.entry(g.principal.clone()).or_default().push(i);
+                i += 1;
+            }
+        }
+        Grants {
+            len: i as usize,
+            chunks,
+            starts,
+            by_principal,
+            hash,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Every grant, in document order.
+    pub fn iter(&self) -> impl Iterator<Item = &Grant> {
+        self.chunks.iter().flatten()
+    }
+
+    /// The indexes of a principal's grants, in document order.
+    #[inline]
+    pub fn of_principal(&self, principal: &str) -> &[u32] {
+        self.by_principal.get(principal).map_or(&[], Vec::as_slice)
+    }
+
+    #[inline]
+    pub fn get(&self, i: u32) -> Option<&Grant> {
+        let c = self.starts.partition_point(|&s| s <= i).checked_sub(1)?;
+        let start = *self.starts.get(c)?;
+        self.chunks.get(c)?.get((i - start) as usize)
+    }
+}
+
+/// Feeds every byte read through sha256.
+struct HashingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or(&[]));
+        Ok(n)
+    }
+}
+
+/// A grant's keys, read without allocating (only unknown keys are kept).
+enum GrantKey {
+    Id,
+    Principal,
+    Resource,
+    Classifications,
+    ToCountry,
+    Purpose,
+    Mechanism,
+    RequestedBy,
+    ApprovedBy,
+    ValidFrom,
+    ExpiresAt,
+    RevokedAt,
+    Other(String),
+}
+
+impl GrantKey {
+    /// The place of a known key in [`GRANT_FIELDS`] (`None` for the rest).
+    fn index(&self) -> Option<usize> {
+        Some(match self {
+            GrantKey::Id => 0,
+            GrantKey::Principal => 1,
+            GrantKey::Resource => 2,
+            GrantKey::Classifications => 3,
+            GrantKey::ToCountry => 4,
+            GrantKey::Purpose => 5,
+            GrantKey::Mechanism => 6,
+            GrantKey::RequestedBy => 7,
+            GrantKey::ApprovedBy => 8,
+            GrantKey::ValidFrom => 9,
+            GrantKey::ExpiresAt => 10,
+            GrantKey::RevokedAt => 11,
+            GrantKey::Other(_) => return None,
+        })
+    }
+
+    /// A bit for each known key, to find one written twice (0 for the rest).
+    fn bit(&self) -> u16 {
+        self.index().map_or(0, |i| 1 << i)
+    }
+
+    fn name(&self) -> &str {
+        match (self, self.index()) {
+            (GrantKey::Other(o), _) => o,
+            (_, i) => i.and_then(|i| GRANT_FIELDS.get(i)).copied().unwrap_or(""),
+        }
+    }
+}
+
+/// The fields of a grant (contract.md), in the contract's order.
+pub const GRANT_FIELDS: [&str; 12] = [
+    "id",
+    "principal",
+    "resource",
+    "classifications",
+    "to_country",
+    "purpose",
+    "mechanism",
+    "requested_by",
+    "approved_by",
+    "valid_from",
+    "expires_at",
+    "revoked_at",
+];
+
+impl<'de> serde::Deserialize<'de> for GrantKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = GrantKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<GrantKey, E> {
+                Ok(match s {
+                    "id" => GrantKey::Id,
+                    "principal" => GrantKey::Principal,
+                    "resource" => GrantKey::Resource,
+                    "classifications" => GrantKey::Classifications,
+                    "to_country" => GrantKey::ToCountry,
+                    "purpose" => GrantKey::Purpose,
+                    "mechanism" => GrantKey::Mechanism,
+                    "requested_by" => GrantKey::RequestedBy,
+                    "approved_by" => GrantKey::ApprovedBy,
+                    "valid_from" => GrantKey::ValidFrom,
+                    "expires_at" => GrantKey::ExpiresAt,
+                    "revoked_at" => GrantKey::RevokedAt,
+                    other => GrantKey::Other(other.to_string()),
+                })
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+/// An optional string, shared through the interner without a copy when seen before.
+struct Shared<'p>(&'p mut Interner);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Shared<'_> {
+    type Value = Option<Arc<str>>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct V<'p>(&'p mut Interner);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = Option<Arc<str>>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Self::Value, D::Error> {
+                d.deserialize_str(self)
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Some(self.0.get(s)))
+            }
+        }
+        d.deserialize_option(V(self.0))
+    }
+}
+
+/// `{"grants": [...]}`, deserialized grant by grant.
+struct GrantsDoc(Vec<Grant>);
+
+impl<'de> serde::Deserialize<'de> for GrantsDoc {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = GrantsDoc;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object `{\"grants\": [...]}`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<GrantsDoc, A::Error> {
+                let mut grants = None;
+                let mut pool = Interner::default();
+                let mut keys = std::collections::HashSet::new();
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    if !keys.insert(key.clone().into_owned()) {
+                        return Err(duplicate_key(&key));
+                    }
+                    if key == "grants" {
+                        grants = Some(map.next_value_seed(GrantList(&mut pool))?);
+                    } else {
+                        map.next_value_seed(Strict)?;
+                    }
+                }
+                grants
+                    .map(GrantsDoc)
+                    .ok_or_else(|| serde::de::Error::missing_field("grants"))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Shares equal strings across grants.
+#[derive(Default)]
+pub(super) struct Interner(rustc_hash::FxHashSet<Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(a.clone());
+        a
+    }
+}
+
+pub(super) struct GrantList<'p>(pub(super) &'p mut Interner);
+
+impl<'de> serde::de::DeserializeSeed<'de> for GrantList<'_> {
+    type Value = Vec<Grant>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Grant>, D::Error> {
+        struct V<'p>(&'p mut Interner);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = Vec<Grant>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of grants")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Vec<Grant>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(g) = seq.next_element_seed(GrantSeed(&mut *self.0))? {
+                    out.push(g);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V(self.0))
+    }
+}
+
+pub(super) struct GrantSeed<'p>(&'p mut Interner);
+
+impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
+    type Value = Grant;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Grant, D::Error> {
+        struct V<'p>(&'p mut Interner);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = Grant;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a grant object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Grant, A::Error> {
+                use serde::de::Error;
+                type S<'a> = Option<std::borrow::Cow<'a, str>>;
+                let pool = self.0;
+                let (mut id, mut principal, mut resource, mut classifications) =
+                    (None, None, None, Vec::new());
+                let (mut to_country, mut purpose, mut mechanism, mut requested_by) =
+                    (None, None, None, None);
+                let (mut approved_by, mut valid_from, mut expires_at, mut revoked_at) =
+                    (None, None, None, None);
+                let mut extra = Map::new();
+                let mut seen = 0u16;
+                while let Some(key) = map.next_key::<GrantKey>()? {
+                    let bit = key.bit();
+                    if seen & bit != 0 {
+                        return Err(duplicate_key(key.name()));
+                    }
+                    seen |= bit;
+                    match key {
+                        GrantKey::Id => id = map.next_value::<S>()?.map(|s| Box::from(s.as_ref())),
+                        GrantKey::Principal => principal = map.next_value_seed(Shared(pool))?,
+                        GrantKey::Resource => resource = map.next_value_seed(Shared(pool))?,
+                        GrantKey::Classifications => {
+                            classifications =
+                                map.next_value::<Option<Vec<String>>>()?.unwrap_or_default()
+                        }
+                        GrantKey::ToCountry => {
+                            to_country = map.next_value::<Option<CountryField>>()?.map(|c| c.0)
+                        }
+                        GrantKey::Purpose => purpose = map.next_value_seed(Shared(pool))?,
+                        GrantKey::Mechanism => mechanism = map.next_value_seed(Shared(pool))?,
+                        GrantKey::RequestedBy => {
+                            requested_by = map.next_value_seed(Shared(pool))?
+                        }
+                        GrantKey::ApprovedBy => approved_by = map.next_value_seed(Shared(pool))?,
+                        GrantKey::ValidFrom => {
+                            valid_from = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
+                        }
+                        GrantKey::ExpiresAt => {
+                            expires_at = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
+                        }
+                        GrantKey::RevokedAt => {
+                            revoked_at = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
+                        }
+                        GrantKey::Other(other) => {
+                            let v: Value = map.next_value_seed(Strict)?;
+                            if extra.contains_key(&other) {
+                                return Err(duplicate_key(&other));
+                            }
+                            if !v.is_null() {
+                                extra.insert(other, v);
+                            }
+                        }
+                    }
+                }
+                Ok(Grant {
+                    id: id.ok_or_else(|| A::Error::missing_field("id"))?,
+                    principal: principal.ok_or_else(|| A::Error::missing_field("principal"))?,
+                    resource,
+                    classifications,
+                    to_country: to_country.ok_or_else(|| A::Error::missing_field("to_country"))?,
+                    purpose,
+                    mechanism,
+                    requested_by: requested_by
+                        .ok_or_else(|| A::Error::missing_field("requested_by"))?,
+                    approved_by,
+                    valid_from,
+                    expires_at: expires_at.ok_or_else(|| A::Error::missing_field("expires_at"))?,
+                    revoked_at,
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(V(self.0))
+    }
+}

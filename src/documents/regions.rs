@@ -1,0 +1,209 @@
+//! The regions catalog: region ids, countries, statuses, indexed by id.
+
+use super::*;
+
+/// Reads fields of one JSON object, tracking the path for errors.
+struct Obj<'a> {
+    map: &'a Map<String, Value>,
+    path: String,
+}
+
+impl<'a> Obj<'a> {
+    fn new(v: &'a Value, path: &str) -> R<Obj<'a>> {
+        match v {
+            Value::Object(map) => Ok(Obj {
+                map,
+                path: path.to_string(),
+            }),
+            other => Err(DocError::new(
+                path,
+                format!("expected an object, found {}", kind(other)),
+            )),
+        }
+    }
+    fn get(&self, k: &str) -> Option<&'a Value> {
+        self.map.get(k).filter(|v| !v.is_null())
+    }
+    fn p(&self, k: &str) -> String {
+        join(&self.path, k)
+    }
+    fn opt_str(&self, k: &str) -> R<Option<String>> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(o) => Err(DocError::new(
+                &self.p(k),
+                format!("expected a string, found {}", kind(o)),
+            )),
+        }
+    }
+    fn req_str(&self, k: &str) -> R<String> {
+        self.opt_str(k)?
+            .ok_or_else(|| DocError::new(&self.p(k), "required field is missing"))
+    }
+    fn opt_bool(&self, k: &str) -> R<Option<bool>> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(o) => Err(DocError::new(
+                &self.p(k),
+                format!("expected true or false, found {}", kind(o)),
+            )),
+        }
+    }
+    fn opt_country(&self, k: &str) -> R<Option<Country>> {
+        match self.opt_str(k)? {
+            None => Ok(None),
+            Some(s) => Country::parse_assigned(&s)
+                .map(Some)
+                .map_err(|e| DocError::new(&self.p(k), e)),
+        }
+    }
+    fn str_list(&self, k: &str) -> R<Vec<String>> {
+        match self.get(k) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    o => Err(DocError::new(
+                        &format!("{}[{i}]", self.p(k)),
+                        format!("expected a string, found {}", kind(o)),
+                    )),
+                })
+                .collect(),
+            Some(o) => Err(DocError::new(
+                &self.p(k),
+                format!("expected an array of strings, found {}", kind(o)),
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Degraded,
+    Draining,
+    Offline,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Degraded => "degraded",
+            Status::Draining => "draining",
+            Status::Offline => "offline",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Region {
+    pub id: String,
+    pub provider: Option<String>,
+    pub country: Country,
+    pub location: Option<String>,
+    pub status: Status,
+    pub sovereign: bool,
+    pub zones: Vec<String>,
+}
+
+/// The regions document, indexed by id.
+#[derive(Clone, Debug, Default)]
+pub struct Regions {
+    pub regions: Vec<Region>,
+    index: FxHashMap<String, u32>,
+    /// sha256 of the document's canonical JSON.
+    pub hash: String,
+}
+
+impl Regions {
+    pub fn from_json(text: &str) -> R<Regions> {
+        let v = parse_json(text, "regions document")?;
+        let top = Obj::new(&v, "")?;
+        let list = match top.get("regions") {
+            Some(Value::Array(a)) => a,
+            Some(o) => {
+                return Err(DocError::new(
+                    "regions",
+                    format!("expected an array of regions, found {}", kind(o)),
+                ))
+            }
+            None => {
+                return Err(DocError::new(
+                    "regions",
+                    "required field is missing (the document is `{\"regions\": [...]}`)",
+                ))
+            }
+        };
+        let mut regions = Vec::with_capacity(list.len());
+        for (i, r) in list.iter().enumerate() {
+            let path = format!("regions[{i}]");
+            let o = Obj::new(r, &path)?;
+            let status = match o.opt_str("status")?.as_deref() {
+                None | Some("active") => Status::Active,
+                Some("degraded") => Status::Degraded,
+                Some("draining") => Status::Draining,
+                Some("offline") => Status::Offline,
+                Some(other) => {
+                    return Err(DocError::new(
+                        &o.p("status"),
+                        format!("`{other}` is not a region status (one of active, degraded, draining, offline)"),
+                    ))
+                }
+            };
+            let country = o
+                .opt_country("country")?
+                .ok_or_else(|| DocError::new(&o.p("country"), "required field is missing"))?;
+            regions.push(Region {
+                id: o.req_str("id")?,
+                provider: o.opt_str("provider")?,
+                country,
+                location: o.opt_str("location")?,
+                status,
+                sovereign: o.opt_bool("sovereign")?.unwrap_or(false),
+                zones: o.str_list("zones")?,
+            });
+        }
+        Regions::new(regions)
+    }
+
+    /// Builds the index; a duplicate id is an error.
+    pub fn new(regions: Vec<Region>) -> R<Regions> {
+        let mut index = FxHashMap::default();
+        for (i, r) in regions.iter().enumerate() {
+            if let Some(first) = index.insert(r.id.clone(), i as u32) {
+                return Err(DocError::new(
+                    &format!("regions[{i}].id"),
+                    format!(
+                        "duplicate region id `{}` (first at regions[{first}]); ids must be unique",
+                        r.id
+                    ),
+                ));
+            }
+        }
+        let hash = crate::ir::sha256_hex(&serde_json::to_vec(&regions).unwrap_or_default());
+        Ok(Regions {
+            regions,
+            index,
+            hash,
+        })
+    }
+
+    #[inline]
+    pub fn get(&self, id: &str) -> Option<&Region> {
+        self.index
+            .get(id)
+            .and_then(|i| self.regions.get(*i as usize))
+    }
+}

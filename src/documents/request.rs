@@ -1,0 +1,598 @@
+//! Requests: read in place (a reused `Request`, no intermediate JSON value),
+//! every field checked as it is read.
+
+use super::*;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Principal {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<Country>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Resource {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classification: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub residency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home_country: Option<Country>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub client_regions: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One decision request (contract.md, "Request").
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Request {
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<DateTime<FixedOffset>>,
+    pub principal: Principal,
+    pub resource: Resource,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Request {
+    /// Parses a request from JSON text, straight into the typed request (no
+    /// intermediate JSON tree); errors name the JSON path.
+    pub fn from_json(text: &str) -> R<Request> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let mut track = serde_path_to_error::Track::new();
+        let mut r = Request::default();
+        let read = serde::de::DeserializeSeed::deserialize(
+            Fill(&mut r),
+            serde_path_to_error::Deserializer::new(&mut de, &mut track),
+        );
+        match read {
+            Ok(()) => {
+                de.end().map_err(|e| json_error(&e, "request"))?;
+                Ok(r)
+            }
+            Err(e) if e.is_syntax() || e.is_eof() => Err(json_error(&e, "request")),
+            Err(e) => Err(serde_error(&track.path().to_string(), &e.to_string())),
+        }
+    }
+
+    /// Reads a request from JSON text into `self`, reusing its buffers: for
+    /// reading many requests one after another (`sovra eval --requests`).
+    /// The same result and errors as [`Request::from_json`].
+    pub fn read_json(&mut self, text: &str) -> R<()> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let read = serde::de::DeserializeSeed::deserialize(Fill(&mut *self), &mut de);
+        if read.is_ok() && de.end().is_ok() {
+            return Ok(());
+        }
+        // Read again with the JSON path tracked, for the error.
+        *self = Request::from_json(text)?;
+        Ok(())
+    }
+
+    /// Reads a JSON array of requests in one pass and calls `each` with them
+    /// in order, a run of up to 64 at a time (the batch path). The runs are
+    /// read into the same reused requests, so nothing is allocated per
+    /// request once the first run has been read; reading a run before
+    /// deciding it keeps the parser and the engine each warm in the cache.
+    ///
+    /// Returns `false` at the first element that is not a valid request, or
+    /// when the text is not such an array; `each` has then been called for
+    /// the runs before it. Read those one by one for their errors.
+    pub fn each_from_json(text: &[u8], mut each: impl FnMut(&mut [Request])) -> bool {
+        const RUN: usize = 64;
+        struct Seq<'f, F>(&'f mut F);
+        impl<'de, F: FnMut(&mut [Request])> serde::de::Visitor<'de> for Seq<'_, F> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of requests")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                let mut run: Vec<Request> = Vec::new();
+                let mut n = 0;
+                loop {
+                    if n == run.len() {
+                        if n == RUN {
+                            (self.0)(&mut run);
+                            n = 0;
+                            continue;
+                        }
+                        run.push(Request::default());
+                    }
+                    let Some(slot) = run.get_mut(n) else { break };
+                    if seq.next_element_seed(Fill(slot))?.is_none() {
+                        break;
+                    }
+                    n += 1;
+                }
+                (self.0)(run.get_mut(..n).unwrap_or_default());
+                Ok(())
+            }
+        }
+        // UTF-8 checked once for the whole text, not string by string.
+        let Ok(text) = std::str::from_utf8(text) else {
+            return false;
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde::Deserializer::deserialize_seq(&mut de, Seq(&mut each)).is_ok() && de.end().is_ok()
+    }
+
+    /// Parses a request from a JSON value.
+    pub fn from_value(v: &Value) -> R<Request> {
+        let mut track = serde_path_to_error::Track::new();
+        let mut r = Request::default();
+        serde::de::DeserializeSeed::deserialize(
+            Fill(&mut r),
+            serde_path_to_error::Deserializer::new(v, &mut track),
+        )
+        .map(|()| r)
+        .map_err(|e| serde_error(&track.path().to_string(), &e.to_string()))
+    }
+
+    /// The canonical JSON of the request: the contract's fields in the
+    /// contract's order, then extra fields sorted by key.
+    ///
+    /// Absent and `null` fields are left out, so both spellings hash alike.
+    pub fn canonical(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        self.write_canonical(&mut out);
+        out
+    }
+
+    /// Appends the canonical JSON (see [`Request::canonical`]) to `out`,
+    /// written by hand: it is hashed for every decision.
+    pub fn write_canonical(&self, out: &mut Vec<u8>) {
+        use crate::json::string as text;
+        // A field name: the contract's own names need no escaping.
+        fn key(out: &mut Vec<u8>, first: &mut bool, k: &str) {
+            if !*first {
+                out.push(b',');
+            }
+            *first = false;
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
+        }
+        fn opt(out: &mut Vec<u8>, first: &mut bool, k: &str, v: Option<&str>) {
+            if let Some(v) = v {
+                key(out, first, k);
+                text(out, v);
+            }
+        }
+        fn country(out: &mut Vec<u8>, first: &mut bool, k: &str, c: Option<Country>) {
+            if let Some(c) = c {
+                key(out, first, k);
+                let [a, b] = c.letters();
+                out.extend_from_slice(&[b'"', a, b, b'"']);
+            }
+        }
+        fn list(out: &mut Vec<u8>, first: &mut bool, k: &str, v: &[String]) {
+            if !v.is_empty() {
+                key(out, first, k);
+                out.push(b'[');
+                for (i, s) in v.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    text(out, s);
+                }
+                out.push(b']');
+            }
+        }
+        fn extras(out: &mut Vec<u8>, first: &mut bool, m: &Map<String, Value>) {
+            for (k, v) in m {
+                if !*first {
+                    out.push(b',');
+                }
+                *first = false;
+                text(out, k);
+                out.push(b':');
+                let _ = serde_json::to_writer(&mut *out, v);
+            }
+        }
+        let mut f = true;
+        out.push(b'{');
+        key(out, &mut f, "action");
+        text(out, &self.action);
+        if let Some(t) = &self.time {
+            key(out, &mut f, "time");
+            text(out, &t.to_rfc3339());
+        }
+        key(out, &mut f, "principal");
+        out.push(b'{');
+        let p = &self.principal;
+        let mut g = true;
+        opt(out, &mut g, "id", p.id.as_deref());
+        country(out, &mut g, "country", p.country);
+        list(out, &mut g, "roles", &p.roles);
+        extras(out, &mut g, &p.extra);
+        out.push(b'}');
+        key(out, &mut f, "resource");
+        out.push(b'{');
+        let r = &self.resource;
+        let mut g = true;
+        opt(out, &mut g, "id", r.id.as_deref());
+        opt(out, &mut g, "classification", r.classification.as_deref());
+        opt(out, &mut g, "residency", r.residency.as_deref());
+        country(out, &mut g, "home_country", r.home_country);
+        list(out, &mut g, "client_regions", &r.client_regions);
+        extras(out, &mut g, &r.extra);
+        out.push(b'}');
+        opt(out, &mut f, "source_region", self.source_region.as_deref());
+        opt(out, &mut f, "target_region", self.target_region.as_deref());
+        opt(out, &mut f, "purpose", self.purpose.as_deref());
+        extras(out, &mut f, &self.extra);
+        out.push(b'}');
+    }
+}
+
+/// Reads JSON into an existing value, reusing its buffers: a batch reads
+/// every request into the same [`Request`], so its strings are allocated
+/// once, not once per request. Every field the JSON leaves out is reset, so
+/// the result is the same as reading into a fresh value.
+struct Fill<'r, T>(&'r mut T);
+
+/// Copies `s` into `slot`, reusing the string already there.
+fn put(slot: &mut Option<String>, s: &str) {
+    match slot {
+        Some(x) => {
+            x.clear();
+            x.push_str(s);
+        }
+        None => *slot = Some(s.to_owned()),
+    }
+}
+
+/// A string field; `null` is absent.
+impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Option<String>> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        struct V<'r>(&'r mut Option<String>);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+                *self.0 = None;
+                Ok(())
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+                self.visit_none()
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_str(self)
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
+                put(self.0, s);
+                Ok(())
+            }
+        }
+        d.deserialize_option(V(self.0))
+    }
+}
+
+/// A list of strings; `null` is empty.
+impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Vec<String>> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        /// The string at one index of the list, reusing the one there.
+        struct Item<'r>(&'r mut Vec<String>, usize);
+        impl<'de> serde::de::DeserializeSeed<'de> for Item<'_> {
+            type Value = ();
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_str(self)
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for Item<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
+                match self.0.get_mut(self.1) {
+                    Some(x) => {
+                        x.clear();
+                        x.push_str(s);
+                    }
+                    None => self.0.push(s.to_owned()),
+                }
+                Ok(())
+            }
+        }
+        struct V<'r>(&'r mut Vec<String>);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of strings")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+                self.0.clear();
+                Ok(())
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                let mut n = 0;
+                while seq.next_element_seed(Item(self.0, n))?.is_some() {
+                    n += 1;
+                }
+                self.0.truncate(n);
+                Ok(())
+            }
+        }
+        d.deserialize_any(V(self.0))
+    }
+}
+
+/// Reads one object's fields into `extra` (cleared first): `known` reads the
+/// fields it names and says whether it did; the rest are extras.
+fn visit_object<'de, A, F>(
+    mut map: A,
+    extra: &mut Map<String, Value>,
+    mut known: F,
+) -> Result<(), A::Error>
+where
+    A: serde::de::MapAccess<'de>,
+    F: FnMut(&str, &mut A) -> Result<bool, A::Error>,
+{
+    extra.clear();
+    while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+        if !known(&key, &mut map)? {
+            let v: Value = map.next_value_seed(Strict)?;
+            if extra.contains_key(key.as_ref()) {
+                return Err(duplicate_key(&key));
+            }
+            if !v.is_null() {
+                extra.insert(key.into_owned(), v);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An object of the request (`principal`, `resource`) read in place: its
+/// own fields by name, the rest kept as extras; `null` is the empty object.
+trait Fields: Default {
+    /// Reads field `k` if it is one of ours and says which it was (its
+    /// place in `reset`'s list); `None` for an extra.
+    fn field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        k: &str,
+        m: &mut A,
+    ) -> Result<Option<usize>, A::Error>;
+    /// Resets the fields the object left out.
+    fn reset(&mut self, seen: [bool; 5]);
+    fn extra(&mut self) -> &mut Map<String, Value>;
+}
+
+impl Fields for Principal {
+    fn field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        k: &str,
+        m: &mut A,
+    ) -> Result<Option<usize>, A::Error> {
+        Ok(Some(match k {
+            "id" => {
+                m.next_value_seed(Fill(&mut self.id))?;
+                0
+            }
+            "country" => {
+                self.country = m.next_value::<Option<CountryField>>()?.map(|c| c.0);
+                1
+            }
+            "roles" => {
+                m.next_value_seed(Fill(&mut self.roles))?;
+                2
+            }
+            _ => return Ok(None),
+        }))
+    }
+    fn reset(&mut self, [id, country, roles, ..]: [bool; 5]) {
+        if !id {
+            self.id = None;
+        }
+        if !country {
+            self.country = None;
+        }
+        if !roles {
+            self.roles.clear();
+        }
+    }
+    fn extra(&mut self) -> &mut Map<String, Value> {
+        &mut self.extra
+    }
+}
+
+impl Fields for Resource {
+    fn field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        k: &str,
+        m: &mut A,
+    ) -> Result<Option<usize>, A::Error> {
+        Ok(Some(match k {
+            "id" => {
+                m.next_value_seed(Fill(&mut self.id))?;
+                0
+            }
+            "classification" => {
+                m.next_value_seed(Fill(&mut self.classification))?;
+                1
+            }
+            "residency" => {
+                m.next_value_seed(Fill(&mut self.residency))?;
+                2
+            }
+            "home_country" => {
+                let c = m.next_value::<Option<CountryField>>()?;
+                self.home_country = c.map(|c| c.0);
+                3
+            }
+            "client_regions" => {
+                m.next_value_seed(Fill(&mut self.client_regions))?;
+                4
+            }
+            _ => return Ok(None),
+        }))
+    }
+    fn reset(&mut self, [id, classification, residency, home, regions]: [bool; 5]) {
+        if !id {
+            self.id = None;
+        }
+        if !classification {
+            self.classification = None;
+        }
+        if !residency {
+            self.residency = None;
+        }
+        if !home {
+            self.home_country = None;
+        }
+        if !regions {
+            self.client_regions.clear();
+        }
+    }
+    fn extra(&mut self) -> &mut Map<String, Value> {
+        &mut self.extra
+    }
+}
+
+impl<'de, T: Fields> serde::de::DeserializeSeed<'de> for Fill<'_, T> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        struct V<'r, T>(&'r mut T);
+        impl<'de, T: Fields> serde::de::Visitor<'de> for V<'_, T> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+                *self.0 = T::default();
+                Ok(())
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+                self.visit_none()
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_map(self)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+                let t = self.0;
+                let mut seen = [false; 5];
+                let mut extra = std::mem::take(t.extra());
+                visit_object(map, &mut extra, |k, m| {
+                    let i = t.field(k, m)?;
+                    if let Some(s) = i.and_then(|i| seen.get_mut(i)) {
+                        if *s {
+                            return Err(duplicate_key(k));
+                        }
+                        *s = true;
+                    }
+                    Ok(i.is_some())
+                })?;
+                *t.extra() = extra;
+                t.reset(seen);
+                Ok(())
+            }
+        }
+        d.deserialize_option(V(self.0))
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Request> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        struct V<'r>(&'r mut Request);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+                let r = self.0;
+                // `action` is required; `null` counts as missing.
+                let mut action = Some(std::mem::take(&mut r.action));
+                let mut seen = [false; 8];
+                visit_object(map, &mut r.extra, |k, m| {
+                    let slot = match k {
+                        "action" => {
+                            m.next_value_seed(Fill(&mut action))?;
+                            0
+                        }
+                        "time" => {
+                            r.time = m.next_value::<Option<OffsetTime>>()?.map(|t| t.0);
+                            1
+                        }
+                        "principal" => {
+                            m.next_value_seed(Fill(&mut r.principal))?;
+                            2
+                        }
+                        "resource" => {
+                            m.next_value_seed(Fill(&mut r.resource))?;
+                            3
+                        }
+                        "source_region" => {
+                            m.next_value_seed(Fill(&mut r.source_region))?;
+                            4
+                        }
+                        "target_region" => {
+                            m.next_value_seed(Fill(&mut r.target_region))?;
+                            5
+                        }
+                        "purpose" => {
+                            m.next_value_seed(Fill(&mut r.purpose))?;
+                            6
+                        }
+                        _ => return Ok(false),
+                    };
+                    // A key written twice is an error (the value just read is dropped).
+                    match seen.get_mut(slot) {
+                        Some(s) if *s => Err(duplicate_key(k)),
+                        Some(s) => {
+                            *s = true;
+                            Ok(true)
+                        }
+                        None => Ok(true),
+                    }
+                })?;
+                let [has_action, time, principal, resource, source, target, purpose, _] = seen;
+                match action {
+                    Some(a) if has_action => r.action = a,
+                    _ => return Err(serde::de::Error::missing_field("action")),
+                }
+                if !time {
+                    r.time = None;
+                }
+                if !principal {
+                    r.principal = Principal::default();
+                }
+                if !resource {
+                    r.resource = Resource::default();
+                }
+                if !source {
+                    r.source_region = None;
+                }
+                if !target {
+                    r.target_region = None;
+                }
+                if !purpose {
+                    r.purpose = None;
+                }
+                Ok(())
+            }
+        }
+        d.deserialize_map(V(self.0))
+    }
+}
