@@ -25,6 +25,9 @@ pub enum Code {
     Import,
     TooDeep,
     Number,
+    /// A broken invariant inside Sovra (a bug), reported instead of being
+    /// turned into a plausible value.
+    Internal,
 }
 
 impl Code {
@@ -43,6 +46,7 @@ impl Code {
             Code::Import => "sovra::import",
             Code::TooDeep => "sovra::too_deep",
             Code::Number => "sovra::number",
+            Code::Internal => "sovra::internal",
         }
     }
 }

@@ -241,7 +241,12 @@ fn flagged<T: std::fmt::Display>(o: &mut String, items: &[T], one: &str, many: &
     let shown: Vec<String> = items.iter().take(20).map(T::to_string).collect();
     let more = if items.len() > 20 { ", …" } else { "" };
     let what = if items.len() == 1 { one } else { many };
-    let _ = writeln!(o, "**{} {what} {}{more}.**\n", items.len(), shown.join(", "));
+    let _ = writeln!(
+        o,
+        "**{} {what} {}{more}.**\n",
+        items.len(),
+        shown.join(", ")
+    );
 }
 
 fn period(r: &Report) -> String {

@@ -68,7 +68,6 @@ fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-
 /// A value as `--mask` stores it in the log in `dir` (to look masked values up).
 pub fn masked(dir: &Path, value: &str) -> Option<String> {
     let key = std::fs::read(dir.join("mask.key")).ok()?;

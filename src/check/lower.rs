@@ -156,6 +156,18 @@ impl<'s> Checker<'s> {
 
     pub(super) fn expr(&mut self, e: &Expr, file: usize) -> Option<(NodeId, Ty)> {
         match e {
+            Expr::Unexpected(what, span) => {
+                self.err(
+                    Diagnostic::new(
+                        Code::Internal,
+                        *span,
+                        format!("internal error: the parser built an unexpected shape for {what}"),
+                    )
+                    .label("here")
+                    .help("this is a bug in Sovra, not in the policy: please report it with this file; the policy set does not compile until it is fixed"),
+                );
+                None
+            }
             Expr::And(items, _) | Expr::Or(items, _) => {
                 let is_and = matches!(e, Expr::And(..));
                 let mut kids = Vec::new();

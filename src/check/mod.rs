@@ -262,3 +262,28 @@ impl<'s> Checker<'s> {
         self.rules(files);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shape_the_grammar_cannot_produce_is_an_internal_error_not_false() {
+        let mut s = Sources::default();
+        s.add(
+            "t.sov",
+            "package t\npermit p when action == store because \"m\"\n",
+        );
+        let mut file = syntax::parse(0, &s.files[0].text).expect("parses");
+        let Some(Item::Rule(r)) = file.items.first_mut() else {
+            panic!("one rule");
+        };
+        let span = r.span;
+        r.when = Some(Expr::Unexpected("a condition", span));
+        let mut c = Checker::new(&s);
+        c.run(&[file]);
+        assert_eq!(c.diags.len(), 1, "{:?}", c.diags);
+        assert_eq!(c.diags[0].code, Code::Internal);
+        assert!(c.diags[0].message.contains("a condition"));
+    }
+}

@@ -1,0 +1,447 @@
+//! From pest pairs to typed nodes: one small function per grammar rule, so
+//! no `Pair` leaves the syntax module. A shape the grammar cannot produce is
+//! an internal error ([`Expr::Unexpected`]), never a plausible value.
+
+use super::*;
+
+/// Where a parsed piece of text lies: its file, and the byte offset of the
+/// piece in that file (files are parsed in pieces on several cores).
+#[derive(Clone, Copy)]
+pub(super) struct At {
+    pub(super) file: u32,
+    pub(super) base: usize,
+}
+
+fn span(at: At, p: &P) -> Span {
+    let s = p.as_span();
+    Span::new(at.file, at.base + s.start(), at.base + s.end())
+}
+
+fn ident(at: At, p: P) -> Ident {
+    Ident {
+        name: p.as_str().to_string(),
+        span: span(at, &p),
+    }
+}
+
+pub(super) fn build_file(f: At, file: P) -> File {
+    let mut package = Ident {
+        name: String::new(),
+        span: Span::default(),
+    };
+    let mut uses = Vec::new();
+    let mut items = Vec::new();
+    for p in file.into_inner() {
+        match p.as_rule() {
+            Rule::package_decl => {
+                if let Some(n) = p.into_inner().next() {
+                    package = ident(f, n);
+                }
+            }
+            Rule::use_decl => uses.extend(p.into_inner().next().map(|u| build_use(f, u))),
+            Rule::set_decl => {
+                let mut it = p.into_inner();
+                if let (Some(n), Some(v)) = (it.next(), it.next()) {
+                    items.push(Item::Set {
+                        name: ident(f, n),
+                        value: build_set(f, v),
+                    });
+                }
+            }
+            Rule::class_decl => {
+                let mut it = p.into_inner();
+                if let (Some(n), Some(s)) = (it.next(), it.next()) {
+                    items.push(Item::Classification {
+                        name: ident(f, n),
+                        sensitivity: ident(f, s),
+                    });
+                }
+            }
+            Rule::profile_decl => {
+                let sp = span(f, &p);
+                let mut it = p.into_inner();
+                if let (Some(n), Some(m)) = (it.next(), it.next()) {
+                    items.push(Item::Profile {
+                        name: ident(f, n),
+                        mode: build_mode(f, m),
+                        span: sp,
+                    });
+                }
+            }
+            Rule::rule_decl => items.push(Item::Rule(build_rule(f, p))),
+            _ => {}
+        }
+    }
+    File {
+        package,
+        uses,
+        items,
+    }
+}
+
+fn build_use(f: At, p: P) -> Use {
+    let mut package = Ident {
+        name: String::new(),
+        span: Span::default(),
+    };
+    let mut names = Vec::new();
+    for q in p.into_inner() {
+        match q.as_rule() {
+            Rule::use_pkg => package = ident(f, q),
+            Rule::use_group => names.extend(q.into_inner().map(|n| ident(f, n))),
+            Rule::ident => names.push(ident(f, q)),
+            _ => {}
+        }
+    }
+    Use { package, names }
+}
+
+fn build_set(f: At, p: P) -> SetExpr {
+    if p.as_rule() != Rule::set_expr {
+        return build_set_term(f, p);
+    }
+    let mut it = p.into_inner();
+    let mut acc = match it.next() {
+        Some(t) => build_set_term(f, t),
+        None => SetExpr::List(Vec::new(), Span::default()),
+    };
+    while let (Some(op), Some(t)) = (it.next(), it.next()) {
+        let rhs = build_set_term(f, t);
+        acc = if op.as_str() == "+" {
+            SetExpr::Union(Box::new(acc), Box::new(rhs))
+        } else {
+            SetExpr::Difference(Box::new(acc), Box::new(rhs))
+        };
+    }
+    acc
+}
+
+fn build_set_term(f: At, p: P) -> SetExpr {
+    match p.as_rule() {
+        Rule::list => {
+            let sp = span(f, &p);
+            SetExpr::List(p.into_inner().map(|e| build_expr(f, e)).collect(), sp)
+        }
+        Rule::ident => SetExpr::Name(ident(f, p)),
+        _ => build_set(f, p),
+    }
+}
+
+fn build_mode(f: At, p: P) -> Mode {
+    let rule = p.as_rule();
+    let sp = span(f, &p);
+    let mut it = p.into_inner();
+    let mut next_set = || {
+        it.next()
+            .map_or(SetExpr::List(Vec::new(), sp), |q| build_set(f, q))
+    };
+    match rule {
+        Rule::single_mode | Rule::sovereign_mode => {
+            let c = match next_set() {
+                SetExpr::Name(c) => c,
+                _ => Ident {
+                    name: String::new(),
+                    span: sp,
+                },
+            };
+            if rule == Rule::single_mode {
+                Mode::SingleCountry(c)
+            } else {
+                Mode::Sovereign(c)
+            }
+        }
+        Rule::regional_mode => Mode::Regional(next_set()),
+        Rule::hybrid_mode => {
+            let primary = next_set();
+            let secondary = next_set();
+            Mode::Hybrid { primary, secondary }
+        }
+        Rule::client_mode => Mode::ClientOwned,
+        _ => Mode::Unrestricted,
+    }
+}
+
+fn build_rule(f: At, p: P) -> RuleDecl {
+    let sp = span(f, &p);
+    let mut rule = RuleDecl {
+        effect: Effect::Permit,
+        name: Ident {
+            name: String::new(),
+            span: sp,
+        },
+        when: None,
+        obligations: Vec::new(),
+        because: None,
+        cites: None,
+        span: sp,
+    };
+    for q in p.into_inner() {
+        match q.as_rule() {
+            Rule::effect => {
+                rule.effect = if q.as_str() == "forbid" {
+                    Effect::Forbid
+                } else {
+                    Effect::Permit
+                }
+            }
+            Rule::ident => rule.name = ident(f, q),
+            Rule::when_clause => rule.when = q.into_inner().next().map(|e| build_expr(f, e)),
+            Rule::obligations => rule.obligations = q.into_inner().map(|o| ident(f, o)).collect(),
+            Rule::because => rule.because = q.into_inner().next().map(|s| build_message(f, s)),
+            Rule::cites => {
+                rule.cites = q
+                    .into_inner()
+                    .next()
+                    .and_then(|s| s.into_inner().next())
+                    .map(|i| unescape(i.as_str()))
+            }
+            _ => {}
+        }
+    }
+    rule
+}
+
+fn build_message(f: At, p: P) -> Message {
+    let sp = span(f, &p);
+    let inner = p.into_inner().next();
+    let (raw, base) = inner.map_or(("", sp.start as usize + 1), |i| {
+        (i.as_str(), f.base + i.as_span().start())
+    });
+    let mut parts = Vec::new();
+    let mut text = String::new();
+    let mut chars = raw.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some((_, e)) = chars.next() {
+                    text.push(match e {
+                        'n' => '\n',
+                        't' => '\t',
+                        other => other,
+                    });
+                }
+            }
+            '{' => {
+                let start = i + 1;
+                let mut end = start;
+                for (j, d) in chars.by_ref() {
+                    if d == '}' {
+                        end = j;
+                        break;
+                    }
+                    end = j + d.len_utf8();
+                }
+                if !text.is_empty() {
+                    parts.push(MessagePart::Text(std::mem::take(&mut text)));
+                }
+                let hole = &raw[start..end];
+                let mut off = base + start;
+                let mut segs = Vec::new();
+                for seg in hole.split('.') {
+                    let lead = seg.len() - seg.trim_start().len();
+                    let name = seg.trim();
+                    segs.push(Ident {
+                        name: name.to_string(),
+                        span: Span::new(f.file, off + lead, off + lead + name.len()),
+                    });
+                    off += seg.len() + 1;
+                }
+                parts.push(MessagePart::Hole(
+                    segs,
+                    Span::new(f.file, base + start, base + end),
+                ));
+            }
+            other => text.push(other),
+        }
+    }
+    if !text.is_empty() {
+        parts.push(MessagePart::Text(text));
+    }
+    Message { parts, span: sp }
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c == '\\' {
+            match it.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some(o) => out.push(o),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn fold<F>(f: At, p: P, mk: F) -> Expr
+where
+    F: Fn(Vec<Expr>, Span) -> Expr,
+{
+    let sp = span(f, &p);
+    let parts: Vec<Expr> = p
+        .into_inner()
+        .filter(|q| !matches!(q.as_rule(), Rule::or_op | Rule::and_op))
+        .map(|q| build_expr(f, q))
+        .collect();
+    if parts.len() == 1 {
+        parts
+            .into_iter()
+            .next()
+            .unwrap_or(Expr::Unexpected("an operand of `and` or `or`", sp))
+    } else {
+        mk(parts, sp)
+    }
+}
+
+fn build_expr(f: At, p: P) -> Expr {
+    let sp = span(f, &p);
+    match p.as_rule() {
+        Rule::expr => fold(f, p, Expr::Or),
+        Rule::and_expr => fold(f, p, Expr::And),
+        Rule::not_expr => {
+            let mut it = p.into_inner();
+            match it.next() {
+                Some(q) if q.as_rule() == Rule::not_op => {
+                    let inner = it
+                        .next()
+                        .map_or(Expr::Unexpected("the operand of `not`", sp), |e| {
+                            build_expr(f, e)
+                        });
+                    Expr::Not(Box::new(inner), sp)
+                }
+                Some(q) => build_expr(f, q),
+                None => Expr::Unexpected("a condition", sp),
+            }
+        }
+        Rule::exists => {
+            let mut it = p.into_inner();
+            let var = it.next().map_or(
+                Ident {
+                    name: String::new(),
+                    span: sp,
+                },
+                |v| ident(f, v),
+            );
+            let cond = it.next().map(|c| Box::new(build_expr(f, c)));
+            Expr::Exists {
+                var,
+                cond,
+                span: sp,
+            }
+        }
+        Rule::comparison => {
+            let mut it = p.into_inner();
+            let lhs = it
+                .next()
+                .map_or(Expr::Unexpected("the left side of a comparison", sp), |e| {
+                    build_expr(f, e)
+                });
+            match it.next() {
+                None => lhs,
+                Some(q) if q.as_rule() == Rule::is_test => {
+                    let mut negated = false;
+                    let mut what = IsWhat::Present;
+                    for r in q.into_inner() {
+                        match r.as_rule() {
+                            Rule::not_op => negated = true,
+                            _ => {
+                                what = match r.as_str() {
+                                    "declared" => IsWhat::Declared,
+                                    "missing" => IsWhat::Missing,
+                                    "present" => IsWhat::Present,
+                                    _ => return Expr::Unexpected("an `is` test", sp),
+                                }
+                            }
+                        }
+                    }
+                    Expr::Is {
+                        expr: Box::new(lhs),
+                        negated,
+                        what,
+                        span: sp,
+                    }
+                }
+                Some(op) => {
+                    let op = match op.as_str() {
+                        "==" => CmpOp::Eq,
+                        "!=" => CmpOp::Ne,
+                        "<" => CmpOp::Lt,
+                        "<=" => CmpOp::Le,
+                        ">" => CmpOp::Gt,
+                        ">=" => CmpOp::Ge,
+                        "in" => CmpOp::In,
+                        "satisfies" => CmpOp::Satisfies,
+                        s if s.split_whitespace().eq(["not", "in"]) => CmpOp::NotIn,
+                        _ => return Expr::Unexpected("a comparison operator", sp),
+                    };
+                    let rhs = it.next().map_or(
+                        Expr::Unexpected("the right side of a comparison", sp),
+                        |e| build_expr(f, e),
+                    );
+                    Expr::Cmp {
+                        op,
+                        lhs: Box::new(lhs),
+                        rhs: Box::new(rhs),
+                        span: sp,
+                    }
+                }
+            }
+        }
+        Rule::sum => {
+            let mut it = p.into_inner();
+            let mut acc = it
+                .next()
+                .map_or(Expr::Unexpected("an operand of `+` or `-`", sp), |e| {
+                    build_expr(f, e)
+                });
+            while let (Some(op), Some(t)) = (it.next(), it.next()) {
+                let rhs = build_expr(f, t);
+                let s = acc.span().to(rhs.span());
+                let op = if op.as_str() == "+" {
+                    AddOp::Add
+                } else {
+                    AddOp::Sub
+                };
+                acc = Expr::Arith {
+                    op,
+                    lhs: Box::new(acc),
+                    rhs: Box::new(rhs),
+                    span: s,
+                };
+            }
+            acc
+        }
+        Rule::path => Expr::Path(p.into_inner().map(|i| ident(f, i)).collect(), sp),
+        Rule::list => Expr::List(p.into_inner().map(|e| build_expr(f, e)).collect(), sp),
+        Rule::boolean => Expr::Lit(Lit::Bool(p.as_str() == "true"), sp),
+        Rule::number => Expr::Lit(Lit::Number(p.as_str().parse().unwrap_or(f64::NAN)), sp),
+        Rule::string => {
+            let raw = p.into_inner().next().map_or("", |i| i.as_str());
+            Expr::Lit(Lit::Str(unescape(raw)), sp)
+        }
+        Rule::duration => {
+            let s = p.as_str();
+            let (num, unit) = s.split_at(s.len() - 1);
+            let n: i64 = num.parse().unwrap_or(i64::MAX);
+            let mult = match unit {
+                "w" => 604_800,
+                "d" => 86_400,
+                "h" => 3_600,
+                "m" => 60,
+                "s" => 1,
+                _ => return Expr::Unexpected("a duration's unit", sp),
+            };
+            Expr::Lit(Lit::Duration(n.saturating_mul(mult)), sp)
+        }
+        Rule::time => match chrono::DateTime::parse_from_rfc3339(p.as_str()) {
+            Ok(t) => Expr::Lit(Lit::Time(t.with_timezone(&chrono::Utc)), sp),
+            Err(_) => Expr::Lit(Lit::InvalidTime(p.as_str().to_string()), sp),
+        },
+        _ => Expr::Unexpected("an expression", sp),
+    }
+}

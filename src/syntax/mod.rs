@@ -1,0 +1,188 @@
+//! Parsing: policy text to a typed syntax tree.
+//!
+//! Input: one source file. Output: a [`File`] (package, imports, items), or
+//! every syntax error found in it as [`Diagnostic`]s. The pest grammar lives in
+//! `grammar/sovra.pest`; one small function per grammar rule turns pest pairs
+//! into typed nodes, so no `Pair` leaves this module. Invariants: every node
+//! carries the [`Span`] of its text; pest rule names never reach a user (errors
+//! are translated into the words of docs/language.md).
+
+use crate::diag::{Code, Diagnostic};
+use crate::source::Span;
+pub use crate::vocab::{CmpOp, Effect, IsWhat};
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+mod build;
+mod parse;
+
+pub use parse::{parse, MAX_NESTING};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/sovra.pest"]
+struct Grammar;
+
+type P<'a> = Pair<'a, Rule>;
+
+/// A name with its place in the source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// One parsed policy file.
+#[derive(Clone, Debug)]
+pub struct File {
+    pub package: Ident,
+    pub uses: Vec<Use>,
+    pub items: Vec<Item>,
+}
+
+/// `use pkg.{A, B}` or `use pkg.A`.
+#[derive(Clone, Debug)]
+pub struct Use {
+    pub package: Ident,
+    pub names: Vec<Ident>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Item {
+    Set { name: Ident, value: SetExpr },
+    Classification { name: Ident, sensitivity: Ident },
+    Profile { name: Ident, mode: Mode, span: Span },
+    Rule(RuleDecl),
+}
+
+/// A set expression in a declaration or a profile: lists, names, `+` and `-`.
+#[derive(Clone, Debug)]
+pub enum SetExpr {
+    List(Vec<Expr>, Span),
+    Name(Ident),
+    Union(Box<SetExpr>, Box<SetExpr>),
+    Difference(Box<SetExpr>, Box<SetExpr>),
+}
+
+impl SetExpr {
+    pub fn span(&self) -> Span {
+        match self {
+            SetExpr::List(_, s) => *s,
+            SetExpr::Name(i) => i.span,
+            SetExpr::Union(a, b) | SetExpr::Difference(a, b) => a.span().to(b.span()),
+        }
+    }
+}
+
+/// The five residency modes, plus unrestricted.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    SingleCountry(Ident),
+    Regional(SetExpr),
+    Sovereign(Ident),
+    Hybrid {
+        primary: SetExpr,
+        secondary: SetExpr,
+    },
+    ClientOwned,
+    Unrestricted,
+}
+
+#[derive(Clone, Debug)]
+pub struct RuleDecl {
+    pub effect: Effect,
+    pub name: Ident,
+    pub when: Option<Expr>,
+    pub obligations: Vec<Ident>,
+    pub because: Option<Message>,
+    pub cites: Option<String>,
+    pub span: Span,
+}
+
+/// A `because` message: text pieces and `{path}` holes.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub parts: Vec<MessagePart>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum MessagePart {
+    Text(String),
+    Hole(Vec<Ident>, Span),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddOp {
+    Add,
+    Sub,
+}
+
+/// A literal value as written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lit {
+    Bool(bool),
+    Number(f64),
+    Str(String),
+    /// A time, as seconds and nanoseconds since the Unix epoch (UTC).
+    Time(chrono::DateTime<chrono::Utc>),
+    /// A duration in seconds.
+    Duration(i64),
+    /// Text shaped like a time that is not one (month 13, say); the checker reports it.
+    InvalidTime(String),
+}
+
+#[derive(Clone, Debug)]
+pub enum Expr {
+    And(Vec<Expr>, Span),
+    Or(Vec<Expr>, Span),
+    Not(Box<Expr>, Span),
+    Exists {
+        var: Ident,
+        cond: Option<Box<Expr>>,
+        span: Span,
+    },
+    Cmp {
+        op: CmpOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        span: Span,
+    },
+    Is {
+        expr: Box<Expr>,
+        negated: bool,
+        what: IsWhat,
+        span: Span,
+    },
+    Arith {
+        op: AddOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        span: Span,
+    },
+    /// A dotted name: a request path, a set, a country code or a symbol.
+    Path(Vec<Ident>, Span),
+    Lit(Lit, Span),
+    List(Vec<Expr>, Span),
+    /// A shape the grammar cannot produce, named by what was being built (a
+    /// bug in Sovra): the checker reports it as an internal error, so the
+    /// policy set does not compile. Never a plausible value such as `false`.
+    Unexpected(&'static str, Span),
+}
+
+impl Expr {
+    pub fn span(&self) -> Span {
+        match self {
+            Expr::And(_, s)
+            | Expr::Or(_, s)
+            | Expr::Not(_, s)
+            | Expr::Exists { span: s, .. }
+            | Expr::Cmp { span: s, .. }
+            | Expr::Is { span: s, .. }
+            | Expr::Arith { span: s, .. }
+            | Expr::Path(_, s)
+            | Expr::Lit(_, s)
+            | Expr::List(_, s)
+            | Expr::Unexpected(_, s) => *s,
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! From text to a [`File`]: cutting a large file at declaration boundaries
+//! and parsing the pieces on every core, the nesting limit, and pest's
+//! errors translated into the words of docs/language.md.
+
+use super::build::{build_file, At};
+use super::*;
+
+/// Parses one file. On syntax errors, parsing resumes at the next declaration
+/// so that every error in the file is reported at once. A large file is cut
+/// at declaration boundaries and its pieces parsed on every core.
+pub fn parse(file_id: u32, text: &str) -> Result<File, Vec<Diagnostic>> {
+    let cuts = cut_points(text);
+    if cuts.len() <= 1 {
+        return parse_piece(
+            At {
+                file: file_id,
+                base: 0,
+            },
+            text,
+            true,
+        );
+    }
+    let pieces: Vec<(usize, &str)> = cuts
+        .iter()
+        .zip(cuts.iter().skip(1).chain(std::iter::once(&text.len())))
+        .map(|(&a, &b)| (a, text.get(a..b).unwrap_or("")))
+        .collect();
+    let results: Vec<Result<File, Vec<Diagnostic>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, &(base, piece))| {
+                let parse = move || {
+                    parse_piece(
+                        At {
+                            file: file_id,
+                            base,
+                        },
+                        piece,
+                        i == 0,
+                    )
+                };
+                std::thread::Builder::new()
+                    .stack_size(crate::policy::COMPILE_STACK)
+                    .spawn_scoped(s, parse)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(&pieces)
+            .map(|(h, &(base, _))| {
+                // A parser thread that failed is a defect, never "no problems".
+                let failed = |why: &str| {
+                    Err(vec![Diagnostic::new(
+                        Code::Syntax,
+                        Span::new(file_id, base, base + 1),
+                        format!("the parser {why} on this part of the file (a defect: please report it)"),
+                    )
+                    .label("parsing failed here")
+                    .help("split the file, or report the defect with the file")])
+                };
+                match h {
+                    Ok(h) => h.join().unwrap_or_else(|_| failed("failed")),
+                    Err(_) => failed("could not start"),
+                }
+            })
+            .collect()
+    });
+    let mut errors = Vec::new();
+    let mut file: Option<File> = None;
+    for r in results {
+        match (r, file.as_mut()) {
+            (Ok(f), None) => file = Some(f),
+            (Ok(mut f), Some(first)) => first.items.append(&mut f.items),
+            (Err(mut e), _) => errors.append(&mut e),
+        }
+    }
+    match file {
+        Some(f) if errors.is_empty() => Ok(f),
+        _ => Err(errors),
+    }
+}
+
+/// Where to cut a large file for parallel parsing: declaration starts, about
+/// evenly spaced; just `[0]` for a small file (or one with block comments,
+/// which could hide a declaration keyword at the start of a line).
+fn cut_points(text: &str) -> Vec<usize> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if text.len() < 256 * 1024 || threads < 2 || text.contains("/*") {
+        return vec![0];
+    }
+    let mut cuts = vec![0];
+    let step = text.len() / threads;
+    let mut off = 0;
+    let mut next = step;
+    for line in text.split_inclusive('\n') {
+        if off >= next && starts_item(line) && !line.starts_with("use") {
+            cuts.push(off);
+            next = off + step;
+        }
+        off += line.len();
+    }
+    cuts
+}
+
+/// How deeply a condition may nest: parentheses and lists, `not`s in a
+/// row, and `+`/`-` chains each count a level (docs/language.md). The parser
+/// and the checker recurse once a level, so a deeper file is refused before
+/// either sees it, with a diagnostic, never a stack overflow.
+pub const MAX_NESTING: u32 = 64;
+
+/// The first place where `text` nests deeper than [`MAX_NESTING`]. A
+/// linear scan of the tokens outside strings and comments: brackets open
+/// and close levels; within a level, `not`s and `+`/`-` operators add one
+/// each until a word or operator that ends the operand (`and`, `or`, `,`, a
+/// comparison, a keyword) resets them.
+fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
+    let b = text.as_bytes();
+    // Per open level: (`not`s, arithmetic operators) counted in it.
+    let mut levels: Vec<(u32, u32)> = vec![(0, 0)];
+    let mut depth = 0u32;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let start = i;
+        let mut deeper = false;
+        match c {
+            b'"' => {
+                i += 1;
+                while let Some(&d) = b.get(i) {
+                    i += if d == b'\\' { 2 } else { 1 };
+                    if d == b'"' || d == b'\n' {
+                        break;
+                    }
+                }
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while b.get(i).is_some_and(|d| *d != b'\n') {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < b.len() && !(b.get(i) == Some(&b'*') && b.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 2;
+                continue;
+            }
+            b'(' | b'[' | b'{' => {
+                levels.push((0, 0));
+                depth += 1;
+                deeper = true;
+            }
+            b')' | b']' | b'}' if levels.len() > 1 => {
+                let (n, o) = levels.pop().unwrap_or_default();
+                depth = depth.saturating_sub(1 + n + o);
+            }
+            b'+' => {
+                if let Some(l) = levels.last_mut() {
+                    l.1 += 1;
+                }
+                depth += 1;
+                deeper = true;
+            }
+            // Subtraction is written with a space after the `-` (a name's
+            // hyphen is followed by a letter, a negative number by a digit).
+            b'-' if b.get(i + 1).is_some_and(|d| d.is_ascii_whitespace()) => {
+                if let Some(l) = levels.last_mut() {
+                    l.1 += 1;
+                }
+                depth += 1;
+                deeper = true;
+            }
+            b'=' | b'<' | b'>' | b'!' | b',' | b':' => {
+                if let Some(l) = levels.last_mut() {
+                    depth = depth.saturating_sub(l.0 + l.1);
+                    *l = (0, 0);
+                }
+            }
+            c if c.is_ascii_alphanumeric() || c == b'_' => {
+                while b.get(i).is_some_and(|d| {
+                    d.is_ascii_alphanumeric() || *d == b'_' || *d == b'-' || *d == b'.'
+                }) {
+                    i += 1;
+                }
+                let word = text.get(start..i).unwrap_or("");
+                match word {
+                    "not" => {
+                        if let Some(l) = levels.last_mut() {
+                            l.0 += 1;
+                        }
+                        depth += 1;
+                        deeper = true;
+                    }
+                    "and" | "or" | "in" | "is" | "satisfies" | "when" | "where" | "because"
+                    | "with" | "cites" | "permit" | "forbid" | "set" | "profile"
+                    | "classification" | "package" | "use" => {
+                        if let Some(l) = levels.last_mut() {
+                            depth = depth.saturating_sub(l.0 + l.1);
+                            *l = (0, 0);
+                        }
+                    }
+                    _ => {}
+                }
+                i -= 1;
+            }
+            _ => {}
+        }
+        i += 1;
+        if deeper && depth > MAX_NESTING {
+            let end = (start + 1..=text.len())
+                .find(|e| text.is_char_boundary(*e))
+                .unwrap_or(start);
+            return Some(
+                Diagnostic::new(
+                    Code::TooDeep,
+                    Span::new(at.file, at.base + start, at.base + end),
+                    format!("this condition nests deeper than {MAX_NESTING} levels"),
+                )
+                .label("too deep")
+                .help(format!(
+                    "parentheses, lists, `not`s in a row and `+`/`-` chains count a level each, at most {MAX_NESTING}: name a part as a set, or split the rule"
+                )),
+            );
+        }
+    }
+    None
+}
+
+fn parse_piece(at: At, text: &str, first: bool) -> Result<File, Vec<Diagnostic>> {
+    if let Some(d) = too_deep(at, text) {
+        return Err(vec![d]);
+    }
+    let rule = if first { Rule::file } else { Rule::items };
+    let mut errors = Vec::new();
+    let mut work = text.to_string();
+    for _ in 0..50 {
+        match Grammar::parse(rule, &work) {
+            Ok(mut pairs) => {
+                if !errors.is_empty() {
+                    return Err(errors);
+                }
+                let Some(file) = pairs.next() else { break };
+                return Ok(build_file(at, file));
+            }
+            Err(e) => {
+                let (diag, pos) = translate(at, &work, e);
+                errors.push(diag);
+                // Blank the broken declaration (keeping newlines, so positions
+                // stay true) and try again from the next one.
+                let start = item_start_before(&work, pos);
+                let end = next_item_start(&work, pos.max(start + 1));
+                if end <= start || (start == 0 && first) {
+                    break; // the package line itself is broken: nothing to resume from
+                }
+                let blank: String = work
+                    .get(start..end)
+                    .unwrap_or("")
+                    .chars()
+                    .map(|c| if c == '\n' { '\n' } else { ' ' })
+                    .collect();
+                work.replace_range(start..end, &blank);
+            }
+        }
+    }
+    Err(errors)
+}
+
+const ITEM_WORDS: [&str; 6] = [
+    "permit",
+    "forbid",
+    "set",
+    "profile",
+    "classification",
+    "use",
+];
+
+fn starts_item(line: &str) -> bool {
+    ITEM_WORDS.iter().any(|w| {
+        line.strip_prefix(w)
+            .is_some_and(|rest| rest.starts_with([' ', '\t']) || rest.is_empty())
+    })
+}
+
+/// Byte offset of the line starting the declaration that contains `pos`.
+fn item_start_before(text: &str, pos: usize) -> usize {
+    let mut best = 0;
+    let mut off = 0;
+    for line in text.split_inclusive('\n') {
+        // An error right at a declaration's first word belongs to the one before.
+        let word_at = off + (line.len() - line.trim_start().len());
+        if word_at >= pos && off > 0 {
+            break;
+        }
+        if starts_item(line) {
+            best = off;
+        }
+        off += line.len();
+    }
+    best
+}
+
+/// Byte offset of the first declaration line starting after `pos`.
+fn next_item_start(text: &str, pos: usize) -> usize {
+    let mut off = 0;
+    for line in text.split_inclusive('\n') {
+        if off > pos && starts_item(line) {
+            return off;
+        }
+        off += line.len();
+    }
+    text.len()
+}
+
+/// Words for grammar rules, as docs/language.md names them, with a rank:
+/// when pest lists many alternatives, the most specific few are shown.
+fn describe(rule: Rule) -> Option<(u8, &'static str)> {
+    Some(match rule {
+        Rule::package_decl => (0, "`package <name>` on the first line"),
+        Rule::package_name | Rule::name_word => (1, "a package name"),
+        Rule::use_group => (1, "`{` and the names to import"),
+        Rule::use_path | Rule::use_pkg => (1, "`<package>.{Name, ...}` or `<package>.Name`"),
+        Rule::set_expr => (1, "a set (a list `[...]` or a set name)"),
+        Rule::single_mode
+        | Rule::regional_mode
+        | Rule::sovereign_mode
+        | Rule::hybrid_mode
+        | Rule::client_mode
+        | Rule::unrestricted_mode => {
+            (1, "a residency mode (single_country, regional, sovereign, hybrid, client_owned, unrestricted)")
+        }
+        Rule::expr | Rule::and_expr | Rule::not_expr | Rule::comparison | Rule::sum | Rule::path => {
+            (1, "a condition")
+        }
+        Rule::ident | Rule::root_ident => (2, "a name"),
+        Rule::is_what => (2, "`declared`, `present` or `missing`"),
+        Rule::string | Rule::string_inner => (2, "a quoted string"),
+        Rule::list => (3, "a list `[...]`"),
+        Rule::boolean | Rule::number | Rule::duration | Rule::time => (3, "a value"),
+        Rule::exists => (3, "`exists grant <name>`"),
+        Rule::cmp_op | Rule::not_in | Rule::in_op | Rule::satisfies_op | Rule::is_test => {
+            (4, "a comparison (`==`, `!=`, `in`, `not in`, `satisfies`, `is`)")
+        }
+        Rule::or_op | Rule::and_op | Rule::not_op => (5, "`and`, `or` or `not`"),
+        Rule::set_op | Rule::add_op => (6, "`+` or `-`"),
+        Rule::when_clause => (6, "`when`"),
+        Rule::obligations => (7, "`with obligations [...]`"),
+        Rule::because => (7, "`because \"...\"`"),
+        Rule::cites => (7, "`cites \"...\"`"),
+        Rule::use_decl
+        | Rule::set_decl
+        | Rule::class_decl
+        | Rule::profile_decl
+        | Rule::rule_decl
+        | Rule::effect
+        | Rule::EOI => (8, "a new declaration (`permit`, `forbid`, `set`, `profile`, `classification`)"),
+        _ => return None,
+    })
+}
+
+fn translate(at: At, text: &str, e: pest::error::Error<Rule>) -> (Diagnostic, usize) {
+    use pest::error::{ErrorVariant, InputLocation};
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let mut ranked: Vec<(u8, &str)> = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().filter_map(|r| describe(*r)).collect()
+        }
+        ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    ranked.sort();
+    ranked.dedup();
+    let expected: Vec<&str> = ranked.iter().take(3).map(|(_, w)| *w).collect();
+    let found = found_token(text, pos);
+    let end = pos + found.len().max(if pos < text.len() { 1 } else { 0 });
+    let end = (pos..=end.min(text.len()))
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(pos);
+    let span = Span::new(at.file, at.base + pos, at.base + end);
+    let what = if found.is_empty() {
+        "end of file".to_string()
+    } else {
+        format!("`{found}`")
+    };
+    let expected_words = match expected.len() {
+        0 => "something else".to_string(),
+        1 => expected.first().map_or(String::new(), |e| e.to_string()),
+        _ => format!("one of: {}", expected.join("; ")),
+    };
+    let label = if expected.len() == 1 {
+        format!("expected {expected_words} here")
+    } else {
+        "not expected here".to_string()
+    };
+    let mut d = Diagnostic::new(
+        Code::Syntax,
+        span,
+        format!("unexpected {what}: expected {expected_words}"),
+    )
+    .label(label);
+    d = d.help(hint(found, &expected));
+    (d, pos)
+}
+
+fn hint(found: &str, expected: &[&str]) -> String {
+    const KEYWORDS: [&str; 12] = [
+        "and",
+        "or",
+        "not",
+        "in",
+        "when",
+        "because",
+        "with",
+        "exists",
+        "where",
+        "satisfies",
+        "is",
+        "package",
+    ];
+    if KEYWORDS.contains(&found) && expected.contains(&"a name") {
+        return format!("`{found}` is a keyword and cannot be used as a name; pick another name");
+    }
+    let item = [
+        "permit",
+        "forbid",
+        "set",
+        "profile",
+        "classification",
+        "use",
+        "because",
+        "with",
+        "",
+    ];
+    if expected.first() == Some(&"a condition") && item.contains(&found) {
+        let at = if found.is_empty() {
+            "the end of the file".to_string()
+        } else {
+            format!("`{found}`")
+        };
+        return format!("the condition before {at} is unfinished: complete the comparison or remove the dangling operator");
+    }
+    if found == "=" {
+        return "compare with `==`; a single `=` only appears in `set` and `profile` declarations"
+            .into();
+    }
+    if found == "&&" || found == "||" || found == "!" {
+        return "write conditions with the words `and`, `or` and `not`".into();
+    }
+    if found.starts_with('\'') {
+        return "strings use double quotes: \"...\"".into();
+    }
+    "see docs/language.md for the shape of each declaration".into()
+}
+
+/// The token at `pos`, for messages: a word, or one character.
+fn found_token(text: &str, pos: usize) -> &str {
+    let rest = text.get(pos..).unwrap_or("");
+    let word_len = rest
+        .char_indices()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '-'))
+        .map_or(rest.len(), |(i, _)| i);
+    if word_len > 0 {
+        return &rest[..word_len];
+    }
+    let op = ["==", "!=", "<=", ">=", "&&", "||"]
+        .iter()
+        .find(|o| rest.starts_with(**o));
+    if let Some(o) = op {
+        return &rest[..o.len()];
+    }
+    rest.chars().next().map_or("", |c| &rest[..c.len_utf8()])
+}
