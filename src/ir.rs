@@ -34,7 +34,7 @@ pub const FORMAT: u32 = 1;
 pub const MAX_DEPTH: usize = 256;
 
 /// A compiled policy set.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Program {
     /// The stored form's version ([`FORMAT`]); programs stored before it
     /// was recorded read as 0, the same layout.

@@ -391,3 +391,28 @@ fn rules_keyed_on_more_than_eight_fields_are_all_found() {
         assert!(engine.verdict(&other, &mut scratch).allow, "f{i}");
     }
 }
+
+#[test]
+fn a_program_that_does_not_validate_is_not_run_and_every_request_is_denied_saying_why() {
+    let mut p = sovra::policy::compile(&sovra::policy::bundled()).unwrap();
+    // A rule whose condition is a node that does not exist.
+    p.rules[0].cond = Some(p.nodes.len() as u32 + 7);
+    let e = Engine::new(p, bundled_regions(), Grants::default());
+    for text in [EEA_TO_US, include_str!("../docs/examples/store-us.json")] {
+        let req = Request::from_json(text).unwrap();
+        let d = e.decide(&req, TraceLevel::Full);
+        assert!(!d.allowed());
+        assert_eq!(d.reasons.len(), 1);
+        assert!(
+            d.reasons[0]
+                .message
+                .starts_with("internal error: the compiled program is invalid"),
+            "{}",
+            d.reasons[0].message
+        );
+        let mut out = Vec::new();
+        e.decide_json(&req, &mut sovra::Scratch::default(), &mut out);
+        let fast: sovra::Decision = serde_json::from_slice(&out).unwrap();
+        assert_eq!(fast.reasons, d.reasons, "the batch path says the same");
+    }
+}

@@ -297,7 +297,7 @@ impl Engine {
             reasons.push(Reason {
                 rule: DEFAULT_DENY.into(),
                 effect: Effect::Forbid,
-                message: default_deny_message(&ctx.req.action),
+                message: self.default_deny_message(&ctx.req.action),
                 location: "built-in".into(),
             });
         }
@@ -322,7 +322,17 @@ impl Engine {
     }
 }
 
-/// The default deny's message.
-pub(super) fn default_deny_message(action: &str) -> String {
-    format!("no permit rule applies to action `{action}` for this request (no permit means deny)")
+impl Engine {
+    /// The default deny's message, or why every request is denied when the
+    /// engine was given a program that does not validate.
+    pub(super) fn default_deny_message(&self, action: &str) -> String {
+        match &self.defect {
+            Some(why) => format!(
+                "internal error: the compiled program is invalid ({why}); every request is denied"
+            ),
+            None => format!(
+                "no permit rule applies to action `{action}` for this request (no permit means deny)"
+            ),
+        }
+    }
 }

@@ -74,6 +74,9 @@ pub struct Engine {
     rule_json: Vec<(Box<str>, Box<str>)>,
     /// `],"policy_hash":"…","input_hash":` as JSON.
     hash_json: Box<str>,
+    /// Why the program given was refused (it does not validate): the engine
+    /// then runs an empty program, so every request is denied, saying why.
+    defect: Option<String>,
 }
 
 /// Reusable buffers for [`Engine::verdict`].
@@ -105,8 +108,16 @@ pub struct Verdict<'s> {
 }
 
 impl Engine {
+    /// An engine for `program` over the documents. The program is
+    /// validated first (every index in range, children before parents): the
+    /// walk relies on it. A program that does not validate is not run; the
+    /// engine denies every request with the reason.
     pub fn new(program: Program, regions: Regions, grants: Grants) -> Engine {
         let policy_hash = program.hash();
+        let (program, defect) = match program.validate() {
+            Ok(()) => (program, None),
+            Err(why) => (Program::default(), Some(why)),
+        };
         let actions = program
             .actions
             .iter()
@@ -167,6 +178,7 @@ impl Engine {
         let hash_json =
             format!("],\"policy_hash\":{},\"input_hash\":", q(&policy_hash)).into_boxed_str();
         Engine {
+            defect,
             rule_json,
             hash_json,
             input_prefix,
@@ -310,7 +322,7 @@ impl Engine {
         }
         if !v.allow && v.rules.is_empty() {
             out.extend_from_slice(br#"{"rule":"default_deny","effect":"forbid","message":"#);
-            s(out, &decision::default_deny_message(&req.action));
+            s(out, &self.default_deny_message(&req.action));
             out.extend_from_slice(br#","location":"built-in"}"#);
         }
         out.extend_from_slice(br#"],"obligations":["#);

@@ -3,8 +3,11 @@
 //!
 //! Input: a [`Ctx`] (the request, its resolved action, class, profile,
 //! regions and grants). Output: booleans for conditions, [`Val`]s for
-//! operands, each comparison reported to the [`Tracer`]. Invariant: a value
-//! is borrowed and `Copy`; nothing here allocates unless tracing is on.
+//! operands, each comparison reported to the [`Tracer`]. Invariants: a value
+//! is borrowed and `Copy`; nothing here allocates unless tracing is on; every
+//! index the walk follows is in range, because [`Engine::new`] runs only a
+//! program that validates (the `get(..)` fallbacks are never taken; they
+//! exist so that a bug cannot become a panic in a server).
 
 use super::decision::GrantCheck;
 use super::trace::{NoTrace, Tracer};
