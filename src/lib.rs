@@ -47,6 +47,7 @@ pub mod ir;
 mod json;
 pub mod placement;
 pub mod policy;
+#[cfg(feature = "rego")]
 pub mod rego;
 pub mod report;
 pub mod source;

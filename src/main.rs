@@ -1,6 +1,7 @@
 //! The `sovra` binary: a thin dispatcher to the command line in `cli.rs`.
 
 mod cli;
+#[cfg(feature = "server")]
 mod server;
 
 /// mimalloc: batch decisions allocate many small short-lived values on every

@@ -7,6 +7,8 @@
 //! - a ```` ```json allow ```` / ```` ```json deny ```` block is a request,
 //!   decided against the last `sov` block before it (or the bundled library),
 //!   with the bundled region catalog;
+//! - a ```` ```rust ```` block must be the crate's doctest (`src/lib.rs`),
+//!   which `cargo test` runs;
 //! - a ```` ```sh ```` block's `sovra …` lines are run through the real binary
 //!   (`cargo run --release --` stands for it), and a trailing `# exit N`
 //!   asserts the exit status.
@@ -168,6 +170,22 @@ fn every_documentation_example_runs() {
                         run_sh(line, &at);
                         ran += 1;
                     }
+                }
+                ["rust"] => {
+                    // Run as the crate's doctest: the block must be it, line
+                    // for line.
+                    let doctest: String = include_str!("../src/lib.rs")
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("//!"))
+                        .map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end())
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    let block = b.body.trim_end();
+                    assert!(
+                        doctest.contains(block),
+                        "{at}: this Rust example is not the doctest in src/lib.rs, so nothing runs it"
+                    );
+                    ran += 1;
                 }
                 _ => {}
             }

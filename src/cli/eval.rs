@@ -266,6 +266,22 @@ fn one_line(
 }
 
 /// `eval --engine rego`: the same command, decided by regorus on the export.
+#[cfg(not(feature = "rego"))]
+fn eval_rego(
+    _: &PolicyArgs,
+    _: &DocArgs,
+    _: Option<&Path>,
+    _: Option<&Path>,
+    _: Format,
+    _: bool,
+) -> Result<u8, Fail> {
+    Err(Fail(
+        "--engine rego: this build of sovra has no Rego bridge (built without the `rego` feature)"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "rego")]
 fn eval_rego(
     p: &PolicyArgs,
     docs: &DocArgs,

@@ -21,6 +21,14 @@ enum ExportTarget {
     Rego,
 }
 
+#[cfg(not(feature = "rego"))]
+pub(super) fn run(_: Args) -> Result<u8, Fail> {
+    Err(Fail(
+        "export: this build of sovra has no Rego bridge (built without the `rego` feature)".into(),
+    ))
+}
+
+#[cfg(feature = "rego")]
 pub(super) fn run(a: Args) -> Result<u8, Fail> {
     let ExportTarget::Rego = a.to;
     let prog = program(&a.policy)?;

@@ -43,6 +43,14 @@ pub(super) struct Args {
     max_batch: usize,
 }
 
+#[cfg(not(feature = "server"))]
+pub(super) fn run(_: Args) -> Result<u8, Fail> {
+    Err(Fail(
+        "serve: this build of sovra has no HTTP server (built without the `server` feature)".into(),
+    ))
+}
+
+#[cfg(feature = "server")]
 pub(super) fn run(a: Args) -> Result<u8, Fail> {
     let Args {
         policy,
