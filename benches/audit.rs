@@ -1,6 +1,16 @@
 //! Replaying a decision log: 100,000 logged decisions decided again from
 //! their stored policy and documents. Reproduce: `cargo bench --bench audit`.
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 #[path = "../tests/support/gen.rs"]
 mod gen;
 

@@ -10,6 +10,16 @@
 //! each request's JSON into its input and evaluates it.
 //! Reproduce: `cargo bench --bench compare`.
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use sovra::documents::{bundled_regions, Grants, Request};
 use sovra::eval::{Engine, Scratch};

@@ -2,6 +2,16 @@
 //! generated realistic policies of benches/scale.rs, with the allocator the
 //! `sovra` binary uses. Reproduce: `cargo bench --bench compile`.
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 #[path = "../tests/support/gen.rs"]
 mod gen;
 

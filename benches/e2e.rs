@@ -3,6 +3,16 @@
 //! (`--engine rego-rvm`, `--engine rego`). Throughput is in decisions per
 //! second. Reproduce: `cargo bench --bench e2e`.
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 #[path = "../tests/support/gen.rs"]
 mod gen;
 

@@ -2,6 +2,16 @@
 //! off (the hot path, `verdict`), the full decision document without a trace,
 //! and with a full trace. Reproduce: `cargo bench --bench eval`.
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use sovra::documents::{bundled_regions, Grants, Request};
 use sovra::eval::{Engine, Scratch, TraceLevel};

@@ -5,6 +5,16 @@
 //! Reproduce: `cargo bench --bench scale` (`SOVRA_BENCH_REGORUS_1M=1` adds
 //! regorus at a million grants, which takes minutes to load).
 
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 #[path = "../tests/support/gen.rs"]
 mod gen;
 

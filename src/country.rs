@@ -69,10 +69,12 @@ impl Country {
             .contains(self)
     }
 
+    /// Its place among the 26×26 two-letter codes (a bit in a [`CountrySet`]).
     pub fn index(self) -> usize {
         usize::from(self.0)
     }
 
+    /// Its two letters.
     pub fn letters(self) -> [u8; 2] {
         [b'A' + (self.0 / 26) as u8, b'A' + (self.0 % 26) as u8]
     }
@@ -112,12 +114,14 @@ const WORDS: usize = (26 * 26_usize).div_ceil(64);
 pub struct CountrySet([u64; WORDS]);
 
 impl CountrySet {
+    /// The set of no country.
     pub const EMPTY: CountrySet = CountrySet([0; WORDS]);
     /// Every two-letter code (676 bits set, none beyond).
     pub fn all() -> CountrySet {
         (0..26u16 * 26).map(Country).collect()
     }
 
+    /// Adds a country.
     pub fn insert(&mut self, c: Country) {
         let i = c.index();
         if let Some(w) = self.0.get_mut(i / 64) {
@@ -125,12 +129,14 @@ impl CountrySet {
         }
     }
 
+    /// Whether the set holds a country.
     #[inline]
     pub fn contains(&self, c: Country) -> bool {
         let i = c.index();
         self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
+    /// Countries in either set.
     pub fn union(&self, o: &CountrySet) -> CountrySet {
         let mut r = *self;
         for (a, b) in r.0.iter_mut().zip(o.0.iter()) {
@@ -139,6 +145,7 @@ impl CountrySet {
         r
     }
 
+    /// Countries in this set and not in `o`.
     pub fn difference(&self, o: &CountrySet) -> CountrySet {
         let mut r = *self;
         for (a, b) in r.0.iter_mut().zip(o.0.iter()) {
@@ -147,14 +154,17 @@ impl CountrySet {
         r
     }
 
+    /// The countries, in code order.
     pub fn iter(&self) -> impl Iterator<Item = Country> + '_ {
         (0..26u16 * 26).map(Country).filter(|c| self.contains(*c))
     }
 
+    /// How many countries.
     pub fn len(&self) -> usize {
         self.0.iter().map(|w| w.count_ones() as usize).sum()
     }
 
+    /// Whether the set holds no country.
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(|w| *w == 0)
     }

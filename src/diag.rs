@@ -12,18 +12,31 @@ use std::fmt;
 /// What kind of problem a diagnostic reports; stable names for tests and tools.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Code {
+    /// Text that does not parse.
     Syntax,
+    /// A name that is not declared or imported.
     UnknownName,
+    /// Operands of types that do not compare, or a value where a condition is due.
     Type,
+    /// A classification that is not declared.
     UnknownClassification,
+    /// A residency profile that is not declared.
     UnknownProfile,
+    /// A literal a field cannot hold (a status, mode or sensitivity).
     UnknownValue,
+    /// Not an ISO 3166-1 alpha-2 country code.
     InvalidCountry,
+    /// A name declared twice.
     Duplicate,
+    /// A rule whose condition can never hold.
     NeverApplies,
+    /// Sets that are defined in terms of each other.
     Cycle,
+    /// An import of a package or name that does not exist.
     Import,
+    /// An expression nested deeper than the limit.
     TooDeep,
+    /// A number that does not fit.
     Number,
     /// A broken invariant inside Sovra (a bug), reported instead of being
     /// turned into a plausible value.
@@ -31,6 +44,7 @@ pub enum Code {
 }
 
 impl Code {
+    /// The stable name (`sovra::unknown_name`), as `sovra check` prints it.
     pub fn as_str(self) -> &'static str {
         match self {
             Code::Syntax => "sovra::syntax",
@@ -54,14 +68,20 @@ impl Code {
 /// One problem in a policy file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// What kind of problem.
     pub code: Code,
+    /// Where.
     pub span: Span,
+    /// What is wrong, one lowercase sentence.
     pub message: String,
+    /// The words under the underlined text.
     pub label: String,
+    /// What would fix it.
     pub help: Option<String>,
 }
 
 impl Diagnostic {
+    /// A diagnostic without label or help.
     pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             code,
@@ -71,10 +91,12 @@ impl Diagnostic {
             help: None,
         }
     }
+    /// With the words under the underlined text.
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = label.into();
         self
     }
+    /// With what would fix it.
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self

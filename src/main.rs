@@ -1,5 +1,17 @@
 //! The `sovra` binary: a thin dispatcher to the command line in `cli.rs`.
 
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::string_slice,
+        reason = "unit tests fail loudly: a panic is a failed test"
+    )
+)]
+
 mod cli;
 #[cfg(feature = "server")]
 mod server;

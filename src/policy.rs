@@ -35,17 +35,25 @@ pub const BUNDLED: &[(&str, &str)] = &[
 /// A policy path that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// A file or folder could not be read.
     #[error("cannot read policy path `{path}`: {source}")]
     Io {
+        /// Which.
         path: String,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// A folder with no `.sov` file (named).
     #[error("no `.sov` policy files found under `{0}`")]
     Empty(String),
+    /// Two files of the same name under different roots.
     #[error("two policy files are both named `{name}` relative to their policy roots (`{first}` and `{second}`): rename one, or give their common folder as one --policies path")]
     Clash {
+        /// The name they share.
         name: String,
+        /// The first file.
         first: String,
+        /// The second.
         second: String,
     },
 }

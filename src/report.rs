@@ -17,11 +17,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// What a compliance report shows, gathered from a log.
 #[derive(Default, Debug)]
 pub struct Report {
     /// The log it covers: how many records, and the hash of the last (from
     /// `audit verify`, which the report is built only after).
     pub log_records: u64,
+    /// The hash of the log's last record.
     pub log_head: String,
     /// Set when the report was built over a log that did not verify
     /// (`--unverified`): what is wrong, shown on every page.
@@ -35,18 +37,25 @@ pub struct Report {
     /// Lines of the log that are not records (only in a log that does not
     /// verify, read with `--unverified`): in no count at all.
     pub unreadable: Vec<usize>,
+    /// The period's start (records written at or after).
     pub from: Option<DateTime<FixedOffset>>,
+    /// The period's end (records written before).
     pub to: Option<DateTime<FixedOffset>>,
+    /// Decisions in the period.
     pub total: usize,
     /// day → (allowed, denied)
     pub by_day: BTreeMap<String, (usize, usize)>,
     /// rule → (denials, law)
     pub denials_by_rule: BTreeMap<String, (usize, String)>,
+    /// Denials by the law their rule cites.
     pub denials_by_law: BTreeMap<String, usize>,
     /// (from, to) → (allowed, denied)
     pub flows: BTreeMap<(String, String), (usize, usize)>,
+    /// Grant id → decisions it counted in.
     pub grants_used: BTreeMap<String, usize>,
+    /// Grant id → times it was refused because its approver was its requester.
     pub self_approved: BTreeMap<String, usize>,
+    /// Grant id → times it was refused because it was revoked.
     pub revoked: BTreeMap<String, usize>,
     /// (grant, principal, to, expires)
     pub expiring: Vec<(String, String, String, String)>,

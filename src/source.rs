@@ -10,12 +10,16 @@ use std::sync::Arc;
 /// A byte range in one source file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct Span {
+    /// The file, by index into [`Sources::files`].
     pub file: u32,
+    /// Byte offset of the first byte.
     pub start: u32,
+    /// Byte offset after the last byte.
     pub end: u32,
 }
 
 impl Span {
+    /// A span of a file.
     pub fn new(file: u32, start: usize, end: usize) -> Self {
         Span {
             file,
@@ -41,6 +45,7 @@ pub struct SourceFile {
     pub name: String,
     /// Where it was read from, as the user named it: for diagnostics only.
     pub path: String,
+    /// The file's text.
     pub text: Arc<str>,
     /// Byte offset of the start of each line, for line and column lookups.
     lines: Arc<[u32]>,
@@ -49,10 +54,12 @@ pub struct SourceFile {
 /// Every policy file of a policy set, in a fixed order (sorted by name).
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
+    /// The files, by index.
     pub files: Vec<SourceFile>,
 }
 
 impl Sources {
+    /// Adds a file by name (its path is the name); returns its index.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<Arc<str>>) -> u32 {
         let name = name.into();
         self.add_file(name.clone(), name, text)
@@ -73,6 +80,7 @@ impl Sources {
         (self.files.len() - 1) as u32
     }
 
+    /// The file a span is in.
     pub fn file(&self, span: Span) -> Option<&SourceFile> {
         self.files.get(span.file as usize)
     }

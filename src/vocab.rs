@@ -35,18 +35,28 @@ impl std::fmt::Display for Effect {
 /// A comparison operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CmpOp {
+    /// `==`
     Eq,
+    /// `!=`
     Ne,
+    /// `<`
     Lt,
+    /// `<=`
     Le,
+    /// `>`
     Gt,
+    /// `>=`
     Ge,
+    /// `in`
     In,
+    /// `not in`
     NotIn,
+    /// `satisfies` (a region and a residency profile).
     Satisfies,
 }
 
 impl CmpOp {
+    /// The operator as a policy writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             CmpOp::Eq => "==",
@@ -66,12 +76,16 @@ impl CmpOp {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IsWhat {
+    /// `is declared`: the value names something the policies declare.
     Declared,
+    /// `is present`: the request or documents give the value.
     Present,
+    /// `is missing`: they do not.
     Missing,
 }
 
 impl IsWhat {
+    /// The test as a policy writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             IsWhat::Declared => "declared",

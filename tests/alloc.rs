@@ -1,6 +1,15 @@
 //! The hot path allocates nothing: with tracing off and a warmed scratch,
 //! `Engine::verdict` makes no heap allocation (counted by a global allocator).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 use sovra::documents::{bundled_regions, Grants, Request};
 use sovra::eval::{Engine, Scratch};
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -2,6 +2,15 @@
 //! writer leaves a log that opens cleanly, replay reproduces every decision,
 //! and impact analysis finds what a new policy would change.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 use sovra::audit::{self, LogWriter, Verdict};
 use sovra::documents::{bundled_regions, Grants, Request};
 use sovra::eval::{Engine, TraceLevel};

@@ -3,6 +3,15 @@
 //! is never built on a broken log, records carry the time they were
 //! written, and a stored policy is validated before it runs.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 #[path = "support/server.rs"]
 mod server;
 

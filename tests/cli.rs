@@ -1,5 +1,14 @@
 //! The command line, through the real binary: output and exit codes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 

@@ -2,6 +2,15 @@
 //! is one policy set that must fail to check with the diagnostic code named in
 //! its `// expect:` line; the rendered output is an insta snapshot.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 use std::path::{Path, PathBuf};
 
 fn cases() -> Vec<PathBuf> {

@@ -7,6 +7,15 @@
 //! `SOVRA_DIFF_SEED` the seed (default fixed, printed). A mismatch is printed
 //! as a case file for `tests/cases/` that reproduces it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 #[path = "support/gen.rs"]
 mod gen;
 

@@ -13,6 +13,15 @@
 //!   (`cargo run --release --` stands for it), and a trailing `# exit N`
 //!   asserts the exit status.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 use sovra::documents::{bundled_regions, Grants, Request};
 use sovra::eval::{Engine, TraceLevel};
 use sovra::source::Sources;

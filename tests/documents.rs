@@ -4,6 +4,15 @@
 //! ids and inverted validity are input errors, separation of duties compares
 //! identities trimmed and case-folded, and text output cannot be forged.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 use sovra::documents::{bundled_regions, Grants, Regions, Request};
 use sovra::{Engine, TraceLevel};
 

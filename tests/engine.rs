@@ -1,6 +1,15 @@
 //! Properties of the engine as a library: the rules are data, deciding is
 //! deterministic, the engine is shareable, and bad input never panics.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 use sovra::documents::{bundled_regions, Grants, Regions, Request};
 use sovra::eval::{Engine, Scratch, TraceLevel};
 use std::path::PathBuf;

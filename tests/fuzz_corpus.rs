@@ -3,6 +3,15 @@
 //! (`tests/fuzz/checks.rs`). The fuzzers themselves run with cargo-fuzz on
 //! nightly (docs/ARCHITECTURE.md, "Fuzzing").
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 #[path = "fuzz/checks.rs"]
 mod checks;
 

@@ -15,6 +15,15 @@
 //!                "rules": ["russia.identity_outside_russia"] } ] }
 //! ```
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sovra::documents::{bundled_regions, Grants, Regions, Request};

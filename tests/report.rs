@@ -1,6 +1,15 @@
 //! Compliance reports: counts asserted, the HTML checked to be one
 //! self-contained file.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 use sovra::audit::LogWriter;
 use sovra::documents::{bundled_regions, Grants, Request};
 use sovra::eval::{Engine, TraceLevel};

@@ -2,6 +2,15 @@
 //! every endpoint, every error status, token scopes, document swaps, and
 //! reloads under concurrent load with no failed request.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 #[path = "support/server.rs"]
 mod server;
 

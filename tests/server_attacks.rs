@@ -2,6 +2,15 @@
 //! update, nothing unauthenticated costs memory or time, not reachable from
 //! a browser, decisions at the server's own clock, every error as JSON.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 #[path = "support/server.rs"]
 mod server;
 

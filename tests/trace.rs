@@ -1,6 +1,15 @@
 //! Traces as auditors read them: the JSON trace and its plain-words rendering
 //! are snapshots; the decisions are asserted inline.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::string_slice,
+    reason = "a test or bench fails loudly: a panic is a failed check"
+)]
+
 use sovra::documents::{Grants, Regions, Request};
 use sovra::eval::{Engine, GrantCheck, TraceLevel};
 

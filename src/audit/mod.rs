@@ -64,13 +64,18 @@ const HASH_KEY: &[u8] = b",\"hash\":\"";
 /// A problem with a log folder.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
+    /// The folder or a file in it could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// Another writer holds the folder (one writer at a time).
     #[error("`{0}` is locked by another writer: one writer at a time")]
     Locked(String),
+    /// The folder holds something that is not a log Sovra wrote (named in the message).
     #[error("{0}")]
     Invalid(String),
 }

@@ -17,6 +17,7 @@ pub struct Objects {
 }
 
 impl Objects {
+    /// Engines for the log in `dir`, built as records need them.
     pub fn new(dir: &Path) -> Objects {
         Objects {
             dir: dir.to_path_buf(),
@@ -81,8 +82,11 @@ impl Objects {
 /// A logged decision decided again.
 #[derive(Debug, Clone)]
 pub struct Redecided {
+    /// The record's number.
     pub seq: u64,
+    /// The logged outcome and determining rules (sorted).
     pub was: (Outcome, Vec<String>),
+    /// The replayed outcome and determining rules (sorted).
     pub now: (Outcome, Vec<String>),
     /// The record had masked fields other than `principal.id` (which replays
     /// exactly: grants are masked alike); they were left out for the replay,

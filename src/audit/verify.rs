@@ -18,14 +18,20 @@ pub(super) fn body_and_hash(line: &str) -> Option<(&str, &str)> {
 /// What `verify` found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
+    /// Every record, link, number and object checks out.
     Clean {
+        /// How many records.
         records: u64,
         /// The hash of the last record (the genesis hash for an empty log).
         head: String,
     },
+    /// The first record that does not check out.
     Tampered {
+        /// Its number (the one due there).
         record: u64,
+        /// Its line in the log.
         line: usize,
+        /// What is wrong, in words.
         why: String,
     },
 }

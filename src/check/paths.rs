@@ -2,6 +2,7 @@
 //! `g.to_country`, set names, and request fields outside the schema.
 
 use super::*;
+use crate::ir::schema::{self, FieldType};
 
 impl<'s> Checker<'s> {
     pub(super) fn extra(&mut self, root: ExtraRoot, path: &[Ident]) -> NodeId {
@@ -54,17 +55,11 @@ impl<'s> Checker<'s> {
         if self.grant_var.as_deref() == Some(root) {
             return self.grant_path(root, rest, span);
         }
+        let joined: Vec<&str> = segs.iter().map(|s| s.name.as_str()).collect();
+        if let Some(s) = schema::request(&joined.join(".")) {
+            return self.load(s.field, ty_of(s.ty));
+        }
         match root {
-            "action" | "now" | "purpose" | "source_region" | "target_region" if rest.is_empty() => {
-                let (f, t) = match root {
-                    "action" => (Field::Action, Ty::Str(Kind::Plain)),
-                    "now" => (Field::Now, Ty::Time),
-                    "purpose" => (Field::Purpose, Ty::Str(Kind::Plain)),
-                    "source_region" => (Field::SourceRegionId, Ty::Str(Kind::Plain)),
-                    _ => (Field::TargetRegionId, Ty::Str(Kind::Plain)),
-                };
-                self.load(f, t)
-            }
             "source" | "target" => {
                 let w = if root == "source" {
                     Which::Source
@@ -74,93 +69,36 @@ impl<'s> Checker<'s> {
                 let Some(field) = rest.first() else {
                     return self.load(Field::Region(w), Ty::Region);
                 };
-                let fields = [
-                    "id",
-                    "country",
-                    "status",
-                    "sovereign",
-                    "provider",
-                    "location",
-                    "zones",
-                ];
-                let (rf, t) = match field.name.as_str() {
-                    "id" => (RegionField::Id, Ty::Str(Kind::Plain)),
-                    "country" => (RegionField::Country, Ty::Country),
-                    "status" => (RegionField::Status, Ty::Str(Kind::Status)),
-                    "sovereign" => (RegionField::Sovereign, Ty::Bool),
-                    "provider" => (RegionField::Provider, Ty::Str(Kind::Plain)),
-                    "location" => (RegionField::Location, Ty::Str(Kind::Plain)),
-                    "zones" => (RegionField::Zones, Ty::List),
-                    _ => return self.unknown_field(root, field, &fields),
+                let Some(s) = schema::region(&field.name) else {
+                    let names: Vec<&str> = schema::REGION.iter().map(|s| s.path).collect();
+                    return self.unknown_field(root, field, &names);
                 };
                 if let Some(extra) = rest.get(1) {
                     return self.unknown_field(&format!("{root}.{}", field.name), extra, &[]);
                 }
-                self.load(Field::RegionField(w, rf), t)
+                self.load(Field::RegionField(w, s.field), ty_of(s.ty))
             }
-            "principal" => {
-                let Some(field) = rest.first() else {
-                    return self.whole(first, &["id", "country", "roles"]);
-                };
-                let simple = rest.len() == 1;
-                match field.name.as_str() {
-                    "id" if simple => self.load(Field::PrincipalId, Ty::Str(Kind::Plain)),
-                    "country" if simple => self.load(Field::PrincipalCountry, Ty::Country),
-                    "roles" if simple => self.load(Field::PrincipalRoles, Ty::List),
-                    _ => Some((self.extra(ExtraRoot::Principal, rest), Ty::Any)),
-                }
-            }
-            "resource" => {
-                let fields = [
-                    "id",
-                    "classification",
-                    "residency",
-                    "home_country",
-                    "client_regions",
-                ];
+            "principal" | "resource" => {
+                let fields = request_fields(root);
                 let Some(field) = rest.first() else {
                     return self.whole(first, &fields);
                 };
-                let sub = rest.get(1);
-                if rest.len() > 2 {
-                    return self.unknown_field(
-                        &format!("resource.{}", field.name),
-                        rest.get(2)?,
-                        &[],
-                    );
-                }
-                match (field.name.as_str(), sub.map(|s| s.name.as_str())) {
-                    ("id", None) => self.load(Field::ResourceId, Ty::Str(Kind::Plain)),
-                    ("classification", None) => {
-                        self.load(Field::Classification, Ty::Str(Kind::Class))
+                let extra_root = if root == "principal" {
+                    ExtraRoot::Principal
+                } else {
+                    ExtraRoot::Resource
+                };
+                // A field of the schema with a sub-field it does not have.
+                let known = root == "resource" && fields.contains(&field.name.as_str());
+                match rest.get(1) {
+                    Some(_) if root == "resource" && rest.len() > 2 => {
+                        self.unknown_field(&format!("{root}.{}", field.name), rest.get(2)?, &[])
                     }
-                    ("classification", Some("sensitivity")) => {
-                        self.load(Field::Sensitivity, Ty::Str(Kind::Sensitivity))
+                    Some(sub) if known => {
+                        let parent = format!("{root}.{}", field.name);
+                        self.unknown_field(&parent, sub, &request_fields(&parent))
                     }
-                    ("residency", None) => self.load(Field::Residency, Ty::Profile),
-                    ("residency", Some("primary")) => {
-                        self.load(Field::Residency, Ty::ProfilePrimary)
-                    }
-                    ("residency", Some("mode")) => {
-                        self.load(Field::ResidencyMode, Ty::Str(Kind::Mode))
-                    }
-                    ("residency", Some("country")) => {
-                        self.load(Field::ResidencyCountry, Ty::Country)
-                    }
-                    ("home_country", None) => self.load(Field::HomeCountry, Ty::Country),
-                    ("client_regions", None) => self.load(Field::ClientRegions, Ty::List),
-                    ("classification", Some(_)) => {
-                        self.unknown_field("resource.classification", sub?, &["sensitivity"])
-                    }
-                    ("residency", Some(_)) => self.unknown_field(
-                        "resource.residency",
-                        sub?,
-                        &["primary", "mode", "country"],
-                    ),
-                    (name, Some(_)) if fields.contains(&name) => {
-                        self.unknown_field(&format!("resource.{name}"), sub?, &[])
-                    }
-                    _ => Some((self.extra(ExtraRoot::Resource, rest), Ty::Any)),
+                    _ => Some((self.extra(extra_root, rest), Ty::Any)),
                 }
             }
             "request" => {
@@ -192,7 +130,7 @@ impl<'s> Checker<'s> {
         rest: &[Ident],
         span: Span,
     ) -> Option<(NodeId, Ty)> {
-        const FIELDS: [&str; 12] = crate::documents::GRANT_FIELDS;
+        const FIELDS: [&str; 12] = schema::GRANT_FIELDS;
         let Some(field) = rest.first() else {
             self.err(
                 Diagnostic::new(
@@ -206,19 +144,8 @@ impl<'s> Checker<'s> {
             return None;
         };
         let _ = Ty::Grant;
-        let (g, t) = match (field.name.as_str(), rest.len()) {
-            ("id", 1) => (GrantField::Id, Ty::Str(Kind::Plain)),
-            ("principal", 1) => (GrantField::Principal, Ty::Str(Kind::Plain)),
-            ("resource", 1) => (GrantField::Resource, Ty::Str(Kind::Plain)),
-            ("classifications", 1) => (GrantField::Classifications, Ty::List),
-            ("to_country", 1) => (GrantField::ToCountry, Ty::Country),
-            ("purpose", 1) => (GrantField::Purpose, Ty::Str(Kind::Plain)),
-            ("mechanism", 1) => (GrantField::Mechanism, Ty::Str(Kind::Plain)),
-            ("requested_by", 1) => (GrantField::RequestedBy, Ty::Str(Kind::Plain)),
-            ("approved_by", 1) => (GrantField::ApprovedBy, Ty::Str(Kind::Plain)),
-            ("valid_from", 1) => (GrantField::ValidFrom, Ty::Time),
-            ("expires_at", 1) => (GrantField::ExpiresAt, Ty::Time),
-            ("revoked_at", 1) => (GrantField::RevokedAt, Ty::Time),
+        let (g, t) = match (schema::grant(&field.name), rest.len()) {
+            (Some(s), 1) => (s.field, ty_of(s.ty)),
             _ => return Some((self.extra(ExtraRoot::Grant, rest), Ty::Any)),
         };
         self.load(Field::Grant(g), t)
@@ -252,18 +179,8 @@ impl<'s> Checker<'s> {
                 return self.set_ref(i);
             }
         }
-        let mut roots = vec![
-            "action",
-            "now",
-            "purpose",
-            "principal",
-            "resource",
-            "source",
-            "target",
-            "source_region",
-            "target_region",
-            "request",
-        ];
+        let mut roots = request_fields("");
+        roots.extend(["source", "target", "request"]);
         let scope_names: Vec<String> = self
             .scopes
             .get(file)
@@ -322,4 +239,42 @@ impl<'s> Checker<'s> {
         };
         Some((self.push(Node::Const(Const::Set(idx))), Ty::Set(t)))
     }
+}
+
+/// The type the checker gives a field of the schema.
+fn ty_of(t: FieldType) -> Ty {
+    match t {
+        FieldType::Str => Ty::Str(Kind::Plain),
+        FieldType::Class => Ty::Str(Kind::Class),
+        FieldType::Sensitivity => Ty::Str(Kind::Sensitivity),
+        FieldType::Mode => Ty::Str(Kind::Mode),
+        FieldType::Status => Ty::Str(Kind::Status),
+        FieldType::Profile => Ty::Profile,
+        FieldType::ProfilePrimary => Ty::ProfilePrimary,
+        FieldType::Country => Ty::Country,
+        FieldType::Time => Ty::Time,
+        FieldType::Bool => Ty::Bool,
+        FieldType::List => Ty::List,
+    }
+}
+
+/// The names one level below `parent` in the request's schema (`""`: the
+/// roots), in the schema's order.
+fn request_fields(parent: &str) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for s in &schema::REQUEST {
+        let below = if parent.is_empty() {
+            Some(s.path)
+        } else {
+            s.path
+                .strip_prefix(parent)
+                .and_then(|r| r.strip_prefix('.'))
+        };
+        if let Some(name) = below.and_then(|b| b.split('.').next()) {
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
 }

@@ -2,6 +2,7 @@
 //! explanation (`the target region's country is in EEA`).
 
 use super::*;
+use crate::ir::schema;
 
 impl<'s> Checker<'s> {
     pub(super) fn cmp_phrase(&self, op: CmpOp, lhs: &Expr, rhs: &Expr) -> String {
@@ -69,43 +70,23 @@ impl<'s> Checker<'s> {
         if let (Some(g), Some(first)) = (self.grant_var.as_deref(), names.first()) {
             if g == *first {
                 let field = names.get(1..).unwrap_or(&[]).join(".");
-                let f = match field.as_str() {
-                    "to_country" => "destination country".to_string(),
-                    "approved_by" => "approver".to_string(),
-                    "requested_by" => "requester".to_string(),
-                    other => other.replace('_', " "),
+                let f = match schema::grant(&field) {
+                    Some(s) => s.words.to_string(),
+                    None => field.replace('_', " "),
                 };
                 return format!("the grant's {f}");
             }
         }
+        if let Some(s) = schema::request(&names.join(".")) {
+            return s.words.to_string();
+        }
         let w = match names.as_slice() {
-            ["action"] => "the action",
-            ["now"] => "the time of the request",
-            ["purpose"] => "the request's purpose",
-            ["source_region"] => "the source region id",
-            ["target_region"] => "the target region id",
-            ["principal", "id"] => "the principal",
-            ["principal", "country"] => "the principal's country",
-            ["principal", "roles"] => "the principal's roles",
-            ["resource", "id"] => "the resource",
-            ["resource", "classification"] => "the resource's classification",
-            ["resource", "classification", "sensitivity"] => {
-                "the sensitivity of the resource's classification"
-            }
-            ["resource", "residency"] => "the resource's residency profile",
-            ["resource", "residency", "primary"] => {
-                "the primary-copy rule of the resource's residency profile"
-            }
-            ["resource", "residency", "mode"] => "the mode of the resource's residency profile",
-            ["resource", "residency", "country"] => {
-                "the country of the resource's residency profile"
-            }
-            ["resource", "home_country"] => "the home country of the resource's data subjects",
-            ["resource", "client_regions"] => "the regions the client chose",
             ["source"] => "the source region",
             ["target"] => "the target region",
             [r @ ("source" | "target"), f] => {
-                return format!("the {r} region's {}", f.replace('_', " "))
+                let words =
+                    schema::region(f).map_or_else(|| f.replace('_', " "), |s| s.words.into());
+                return format!("the {r} region's {words}");
             }
             _ => return self.text(*span),
         };

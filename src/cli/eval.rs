@@ -336,7 +336,10 @@ fn eval_rego(
 
 /// `eval --log`: decide, append, fsync, then print (a batch shares one fsync
 /// per block of records).
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one flag a parameter, as the command line gives them"
+)]
 fn eval_logged(
     p: &PolicyArgs,
     docs: &DocArgs,

@@ -8,25 +8,38 @@ use super::*;
 /// grants fit in a few hundred megabytes.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Grant {
+    /// Unique within the document.
     pub id: Box<str>,
+    /// Whose exception it is (a principal id).
     pub principal: Arc<str>,
+    /// The one resource id it covers, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource: Option<Arc<str>>,
+    /// The classifications it covers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub classifications: Vec<String>,
+    /// The country the data may go to or be reached from.
     pub to_country: Country,
+    /// The purpose it was granted for; a request must state the same.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<Arc<str>>,
+    /// The legal mechanism (`scc`, `bcr`, `dpf`…).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mechanism: Option<Arc<str>>,
+    /// Who asked for it.
     pub requested_by: Arc<str>,
+    /// Who approved it; empty or the requester means it never counts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<Arc<str>>,
+    /// From when it counts (absent: from its approval).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_from: Option<DateTime<Utc>>,
+    /// The instant it stops counting.
     pub expires_at: DateTime<Utc>,
+    /// The instant it was revoked, if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Fields the contract does not name, readable by policies as `g.<field>`.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -41,6 +54,7 @@ pub struct Grants {
     starts: Vec<u32>,
     len: usize,
     by_principal: FxHashMap<Arc<str>, Vec<u32>>,
+    /// sha256 of the document's bytes (part of every decision's input hash).
     pub hash: String,
 }
 
@@ -173,10 +187,12 @@ impl Grants {
         }
     }
 
+    /// How many grants.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -192,6 +208,7 @@ impl Grants {
         self.by_principal.get(principal).map_or(&[], Vec::as_slice)
     }
 
+    /// The grant at an index (the order of the document).
     #[inline]
     pub fn get(&self, i: u32) -> Option<&Grant> {
         let c = self.starts.partition_point(|&s| s <= i).checked_sub(1)?;
@@ -264,21 +281,8 @@ impl GrantKey {
     }
 }
 
-/// The fields of a grant (contract.md), in the contract's order.
-pub const GRANT_FIELDS: [&str; 12] = [
-    "id",
-    "principal",
-    "resource",
-    "classifications",
-    "to_country",
-    "purpose",
-    "mechanism",
-    "requested_by",
-    "approved_by",
-    "valid_from",
-    "expires_at",
-    "revoked_at",
-];
+/// The fields of a grant (contract.md), in the contract's order: the schema's.
+pub use crate::ir::schema::GRANT_FIELDS;
 
 impl<'de> serde::Deserialize<'de> for GrantKey {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -508,5 +512,21 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
             }
         }
         d.deserialize_map(V(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_schema_grant_field_is_a_known_key_of_the_reader() {
+        for (i, name) in GRANT_FIELDS.iter().enumerate() {
+            let key: GrantKey = serde_json::from_str(&format!("\"{name}\"")).unwrap();
+            assert_eq!(key.index(), Some(i), "{name}");
+            assert_eq!(key.name(), *name);
+        }
+        let other: GrantKey = serde_json::from_str("\"ticket\"").unwrap();
+        assert_eq!((other.index(), other.name()), (None, "ticket"));
     }
 }

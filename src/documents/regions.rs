@@ -81,16 +81,22 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// Whether a region takes data now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Serving.
     Active,
+    /// Serving with problems.
     Degraded,
+    /// Being emptied: no new data.
     Draining,
+    /// Down.
     Offline,
 }
 
 impl Status {
+    /// The status as the document spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Active => "active",
@@ -107,20 +113,29 @@ impl fmt::Display for Status {
     }
 }
 
+/// One region of the catalog.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Region {
+    /// Its id (`eu-west-3`), unique in the document.
     pub id: String,
+    /// Its cloud provider, if given.
     pub provider: Option<String>,
+    /// The country it is in.
     pub country: Country,
+    /// Its city or area, if given.
     pub location: Option<String>,
+    /// Whether it takes data now (absent: active).
     pub status: Status,
+    /// Whether it is a sovereign-cloud region.
     pub sovereign: bool,
+    /// Its availability zones.
     pub zones: Vec<String>,
 }
 
 /// The regions document, indexed by id.
 #[derive(Clone, Debug, Default)]
 pub struct Regions {
+    /// The regions, in the document's order.
     pub regions: Vec<Region>,
     index: FxHashMap<String, u32>,
     /// sha256 of the document's canonical JSON.
@@ -128,6 +143,7 @@ pub struct Regions {
 }
 
 impl Regions {
+    /// Reads and checks a regions document.
     pub fn from_json(text: &str) -> R<Regions> {
         let v = parse_json(text, "regions document")?;
         let top = Obj::new(&v, "")?;
@@ -200,6 +216,7 @@ impl Regions {
         })
     }
 
+    /// The region with an id.
     #[inline]
     pub fn get(&self, id: &str) -> Option<&Region> {
         self.index

@@ -3,30 +3,42 @@
 
 use super::*;
 
+/// Who asks.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Principal {
+    /// Their id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The country they are in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<Country>,
+    /// Their roles.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// Fields the contract does not name, readable as `principal.<field>`.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// The data asked about.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Resource {
+    /// Its id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// Its classification (declared by the policies).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classification: Option<String>,
+    /// Its residency profile (declared by the policies).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub residency: Option<String>,
+    /// The country of its data subjects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub home_country: Option<Country>,
+    /// The regions the client chose (for client-owned residency).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub client_regions: Vec<String>,
+    /// Fields the contract does not name, readable as `resource.<field>`.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -34,17 +46,25 @@ pub struct Resource {
 /// One decision request (contract.md, "Request").
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Request {
+    /// `store`, `replicate`, `access`, or another action a policy names.
     pub action: String,
+    /// The instant to decide at (absent: now).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<DateTime<FixedOffset>>,
+    /// Who asks.
     pub principal: Principal,
+    /// The data.
     pub resource: Resource,
+    /// Where the data is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_region: Option<String>,
+    /// Where the data would go.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_region: Option<String>,
+    /// Why it is asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
+    /// Fields the contract does not name, readable as `request.<field>`.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

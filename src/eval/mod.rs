@@ -35,6 +35,7 @@ use walk::{Ctx, Eval};
 /// How much of the reasoning a decision carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TraceLevel {
+    /// No trace.
     #[default]
     Off,
     /// Every rule considered and whether it applied.
@@ -101,6 +102,7 @@ struct Found {
 /// The outcome of a decision without its explanation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict<'s> {
+    /// Whether it allows.
     pub allow: bool,
     /// Indexes of the determining rules (forbids on deny, permits on allow;
     /// empty on a default deny).
@@ -193,15 +195,19 @@ impl Engine {
         }
     }
 
+    /// The compiled program it runs.
     pub fn program(&self) -> &Program {
         &self.program
     }
+    /// Its regions document.
     pub fn regions(&self) -> &Regions {
         &self.regions
     }
+    /// Its grants document.
     pub fn grants(&self) -> &Grants {
         &self.grants
     }
+    /// `sha256:…` of the program's logic (its debug info aside).
     pub fn policy_hash(&self) -> &str {
         &self.policy_hash
     }

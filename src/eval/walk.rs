@@ -22,22 +22,34 @@ use serde_json::{json, Map, Value};
 /// A value during evaluation. `Copy`, borrowed: making one never allocates.
 #[derive(Clone, Copy, Debug)]
 pub enum Val<'a> {
+    /// Absent from the request or documents: every comparison with it is false.
     Missing,
+    /// A boolean.
     Bool(bool),
+    /// A number.
     Num(f64),
+    /// Text.
     Str(&'a str),
+    /// A country.
     Country(Country),
+    /// An instant.
     Time(DateTime<Utc>),
+    /// A duration in seconds.
     Dur(i64),
+    /// A set, by index into the program's sets.
     Set(u32),
+    /// A list of strings.
     List(&'a [String]),
+    /// A region of the catalog.
     Region(&'a Region),
+    /// A residency profile, by index.
     Profile(u32),
+    /// A request field outside the schema, as JSON.
     Json(&'a Value),
 }
 
-#[derive(Clone)]
 /// One request's view of the engine: what was resolved at entry.
+#[derive(Clone)]
 pub(super) struct Ctx<'a> {
     pub(super) e: &'a Engine,
     pub(super) req: &'a Request,

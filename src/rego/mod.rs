@@ -18,6 +18,7 @@
 //! same decisions and determining rules.
 
 use crate::documents::{Grants, Regions, Request};
+use crate::ir::schema::FieldType;
 use crate::ir::*;
 use crate::vocab::{CmpOp, Effect, IsWhat};
 use serde_json::{json, Value};
@@ -26,6 +27,7 @@ use std::fmt::Write as _;
 
 /// The package of the exported module and its entry point.
 pub const PACKAGE: &str = "sovra";
+/// The Rego rule that holds the decision.
 pub const ENTRY_POINT: &str = "data.sovra.decision";
 
 /// A construct the exporter cannot express (none today; kept so that a new
@@ -490,22 +492,22 @@ impl Exporter<'_> {
                     RegionField::Zones => format!("sv_lst(object.get({r}, \"zones\", null))"),
                 }
             }
-            Field::Grant(g) => match g {
-                GrantField::Id => "g.id".into(),
-                GrantField::Principal => "g.principal".into(),
-                GrantField::Resource => "sv_val(g.resource)".into(),
-                GrantField::Classifications => {
-                    "sv_lst(object.get(g, \"classifications\", null))".into()
+            Field::Grant(g) => {
+                // From the schema: a list reads absent as empty, an optional
+                // field through sv_val, a time through sv_ts.
+                let s = g.spec();
+                let path = format!("g.{}", s.path);
+                let value = if s.required {
+                    path
+                } else {
+                    format!("sv_val({path})")
+                };
+                match s.ty {
+                    FieldType::List => format!("sv_lst(object.get(g, {}, null))", q(s.path)),
+                    FieldType::Time => format!("sv_ts({value})"),
+                    _ => value,
                 }
-                GrantField::ToCountry => "g.to_country".into(),
-                GrantField::Purpose => "sv_val(g.purpose)".into(),
-                GrantField::Mechanism => "sv_val(g.mechanism)".into(),
-                GrantField::RequestedBy => "g.requested_by".into(),
-                GrantField::ApprovedBy => "sv_val(g.approved_by)".into(),
-                GrantField::ValidFrom => "sv_ts(sv_val(g.valid_from))".into(),
-                GrantField::ExpiresAt => "sv_ts(g.expires_at)".into(),
-                GrantField::RevokedAt => "sv_ts(sv_val(g.revoked_at))".into(),
-            },
+            }
             Field::Extra(i) => {
                 let x = p
                     .extras
@@ -563,14 +565,18 @@ pub fn input_document(req: &Request) -> Value {
 /// The outcome regorus computed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegoOutcome {
+    /// Whether regorus allowed.
     pub allow: bool,
+    /// The determining rules' ids (sorted), or `default_deny`.
     pub rules: Vec<String>,
 }
 
 /// Which regorus evaluator to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RegoMode {
+    /// regorus's tree-walking interpreter.
     Interpreter,
+    /// regorus's compiled RVM.
     Rvm,
 }
 
@@ -590,6 +596,7 @@ fn rego_err(e: impl std::fmt::Display) -> RegoError {
 }
 
 impl RegoEngine {
+    /// regorus loaded with a program's export and the documents.
     pub fn new(
         program: &Program,
         regions: &Regions,

@@ -90,9 +90,10 @@ struct AppState {
 type St = Arc<AppState>;
 
 fn error(status: StatusCode, message: impl Into<String>, path: Option<&str>) -> Response {
-    let mut body = json!({ "error": message.into() });
+    let mut body = serde_json::Map::new();
+    body.insert("error".into(), json!(message.into()));
     if let Some(p) = path {
-        body["path"] = json!(p);
+        body.insert("path".into(), json!(p));
     }
     (status, axum::Json(body)).into_response()
 }

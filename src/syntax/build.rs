@@ -58,13 +58,11 @@ pub(super) fn build_file(f: At, file: P) -> File {
                 }
             }
             Rule::profile_decl => {
-                let sp = span(f, &p);
                 let mut it = p.into_inner();
                 if let (Some(n), Some(m)) = (it.next(), it.next()) {
                     items.push(Item::Profile {
                         name: ident(f, n),
                         mode: build_mode(f, m),
-                        span: sp,
                     });
                 }
             }
@@ -234,7 +232,7 @@ fn build_message(f: At, p: P) -> Message {
                 if !text.is_empty() {
                     parts.push(MessagePart::Text(std::mem::take(&mut text)));
                 }
-                let hole = &raw[start..end];
+                let hole = raw.get(start..end).unwrap_or_default();
                 let mut off = base + start;
                 let mut segs = Vec::new();
                 for seg in hole.split('.') {
@@ -257,7 +255,7 @@ fn build_message(f: At, p: P) -> Message {
     if !text.is_empty() {
         parts.push(MessagePart::Text(text));
     }
-    Message { parts, span: sp }
+    Message { parts }
 }
 
 fn unescape(s: &str) -> String {

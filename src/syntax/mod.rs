@@ -16,24 +16,30 @@ use pest::Parser as _;
 mod build;
 mod parse;
 
-pub use parse::{parse, MAX_NESTING};
+pub(crate) use parse::parse;
+pub use parse::MAX_NESTING;
 
-#[derive(pest_derive::Parser)]
-#[grammar = "../grammar/sovra.pest"]
-struct Grammar;
+/// The pest grammar (`grammar/sovra.pest`) and its generated `Rule`s: no
+/// `Rule` leaves the syntax module.
+mod grammar {
+    #[derive(pest_derive::Parser)]
+    #[grammar = "../grammar/sovra.pest"]
+    pub(super) struct Grammar;
+}
+use grammar::{Grammar, Rule};
 
 type P<'a> = Pair<'a, Rule>;
 
 /// A name with its place in the source.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Ident {
+pub(crate) struct Ident {
     pub name: String,
     pub span: Span,
 }
 
 /// One parsed policy file.
 #[derive(Clone, Debug)]
-pub struct File {
+pub(crate) struct File {
     pub package: Ident,
     pub uses: Vec<Use>,
     pub items: Vec<Item>,
@@ -41,22 +47,22 @@ pub struct File {
 
 /// `use pkg.{A, B}` or `use pkg.A`.
 #[derive(Clone, Debug)]
-pub struct Use {
+pub(crate) struct Use {
     pub package: Ident,
     pub names: Vec<Ident>,
 }
 
 #[derive(Clone, Debug)]
-pub enum Item {
+pub(crate) enum Item {
     Set { name: Ident, value: SetExpr },
     Classification { name: Ident, sensitivity: Ident },
-    Profile { name: Ident, mode: Mode, span: Span },
+    Profile { name: Ident, mode: Mode },
     Rule(RuleDecl),
 }
 
 /// A set expression in a declaration or a profile: lists, names, `+` and `-`.
 #[derive(Clone, Debug)]
-pub enum SetExpr {
+pub(crate) enum SetExpr {
     List(Vec<Expr>, Span),
     Name(Ident),
     Union(Box<SetExpr>, Box<SetExpr>),
@@ -75,7 +81,7 @@ impl SetExpr {
 
 /// The five residency modes, plus unrestricted.
 #[derive(Clone, Debug)]
-pub enum Mode {
+pub(crate) enum Mode {
     SingleCountry(Ident),
     Regional(SetExpr),
     Sovereign(Ident),
@@ -88,7 +94,7 @@ pub enum Mode {
 }
 
 #[derive(Clone, Debug)]
-pub struct RuleDecl {
+pub(crate) struct RuleDecl {
     pub effect: Effect,
     pub name: Ident,
     pub when: Option<Expr>,
@@ -100,26 +106,25 @@ pub struct RuleDecl {
 
 /// A `because` message: text pieces and `{path}` holes.
 #[derive(Clone, Debug)]
-pub struct Message {
+pub(crate) struct Message {
     pub parts: Vec<MessagePart>,
-    pub span: Span,
 }
 
 #[derive(Clone, Debug)]
-pub enum MessagePart {
+pub(crate) enum MessagePart {
     Text(String),
     Hole(Vec<Ident>, Span),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AddOp {
+pub(crate) enum AddOp {
     Add,
     Sub,
 }
 
 /// A literal value as written.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Lit {
+pub(crate) enum Lit {
     Bool(bool),
     Number(f64),
     Str(String),
@@ -132,7 +137,7 @@ pub enum Lit {
 }
 
 #[derive(Clone, Debug)]
-pub enum Expr {
+pub(crate) enum Expr {
     And(Vec<Expr>, Span),
     Or(Vec<Expr>, Span),
     Not(Box<Expr>, Span),

@@ -8,7 +8,7 @@ use super::*;
 /// Parses one file. On syntax errors, parsing resumes at the next declaration
 /// so that every error in the file is reported at once. A large file is cut
 /// at declaration boundaries and its pieces parsed on every core.
-pub fn parse(file_id: u32, text: &str) -> Result<File, Vec<Diagnostic>> {
+pub(crate) fn parse(file_id: u32, text: &str) -> Result<File, Vec<Diagnostic>> {
     let cuts = cut_points(text);
     if cuts.len() <= 1 {
         return parse_piece(
@@ -467,13 +467,15 @@ fn found_token(text: &str, pos: usize) -> &str {
         .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '-'))
         .map_or(rest.len(), |(i, _)| i);
     if word_len > 0 {
-        return &rest[..word_len];
+        return rest.get(..word_len).unwrap_or(rest);
     }
     let op = ["==", "!=", "<=", ">=", "&&", "||"]
-        .iter()
-        .find(|o| rest.starts_with(**o));
+        .into_iter()
+        .find(|o| rest.starts_with(*o));
     if let Some(o) = op {
-        return &rest[..o.len()];
+        return o;
     }
-    rest.chars().next().map_or("", |c| &rest[..c.len_utf8()])
+    rest.chars()
+        .next()
+        .map_or("", |c| rest.get(..c.len_utf8()).unwrap_or(rest))
 }

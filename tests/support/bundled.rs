@@ -1,6 +1,9 @@
 //! Reference-pack requests of each action and outcome, with a few grants:
 //! the shared inputs of benches/eval.rs and benches/compare.rs.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "shared by several test crates; each uses part of it"
+)]
 
 pub const GRANTS: &str = r#"{ "grants": [
   { "id": "g-1", "principal": "alice", "resource": "ds-customers", "to_country": "US", "purpose": "support", "mechanism": "scc", "requested_by": "alice", "approved_by": "bob", "valid_from": "2026-01-01T00:00:00Z", "expires_at": "2026-12-31T00:00:00Z" },

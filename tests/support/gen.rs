@@ -1,6 +1,9 @@
 //! Seeded generators of requests, documents and policies, shared by the
 //! differential tests and the benches (`#[path]`-included there).
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "shared by several test crates; each uses part of it"
+)]
 
 use serde_json::{json, Map, Value};
 

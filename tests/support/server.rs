@@ -1,7 +1,10 @@
 //! A `sovra serve` through the real binary on an ephemeral loopback port,
 //! and one HTTP/1.1 request at a time to it (shared by the server tests).
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "shared by several test crates; each uses part of it"
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -1,0 +1,539 @@
+//! The decision IR: a compiled policy set as flat, indexed tables.
+//!
+//! Input: built by [`crate::check`] from checked syntax. Output: a
+//! [`Program`] that [`crate::eval`] runs, that prints for a person
+//! ([`Program::render`]) and that serialises (serde) and hashes
+//! ([`Program::hash`]). Invariants:
+//! - every name is resolved: nodes refer to sets, classifications, profiles and
+//!   strings by index, never by name;
+//! - expressions are an arena (`nodes`), children are [`NodeId`]s, and every
+//!   child index is smaller than its parent's, so evaluation is a bounded walk;
+//! - `by_action[i]` lists exactly the rules that can apply to action
+//!   `actions[i]`; the last entry lists those that apply to any other action;
+//! - the canonical form is the serde JSON of this struct; the policy hash is
+//!   its sha256, so it is the same on every run and machine.
+
+use crate::country::{Country, CountrySet};
+use crate::vocab::{CmpOp, Effect, IsWhat};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+mod render;
+pub mod schema;
+mod validate;
+
+/// An expression node: an index into [`Program::nodes`].
+pub type NodeId = u32;
+/// An interned string: an index into [`Program::symbols`].
+pub type Sym = u32;
+
+/// The version of the stored form of a [`Program`]; a program of another
+/// version is refused when read (see [`Program::from_json`]).
+pub const FORMAT: u32 = 1;
+
+/// How deep an expression may nest: the checker refuses deeper policies, and
+/// a stored program deeper than this is refused when read, so evaluating
+/// (which recurses) never runs out of stack.
+pub const MAX_DEPTH: usize = 256;
+
+/// A compiled policy set.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Program {
+    /// The stored form's version ([`FORMAT`]); programs stored before it
+    /// was recorded read as 0, the same layout.
+    #[serde(default)]
+    pub format: u32,
+    /// Debug info (not hashed): the policy files, root-relative, by index.
+    pub files: Vec<String>,
+    /// Every string the logic compares with, interned: [`Sym`]s index it.
+    pub symbols: Vec<String>,
+    /// Named and inline sets.
+    pub sets: Vec<SetDef>,
+    /// The declared classifications.
+    pub classifications: Vec<ClassDef>,
+    /// The declared residency profiles.
+    pub profiles: Vec<ProfileDef>,
+    /// The expression arena: children come before their parents.
+    pub nodes: Vec<Node>,
+    /// Children of `And` and `Or` nodes.
+    pub args: Vec<NodeId>,
+    /// What the trace shows for each condition.
+    pub atoms: Vec<Atom>,
+    /// Request and grant fields outside the schema, by path.
+    pub extras: Vec<ExtraPath>,
+    /// Rule messages, as text and the values put in.
+    pub messages: Vec<Vec<MessagePart>>,
+    /// The rules, in declaration order (reasons are reported in this order).
+    pub rules: Vec<RuleDef>,
+    /// Every action a rule names, sorted by text.
+    pub actions: Vec<Sym>,
+    /// Per action (and one last entry for any other action), the rules it can reach.
+    pub by_action: Vec<ActionRules>,
+}
+
+/// A set the policies declare or write inline.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SetDef {
+    /// Qualified name (`geo.EEA`), or the written text for an inline set.
+    pub name: String,
+    /// Its members.
+    pub value: SetValue,
+}
+
+/// What a set holds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum SetValue {
+    /// Countries.
+    Countries(CountrySet),
+    /// Sorted by text, no duplicates.
+    Strings(Vec<Sym>),
+}
+
+/// A declared classification.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ClassDef {
+    /// Its name.
+    pub name: Sym,
+    /// Its sensitivity (`low` … `critical`).
+    pub sensitivity: Sym,
+}
+
+/// How a residency profile constrains where data may be.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ModeKind {
+    /// One country.
+    SingleCountry,
+    /// A set of countries (the EEA).
+    Regional,
+    /// One country, in regions marked sovereign.
+    Sovereign,
+    /// The primary copy in one country, replicas in a wider set.
+    Hybrid,
+    /// The regions the client chose.
+    ClientOwned,
+    /// Anywhere.
+    Unrestricted,
+}
+
+impl ModeKind {
+    /// The mode as a policy writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModeKind::SingleCountry => "single_country",
+            ModeKind::Regional => "regional",
+            ModeKind::Sovereign => "sovereign",
+            ModeKind::Hybrid => "hybrid",
+            ModeKind::ClientOwned => "client_owned",
+            ModeKind::Unrestricted => "unrestricted",
+        }
+    }
+    /// Every mode as a policy writes it.
+    pub const ALL: [&'static str; 6] = [
+        "single_country",
+        "regional",
+        "sovereign",
+        "hybrid",
+        "client_owned",
+        "unrestricted",
+    ];
+}
+
+/// A residency profile: where the primary copy may be, and where any copy may be.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ProfileDef {
+    /// Its name.
+    pub name: Sym,
+    /// Its mode.
+    pub mode: ModeKind,
+    /// Countries allowed for the primary copy.
+    pub primary: CountrySet,
+    /// Countries allowed for any copy (a superset of `primary`).
+    pub any: CountrySet,
+    /// The profile's country, for single-country, sovereign and hybrid profiles.
+    pub country: Option<Country>,
+    /// Regions must be marked sovereign.
+    pub sovereign: bool,
+}
+
+/// A constant.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum Const {
+    /// A boolean.
+    Bool(bool),
+    /// A number.
+    Num(f64),
+    /// A string, interned.
+    Str(Sym),
+    /// A country.
+    Country(Country),
+    /// An instant.
+    Time(DateTime<Utc>),
+    /// Seconds.
+    Duration(i64),
+    /// A set, by index into [`Program::sets`].
+    Set(u32),
+}
+
+/// Which region of the request.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Which {
+    /// `source`: where the data is.
+    Source,
+    /// `target`: where it would go.
+    Target,
+}
+
+/// A field of a region (the schema: [`schema::REGION`]).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum RegionField {
+    /// `id`
+    Id,
+    /// `country`
+    Country,
+    /// `status`
+    Status,
+    /// `sovereign`
+    Sovereign,
+    /// `provider`
+    Provider,
+    /// `location`
+    Location,
+    /// `zones`
+    Zones,
+}
+
+/// A field of a grant (the schema: [`schema::GRANT`]).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum GrantField {
+    /// `id`
+    Id,
+    /// `principal`
+    Principal,
+    /// `resource`
+    Resource,
+    /// `classifications`
+    Classifications,
+    /// `to_country`
+    ToCountry,
+    /// `purpose`
+    Purpose,
+    /// `mechanism`
+    Mechanism,
+    /// `requested_by`
+    RequestedBy,
+    /// `approved_by`
+    ApprovedBy,
+    /// `valid_from`
+    ValidFrom,
+    /// `expires_at`
+    ExpiresAt,
+    /// `revoked_at`
+    RevokedAt,
+}
+
+/// A value read from the request, its regions or the grant in scope.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Field {
+    /// `action`
+    Action,
+    /// `now`: the decision's instant.
+    Now,
+    /// `purpose`
+    Purpose,
+    /// `source_region`: the id as the request gives it.
+    SourceRegionId,
+    /// `target_region`: the id as the request gives it.
+    TargetRegionId,
+    /// `principal.id`
+    PrincipalId,
+    /// `principal.country`
+    PrincipalCountry,
+    /// `principal.roles`
+    PrincipalRoles,
+    /// `resource.id`
+    ResourceId,
+    /// `resource.classification`
+    Classification,
+    /// `resource.classification.sensitivity`
+    Sensitivity,
+    /// `resource.residency`
+    Residency,
+    /// `resource.residency.mode`
+    ResidencyMode,
+    /// `resource.residency.country`
+    ResidencyCountry,
+    /// `resource.home_country`
+    HomeCountry,
+    /// `resource.client_regions`
+    ClientRegions,
+    /// The region record itself (for `satisfies` and `is present`).
+    Region(Which),
+    /// A field of the source or target region.
+    RegionField(Which, RegionField),
+    /// A field of the grant in scope (inside `exists grant`).
+    Grant(GrantField),
+    /// An extra field of the request or grant, by index into [`Program::extras`].
+    Extra(u32),
+}
+
+/// Where a field outside the schema is read from.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub enum ExtraRoot {
+    /// `request.…`
+    Request,
+    /// `principal.…`
+    Principal,
+    /// `resource.…`
+    Resource,
+    /// The grant in scope: `g.…`.
+    Grant,
+}
+
+/// A field outside the schema.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct ExtraPath {
+    /// What it is read from.
+    pub root: ExtraRoot,
+    /// The keys below it.
+    pub path: Vec<String>,
+}
+
+/// `+` or `-` (on times and durations).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Arith {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+}
+
+/// One expression node.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum Node {
+    /// A constant.
+    Const(Const),
+    /// A field's value.
+    Load(Field),
+    /// Negation; `atom` is set when the operand is a single condition, so the
+    /// trace can show the negated condition as one line.
+    Not {
+        /// The negated condition.
+        expr: NodeId,
+        /// The condition the trace shows, when the operand is one.
+        atom: Option<u32>,
+    },
+    /// All of the conditions `args[start..start + len]`.
+    And {
+        /// The first child in [`Program::args`].
+        start: u32,
+        /// How many children.
+        len: u32,
+    },
+    /// Any of the conditions `args[start..start + len]`.
+    Or {
+        /// The first child in [`Program::args`].
+        start: u32,
+        /// How many children.
+        len: u32,
+    },
+    /// A comparison.
+    Cmp {
+        /// The operator.
+        op: CmpOp,
+        /// The left operand.
+        lhs: NodeId,
+        /// The right operand.
+        rhs: NodeId,
+        /// The condition the trace shows.
+        atom: u32,
+    },
+    /// An `is` test.
+    Is {
+        /// What it asks.
+        what: IsWhat,
+        /// `is not`.
+        negated: bool,
+        /// The value tested.
+        expr: NodeId,
+        /// The condition the trace shows.
+        atom: u32,
+    },
+    /// `region satisfies profile` (`primary_only` for `profile.primary`).
+    Satisfies {
+        /// The region.
+        region: NodeId,
+        /// The residency profile.
+        profile: NodeId,
+        /// Only the primary copy's rule (`profile.primary`).
+        primary_only: bool,
+        /// The condition the trace shows.
+        atom: u32,
+    },
+    /// Time arithmetic.
+    Arith {
+        /// The operator.
+        op: Arith,
+        /// The left operand.
+        lhs: NodeId,
+        /// The right operand.
+        rhs: NodeId,
+    },
+    /// `exists grant g where cond`: over the request principal's grants.
+    Exists {
+        /// What the grant must also satisfy (`where …`).
+        cond: Option<NodeId>,
+        /// The condition the trace shows.
+        atom: u32,
+    },
+}
+
+/// A condition as the trace shows it: its text, where it is, and the text of
+/// each operand that is not a constant.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Atom {
+    /// Debug info (not hashed): the condition as written.
+    pub text: String,
+    /// The condition in plain words, for readers who do not know the language.
+    pub phrase: String,
+    /// Debug info (not hashed): `file:line:column`.
+    pub location: String,
+    /// Debug info (not hashed): each operand as written, when it is not a constant (the keys of the trace's `values`).
+    pub operands: [Option<String>; 2],
+}
+
+/// A piece of a rule's message.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum MessagePart {
+    /// Text as written.
+    Text(String),
+    /// A value put in.
+    Value {
+        /// The node read.
+        node: NodeId,
+        /// The text as written (shown when the value is missing).
+        text: String,
+    },
+}
+
+/// A rule: its effect, condition, message and obligations.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RuleDef {
+    /// Qualified name: `package.rule`.
+    pub id: String,
+    /// Permit or forbid.
+    pub effect: Effect,
+    /// Its condition (`None`: always).
+    pub cond: Option<NodeId>,
+    /// Its message, by index into [`Program::messages`].
+    pub message: Option<u32>,
+    /// What the caller must do when it permits.
+    pub obligations: Vec<Sym>,
+    /// Debug info (not hashed): `file:line:column`, as decisions report it.
+    pub location: String,
+    /// The actions this rule can apply to; `None` means any action.
+    pub actions: Option<Vec<Sym>>,
+    /// The law or clause it implements (`cites "…"`), for reports.
+    #[serde(default)]
+    pub cites: Option<String>,
+}
+
+/// The rules one action can reach.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ActionRules {
+    /// Rules visited for every request with this action.
+    pub forbids: Vec<u32>,
+    /// Permits visited for every request with this action.
+    pub permits: Vec<u32>,
+    /// Rules that also require one request field to equal one of a few
+    /// values (`resource.id == "ds-7"`), grouped by that field and value: a
+    /// request visits only the group of its own value.
+    pub keyed: Vec<KeyedRules>,
+}
+
+/// The rules keyed on one field.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct KeyedRules {
+    /// The field.
+    pub field: Field,
+    /// Sorted by value.
+    pub values: Vec<KeyedEntry>,
+}
+
+/// The rules that require one value of the field.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct KeyedEntry {
+    /// The value, as text.
+    pub value: String,
+    /// Forbids that require it.
+    pub forbids: Vec<u32>,
+    /// Permits that require it.
+    pub permits: Vec<u32>,
+}
+
+impl Program {
+    /// The text of an interned string (`""` for an index out of range).
+    pub fn sym(&self, s: Sym) -> &str {
+        self.symbols.get(s as usize).map_or("", String::as_str)
+    }
+
+    /// The canonical form: compact JSON of the whole program.
+    pub fn canonical(&self) -> Vec<u8> {
+        #[cfg_attr(
+            not(test),
+            expect(
+                clippy::expect_used,
+                reason = "a Program is plain data with string keys and finite numbers: serialising it cannot fail, and hashing an empty string instead would hide it"
+            )
+        )]
+        serde_json::to_vec(self).expect("a Program always serialises")
+    }
+
+    /// `sha256:<hex>` of the canonical form.
+    pub fn hash(&self) -> String {
+        sha256_hex(&self.canonical())
+    }
+
+    /// Reads a stored program (its canonical JSON) and validates it: a
+    /// program from a log or a file is never run unchecked.
+    pub fn from_json(bytes: &[u8]) -> Result<Program, String> {
+        let p: Program = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// The index entry for an action symbol (`None`: an action no rule names).
+    pub fn rules_for(&self, action: Option<usize>) -> &ActionRules {
+        static EMPTY: ActionRules = ActionRules {
+            forbids: Vec::new(),
+            permits: Vec::new(),
+            keyed: Vec::new(),
+        };
+        let i = action.unwrap_or(self.actions.len());
+        self.by_action.get(i).unwrap_or(&EMPTY)
+    }
+}
+
+/// `sha256:<hex>` of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex_digest(&Sha256::digest(bytes))
+}
+
+/// `sha256:<hex>` of a finished digest.
+pub fn hex_digest(digest: &[u8]) -> String {
+    let mut out = Vec::with_capacity(7 + 2 * digest.len());
+    hex_digest_into(digest, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`hex_digest`] appended to `out`.
+pub fn hex_digest_into(digest: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(b"sha256:");
+    for b in digest {
+        for nibble in [b >> 4, b & 15] {
+            out.push(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
+        }
+    }
+}
