@@ -107,7 +107,7 @@ pub fn gather(
                 let time = at.to_rfc3339();
                 let p = r
                     .policies
-                    .entry(rec.policy.clone())
+                    .entry(rec.policy_hash().to_string())
                     .or_insert_with(|| (time.clone(), time.clone(), 0));
                 p.0 = p.0.clone().min(time.clone());
                 p.1 = p.1.clone().max(time);

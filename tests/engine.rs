@@ -425,3 +425,42 @@ fn a_program_that_does_not_validate_is_not_run_and_every_request_is_denied_sayin
         assert_eq!(fast.reasons, d.reasons, "the batch path says the same");
     }
 }
+
+#[test]
+fn the_policy_hash_is_the_logic_not_the_debug_info() {
+    let hash_of = |root: &str| {
+        let mut s = sovra::source::Sources::default();
+        for f in sovra::policy::bundled().files {
+            let name = f.name.replacen("policies/", root, 1);
+            s.add(name, f.text.clone());
+        }
+        sovra::policy::compile(&s).unwrap()
+    };
+    let here = hash_of("policies/");
+    let moved = hash_of("elsewhere/compliance/");
+    assert_ne!(here.rules[0].location, moved.rules[0].location);
+    assert_eq!(
+        here.hash(),
+        moved.hash(),
+        "moving the folder keeps the hash"
+    );
+    // Sovra rewording a phrase, or a condition's text and place, keeps it.
+    let mut reworded = here.clone();
+    for a in &mut reworded.atoms {
+        a.phrase = format!("in other words: {}", a.phrase);
+        a.location = "nowhere:1:1".into();
+    }
+    assert_eq!(here.hash(), reworded.hash());
+    // What a decision says is hashed: a message, a rule id, an obligation.
+    let mut other = here.clone();
+    if let Some(sovra::ir::MessagePart::Text(t)) = other.messages[0].first_mut() {
+        t.push('!');
+    }
+    assert_ne!(here.hash(), other.hash(), "a message is part of the hash");
+    let mut other = here.clone();
+    other.rules[0].id.push('x');
+    assert_ne!(here.hash(), other.hash(), "a rule id is part of the hash");
+    // The stored form keeps the debug info: a log shows where a rule was.
+    let stored = sovra::ir::Program::from_json(&moved.canonical()).unwrap();
+    assert_eq!(stored, moved);
+}

@@ -113,8 +113,13 @@ pub struct Record {
     pub masked: Vec<String>,
     /// The decision's obligations.
     pub obligations: Vec<String>,
-    /// The stored policy's id (its canonical IR's sha256: the policy hash).
+    /// The stored policy's id (the sha256 of its canonical IR, debug info
+    /// included; before December 2026 that was also the policy hash).
     pub policy: String,
+    /// The policy hash the decision reported (absent in records written
+    /// before it was recorded, whose `policy` is it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_hash: Option<String>,
     /// The decision's reasons.
     pub reasons: Vec<Reason>,
     /// The stored regions document's id.
@@ -143,6 +148,11 @@ impl Record {
         r
     }
 
+    /// The policy hash the decision reported.
+    pub fn policy_hash(&self) -> &str {
+        self.policy_hash.as_deref().unwrap_or(&self.policy)
+    }
+
     /// The decision document as `sovra eval` printed it.
     pub fn as_decision(&self) -> Decision {
         Decision {
@@ -150,7 +160,7 @@ impl Record {
             reasons: self.reasons.clone(),
             obligations: self.obligations.clone(),
             trace: self.trace.clone(),
-            policy_hash: self.policy.clone(),
+            policy_hash: self.policy_hash().to_string(),
             input_hash: self.input_hash.clone(),
             evaluated_at: self.time.clone(),
         }

@@ -248,6 +248,7 @@ impl LogWriter {
             masked,
             obligations: d.obligations.clone(),
             policy,
+            policy_hash: Some(d.policy_hash.clone()),
             reasons: d.reasons.clone(),
             regions,
             request,

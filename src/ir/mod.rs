@@ -10,8 +10,13 @@
 //!   child index is smaller than its parent's, so evaluation is a bounded walk;
 //! - `by_action[i]` lists exactly the rules that can apply to action
 //!   `actions[i]`; the last entry lists those that apply to any other action;
-//! - the canonical form is the serde JSON of this struct; the policy hash is
-//!   its sha256, so it is the same on every run and machine.
+//! - the canonical form is the serde JSON of this struct (what a decision log
+//!   stores); the policy hash is the sha256 of the canonical form of its
+//!   *logic*: the program with its debug info blanked (file names, rule and
+//!   condition locations, conditions as written and in words). So it is the
+//!   same on every run and machine, moving the policy folder or rewording a
+//!   trace phrase does not change it, and changing what a decision can say
+//!   (a rule id, a message, an obligation, a citation) does.
 
 use crate::country::{Country, CountrySet};
 use crate::vocab::{CmpOp, Effect, IsWhat};
@@ -490,9 +495,28 @@ impl Program {
         serde_json::to_vec(self).expect("a Program always serialises")
     }
 
-    /// `sha256:<hex>` of the canonical form.
+    /// The policy hash: `sha256:<hex>` of the canonical form of
+    /// [`Program::logic`].
     pub fn hash(&self) -> String {
-        sha256_hex(&self.canonical())
+        sha256_hex(&self.logic().canonical())
+    }
+
+    /// The program without its debug info: no file names, locations,
+    /// conditions as written or phrases. What it decides, and every text a
+    /// decision returns but its rules' locations, are the same.
+    pub fn logic(&self) -> Program {
+        let mut p = self.clone();
+        p.files.clear();
+        for r in &mut p.rules {
+            r.location.clear();
+        }
+        for a in &mut p.atoms {
+            a.text.clear();
+            a.phrase.clear();
+            a.location.clear();
+            a.operands = [None, None];
+        }
+        p
     }
 
     /// Reads a stored program (its canonical JSON) and validates it: a
