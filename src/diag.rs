@@ -5,7 +5,9 @@
 //! into the text `sovra check` prints (miette's graphical report, no colour, so
 //! the output is the same on every terminal and in snapshots).
 
+use crate::check::CheckError;
 use crate::source::{Sources, Span};
+use crate::syntax::ParseError;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
 use std::fmt;
 
@@ -65,30 +67,183 @@ impl Code {
     }
 }
 
-/// One problem in a policy file.
+/// What went wrong, typed by the phase that found it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// Found while parsing a file.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// Found while checking the policy set.
+    #[error(transparent)]
+    Check(#[from] CheckError),
+}
+
+impl Problem {
+    /// Its kind: the variant's name (`DuplicateRule`), one per message.
+    pub fn kind(&self) -> &'static str {
+        use CheckError as C;
+        match self {
+            Problem::Parse(p) => match p {
+                ParseError::Unexpected { .. } => "Unexpected",
+                ParseError::TooDeep { .. } => "TooDeep",
+                ParseError::ParserFailed { .. } => "ParserFailed",
+            },
+            Problem::Check(c) => match c {
+                C::DuplicateRule { .. } => "DuplicateRule",
+                C::DuplicateSet { .. } => "DuplicateSet",
+                C::DuplicateClassification { .. } => "DuplicateClassification",
+                C::DuplicateProfile { .. } => "DuplicateProfile",
+                C::NeverApplies { .. } => "NeverApplies",
+                C::NotACondition { .. } => "NotACondition",
+                C::EmptyHole => "EmptyHole",
+                C::Internal { .. } => "Internal",
+                C::CompilerFailed => "CompilerFailed",
+                C::NestedExists => "NestedExists",
+                C::NotDeclarable { .. } => "NotDeclarable",
+                C::NumberTooLarge { .. } => "NumberTooLarge",
+                C::InvalidTime { .. } => "InvalidTime",
+                C::Arithmetic { .. } => "Arithmetic",
+                C::CountryWithString => "CountryWithString",
+                C::Incomparable { .. } => "Incomparable",
+                C::NoField { .. } => "NoField",
+                C::WholeRecord { .. } => "WholeRecord",
+                C::WholeGrant { .. } => "WholeGrant",
+                C::UnknownName { .. } => "UnknownName",
+                C::UnknownSetOrName { .. } => "UnknownSetOrName",
+                C::NoPackage { .. } => "NoPackage",
+                C::NoSetInPackage { .. } => "NoSetInPackage",
+                C::Cycle { .. } => "Cycle",
+                C::UnknownSet { .. } => "UnknownSet",
+                C::MixedSets => "MixedSets",
+                C::NotAListValue { .. } => "NotAListValue",
+                C::NotALiteral => "NotALiteral",
+                C::MixedList => "MixedList",
+                C::InvalidCountry { .. } => "InvalidCountry",
+                C::UnknownSensitivity { .. } => "UnknownSensitivity",
+                C::ProfileNeedsCountries => "ProfileNeedsCountries",
+                C::UnknownClassification { .. } => "UnknownClassification",
+                C::UnknownValue { .. } => "UnknownValue",
+                C::UnknownProfile { .. } => "UnknownProfile",
+            },
+        }
+    }
+
+    /// Its kind, by stable name.
+    pub fn code(&self) -> Code {
+        use CheckError as C;
+        match self {
+            Problem::Parse(ParseError::Unexpected { .. } | ParseError::ParserFailed { .. }) => {
+                Code::Syntax
+            }
+            Problem::Parse(ParseError::TooDeep { .. }) => Code::TooDeep,
+            Problem::Check(c) => match c {
+                C::DuplicateRule { .. }
+                | C::DuplicateSet { .. }
+                | C::DuplicateClassification { .. }
+                | C::DuplicateProfile { .. } => Code::Duplicate,
+                C::NeverApplies { .. } => Code::NeverApplies,
+                C::NotACondition { .. }
+                | C::NestedExists
+                | C::NotDeclarable { .. }
+                | C::InvalidTime { .. }
+                | C::Arithmetic { .. }
+                | C::CountryWithString
+                | C::Incomparable { .. }
+                | C::WholeRecord { .. }
+                | C::WholeGrant { .. }
+                | C::MixedSets
+                | C::NotALiteral
+                | C::MixedList
+                | C::ProfileNeedsCountries => Code::Type,
+                C::EmptyHole
+                | C::NoField { .. }
+                | C::UnknownName { .. }
+                | C::UnknownSetOrName { .. }
+                | C::NoSetInPackage { .. }
+                | C::UnknownSet { .. }
+                | C::NotAListValue { .. } => Code::UnknownName,
+                C::Internal { .. } => Code::Internal,
+                C::CompilerFailed => Code::Syntax,
+                C::NumberTooLarge { .. } => Code::Number,
+                C::NoPackage { .. } => Code::Import,
+                C::Cycle { .. } => Code::Cycle,
+                C::InvalidCountry { .. } => Code::InvalidCountry,
+                C::UnknownSensitivity { .. } | C::UnknownValue { .. } => Code::UnknownValue,
+                C::UnknownClassification { .. } => Code::UnknownClassification,
+                C::UnknownProfile { .. } => Code::UnknownProfile,
+            },
+        }
+    }
+}
+
+/// Every kind of problem, as [`Problem::kind`] names it (a test requires a
+/// case for each; a unit test checks the list against the match).
+pub const KINDS: [&str; 38] = [
+    "Unexpected",
+    "TooDeep",
+    "ParserFailed",
+    "DuplicateRule",
+    "DuplicateSet",
+    "DuplicateClassification",
+    "DuplicateProfile",
+    "NeverApplies",
+    "NotACondition",
+    "EmptyHole",
+    "Internal",
+    "CompilerFailed",
+    "NestedExists",
+    "NotDeclarable",
+    "NumberTooLarge",
+    "InvalidTime",
+    "Arithmetic",
+    "CountryWithString",
+    "Incomparable",
+    "NoField",
+    "WholeRecord",
+    "WholeGrant",
+    "UnknownName",
+    "UnknownSetOrName",
+    "NoPackage",
+    "NoSetInPackage",
+    "Cycle",
+    "UnknownSet",
+    "MixedSets",
+    "NotAListValue",
+    "NotALiteral",
+    "MixedList",
+    "InvalidCountry",
+    "UnknownSensitivity",
+    "ProfileNeedsCountries",
+    "UnknownClassification",
+    "UnknownValue",
+    "UnknownProfile",
+];
+
+/// One problem in a policy file: what went wrong, where, and what to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
-    /// What kind of problem.
-    pub code: Code,
+    /// What went wrong.
+    pub problem: Problem,
     /// Where.
     pub span: Span,
-    /// What is wrong, one lowercase sentence.
-    pub message: String,
     /// The words under the underlined text.
     pub label: String,
     /// What would fix it.
     pub help: Option<String>,
+    /// Other places that matter, with their words: the first declaration
+    /// of a duplicate, every member of a cycle.
+    pub also: Vec<(Span, String)>,
 }
 
 impl Diagnostic {
     /// A diagnostic without label or help.
-    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
+    pub fn new(problem: impl Into<Problem>, span: Span) -> Self {
         Diagnostic {
-            code,
+            problem: problem.into(),
             span,
-            message: message.into(),
             label: String::new(),
             help: None,
+            also: Vec::new(),
         }
     }
     /// With the words under the underlined text.
@@ -101,47 +256,120 @@ impl Diagnostic {
         self.help = Some(help.into());
         self
     }
+    /// With another place that matters.
+    pub fn also(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.also.push((span, label.into()));
+        self
+    }
+    /// Its kind, by stable name.
+    pub fn code(&self) -> Code {
+        self.problem.code()
+    }
+    /// What went wrong, one lowercase sentence.
+    pub fn message(&self) -> String {
+        self.problem.to_string()
+    }
 }
 
-/// A diagnostic joined to its source, in the shape miette renders.
-struct Report<'a> {
-    diag: &'a Diagnostic,
+/// A diagnostic joined to its source, in the shape miette renders: the
+/// places in its own file as labels, those in other files as related
+/// reports of their own.
+struct Report {
+    /// A second place, shown after the problem (not a problem itself).
+    secondary: bool,
+    message: String,
+    code: Option<String>,
+    help: Option<String>,
     src: NamedSource<String>,
+    labels: Vec<(Span, Option<String>)>,
+    related: Vec<Report>,
 }
 
-impl fmt::Debug for Report<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diag.message)
+impl Report {
+    fn new(d: &Diagnostic, sources: &Sources) -> Report {
+        let src = |span: Span| {
+            let (name, text) = sources
+                .file(span)
+                .map_or(("<unknown>".to_string(), String::new()), |f| {
+                    (f.path.clone(), f.text.to_string())
+                });
+            NamedSource::new(name, text)
+        };
+        let label = (!d.label.is_empty()).then(|| d.label.clone());
+        let mut labels = vec![(d.span, label)];
+        let mut related = Vec::new();
+        for (span, words) in &d.also {
+            if span.file == d.span.file {
+                labels.push((*span, Some(words.clone())));
+            } else {
+                related.push(Report {
+                    secondary: true,
+                    message: words.clone(),
+                    code: None,
+                    help: None,
+                    src: src(*span),
+                    labels: vec![(*span, Some(words.clone()))],
+                    related: Vec::new(),
+                });
+            }
+        }
+        Report {
+            secondary: false,
+            message: d.message(),
+            code: Some(d.code().as_str().to_string()),
+            help: d.help.clone(),
+            src: src(d.span),
+            labels,
+            related,
+        }
     }
 }
-impl fmt::Display for Report<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diag.message)
-    }
-}
-impl std::error::Error for Report<'_> {}
 
-impl miette::Diagnostic for Report<'_> {
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+impl std::error::Error for Report {}
+
+impl miette::Diagnostic for Report {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(self.diag.code.as_str()))
+        self.code
+            .as_ref()
+            .map(|c| Box::new(c) as Box<dyn fmt::Display>)
     }
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diag
-            .help
+        self.help
             .as_ref()
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        self.secondary.then_some(miette::Severity::Advice)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         Some(&self.src)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let span = self.diag.span;
-        let len = (span.end.saturating_sub(span.start)) as usize;
-        let label = (!self.diag.label.is_empty()).then(|| self.diag.label.clone());
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            label,
-            SourceSpan::new((span.start as usize).into(), len),
-        ))))
+        Some(Box::new(self.labels.iter().map(|(span, label)| {
+            let len = (span.end.saturating_sub(span.start)) as usize;
+            LabeledSpan::new_with_span(
+                label.clone(),
+                SourceSpan::new((span.start as usize).into(), len),
+            )
+        })))
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        if self.related.is_empty() {
+            return None;
+        }
+        Some(Box::new(
+            self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+        ))
     }
 }
 
@@ -152,20 +380,12 @@ pub fn render(diags: &[Diagnostic], sources: &Sources) -> String {
         .with_links(false);
     let mut out = String::new();
     for d in diags {
-        let (name, text) = sources
-            .file(d.span)
-            .map_or(("<unknown>".to_string(), String::new()), |f| {
-                (f.path.clone(), f.text.to_string())
-            });
-        let report = Report {
-            diag: d,
-            src: NamedSource::new(name, text),
-        };
+        let report = Report::new(d, sources);
         if handler.render_report(&mut out, &report).is_err() {
             out.push_str(&format!(
                 "{}: {}\n",
                 sources.path_location(d.span),
-                d.message
+                d.message()
             ));
         }
         out.push('\n');

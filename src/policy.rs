@@ -179,9 +179,8 @@ pub fn compile(sources: &Sources) -> Result<Program, Vec<Diagnostic>> {
         match run {
             Ok(h) => h.join().unwrap_or_else(|_| {
                 Err(vec![Diagnostic::new(
-                    crate::diag::Code::Syntax,
+                    crate::check::CheckError::CompilerFailed,
                     crate::source::Span::new(0, 0, 0),
-                    "the compiler failed on this policy set (a defect: please report it)",
                 )])
             }),
             Err(_) => crate::check::check(sources),

@@ -158,7 +158,7 @@ fn every_documentation_example_runs() {
                         .err()
                         .unwrap_or_else(|| panic!("{at}: example should fail"));
                     assert!(
-                        d.iter().any(|d| d.code.as_str() == *code),
+                        d.iter().any(|d| d.code().as_str() == *code),
                         "{at}: expected {code}, got {d:?}"
                     );
                     ran += 1;

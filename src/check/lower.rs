@@ -13,15 +13,12 @@ impl<'s> Checker<'s> {
                 if let Some(first) = seen.get(&id).copied() {
                     let loc = self.sources.path_location(first);
                     self.err(
-                        Diagnostic::new(
-                            Code::Duplicate,
-                            r.name.span,
-                            format!("rule `{id}` is declared twice"),
-                        )
-                        .label("declared again here")
-                        .help(format!(
-                            "the first is at {loc}; rule names must be unique within a package"
-                        )),
+                        Diagnostic::new(CheckError::DuplicateRule { id: id.clone() }, r.name.span)
+                            .also(first, "first declared here")
+                            .label("declared again here")
+                            .help(format!(
+                                "the first is at {loc}; rule names must be unique within a package"
+                            )),
                     );
                     continue;
                 }
@@ -56,9 +53,11 @@ impl<'s> Checker<'s> {
             let span = r.when.as_ref().map_or(r.name.span, Expr::span);
             self.err(
                 Diagnostic::new(
-                    Code::NeverApplies,
+                    CheckError::NeverApplies {
+                        id: id.clone(),
+                        why: why.to_string(),
+                    },
                     span,
-                    format!("rule `{id}` can never apply: {why}"),
                 )
                 .label("never true")
                 .help("fix the condition or remove the rule"),
@@ -83,16 +82,9 @@ impl<'s> Checker<'s> {
             return Some(());
         }
         self.err(
-            Diagnostic::new(
-                Code::Type,
-                span,
-                format!(
-                    "a condition must be true or false, but this is {}",
-                    ty_name(t)
-                ),
-            )
-            .label("not a condition")
-            .help("compare it with something: `==`, `!=`, `in`, `satisfies`, `is present`"),
+            Diagnostic::new(CheckError::NotACondition { found: ty_name(t) }, span)
+                .label("not a condition")
+                .help("compare it with something: `==`, `!=`, `in`, `satisfies`, `is present`"),
         );
         None
     }
@@ -104,8 +96,14 @@ impl<'s> Checker<'s> {
                 SynPart::Text(t) => parts.push(MessagePart::Text(t.clone())),
                 SynPart::Hole(segs, span) => {
                     if segs.iter().any(|s| s.name.is_empty()) {
+                        // The braces too, so that an empty `{}` is underlined.
+                        let braces = Span {
+                            start: span.start.saturating_sub(1),
+                            end: span.end + 1,
+                            ..*span
+                        };
                         self.err(
-                            Diagnostic::new(Code::UnknownName, *span, "an empty `{}` in a message")
+                            Diagnostic::new(CheckError::EmptyHole, braces)
                                 .label("nothing to quote")
                                 .help("quote a value with its path, such as `{target.country}`; write `\\{` for a brace"),
                         );
@@ -158,11 +156,7 @@ impl<'s> Checker<'s> {
         match e {
             Expr::Unexpected(what, span) => {
                 self.err(
-                    Diagnostic::new(
-                        Code::Internal,
-                        *span,
-                        format!("internal error: the parser built an unexpected shape for {what}"),
-                    )
+                    Diagnostic::new(CheckError::Internal { what }, *span)
                     .label("here")
                     .help("this is a bug in Sovra, not in the policy: please report it with this file; the policy set does not compile until it is fixed"),
                 );
@@ -247,13 +241,9 @@ impl<'s> Checker<'s> {
             Expr::Exists { var, cond, span } => {
                 if self.grant_var.is_some() {
                     self.err(
-                        Diagnostic::new(
-                            Code::Type,
-                            *span,
-                            "`exists grant` cannot be nested in another",
-                        )
-                        .label("nested")
-                        .help("state every condition on the grant in one `where` clause"),
+                        Diagnostic::new(CheckError::NestedExists, *span)
+                            .label("nested")
+                            .help("state every condition on the grant in one `where` clause"),
                     );
                     return None;
                 }
@@ -288,7 +278,7 @@ impl<'s> Checker<'s> {
                 let (n, t) = self.expr(expr, file)?;
                 if *what == IsWhat::Declared && !matches!(t, Ty::Str(Kind::Class) | Ty::Profile) {
                     self.err(
-                        Diagnostic::new(Code::Type, expr.span(), format!("`is declared` asks about a classification or a residency profile, not {}", ty_name(t)))
+                        Diagnostic::new(CheckError::NotDeclarable { found: ty_name(t) }, expr.span())
                             .label("neither a classification nor a profile")
                             .help("write `resource.classification is declared` or `resource.residency is declared`"),
                     );
@@ -315,12 +305,10 @@ impl<'s> Checker<'s> {
                     Lit::Number(x) if !x.is_finite() => {
                         self.err(
                             Diagnostic::new(
-                                Code::Number,
+                                CheckError::NumberTooLarge {
+                                    text: cap_chars(&self.text(*span), 16),
+                                },
                                 *span,
-                                format!(
-                                    "the number `{}` is too large to compute with",
-                                    cap_chars(&self.text(*span), 16)
-                                ),
                             )
                             .label("not a finite number")
                             .help(format!(
@@ -337,9 +325,10 @@ impl<'s> Checker<'s> {
                     Lit::InvalidTime(s) => {
                         self.err(
                             Diagnostic::new(
-                                Code::Type,
+                                CheckError::InvalidTime {
+                                    text: s.to_string(),
+                                },
                                 *span,
-                                format!("`{s}` is not a valid time"),
                             )
                             .label("not a real instant")
                             .help("write an RFC 3339 time such as `2026-01-01T00:00:00Z`"),
@@ -412,7 +401,7 @@ impl<'s> Checker<'s> {
             _ => {
                 let sym = if add { "+" } else { "-" };
                 self.err(
-                    Diagnostic::new(Code::Type, span, format!("cannot apply `{sym}` to {} and {}", ty_name(lt), ty_name(rt)))
+                    Diagnostic::new(CheckError::Arithmetic { op: sym, left: ty_name(lt), right: ty_name(rt) }, span)
                         .label("mismatched operands")
                         .help("`+` and `-` join sets, move a time by a duration (`now - 90d`), or add numbers or durations"),
                 );
@@ -440,13 +429,9 @@ impl<'s> Checker<'s> {
     pub(super) fn as_country(&mut self, n: NodeId, e: &Expr) -> Option<NodeId> {
         let Some(Const::Str(s)) = self.konst(n) else {
             self.err(
-                Diagnostic::new(
-                    Code::Type,
-                    e.span(),
-                    "cannot compare a country with a string",
-                )
-                .label("a string")
-                .help("compare countries with countries: `principal.country == DE`"),
+                Diagnostic::new(CheckError::CountryWithString, e.span())
+                    .label("a string")
+                    .help("compare countries with countries: `principal.country == DE`"),
             );
             return None;
         };

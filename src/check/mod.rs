@@ -15,9 +15,11 @@ use crate::source::{Sources, Span};
 use crate::syntax::{
     self, AddOp, CmpOp, Expr, Ident, IsWhat, Item, Lit, MessagePart as SynPart, Mode, SetExpr,
 };
+pub use error::CheckError;
 use std::collections::{BTreeSet, HashMap};
 use suggest::{is_symbol, looks_like_country, suggest};
 
+mod error;
 mod index;
 mod lower;
 mod paths;
@@ -50,7 +52,7 @@ pub fn check(sources: &Sources) -> Result<Program, Vec<Diagnostic>> {
         Ok(c.prog)
     } else {
         let mut seen = std::collections::HashSet::new();
-        c.diags.retain(|d| seen.insert((d.span, d.message.clone())));
+        c.diags.retain(|d| seen.insert((d.span, d.message())));
         Err(c.diags)
     }
 }
@@ -158,6 +160,8 @@ struct Checker<'s> {
     /// package → set name → index into `set_decls`.
     pkg_sets: HashMap<String, HashMap<String, usize>>,
     set_decls: Vec<SetDecl>,
+    /// The sets being resolved, outermost first (a cycle's members).
+    resolving: Vec<usize>,
     /// per file: visible set names (own package plus imports).
     scopes: Vec<HashMap<String, usize>>,
     classes: HashMap<String, Span>,
@@ -192,6 +196,7 @@ impl<'s> Checker<'s> {
             syms: HashMap::new(),
             pkg_sets: HashMap::new(),
             set_decls: Vec::new(),
+            resolving: Vec::new(),
             scopes: Vec::new(),
             classes: HashMap::new(),
             profiles: HashMap::new(),
@@ -283,7 +288,7 @@ mod tests {
         let mut c = Checker::new(&s);
         c.run(&[file]);
         assert_eq!(c.diags.len(), 1, "{:?}", c.diags);
-        assert_eq!(c.diags[0].code, Code::Internal);
-        assert!(c.diags[0].message.contains("a condition"));
+        assert_eq!(c.diags[0].code(), Code::Internal);
+        assert!(c.diags[0].message().contains("a condition"));
     }
 }

@@ -34,9 +34,11 @@ impl<'s> Checker<'s> {
     ) -> Option<(NodeId, Ty)> {
         self.err(
             Diagnostic::new(
-                Code::UnknownName,
+                CheckError::NoField {
+                    record: root.to_string(),
+                    field: seg.name.clone(),
+                },
                 seg.span,
-                format!("`{root}` has no field `{}`", seg.name),
             )
             .label("unknown field")
             .help(suggest(
@@ -114,9 +116,10 @@ impl<'s> Checker<'s> {
     pub(super) fn whole(&mut self, id: &Ident, fields: &[&str]) -> Option<(NodeId, Ty)> {
         self.err(
             Diagnostic::new(
-                Code::Type,
+                CheckError::WholeRecord {
+                    name: id.name.clone(),
+                },
                 id.span,
-                format!("`{}` is a record; use one of its fields", id.name),
             )
             .label("a whole record")
             .help(format!("its fields: {}", fields.join(", "))),
@@ -134,9 +137,10 @@ impl<'s> Checker<'s> {
         let Some(field) = rest.first() else {
             self.err(
                 Diagnostic::new(
-                    Code::Type,
+                    CheckError::WholeGrant {
+                        var: var.to_string(),
+                    },
                     span,
-                    format!("`{var}` is a grant; use one of its fields"),
                 )
                 .label("a whole grant")
                 .help(format!("its fields: {}", FIELDS.join(", "))),
@@ -198,9 +202,10 @@ impl<'s> Checker<'s> {
             });
             self.err(
                 Diagnostic::new(
-                    Code::UnknownName,
+                    CheckError::UnknownName {
+                        name: first.name.clone(),
+                    },
                     first.span,
-                    format!("unknown name `{}`", first.name),
                 )
                 .label("not declared")
                 .help(help),
@@ -210,19 +215,16 @@ impl<'s> Checker<'s> {
         let help = self
             .import_hint(&first.name)
             .unwrap_or_else(|| suggest(&first.name, roots.into_iter(), "names in scope"));
-        let what = if segs.len() > 1 {
-            "unknown name"
+        let name = first.name.clone();
+        let (problem, at) = if segs.len() > 1 {
+            (CheckError::UnknownName { name }, first.span)
         } else {
-            "unknown set or name"
+            (CheckError::UnknownSetOrName { name }, span)
         };
         self.err(
-            Diagnostic::new(
-                Code::UnknownName,
-                if segs.len() > 1 { first.span } else { span },
-                format!("{what} `{}`", first.name),
-            )
-            .label("not declared")
-            .help(help),
+            Diagnostic::new(problem, at)
+                .label("not declared")
+                .help(help),
         );
         None
     }

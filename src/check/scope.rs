@@ -19,13 +19,13 @@ impl<'s> Checker<'s> {
                         let loc = self.sources.path_location(at);
                         self.err(
                             Diagnostic::new(
-                                Code::Duplicate,
+                                CheckError::DuplicateSet {
+                                    name: name.name.clone(),
+                                    package: f.package.name.clone(),
+                                },
                                 name.span,
-                                format!(
-                                    "set `{}` is declared twice in package `{}`",
-                                    name.name, f.package.name
-                                ),
                             )
+                            .also(at, "first declared here")
                             .label("declared again here")
                             .help(format!(
                                 "the first declaration is at {loc}; rename or remove one"
@@ -63,9 +63,10 @@ impl<'s> Checker<'s> {
                         v
                     };
                     let d = Diagnostic::new(
-                        Code::Import,
+                        CheckError::NoPackage {
+                            package: u.package.name.clone(),
+                        },
                         u.package.span,
-                        format!("no package `{}` declares sets to import", u.package.name),
                     )
                     .label("unknown package")
                     .help(suggest(
@@ -84,9 +85,11 @@ impl<'s> Checker<'s> {
                         None => {
                             let names: Vec<&str> = pkg.keys().map(String::as_str).collect();
                             let d = Diagnostic::new(
-                                Code::UnknownName,
+                                CheckError::NoSetInPackage {
+                                    package: u.package.name.clone(),
+                                    name: n.name.clone(),
+                                },
                                 n.span,
-                                format!("package `{}` has no set `{}`", u.package.name, n.name),
                             )
                             .label("not declared there")
                             .help(suggest(
@@ -114,15 +117,17 @@ impl<'s> Checker<'s> {
             SetState::Active => {
                 let span = decl.span;
                 let name = decl.qname.clone();
-                self.err(
-                    Diagnostic::new(
-                        Code::Cycle,
-                        span,
-                        format!("set `{name}` is defined in terms of itself"),
-                    )
+                // The members: the sets being resolved from this one on.
+                let from = self.resolving.iter().position(|d| *d == i).unwrap_or(0);
+                let mut d = Diagnostic::new(CheckError::Cycle { name }, span)
                     .label("part of a cycle")
-                    .help("a set may use other sets, but never (through them) itself"),
-                );
+                    .help("a set may use other sets, but never (through them) itself");
+                for m in self.resolving.get(from + 1..).unwrap_or(&[]) {
+                    if let Some(member) = self.set_decls.get(*m) {
+                        d = d.also(member.span, format!("`{}` is part of it", member.qname));
+                    }
+                }
+                self.err(d);
                 return None;
             }
             SetState::Todo => {}
@@ -131,6 +136,7 @@ impl<'s> Checker<'s> {
         if let Some(d) = self.set_decls.get_mut(i) {
             d.state = SetState::Active;
         }
+        self.resolving.push(i);
         let expr = files.get(file).and_then(|f| {
             f.items.iter().find_map(|it| match it {
                 Item::Set { name, value }
@@ -149,6 +155,7 @@ impl<'s> Checker<'s> {
         if let Some(d) = self.set_decls.get_mut(i) {
             d.state = SetState::Done(out.clone());
         }
+        self.resolving.pop();
         out
     }
 
@@ -197,9 +204,10 @@ impl<'s> Checker<'s> {
                 });
                 self.err(
                     Diagnostic::new(
-                        Code::UnknownName,
+                        CheckError::UnknownSet {
+                            name: id.name.clone(),
+                        },
                         id.span,
-                        format!("unknown set `{}`", id.name),
                     )
                     .label("not declared or imported")
                     .help(hint),
@@ -246,13 +254,9 @@ impl<'s> Checker<'s> {
             }
             _ => {
                 self.err(
-                    Diagnostic::new(
-                        Code::Type,
-                        span,
-                        "cannot combine a set of countries with a set of strings",
-                    )
-                    .label("mixed set")
-                    .help("use `+` and `-` on sets of the same kind"),
+                    Diagnostic::new(CheckError::MixedSets, span)
+                        .label("mixed set")
+                        .help("use `+` and `-` on sets of the same kind"),
                 );
                 return None;
             }
@@ -277,7 +281,7 @@ impl<'s> Checker<'s> {
                     } else {
                         ok = false;
                         self.err(
-                            Diagnostic::new(Code::UnknownName, id.span, format!("`{}` is not a value a list can hold", id.name))
+                            Diagnostic::new(CheckError::NotAListValue { name: id.name.clone() }, id.span)
                                 .label("not a literal")
                                 .help("list members are country codes (`DE`), lower-case words (`store`) or quoted strings"),
                         );
@@ -287,7 +291,7 @@ impl<'s> Checker<'s> {
                 other => {
                     ok = false;
                     self.err(
-                        Diagnostic::new(Code::Type, other.span(), "list members must be literals")
+                        Diagnostic::new(CheckError::NotALiteral, other.span())
                             .label("not a literal")
                             .help("list members are country codes (`DE`), lower-case words (`store`) or quoted strings"),
                     );
@@ -305,7 +309,7 @@ impl<'s> Checker<'s> {
                 let span = items.first().map(Expr::span).unwrap_or_default();
                 let span = items.last().map_or(span, |l| span.to(l.span()));
                 self.err(
-                    Diagnostic::new(Code::Type, span, "a list mixes country codes and strings")
+                    Diagnostic::new(CheckError::MixedList, span)
                         .label("mixed list")
                         .help("a list holds either country codes or strings; quote nothing in a list of countries"),
                 );
@@ -337,9 +341,10 @@ impl<'s> Checker<'s> {
         };
         self.err(
             Diagnostic::new(
-                Code::InvalidCountry,
+                CheckError::InvalidCountry {
+                    text: text.to_string(),
+                },
                 span,
-                format!("`{text}` is not an ISO 3166-1 country code"),
             )
             .label("not a country code")
             .help(help),
@@ -366,7 +371,8 @@ impl<'s> Checker<'s> {
                     if let Some(first) = self.classes.get(&name.name).copied() {
                         let loc = self.sources.path_location(first);
                         self.err(
-                            Diagnostic::new(Code::Duplicate, name.span, format!("classification `{}` is declared twice", name.name))
+                            Diagnostic::new(CheckError::DuplicateClassification { name: name.name.clone() }, name.span)
+                                .also(first, "first declared here")
                                 .label("declared again here")
                                 .help(format!("the first declaration is at {loc}; classifications are global, declare each once")),
                         );
@@ -375,9 +381,10 @@ impl<'s> Checker<'s> {
                     if !SENSITIVITIES.contains(&sensitivity.name.as_str()) {
                         self.err(
                             Diagnostic::new(
-                                Code::UnknownValue,
+                                CheckError::UnknownSensitivity {
+                                    name: sensitivity.name.clone(),
+                                },
                                 sensitivity.span,
-                                format!("unknown sensitivity `{}`", sensitivity.name),
                             )
                             .label("not on the scale")
                             .help(format!(
@@ -402,7 +409,8 @@ impl<'s> Checker<'s> {
                     if let Some(first) = self.profiles.get(&name.name).copied() {
                         let loc = self.sources.path_location(first);
                         self.err(
-                            Diagnostic::new(Code::Duplicate, name.span, format!("profile `{}` is declared twice", name.name))
+                            Diagnostic::new(CheckError::DuplicateProfile { name: name.name.clone() }, name.span)
+                                .also(first, "first declared here")
                                 .label("declared again here")
                                 .help(format!("the first declaration is at {loc}; profiles are global, declare each once")),
                         );
@@ -428,13 +436,9 @@ impl<'s> Checker<'s> {
             SetVal::Empty => Some(CountrySet::EMPTY),
             SetVal::Strings(_) => {
                 self.err(
-                    Diagnostic::new(
-                        Code::Type,
-                        e.span(),
-                        "a residency profile needs a set of countries",
-                    )
-                    .label("a set of strings")
-                    .help("list country codes (`[DE, FR]`) or name a set of countries (`EEA`)"),
+                    Diagnostic::new(CheckError::ProfileNeedsCountries, e.span())
+                        .label("a set of strings")
+                        .help("list country codes (`[DE, FR]`) or name a set of countries (`EEA`)"),
                 );
                 None
             }

@@ -18,9 +18,11 @@ impl<'s> Checker<'s> {
         let mismatch = |c: &mut Self, why: &str| {
             c.err(
                 Diagnostic::new(
-                    Code::Type,
+                    CheckError::Incomparable {
+                        left: ty_name(lt),
+                        right: ty_name(rt),
+                    },
                     span,
-                    format!("cannot compare {} with {}", ty_name(lt), ty_name(rt)),
                 )
                 .label(format!("{} `{}` {}", ty_name(lt), op.as_str(), ty_name(rt)))
                 .help(why.to_string()),
@@ -185,7 +187,16 @@ impl<'s> Checker<'s> {
         if allowed.iter().any(|a| a == value) {
             return;
         }
-        let d = Diagnostic::new(code, span, format!("unknown {what} `{value}`"))
+        let problem = match code {
+            Code::UnknownClassification => CheckError::UnknownClassification {
+                value: value.to_string(),
+            },
+            _ => CheckError::UnknownValue {
+                what,
+                value: value.to_string(),
+            },
+        };
+        let d = Diagnostic::new(problem, span)
             .label(format!("not a declared {what}"))
             .help(suggest(
                 value,
@@ -264,13 +275,9 @@ impl<'s> Checker<'s> {
             if !self.profiles.contains_key(&v) {
                 let mut names: Vec<String> = self.profiles.keys().cloned().collect();
                 names.sort();
-                let d = Diagnostic::new(
-                    Code::UnknownProfile,
-                    e.span(),
-                    format!("unknown residency profile `{v}`"),
-                )
-                .label("not a declared profile")
-                .help(suggest(&v, names.iter().map(String::as_str), "profiles"));
+                let d = Diagnostic::new(CheckError::UnknownProfile { name: v.clone() }, e.span())
+                    .label("not a declared profile")
+                    .help(suggest(&v, names.iter().map(String::as_str), "profiles"));
                 self.err(d);
             }
         }

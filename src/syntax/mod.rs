@@ -7,15 +7,17 @@
 //! carries the [`Span`] of its text; pest rule names never reach a user (errors
 //! are translated into the words of docs/language.md).
 
-use crate::diag::{Code, Diagnostic};
+use crate::diag::Diagnostic;
 use crate::source::Span;
 pub use crate::vocab::{CmpOp, Effect, IsWhat};
 use pest::iterators::Pair;
 use pest::Parser as _;
 
 mod build;
+mod error;
 mod parse;
 
+pub use error::ParseError;
 pub(crate) use parse::parse;
 pub use parse::MAX_NESTING;
 

@@ -52,9 +52,10 @@ pub(crate) fn parse(file_id: u32, text: &str) -> Result<File, Vec<Diagnostic>> {
                 // A parser thread that failed is a defect, never "no problems".
                 let failed = |why: &str| {
                     Err(vec![Diagnostic::new(
-                        Code::Syntax,
+                        ParseError::ParserFailed {
+                            why: why.to_string(),
+                        },
                         Span::new(file_id, base, base + 1),
-                        format!("the parser {why} on this part of the file (a defect: please report it)"),
                     )
                     .label("parsing failed here")
                     .help("split the file, or report the defect with the file")])
@@ -217,9 +218,10 @@ fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
                 .unwrap_or(start);
             return Some(
                 Diagnostic::new(
-                    Code::TooDeep,
+                    ParseError::TooDeep {
+                        limit: MAX_NESTING,
+                    },
                     Span::new(at.file, at.base + start, at.base + end),
-                    format!("this condition nests deeper than {MAX_NESTING} levels"),
                 )
                 .label("too deep")
                 .help(format!(
@@ -400,9 +402,11 @@ fn translate(at: At, text: &str, e: pest::error::Error<Rule>) -> (Diagnostic, us
         "not expected here".to_string()
     };
     let mut d = Diagnostic::new(
-        Code::Syntax,
+        ParseError::Unexpected {
+            found: what,
+            expected: expected_words,
+        },
         span,
-        format!("unexpected {what}: expected {expected_words}"),
     )
     .label(label);
     d = d.help(hint(found, &expected));
