@@ -630,7 +630,24 @@ pub fn run(cfg: Config, regions: Regions, grants: Grants) -> Result<(), String> 
             max_batch: cfg.max_batch,
             metrics: Metrics::default(),
         });
-        let app = Router::new()
+        let app = router(state.clone(), cfg.max_body, cfg.timeout);
+        let auth = if state.tokens.is_some() {
+            "bearer tokens required"
+        } else {
+            "no tokens: loopback only"
+        };
+        eprintln!("sovra: listening on http://{addr} ({auth})");
+        serve(listener, app, cfg.max_connections, cfg.header_timeout).await;
+        eprintln!("sovra: shut down after the requests in flight");
+        Ok(())
+    })
+}
+
+/// The HTTP API: every route, behind the guard (host, token, content
+/// type), the time limit and the JSON error mapping. The socket (accept
+/// loop, header timeout, connection limit) is [`serve`]'s.
+fn router(state: St, max_body: usize, timeout: Duration) -> Router {
+    Router::new()
             .route("/v1/evaluate", post(evaluate))
             .route("/v1/evaluate/batch", post(evaluate_batch))
             .route("/v1/placement", post(placement))
@@ -648,30 +665,20 @@ pub fn run(cfg: Config, regions: Regions, grants: Grants) -> Result<(), String> 
             )
             .route("/metrics", get(metrics::metrics))
             .fallback(not_found)
-            .layer(DefaultBodyLimit::max(cfg.max_body))
+            .layer(DefaultBodyLimit::max(max_body))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 guard::guard,
             ))
             .layer(axum::middleware::from_fn_with_state(
-                cfg.timeout,
+                timeout,
                 guard::time_limit,
             ))
             .layer(axum::middleware::map_response_with_state(
-                cfg.max_body,
+                max_body,
                 guard::json_errors,
             ))
-            .with_state(state.clone());
-        let auth = if state.tokens.is_some() {
-            "bearer tokens required"
-        } else {
-            "no tokens: loopback only"
-        };
-        eprintln!("sovra: listening on http://{addr} ({auth})");
-        serve(listener, app, cfg.max_connections, cfg.header_timeout).await;
-        eprintln!("sovra: shut down after the requests in flight");
-        Ok(())
-    })
+            .with_state(state)
 }
 
 /// Resolves at SIGTERM or Ctrl-C.
@@ -735,3 +742,6 @@ async fn serve(
     drop(listener);
     graceful.shutdown().await;
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+//! The router driven in-process (no socket): every route, status and error
+//! shape. What needs a socket (timeouts, connection limits, shutdown, a
+//! slow client) is in tests/server.rs and tests/server_attacks.rs.
+
+use super::*;
+use axum::body::Body;
+use axum::http::Request as HttpRequest;
+use sovra::documents::bundled_regions;
+use tower::ServiceExt as _;
+
+const DENY: &str = include_str!("../../docs/examples/store-us.json");
+const ALLOW: &str = r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"svc","country":"DE"},"resource":{"id":"ds","classification":"identity","residency":"eea","home_country":"DE"},"target_region":"eu-central-1"}"#;
+const HOST: &str = "127.0.0.1:8181";
+
+/// The router over the bundled library and catalog, as `sovra serve
+/// --trust-request-time` on loopback builds it.
+fn app() -> Router {
+    let engine = Engine::new(compile(&[]).unwrap(), bundled_regions(), Grants::default());
+    let state = Arc::new(AppState {
+        engine: RwLock::new(Arc::new(engine)),
+        update: Mutex::new(()),
+        policies: Vec::new(),
+        tokens: None,
+        hosts: Some(own_hosts(HOST.parse().unwrap())),
+        log: None,
+        trust_request_time: true,
+        max_batch: 10_000,
+        metrics: Metrics::default(),
+    });
+    router(state, 64 << 20, Duration::from_secs(10))
+}
+
+/// One request: the status and the body.
+async fn call(app: &Router, method: &str, path: &str, body: &str) -> (u16, String) {
+    let req = HttpRequest::builder()
+        .method(method)
+        .uri(path)
+        .header("host", HOST)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+#[tokio::test]
+async fn every_endpoint_and_error_status() {
+    let app = app();
+    let a = &app;
+    let (st, b) = call(a, "POST", "/v1/evaluate", DENY).await;
+    assert_eq!(st, 200);
+    assert_eq!(json(&b)["decision"], "deny");
+    let (st, b) = call(a, "POST", "/v1/evaluate?explain=full", ALLOW).await;
+    assert_eq!(st, 200);
+    assert_eq!(json(&b)["trace"]["level"], "full");
+    let bad = r#"{"action":"store","principal":{"country":"Germany"}}"#;
+    let (st, b) = call(a, "POST", "/v1/evaluate", bad).await;
+    assert_eq!(st, 400);
+    assert_eq!(json(&b)["path"], "principal.country");
+    assert_eq!(call(a, "POST", "/v1/evaluate", "{nope").await.0, 400);
+    let (st, b) = call(a, "POST", "/v1/evaluate?explain=loud", ALLOW).await;
+    assert_eq!(st, 400);
+    assert!(json(&b)["error"].is_string(), "every error is the JSON object");
+    let batch = format!("[{ALLOW}, 7, {DENY}]");
+    let (st, b) = call(a, "POST", "/v1/evaluate/batch", &batch).await;
+    assert_eq!(st, 200);
+    let v = json(&b);
+    assert_eq!(v[0]["decision"], "allow");
+    assert_eq!(v[1]["index"], 1);
+    assert_eq!(v[2]["decision"], "deny");
+    assert_eq!(call(a, "POST", "/v1/evaluate/batch", "{}").await.0, 400);
+    let (st, b) = call(a, "POST", "/v1/placement", DENY).await;
+    assert_eq!(st, 200);
+    let v = json(&b);
+    let allowed: Vec<&str> = v["allowed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["region"].as_str().unwrap())
+        .collect();
+    assert!(allowed.contains(&"eu-central-1") && !allowed.contains(&"us-east-1"));
+    assert!(v["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["region"] == "us-east-1" && r["rules"][0] == "gdpr.transfer_outside_eea"));
+    let (st, b) = call(a, "GET", "/v1/policies", "").await;
+    assert_eq!(st, 200);
+    assert_eq!(json(&b)["rules"].as_array().unwrap().len(), 15);
+    assert_eq!(call(a, "GET", "/health", "").await.0, 200);
+    assert_eq!(call(a, "GET", "/ready", "").await.0, 200);
+    let (st, b) = call(a, "GET", "/metrics", "").await;
+    assert_eq!(st, 200);
+    // One decision and a batch of two decided; two bodies and one batch
+    // element refused.
+    for line in [
+        "sovra_decisions_total{outcome=\"allow\"} 2",
+        "sovra_decisions_total{outcome=\"deny\"} 2",
+        "sovra_decisions_by_rule_total{rule=\"gdpr.transfer_outside_eea\"} 2",
+        "sovra_errors_total{kind=\"bad_request\"} 3",
+    ] {
+        assert!(b.lines().any(|l| l == line), "no `{line}` in\n{b}");
+    }
+    assert!(b.contains("sovra_decision_seconds_bucket"));
+    for (method, path, status) in [
+        ("GET", "/nope", 404),
+        ("GET", "/v1/evaluate", 405),
+        ("DELETE", "/v1/policies", 405),
+    ] {
+        let (st, b) = call(a, method, path, "").await;
+        assert_eq!(st, status, "{method} {path}");
+        assert!(json(&b)["error"].is_string(), "{method} {path}: {b}");
+    }
+
+    // Document swaps: a bad document is refused and the old one stays.
+    let bad = r#"{"regions":[{"id":"x","country":"de"}]}"#;
+    let (st, b) = call(a, "PUT", "/v1/documents/regions", bad).await;
+    assert_eq!(st, 400);
+    assert_eq!(json(&b)["path"], "regions[0].country");
+    let (_, b) = call(a, "POST", "/v1/evaluate", ALLOW).await;
+    assert_eq!(json(&b)["decision"], "allow");
+    let offline = r#"{"regions":[{"id":"eu-central-1","country":"DE","status":"offline"}]}"#;
+    assert_eq!(call(a, "PUT", "/v1/documents/regions", offline).await.0, 200);
+    let (_, b) = call(a, "POST", "/v1/evaluate", ALLOW).await;
+    assert_eq!(
+        json(&b)["reasons"][0]["rule"],
+        "residency.inactive_target",
+        "the new regions are in force"
+    );
+    let grants = include_str!("../../docs/examples/grants.json");
+    assert_eq!(call(a, "PUT", "/v1/documents/grants", grants).await.0, 200);
+    let bad = r#"{"grants":[{"id":1}]}"#;
+    assert_eq!(call(a, "PUT", "/v1/documents/grants", bad).await.0, 400);
+    // Reload with the bundled library (no --policies) works.
+    assert_eq!(call(a, "POST", "/v1/reload", "").await.0, 200);
+}
+
+#[tokio::test]
+async fn a_foreign_host_or_a_cross_site_origin_is_refused_before_the_body_is_read() {
+    let app = app();
+    for (header, value) in [
+        ("host", "evil.example:8181"),
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let mut req = HttpRequest::builder()
+            .method("POST")
+            .uri("/v1/evaluate")
+            .header("content-type", "application/json");
+        if header != "host" {
+            req = req.header("host", HOST);
+        }
+        let req = req.header(header, value).body(Body::from(ALLOW)).unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 403, "{header}: {value}");
+    }
+}
