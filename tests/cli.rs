@@ -9,6 +9,8 @@
     reason = "a test or bench fails loudly: a panic is a failed check"
 )]
 
+use sovra::eval::{Decision, Detail, Outcome};
+use sovra::vocab::Effect;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -43,30 +45,27 @@ const DENY: &str = r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal
 fn eval_allow_exits_0_with_a_decision_document() {
     let o = sovra(&["eval", "--request", "-"], Some(ALLOW));
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    let d: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
-    assert_eq!(d["decision"], "allow");
-    assert_eq!(d["reasons"][0]["rule"], "residency.store_or_replicate");
-    assert_eq!(d["reasons"][0]["effect"], "permit");
-    assert!(d["policy_hash"].as_str().unwrap().starts_with("sha256:"));
-    assert!(d["input_hash"].as_str().unwrap().starts_with("sha256:"));
-    assert_eq!(d["evaluated_at"], "2026-03-01T12:00:00Z");
-    assert!(d.get("trace").is_none(), "no trace unless asked");
+    let raw: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
+    assert!(raw.get("trace").is_none(), "no trace unless asked");
+    let d: Decision = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(d.decision, Outcome::Allow);
+    assert_eq!(d.reasons[0].rule, "residency.store_or_replicate");
+    assert_eq!(d.reasons[0].effect, Effect::Permit);
+    assert!(d.policy_hash.starts_with("sha256:"));
+    assert!(d.input_hash.starts_with("sha256:"));
+    assert_eq!(d.evaluated_at, "2026-03-01T12:00:00Z");
 }
 
 #[test]
 fn eval_deny_exits_1_and_names_the_rule() {
     let o = sovra(&["eval", "--request", "docs/examples/store-us.json"], None);
     assert_eq!(o.status.code(), Some(1));
-    let d: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
-    assert_eq!(d["decision"], "deny");
-    let rules: Vec<&str> = d["reasons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["rule"].as_str().unwrap())
-        .collect();
-    assert!(rules.contains(&"gdpr.transfer_outside_eea"));
-    assert_eq!(d["reasons"][0]["location"], "policies/gdpr.sov:14:1");
+    let d: Decision = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(d.decision, Outcome::Deny);
+    assert!(d
+        .rule_ids()
+        .contains(&"gdpr.transfer_outside_eea".to_string()));
+    assert_eq!(d.reasons[0].location, "policies/gdpr.sov:14:1");
 }
 
 #[test]
@@ -205,12 +204,13 @@ fn eval_text_format_and_full_trace() {
         &["eval", "--request", "-", "--explain", "summary"],
         Some(DENY),
     );
-    let d: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
-    assert_eq!(d["trace"]["level"], "summary");
-    assert!(d["trace"]["rules"][0].get("conditions").is_none());
+    let d: Decision = serde_json::from_str(&out(&o)).unwrap();
+    let t = d.trace.unwrap();
+    assert_eq!(t.level, Detail::Summary);
+    assert!(t.rules[0].conditions.is_none());
     let o = sovra(&["eval", "--request", "-", "--explain", "full"], Some(DENY));
-    let d: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
-    assert!(d["trace"]["rules"][0]["conditions"].is_array());
+    let d: Decision = serde_json::from_str(&out(&o)).unwrap();
+    assert!(d.trace.unwrap().rules[0].conditions.is_some());
 }
 
 #[test]
@@ -384,16 +384,12 @@ fn export_to_rego_and_decide_through_regorus() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), rego);
     std::fs::remove_file(file).ok();
 
+    let mut documents: Vec<Decision> = Vec::new();
     for engine in ["sovra", "rego", "rego-rvm"] {
         let o = sovra(&["eval", "--engine", engine, "--request", "-"], Some(DENY));
         assert_eq!(o.status.code(), Some(1), "{engine}: {}", err(&o));
-        let d: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
-        let rules: Vec<&str> = d["reasons"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["rule"].as_str().unwrap())
-            .collect();
+        let d: Decision = serde_json::from_str(&out(&o)).unwrap();
+        let rules: Vec<&str> = d.reasons.iter().map(|r| r.rule.as_str()).collect();
         assert_eq!(
             rules,
             [
@@ -402,9 +398,12 @@ fn export_to_rego_and_decide_through_regorus() {
             ],
             "{engine}"
         );
+        documents.push(d);
         let o = sovra(&["eval", "--engine", engine, "--request", "-"], Some(ALLOW));
         assert_eq!(o.status.code(), Some(0), "{engine}");
     }
+    // One decision builder: the engines' documents are the same, messages too.
+    assert!(documents.windows(2).all(|w| w[0] == w[1]), "{documents:#?}");
     let both = format!("{ALLOW}\n{DENY}\nnope\n");
     let native = sovra(&["eval", "--requests", "-"], Some(&both));
     let rego = sovra(

@@ -1,7 +1,7 @@
 //! The fuzzers' saved corpus, replayed as ordinary tests on stable: every
 //! input under `tests/fuzz/corpus/<target>/` passes the target's check
 //! (`tests/fuzz/checks.rs`). The fuzzers themselves run with cargo-fuzz on
-//! nightly (docs/ARCHITECTURE.md, "Fuzzing").
+//! nightly (docs/PERFORMANCE.md, "Fuzzing").
 
 #![allow(
     clippy::unwrap_used,

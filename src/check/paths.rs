@@ -57,8 +57,7 @@ impl<'s> Checker<'s> {
         if self.grant_var.as_deref() == Some(root) {
             return self.grant_path(root, rest, span);
         }
-        let joined: Vec<&str> = segs.iter().map(|s| s.name.as_str()).collect();
-        if let Some(s) = schema::request(&joined.join(".")) {
+        if let Some(s) = schema::request_at(segs.iter().map(|s| s.name.as_str())) {
             return self.load(s.field, ty_of(s.ty));
         }
         match root {

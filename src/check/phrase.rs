@@ -77,7 +77,7 @@ impl<'s> Checker<'s> {
                 return format!("the grant's {f}");
             }
         }
-        if let Some(s) = schema::request(&names.join(".")) {
+        if let Some(s) = schema::request_at(names.iter().copied()) {
             return s.words.to_string();
         }
         let w = match names.as_slice() {

@@ -616,3 +616,63 @@ impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Request> {
         d.deserialize_map(V(self.0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::schema::{FieldType, REQUEST};
+    use crate::ir::Field;
+
+    /// The hand-written reader and canonical writer know every field of the
+    /// schema that a request document holds (the rest are derived from the
+    /// policies' declarations: the sensitivity, the profile's mode, country
+    /// and primary rule, and `now`).
+    #[test]
+    fn the_reader_and_the_canonical_writer_know_every_schema_field() {
+        for s in REQUEST.iter().filter(|s| {
+            !matches!(
+                s.field,
+                Field::Now | Field::Sensitivity | Field::ResidencyMode | Field::ResidencyCountry
+            ) && s.ty != FieldType::ProfilePrimary
+        }) {
+            let value = match s.ty {
+                FieldType::Country => serde_json::json!("DE"),
+                FieldType::List => serde_json::json!(["a"]),
+                _ => serde_json::json!("x"),
+            };
+            let mut doc = serde_json::json!({"action": "store"});
+            let mut at = &mut doc;
+            let mut keys = s.path.split('.').peekable();
+            while let Some(k) = keys.next() {
+                let obj = at.as_object_mut().unwrap();
+                if keys.peek().is_none() {
+                    obj.insert(k.to_string(), value.clone());
+                    break;
+                }
+                at = obj.entry(k).or_insert_with(|| serde_json::json!({}));
+            }
+            let text = doc.to_string();
+            for r in [
+                Request::from_json(&text).unwrap(),
+                Request::from_value(&doc).unwrap(),
+            ] {
+                assert!(
+                    r.extra.is_empty()
+                        && r.principal.extra.is_empty()
+                        && r.resource.extra.is_empty(),
+                    "{}: read as an extra field",
+                    s.path
+                );
+                let mut canonical = Vec::new();
+                r.write_canonical(&mut canonical);
+                let canonical = String::from_utf8(canonical).unwrap();
+                let last = s.path.rsplit('.').next().unwrap();
+                assert!(
+                    canonical.contains(&format!("\"{last}\":")),
+                    "{}: not in the canonical request {canonical}",
+                    s.path
+                );
+            }
+        }
+    }
+}

@@ -216,7 +216,20 @@ pub const GRANT_FIELDS: [&str; 12] = {
 
 /// The request field a path names (`resource.home_country`).
 pub fn request(path: &str) -> Option<&'static Spec<Field>> {
-    REQUEST.iter().find(|s| s.path == path)
+    request_at(path.split('.'))
+}
+
+/// The request field a path names, by segments (`["resource",
+/// "home_country"]`): what the checker resolves, without joining them.
+pub fn request_at<'a, I>(segments: I) -> Option<&'static Spec<Field>>
+where
+    I: IntoIterator<Item = &'a str>,
+    I::IntoIter: Clone,
+{
+    let segments = segments.into_iter();
+    REQUEST
+        .iter()
+        .find(|s| s.path.split('.').eq(segments.clone()))
 }
 
 /// The region field a name names (`country`).

@@ -648,37 +648,37 @@ pub fn run(cfg: Config, regions: Regions, grants: Grants) -> Result<(), String> 
 /// loop, header timeout, connection limit) is [`serve`]'s.
 fn router(state: St, max_body: usize, timeout: Duration) -> Router {
     Router::new()
-            .route("/v1/evaluate", post(evaluate))
-            .route("/v1/evaluate/batch", post(evaluate_batch))
-            .route("/v1/placement", post(placement))
-            .route("/v1/policies", get(policies))
-            .route("/v1/documents/regions", put(put_regions))
-            .route("/v1/documents/grants", put(put_grants))
-            .route("/v1/reload", post(reload))
-            .route(
-                "/health",
-                get(|| async { axum::Json(json!({"status": "ok"})) }),
-            )
-            .route(
-                "/ready",
-                get(|| async { axum::Json(json!({"status": "ready"})) }),
-            )
-            .route("/metrics", get(metrics::metrics))
-            .fallback(not_found)
-            .layer(DefaultBodyLimit::max(max_body))
-            .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                guard::guard,
-            ))
-            .layer(axum::middleware::from_fn_with_state(
-                timeout,
-                guard::time_limit,
-            ))
-            .layer(axum::middleware::map_response_with_state(
-                max_body,
-                guard::json_errors,
-            ))
-            .with_state(state)
+        .route("/v1/evaluate", post(evaluate))
+        .route("/v1/evaluate/batch", post(evaluate_batch))
+        .route("/v1/placement", post(placement))
+        .route("/v1/policies", get(policies))
+        .route("/v1/documents/regions", put(put_regions))
+        .route("/v1/documents/grants", put(put_grants))
+        .route("/v1/reload", post(reload))
+        .route(
+            "/health",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
+        .route(
+            "/ready",
+            get(|| async { axum::Json(json!({"status": "ready"})) }),
+        )
+        .route("/metrics", get(metrics::metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            timeout,
+            guard::time_limit,
+        ))
+        .layer(axum::middleware::map_response_with_state(
+            max_body,
+            guard::json_errors,
+        ))
+        .with_state(state)
 }
 
 /// Resolves at SIGTERM or Ctrl-C.

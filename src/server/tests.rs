@@ -68,7 +68,10 @@ async fn every_endpoint_and_error_status() {
     assert_eq!(call(a, "POST", "/v1/evaluate", "{nope").await.0, 400);
     let (st, b) = call(a, "POST", "/v1/evaluate?explain=loud", ALLOW).await;
     assert_eq!(st, 400);
-    assert!(json(&b)["error"].is_string(), "every error is the JSON object");
+    assert!(
+        json(&b)["error"].is_string(),
+        "every error is the JSON object"
+    );
     let batch = format!("[{ALLOW}, 7, {DENY}]");
     let (st, b) = call(a, "POST", "/v1/evaluate/batch", &batch).await;
     assert_eq!(st, 200);
@@ -128,7 +131,10 @@ async fn every_endpoint_and_error_status() {
     let (_, b) = call(a, "POST", "/v1/evaluate", ALLOW).await;
     assert_eq!(json(&b)["decision"], "allow");
     let offline = r#"{"regions":[{"id":"eu-central-1","country":"DE","status":"offline"}]}"#;
-    assert_eq!(call(a, "PUT", "/v1/documents/regions", offline).await.0, 200);
+    assert_eq!(
+        call(a, "PUT", "/v1/documents/regions", offline).await.0,
+        200
+    );
     let (_, b) = call(a, "POST", "/v1/evaluate", ALLOW).await;
     assert_eq!(
         json(&b)["reasons"][0]["rule"],
