@@ -54,6 +54,7 @@ pub mod rego;
 pub mod report;
 pub mod source;
 pub mod syntax;
+pub mod testing;
 pub mod vocab;
 
 pub use check::check;

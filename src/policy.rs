@@ -69,6 +69,41 @@ pub fn bundled() -> Sources {
     s
 }
 
+/// The bundled library's own tests (`policies/tests/*.test.json`), built in:
+/// `sovra test` without `--policies` runs them.
+pub const BUNDLED_TESTS: [(&str, &str); 5] = [
+    (
+        "policies/tests/access.test.json",
+        include_str!("../policies/tests/access.test.json"),
+    ),
+    (
+        "policies/tests/classification.test.json",
+        include_str!("../policies/tests/classification.test.json"),
+    ),
+    (
+        "policies/tests/gdpr.test.json",
+        include_str!("../policies/tests/gdpr.test.json"),
+    ),
+    (
+        "policies/tests/residency.test.json",
+        include_str!("../policies/tests/residency.test.json"),
+    ),
+    (
+        "policies/tests/russia.test.json",
+        include_str!("../policies/tests/russia.test.json"),
+    ),
+];
+
+/// The documents the bundled tests name, by name.
+pub fn bundled_test_document(name: &str) -> Option<&'static str> {
+    match name {
+        "regions.json" => Some(include_str!("../policies/tests/regions.json")),
+        "grants-access.json" => Some(include_str!("../policies/tests/grants-access.json")),
+        "grants-transfers.json" => Some(include_str!("../policies/tests/grants-transfers.json")),
+        _ => None,
+    }
+}
+
 fn display(p: &Path) -> String {
     let s = p.to_string_lossy().replace('\\', "/");
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)

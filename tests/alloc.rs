@@ -37,7 +37,7 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn verdict_allocates_nothing() {
-    let grants = Grants::from_json(include_str!("cases/grants/access.json")).unwrap();
+    let grants = Grants::from_json(include_str!("../policies/tests/grants-access.json")).unwrap();
     let engine = Engine::new(
         sovra::policy::compile(&sovra::policy::bundled()).unwrap(),
         bundled_regions(),

@@ -488,3 +488,109 @@ fn audit_commands_exit_0_clean_1_tampered_2_error() {
     assert_eq!(o.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn sovra_test_runs_case_files_and_says_why_one_fails() {
+    // The bundled library's own tests, built in.
+    let o = sovra(&["test"], None);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    let last = out(&o).lines().last().unwrap_or("").to_string();
+    assert!(last.ends_with(" passed, 0 failed"), "{last}");
+    // The same files from the folder, with coverage.
+    let o = sovra(&["test", "--policies", "policies", "--coverage"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        out(&o).contains("coverage: 15 of 15 rules applied"),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(out(&o).lines().last(), Some(last.as_str()));
+    // Every *.test.json under policies/tests is built in.
+    let on_disk = std::fs::read_dir("policies/tests")
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".test.json")
+        })
+        .count();
+    assert_eq!(on_disk, sovra::policy::BUNDLED_TESTS.len());
+    // The case file docs/authors.md shows is the one it runs.
+    let guide = std::fs::read_to_string("docs/authors.md").unwrap();
+    let example = std::fs::read_to_string("docs/examples/tests/transfers.test.json").unwrap();
+    assert!(
+        guide.contains(example.trim()),
+        "authors.md shows the example file as it is"
+    );
+
+    let dir = std::env::temp_dir().join(format!("sovra-test-cmd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let suite = |cases: &str| {
+        format!(
+            r#"{{"now": "2026-03-01T12:00:00Z",
+                "base": {{"action": "store", "resource": {{"classification": "identity", "residency": "eea", "home_country": "DE"}}}},
+                "cases": [{cases}]}}"#
+        )
+    };
+    let file = dir.join("mine.test.json");
+    std::fs::write(
+        &file,
+        suite(
+            r#"{"name": "to the US is denied", "set": {"target_region": "us-east-1"}, "decision": "deny",
+                "rules": ["gdpr.transfer_outside_eea", "residency.store_outside_profile"], "message": "US is neither"},
+               {"name": "to Frankfurt is allowed", "set": {"target_region": "eu-central-1"}, "decision": "allow", "obligations": []},
+               {"name": "a bad time is an input error", "set": {"time": "yesterday"}, "error": "time"},
+               {"name": "wrongly expected", "set": {"target_region": "us-east-1"}, "decision": "allow"}"#,
+        ),
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let o = sovra(&["test", f], None);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let text = out(&o);
+    assert!(
+        text.contains("FAIL ") && text.contains("wrongly expected"),
+        "{text}"
+    );
+    assert!(text.contains("expected allow, decided deny"), "{text}");
+    assert!(
+        text.contains("| Decision: DENY"),
+        "the trace of the failing case: {text}"
+    );
+    assert!(text.ends_with("3 passed, 1 failed\n"), "{text}");
+    // A misspelt key is an invalid suite: exit 2, naming the file.
+    std::fs::write(&file, suite(r#"{"name": "x", "decison": "deny"}"#)).unwrap();
+    let o = sovra(&["test", f], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("unknown field `decison`"), "{}", err(&o));
+    // Coverage for tools, and a threshold that fails the run.
+    std::fs::write(
+        &file,
+        suite(r#"{"name": "to Frankfurt", "set": {"target_region": "eu-central-1"}, "decision": "allow"}"#),
+    )
+    .unwrap();
+    let o = sovra(
+        &[
+            "test",
+            f,
+            "--coverage",
+            "--coverage-format",
+            "json",
+            "--threshold",
+            "50",
+        ],
+        None,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "1 of 15 rules applied is below 50%"
+    );
+    let json_line = out(&o).lines().next().unwrap().to_string();
+    let v: serde_json::Value = serde_json::from_str(&json_line).unwrap();
+    assert_eq!(v["rules"].as_array().unwrap().len(), 15);
+    assert!(v["applied_percent"].as_f64().unwrap() < 50.0);
+    std::fs::remove_dir_all(&dir).ok();
+}

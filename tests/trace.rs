@@ -15,8 +15,8 @@ use sovra::eval::{Engine, GrantCheck, TraceLevel};
 
 fn engine() -> Engine {
     let program = sovra::policy::compile(&sovra::policy::bundled()).unwrap();
-    let regions = Regions::from_json(include_str!("cases/regions.json")).unwrap();
-    let grants = Grants::from_json(include_str!("cases/grants/access.json")).unwrap();
+    let regions = Regions::from_json(include_str!("../policies/tests/regions.json")).unwrap();
+    let grants = Grants::from_json(include_str!("../policies/tests/grants-access.json")).unwrap();
     Engine::new(program, regions, grants)
 }
 

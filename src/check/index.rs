@@ -37,6 +37,27 @@ fn conjuncts(p: &Program, cond: NodeId) -> Vec<NodeId> {
 
 /// The actions a condition restricts its rule to (from its top-level
 /// conjuncts on `action`), or `None` when it applies to any action.
+/// The conditions (by atom) of a rule's condition that the index checks
+/// before the rule is considered: its top-level conjuncts on `action`, and
+/// the one it is keyed on. When the rule is considered they hold, so test
+/// coverage does not ask to see them false.
+pub fn guaranteed_atoms(p: &Program, cond: NodeId) -> Vec<u32> {
+    let atom_of = |n: NodeId| match node(p, n) {
+        Some(Node::Cmp { atom, .. }) => Some(*atom),
+        _ => None,
+    };
+    let mut out: Vec<u32> = conjuncts(p, cond)
+        .into_iter()
+        .filter(|c| {
+            matches!(node(p, *c), Some(Node::Cmp { lhs, .. })
+                if matches!(node(p, *lhs), Some(Node::Load(Field::Action))))
+        })
+        .filter_map(atom_of)
+        .collect();
+    out.extend(keyed_conjunct(p, cond).and_then(|(c, _, _)| atom_of(c)));
+    out
+}
+
 pub(super) fn action_constraint(p: &Program, cond: NodeId) -> Option<Vec<Sym>> {
     let conjuncts = conjuncts(p, cond);
     let mut acc: Option<BTreeSet<Sym>> = None;
@@ -66,6 +87,11 @@ pub(super) fn action_constraint(p: &Program, cond: NodeId) -> Option<Vec<Sym>> {
 /// The most selective key of a rule: a top-level condition that a request
 /// field equals one of a few constant values.
 fn rule_key(p: &Program, cond: NodeId) -> Option<(Field, Vec<String>)> {
+    keyed_conjunct(p, cond).map(|(_, f, v)| (f, v))
+}
+
+/// The conjunct a rule is keyed on, with its field and values.
+fn keyed_conjunct(p: &Program, cond: NodeId) -> Option<(NodeId, Field, Vec<String>)> {
     let conjuncts = conjuncts(p, cond);
     let rank = |f: &Field| -> Option<u8> {
         Some(match f {
@@ -87,7 +113,7 @@ fn rule_key(p: &Program, cond: NodeId) -> Option<(Field, Vec<String>)> {
             _ => return None,
         })
     };
-    let mut best: Option<(u8, Field, Vec<String>)> = None;
+    let mut best: Option<(u8, NodeId, Field, Vec<String>)> = None;
     for c in conjuncts {
         let Some(Node::Cmp { op, lhs, rhs, .. }) = node(p, c) else {
             continue;
@@ -112,11 +138,11 @@ fn rule_key(p: &Program, cond: NodeId) -> Option<(Field, Vec<String>)> {
             },
             _ => continue,
         };
-        if best.as_ref().is_none_or(|(br, _, _)| r < *br) {
-            best = Some((r, load, values));
+        if best.as_ref().is_none_or(|(br, _, _, _)| r < *br) {
+            best = Some((r, c, load, values));
         }
     }
-    best.map(|(_, f, v)| (f, v))
+    best.map(|(_, c, f, v)| (c, f, v))
 }
 
 pub(super) fn build(p: &mut Program) {

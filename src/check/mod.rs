@@ -20,7 +20,7 @@ use std::collections::{BTreeSet, HashMap};
 use suggest::{is_symbol, looks_like_country, suggest};
 
 mod error;
-mod index;
+pub mod index;
 mod lower;
 mod paths;
 mod phrase;

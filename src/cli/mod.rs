@@ -23,6 +23,7 @@ mod export;
 mod place;
 mod report;
 mod serve;
+mod test;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sovra::documents::{bundled_regions, Grants, Regions};
@@ -91,6 +92,9 @@ enum Cmd {
     Compile(check::CompileArgs),
     /// Explain a decision in plain words: decide a request, or read a decision `eval` wrote.
     Explain(explain::Args),
+    /// Run case files (`*.test.json`) against a policy set: exit 0 when all
+    /// pass, 1 when any fails, 2 when a case file or policy is invalid.
+    Test(test::Args),
 }
 
 /// An error that ends the command with exit status 2.
@@ -115,6 +119,7 @@ pub fn run() -> ExitCode {
         Cmd::Check(a) => check::check(a),
         Cmd::Compile(a) => check::compile(a),
         Cmd::Explain(a) => explain::run(a),
+        Cmd::Test(a) => test::run(a),
     };
     finish(result)
 }
