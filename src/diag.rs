@@ -397,3 +397,107 @@ pub fn render(diags: &[Diagnostic], sources: &Sources) -> String {
     ));
     out
 }
+
+/// One diagnostic as tools read it (`sovra check --format json`, the
+/// server's reload errors): where, how severe, what and what to do.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    /// `error` (warnings come with their own checks).
+    pub severity: String,
+    /// The stable name (`sovra::unknown_name`).
+    pub code: String,
+    /// What is wrong.
+    pub message: String,
+    /// The file, as the policy set names it (its path as given).
+    pub file: String,
+    /// 1-based line of the start.
+    pub line: usize,
+    /// 1-based column (in characters) of the start.
+    pub column: usize,
+    /// 1-based line of the end.
+    pub end_line: usize,
+    /// 1-based column of the end (exclusive).
+    pub end_column: usize,
+    /// The words under the underlined text.
+    pub label: String,
+    /// What would fix it.
+    pub help: Option<String>,
+}
+
+/// The diagnostics as [`Record`]s.
+pub fn records(diags: &[Diagnostic], sources: &Sources) -> Vec<Record> {
+    diags
+        .iter()
+        .map(|d| {
+            let (line, column) = sources.line_col(d.span);
+            let end = Span {
+                start: d.span.end,
+                ..d.span
+            };
+            let (end_line, end_column) = sources.line_col(end);
+            Record {
+                severity: "error".into(),
+                code: d.code().as_str().into(),
+                message: d.message(),
+                file: sources
+                    .file(d.span)
+                    .map_or_else(|| "<unknown>".into(), |f| f.path.clone()),
+                line,
+                column,
+                end_line,
+                end_column,
+                label: d.label.clone(),
+                help: d.help.clone(),
+            }
+        })
+        .collect()
+}
+
+/// The diagnostics as a SARIF 2.1.0 log (what code-scanning services read):
+/// one run of the tool `sovra`, a rule per code, a result per diagnostic.
+pub fn sarif(diags: &[Diagnostic], sources: &Sources) -> serde_json::Value {
+    use serde_json::json;
+    let records = records(diags, sources);
+    let mut codes: Vec<&str> = records.iter().map(|r| r.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let rules: Vec<serde_json::Value> = codes
+        .iter()
+        .map(|c| json!({ "id": c, "name": c.trim_start_matches("sovra::") }))
+        .collect();
+    let results: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| {
+            let mut text = r.message.clone();
+            if let Some(h) = &r.help {
+                text.push_str(&format!(" (help: {h})"));
+            }
+            json!({
+                "ruleId": r.code,
+                "level": r.severity,
+                "message": { "text": text },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": r.file },
+                        "region": {
+                            "startLine": r.line, "startColumn": r.column,
+                            "endLine": r.end_line, "endColumn": r.end_column
+                        }
+                    }
+                }]
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "sovra",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules
+            }},
+            "results": results
+        }]
+    })
+}

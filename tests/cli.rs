@@ -594,3 +594,39 @@ fn sovra_test_runs_case_files_and_says_why_one_fails() {
     assert!(v["applied_percent"].as_f64().unwrap() < 50.0);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn check_prints_diagnostics_for_tools_as_json_and_sarif() {
+    let bad = "tests/diagnostics/duplicate_rule.sov";
+    let o = sovra(&["check", "--policies", bad, "--format", "json"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let d: Vec<sovra::diag::Record> = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].severity, "error");
+    assert_eq!(d[0].code, "sovra::duplicate");
+    assert_eq!(d[0].message, "rule `p.read` is declared twice");
+    assert_eq!(d[0].file, bad);
+    assert_eq!(
+        (d[0].line, d[0].column, d[0].end_line, d[0].end_column),
+        (5, 8, 5, 12)
+    );
+    assert!(d[0].help.as_deref().unwrap().contains("must be unique"));
+    let o = sovra(&["check", "--policies", bad, "--format", "sarif"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let s: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(s["version"], "2.1.0");
+    let r = &s["runs"][0]["results"][0];
+    assert_eq!(r["ruleId"], "sovra::duplicate");
+    assert_eq!(r["level"], "error");
+    let loc = &r["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], bad);
+    assert_eq!(loc["region"]["startLine"], 5);
+    assert_eq!(
+        s["runs"][0]["tool"]["driver"]["rules"][0]["id"],
+        "sovra::duplicate"
+    );
+    // Clean: an empty list, exit 0.
+    let o = sovra(&["check", "--format", "json"], None);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(out(&o).trim(), "[]");
+}

@@ -113,7 +113,17 @@ fn reload_under_load_never_fails_a_request_and_a_bad_policy_is_refused() {
     .unwrap();
     let (st, b) = http(p, "POST", "/v1/reload", None, "");
     assert_eq!(st, 400);
-    assert!(b.contains("unknown name"), "{b}");
+    // The diagnostics as `sovra check --format json` gives them, for tools.
+    let v = json(&b);
+    let d: Vec<sovra::diag::Record> = serde_json::from_value(v["diagnostics"].clone()).unwrap();
+    assert_eq!(d.len(), 1, "{b}");
+    assert_eq!(d[0].code, "sovra::unknown_name");
+    assert_eq!((d[0].line, d[0].column), (3, 15));
+    assert!(d[0].file.ends_with("broken.sov"), "{b}");
+    assert!(v["error"]
+        .as_str()
+        .unwrap()
+        .contains("the old policy stays"));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (mut ok, mut failed) = (0, 0);
     for w in workers {

@@ -504,11 +504,12 @@ fn a_deeply_nested_policy_is_refused_at_startup_and_on_reload_and_the_server_liv
     std::fs::write(&file, &deep).unwrap();
     let (st, b) = http(s.port, "POST", "/v1/reload", None, "");
     assert_eq!(st, 400, "{b}");
+    let diags: Vec<sovra::diag::Record> =
+        serde_json::from_value(json(&b)["diagnostics"].clone()).unwrap();
     assert!(
-        json(&b)["error"]
-            .as_str()
-            .unwrap()
-            .contains("nests deeper than"),
+        diags
+            .iter()
+            .any(|d| d.code == "sovra::too_deep" && d.message.contains("nests deeper than")),
         "{b}"
     );
     assert_eq!(http(s.port, "GET", "/health", None, "").0, 200);

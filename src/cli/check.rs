@@ -7,6 +7,21 @@ use super::*;
 pub(super) struct Args {
     #[command(flatten)]
     policy: PolicyArgs,
+    /// How to print diagnostics (on standard output for json and sarif).
+    #[arg(long, value_enum, default_value = "text")]
+    format: DiagFormat,
+}
+
+/// How `sovra check` prints diagnostics.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum DiagFormat {
+    /// For a person: each with its source lines underlined.
+    Text,
+    /// For tools: a JSON array, one object per diagnostic (severity, code,
+    /// message, file, line, column, end_line, end_column, label, help).
+    Json,
+    /// SARIF 2.1.0, for code-scanning services.
+    Sarif,
 }
 
 /// The compilation's options.
@@ -33,7 +48,26 @@ enum Emit {
 
 pub(super) fn check(a: Args) -> Result<u8, Fail> {
     let s = sources(&a.policy)?;
-    match sovra::policy::compile(&s) {
+    let result = sovra::policy::compile(&s);
+    let diags = result.as_ref().err().map_or(&[][..], Vec::as_slice);
+    match a.format {
+        DiagFormat::Json => {
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&sovra::diag::records(diags, &s))?
+            );
+            return Ok(if diags.is_empty() { 0 } else { 2 });
+        }
+        DiagFormat::Sarif => {
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&sovra::diag::sarif(diags, &s))?
+            );
+            return Ok(if diags.is_empty() { 0 } else { 2 });
+        }
+        DiagFormat::Text => {}
+    }
+    match result {
         Ok(prog) => {
             outln!(
                 "ok: {} file{}, {} rule{}, policy {}",

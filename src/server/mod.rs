@@ -542,13 +542,32 @@ async fn put_grants(State(s): State<St>, body: Bytes) -> Response {
     .await
 }
 
-fn compile(paths: &[PathBuf]) -> Result<sovra::ir::Program, String> {
+/// Why a policy set does not compile: in words, and (for diagnostics) the
+/// records tools read.
+struct CompileError {
+    message: String,
+    diagnostics: Vec<sovra::diag::Record>,
+}
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn compile(paths: &[PathBuf]) -> Result<sovra::ir::Program, CompileError> {
     let src: Sources = if paths.is_empty() {
         sovra::policy::bundled()
     } else {
-        sovra::policy::load(paths).map_err(|e| e.to_string())?
+        sovra::policy::load(paths).map_err(|e| CompileError {
+            message: e.to_string(),
+            diagnostics: Vec::new(),
+        })?
     };
-    sovra::policy::compile(&src).map_err(|d| sovra::diag::render(&d, &src))
+    sovra::policy::compile(&src).map_err(|d| CompileError {
+        message: sovra::diag::render(&d, &src),
+        diagnostics: sovra::diag::records(&d, &src),
+    })
 }
 
 async fn reload(State(s): State<St>) -> Response {
@@ -558,13 +577,22 @@ async fn reload(State(s): State<St>) -> Response {
             s.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
             axum::Json(json!({"ok": true, "policy_hash": e.policy_hash()})).into_response()
         }
-        Err(diagnostics) => {
+        Err(e) => {
             s.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
-            error(
-                StatusCode::BAD_REQUEST,
-                format!("the policies do not compile; the old policy stays\n{diagnostics}"),
-                None,
-            )
+            let n = e.diagnostics.len();
+            let message = if n == 0 {
+                format!(
+                    "the policies do not load; the old policy stays: {}",
+                    e.message
+                )
+            } else {
+                format!(
+                    "the policies do not compile ({n} problem{}); the old policy stays",
+                    if n == 1 { "" } else { "s" }
+                )
+            };
+            let body = json!({ "error": message, "diagnostics": e.diagnostics });
+            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
         }
     })
     .await
@@ -597,7 +625,7 @@ pub fn run(cfg: Config, regions: Regions, grants: Grants) -> Result<(), String> 
             cfg.addr
         ));
     }
-    let program = compile(&cfg.policies)?;
+    let program = compile(&cfg.policies).map_err(|e| e.message)?;
     sovra::audit::check_mask(&cfg.mask, &program).map_err(|e| e.to_string())?;
     let log = match &cfg.log {
         None => None,

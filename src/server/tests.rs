@@ -15,7 +15,11 @@ const HOST: &str = "127.0.0.1:8181";
 /// The router over the bundled library and catalog, as `sovra serve
 /// --trust-request-time` on loopback builds it.
 fn app() -> Router {
-    let engine = Engine::new(compile(&[]).unwrap(), bundled_regions(), Grants::default());
+    let engine = Engine::new(
+        compile(&[]).unwrap_or_else(|e| panic!("{e}")),
+        bundled_regions(),
+        Grants::default(),
+    );
     let state = Arc::new(AppState {
         engine: RwLock::new(Arc::new(engine)),
         update: Mutex::new(()),
