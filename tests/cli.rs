@@ -630,3 +630,34 @@ fn check_prints_diagnostics_for_tools_as_json_and_sarif() {
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(out(&o).trim(), "[]");
 }
+
+#[test]
+fn version_names_the_bundled_library_and_completions_and_man_are_generated() {
+    let o = sovra(&["--version"], None);
+    assert_eq!(o.status.code(), Some(0));
+    let hash = out(&sovra(&["compile", "--emit", "hash"], None))
+        .trim()
+        .to_string();
+    let v = out(&o);
+    assert!(v.starts_with("sovra 0.1.0 (bundled library "), "{v}");
+    assert!(v.contains(&hash), "the bundled library's policy hash: {v}");
+    for (shell, mark) in [
+        ("bash", "_sovra()"),
+        ("zsh", "#compdef sovra"),
+        ("fish", "complete -c sovra"),
+    ] {
+        let o = sovra(&["completions", shell], None);
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        assert!(out(&o).contains(mark), "{shell}");
+        assert!(
+            out(&o).contains("coverage"),
+            "{shell}: the test command's flags"
+        );
+    }
+    let o = sovra(&["man"], None);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(out(&o).contains(".TH sovra 1"));
+    // Every command's help ends with examples.
+    let o = sovra(&["test", "--help"], None);
+    assert!(out(&o).contains("Examples:\n  sovra test"), "{}", out(&o));
+}

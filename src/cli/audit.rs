@@ -5,10 +5,19 @@ use super::*;
 #[derive(Subcommand)]
 pub(super) enum Cmd {
     /// Check the chain, hashes, sequence and stored objects: exit 0 clean, 1 tampered, 2 error.
-    Verify { dir: PathBuf },
+    #[command(after_help = "Examples:
+  sovra audit verify decisions/")]
+    Verify {
+        /// The decision log folder.
+        dir: PathBuf,
+    },
     /// Decide every record again from its stored policy and documents (exit 1
     /// on any difference); with --policies, show which decisions a new policy would change.
+    #[command(after_help = "Examples:
+  sovra audit replay decisions/
+  sovra audit replay decisions/ --policies new-policies/ --examples 5")]
     Replay {
+        /// The decision log folder.
         dir: PathBuf,
         #[command(flatten)]
         policy: PolicyArgs,
@@ -17,10 +26,15 @@ pub(super) enum Cmd {
         examples: usize,
     },
     /// Print the records that match every filter given.
+    #[command(after_help = "Examples:
+  sovra audit show decisions/ --decision deny --since 2026-11-01T00:00:00Z
+  sovra audit show decisions/ --principal alice --format json")]
     Show {
+        /// The decision log folder (it must verify, unless --unverified).
         dir: PathBuf,
         #[command(flatten)]
         filter: FilterArgs,
+        /// `text`: each record explained; `json`: the records as written.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// Show records even when the log does not verify (with a banner).
@@ -190,8 +204,10 @@ pub(super) struct FilterArgs {
     /// A determining rule.
     #[arg(long)]
     rule: Option<String>,
+    /// The principal's id (a masked one is found by the keyed hash of this).
     #[arg(long)]
     principal: Option<String>,
+    /// The resource's id.
     #[arg(long)]
     resource: Option<String>,
     /// A source or target region id.

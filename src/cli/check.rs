@@ -4,6 +4,9 @@ use super::*;
 
 /// The check's options.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  sovra check --policies policies/
+  sovra check --policies policies/ --format sarif > sovra.sarif")]
 pub(super) struct Args {
     #[command(flatten)]
     policy: PolicyArgs,
@@ -26,9 +29,13 @@ enum DiagFormat {
 
 /// The compilation's options.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  sovra compile --policies policies/ --emit ir
+  sovra compile --emit hash")]
 pub(super) struct CompileArgs {
     #[command(flatten)]
     policy: PolicyArgs,
+    /// What to print: the IR for a person, its canonical JSON, or the policy hash.
     #[arg(long, value_enum, default_value = "ir")]
     emit: Emit,
     /// Write to this file instead of standard output.

@@ -7,6 +7,9 @@ use sovra::eval::{Scratch, TraceLevel};
 
 /// The decision's options.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  sovra eval --request docs/examples/store-us.json --format text --explain full
+  sovra eval --requests docs/examples/batch.jsonl --grants docs/examples/grants.json --log decisions/")]
 pub(super) struct Args {
     #[command(flatten)]
     policy: PolicyArgs,
@@ -23,8 +26,11 @@ pub(super) struct Args {
     /// JSON Lines, one request a line; `-` reads standard input. Exit 0, or 2 if any line failed.
     #[arg(long, value_name = "FILE")]
     requests: Option<PathBuf>,
+    /// `json`: the contract's decision document; `text`: in words for a person.
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
+    /// How much of the reasoning the decision carries: none, the rules
+    /// considered, or every condition with its values and every grant.
     #[arg(long, value_enum, default_value = "off")]
     explain: Explain,
     /// Which engine decides: Sovra's own, or regorus on the exported Rego

@@ -6,6 +6,9 @@ use sovra::eval::TraceLevel;
 
 /// The explanation's options.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  sovra explain --request docs/examples/store-us.json
+  sovra eval --request req.json --explain full > d.json && sovra explain --decision d.json")]
 pub(super) struct Args {
     #[command(flatten)]
     policy: PolicyArgs,

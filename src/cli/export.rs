@@ -4,6 +4,9 @@ use super::*;
 
 /// The export's options.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  sovra export --to rego -o sovra.rego
+  sovra export --policies policies/ --to rego")]
 pub(super) struct Args {
     #[command(flatten)]
     policy: PolicyArgs,

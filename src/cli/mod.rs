@@ -20,6 +20,7 @@ mod check;
 mod eval;
 mod explain;
 mod export;
+mod generate;
 mod place;
 mod report;
 mod serve;
@@ -95,6 +96,10 @@ enum Cmd {
     /// Run case files (`*.test.json`) against a policy set: exit 0 when all
     /// pass, 1 when any fails, 2 when a case file or policy is invalid.
     Test(test::Args),
+    /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
+    Completions(generate::CompletionsArgs),
+    /// Print the man page (roff).
+    Man(generate::ManArgs),
 }
 
 /// An error that ends the command with exit status 2.
@@ -109,7 +114,7 @@ impl<E: std::fmt::Display> From<E> for Fail {
 /// Parses the command line and runs the command: exit 0 (allow, clean), 1
 /// (deny, tampered), or 2 (an error, said on standard error).
 pub fn run() -> ExitCode {
-    let result = match Cli::parse().cmd {
+    let result = match parse().cmd {
         Cmd::Eval(a) => eval::run(a),
         Cmd::Report(a) => report::run(a),
         Cmd::Serve(a) => serve::run(a),
@@ -120,8 +125,36 @@ pub fn run() -> ExitCode {
         Cmd::Compile(a) => check::compile(a),
         Cmd::Explain(a) => explain::run(a),
         Cmd::Test(a) => test::run(a),
+        Cmd::Completions(a) => generate::completions(a),
+        Cmd::Man(a) => generate::man(a),
     };
     finish(result)
+}
+
+/// The bundled library's version: the date its rules were last changed.
+const BUNDLED_VERSION: &str = "2026-12-02";
+
+/// Parses the command line; `--version` also names the bundled library and
+/// its policy hash (compiled only when asked for).
+fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let asked = std::env::args()
+        .skip(1)
+        .any(|a| a == "--version" || a == "-V");
+    let mut cmd = Cli::command();
+    if asked {
+        let hash = sovra::policy::compile(&sovra::policy::bundled())
+            .map_or_else(|_| "(does not compile)".to_string(), |p| p.hash());
+        let rules = sovra::policy::bundled().files.len();
+        let text = format!(
+            "{} (bundled library {BUNDLED_VERSION}: {rules} files, policy {hash})",
+            env!("CARGO_PKG_VERSION")
+        );
+        // Once, for --version, which exits: clap keeps &'static strs.
+        cmd = cmd.version(&*Box::leak(text.into_boxed_str()));
+    }
+    let matches = cmd.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 fn finish(result: Result<u8, Fail>) -> ExitCode {
@@ -208,4 +241,46 @@ fn write_out(output: Option<&Path>, text: &str) -> Result<(), Fail> {
         None => out!("{text}"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command's flags and arguments say what they do, and every
+    /// command's `--help` ends with examples.
+    #[test]
+    fn every_flag_has_a_description_and_every_command_examples() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} --{id}: no description"));
+                }
+            }
+            let leaf = cmd.get_subcommands().next().is_none();
+            if leaf && !path.is_empty() {
+                let examples = cmd
+                    .get_after_help()
+                    .or(cmd.get_after_long_help())
+                    .is_some_and(|h| h.to_string().contains("Examples:"));
+                if !examples {
+                    missing.push(format!("{path}: no examples"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
 }

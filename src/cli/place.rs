@@ -5,6 +5,9 @@ use sovra::documents::Request;
 
 /// The placement's options.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  sovra place --request docs/examples/store-us.json
+  sovra place --policies policies/ --regions regions.json --request -")]
 pub(super) struct Args {
     #[command(flatten)]
     policy: PolicyArgs,

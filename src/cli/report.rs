@@ -5,11 +5,16 @@ use super::*;
 
 /// The report's options.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  sovra report decisions/ --format html -o report.html
+  sovra report decisions/ --format md --since 2026-11-01T00:00:00Z --grants grants.json")]
 pub(super) struct Args {
+    /// The decision log folder (it must verify, unless --unverified).
     dir: PathBuf,
     /// The current grants document, for grants expiring within 30 days.
     #[arg(long, value_name = "FILE")]
     grants: Option<PathBuf>,
+    /// `html` (one self-contained file with charts) or `md` (Markdown).
     #[arg(long, value_enum)]
     format: ReportFormat,
     /// Write to this file instead of standard output.

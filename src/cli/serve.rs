@@ -4,6 +4,9 @@ use super::*;
 
 /// The server's options.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  sovra serve --policies policies/ --grants grants.json
+  sovra serve --addr 0.0.0.0:8181 --tokens tokens.txt --log decisions/ --mask principal.id")]
 pub(super) struct Args {
     #[command(flatten)]
     policy: PolicyArgs,
