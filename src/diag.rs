@@ -40,6 +40,16 @@ pub enum Code {
     TooDeep,
     /// A number that does not fit.
     Number,
+    /// A warning: a path outside the schema close to one in it, or under `request.`.
+    SuspiciousPath,
+    /// A warning: a `{hole}` in a message that names no value.
+    HoleNamesNothing,
+    /// A warning: a forbid whose `!=`/`not in` is false on a missing value.
+    FailsOpen,
+    /// A warning: a set or import never used.
+    Unused,
+    /// Obligations on a forbid rule (they would never reach a caller).
+    ObligationOnForbid,
     /// A broken invariant inside Sovra (a bug), reported instead of being
     /// turned into a plausible value.
     Internal,
@@ -63,6 +73,11 @@ impl Code {
             Code::TooDeep => "sovra::too_deep",
             Code::Number => "sovra::number",
             Code::Internal => "sovra::internal",
+            Code::SuspiciousPath => "sovra::suspicious_path",
+            Code::HoleNamesNothing => "sovra::hole_names_nothing",
+            Code::FailsOpen => "sovra::fails_open",
+            Code::Unused => "sovra::unused",
+            Code::ObligationOnForbid => "sovra::obligation_on_forbid",
         }
     }
 }
@@ -124,6 +139,13 @@ impl Problem {
                 C::UnknownClassification { .. } => "UnknownClassification",
                 C::UnknownValue { .. } => "UnknownValue",
                 C::UnknownProfile { .. } => "UnknownProfile",
+                C::SuspiciousPath { .. } => "SuspiciousPath",
+                C::RequestPath { .. } => "RequestPath",
+                C::HoleNamesNothing { .. } => "HoleNamesNothing",
+                C::FailsOpen { .. } => "FailsOpen",
+                C::UnusedSet { .. } => "UnusedSet",
+                C::UnusedImport { .. } => "UnusedImport",
+                C::ObligationOnForbid { .. } => "ObligationOnForbid",
             },
         }
     }
@@ -171,6 +193,11 @@ impl Problem {
                 C::UnknownSensitivity { .. } | C::UnknownValue { .. } => Code::UnknownValue,
                 C::UnknownClassification { .. } => Code::UnknownClassification,
                 C::UnknownProfile { .. } => Code::UnknownProfile,
+                C::SuspiciousPath { .. } | C::RequestPath { .. } => Code::SuspiciousPath,
+                C::HoleNamesNothing { .. } => Code::HoleNamesNothing,
+                C::FailsOpen { .. } => Code::FailsOpen,
+                C::UnusedSet { .. } | C::UnusedImport { .. } => Code::Unused,
+                C::ObligationOnForbid { .. } => Code::ObligationOnForbid,
             },
         }
     }
@@ -178,7 +205,7 @@ impl Problem {
 
 /// Every kind of problem, as [`Problem::kind`] names it (a test requires a
 /// case for each; a unit test checks the list against the match).
-pub const KINDS: [&str; 38] = [
+pub const KINDS: [&str; 45] = [
     "Unexpected",
     "TooDeep",
     "ParserFailed",
@@ -217,11 +244,41 @@ pub const KINDS: [&str; 38] = [
     "UnknownClassification",
     "UnknownValue",
     "UnknownProfile",
+    "SuspiciousPath",
+    "RequestPath",
+    "HoleNamesNothing",
+    "FailsOpen",
+    "UnusedSet",
+    "UnusedImport",
+    "ObligationOnForbid",
 ];
+
+/// How serious a diagnostic is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Severity {
+    /// The policy set does not compile.
+    #[default]
+    Error,
+    /// It compiles, but probably not as meant (`sovra check` exits 0, or 2
+    /// with `--deny-warnings`).
+    Warning,
+}
+
+impl Severity {
+    /// `error` or `warning`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
 
 /// One problem in a policy file: what went wrong, where, and what to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// How serious.
+    pub severity: Severity,
     /// What went wrong.
     pub problem: Problem,
     /// Where.
@@ -239,11 +296,19 @@ impl Diagnostic {
     /// A diagnostic without label or help.
     pub fn new(problem: impl Into<Problem>, span: Span) -> Self {
         Diagnostic {
+            severity: Severity::Error,
             problem: problem.into(),
             span,
             label: String::new(),
             help: None,
             also: Vec::new(),
+        }
+    }
+    /// A warning.
+    pub fn warning(problem: impl Into<Problem>, span: Span) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::new(problem, span)
         }
     }
     /// With the words under the underlined text.
@@ -277,6 +342,8 @@ impl Diagnostic {
 struct Report {
     /// A second place, shown after the problem (not a problem itself).
     secondary: bool,
+    /// A warning, not an error.
+    warning: bool,
     message: String,
     code: Option<String>,
     help: Option<String>,
@@ -304,6 +371,7 @@ impl Report {
             } else {
                 related.push(Report {
                     secondary: true,
+                    warning: false,
                     message: words.clone(),
                     code: None,
                     help: None,
@@ -315,6 +383,7 @@ impl Report {
         }
         Report {
             secondary: false,
+            warning: d.severity == Severity::Warning,
             message: d.message(),
             code: Some(d.code().as_str().to_string()),
             help: d.help.clone(),
@@ -349,7 +418,13 @@ impl miette::Diagnostic for Report {
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn severity(&self) -> Option<miette::Severity> {
-        self.secondary.then_some(miette::Severity::Advice)
+        if self.secondary {
+            Some(miette::Severity::Advice)
+        } else if self.warning {
+            Some(miette::Severity::Warning)
+        } else {
+            None
+        }
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         Some(&self.src)
@@ -390,11 +465,19 @@ pub fn render(diags: &[Diagnostic], sources: &Sources) -> String {
         }
         out.push('\n');
     }
-    let n = diags.len();
-    out.push_str(&format!(
-        "{n} problem{} found\n",
-        if n == 1 { "" } else { "s" }
-    ));
+    let s = |n: usize| if n == 1 { "" } else { "s" };
+    let warnings = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .count();
+    let errors = diags.len() - warnings;
+    let summary = match (errors, warnings) {
+        (n, 0) => format!("{n} problem{} found", s(n)),
+        (0, w) => format!("{w} warning{} found", s(w)),
+        (e, w) => format!("{e} problem{} and {w} warning{} found", s(e), s(w)),
+    };
+    out.push_str(&summary);
+    out.push('\n');
     out
 }
 
@@ -402,7 +485,7 @@ pub fn render(diags: &[Diagnostic], sources: &Sources) -> String {
 /// server's reload errors): where, how severe, what and what to do.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Record {
-    /// `error` (warnings come with their own checks).
+    /// `error` or `warning`.
     pub severity: String,
     /// The stable name (`sovra::unknown_name`).
     pub code: String,
@@ -436,7 +519,7 @@ pub fn records(diags: &[Diagnostic], sources: &Sources) -> Vec<Record> {
             };
             let (end_line, end_column) = sources.line_col(end);
             Record {
-                severity: "error".into(),
+                severity: d.severity.as_str().into(),
                 code: d.code().as_str().into(),
                 message: d.message(),
                 file: sources

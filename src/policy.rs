@@ -206,19 +206,27 @@ pub const COMPILE_STACK: usize = 256 << 20;
 /// Compiles sources to the IR (parse and check), on a thread of its own
 /// with [`COMPILE_STACK`], so that it behaves the same whoever calls it.
 pub fn compile(sources: &Sources) -> Result<Program, Vec<Diagnostic>> {
+    let checked = compile_all(sources);
+    checked.program.ok_or(checked.errors)
+}
+
+/// [`compile`], with the warnings too.
+pub fn compile_all(sources: &Sources) -> crate::check::Checked {
     std::thread::scope(|s| {
         let run = std::thread::Builder::new()
             .name("sovra-compile".into())
             .stack_size(COMPILE_STACK)
-            .spawn_scoped(s, || crate::check::check(sources));
+            .spawn_scoped(s, || crate::check::check_all(sources));
         match run {
-            Ok(h) => h.join().unwrap_or_else(|_| {
-                Err(vec![Diagnostic::new(
+            Ok(h) => h.join().unwrap_or_else(|_| crate::check::Checked {
+                program: None,
+                errors: vec![Diagnostic::new(
                     crate::check::CheckError::CompilerFailed,
                     crate::source::Span::new(0, 0, 0),
-                )])
+                )],
+                warnings: Vec::new(),
             }),
-            Err(_) => crate::check::check(sources),
+            Err(_) => crate::check::check_all(sources),
         }
     })
 }

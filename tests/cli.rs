@@ -289,7 +289,7 @@ fn check_exits_0_clean_and_2_with_every_diagnostic() {
             && e.contains("`EU`"),
         "{e}"
     );
-    assert!(e.contains("3 problems found"));
+    assert!(e.contains("3 problems and 1 warning found"), "{e}");
     let o = sovra(&["check", "--policies", "does/not/exist"], None);
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("does/not/exist"));
@@ -660,4 +660,26 @@ fn version_names_the_bundled_library_and_completions_and_man_are_generated() {
     // Every command's help ends with examples.
     let o = sovra(&["test", "--help"], None);
     assert!(out(&o).contains("Examples:\n  sovra test"), "{}", out(&o));
+}
+
+#[test]
+fn warnings_pass_check_unless_denied() {
+    let w = "tests/warnings/fails_open.sov";
+    let o = sovra(&["check", "--policies", w], None);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(err(&o).contains("sovra::fails_open"), "{}", err(&o));
+    assert!(
+        out(&o).starts_with("ok: 1 file, 1 rule, 1 warning"),
+        "{}",
+        out(&o)
+    );
+    let o = sovra(&["check", "--policies", w, "--deny-warnings"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let o = sovra(&["check", "--policies", w, "--format", "json"], None);
+    let d: Vec<sovra::diag::Record> = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(d[0].severity, "warning");
+    assert_eq!(d[0].code, "sovra::fails_open");
+    // The bundled library is clean.
+    let o = sovra(&["check", "--deny-warnings"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
 }

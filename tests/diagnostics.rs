@@ -14,7 +14,11 @@
 use std::path::{Path, PathBuf};
 
 fn cases() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diagnostics");
+    cases_in("tests/diagnostics")
+}
+
+fn cases_in(folder: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -97,6 +101,36 @@ fn every_diagnostic_kind_is_reported_and_rendered() {
         "sovra::number",
     ] {
         assert!(seen.contains(kind), "no test case for {kind}");
+    }
+    // Warnings: each tests/warnings case compiles, with the warning named.
+    for case in cases_in("tests/warnings") {
+        let rel = case.strip_prefix(root).unwrap().to_path_buf();
+        let sources = sovra::policy::load(std::slice::from_ref(&rel)).unwrap();
+        let want = expected_code(&case);
+        let checked = sovra::policy::compile_all(&sources);
+        assert!(
+            checked.errors.is_empty(),
+            "{}: {}",
+            rel.display(),
+            sovra::diag::render(&checked.errors, &sources)
+        );
+        let codes: Vec<&str> = checked.warnings.iter().map(|d| d.code().as_str()).collect();
+        assert!(
+            codes.contains(&want.as_str()),
+            "{}: expected {want}, got {codes:?}",
+            rel.display()
+        );
+        for d in &checked.warnings {
+            assert_eq!(d.severity, sovra::diag::Severity::Warning);
+            assert!(
+                d.help.is_some() && d.span.end > d.span.start,
+                "{}",
+                d.message()
+            );
+        }
+        kinds.extend(checked.warnings.iter().map(|d| d.problem.kind()));
+        let name = format!("warning_{}", case.file_stem().unwrap().to_string_lossy());
+        insta::assert_snapshot!(name, sovra::diag::render(&checked.warnings, &sources));
     }
     // Every kind of problem (a variant of ParseError or CheckError) has a
     // case, but the three that only a bug in Sovra produces (a parser or

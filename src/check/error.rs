@@ -248,4 +248,59 @@ pub enum CheckError {
         /// The literal.
         name: String,
     },
+    /// A path outside the schema one edit or two from a field of it: a
+    /// typo reads a missing value, and the rule silently never applies.
+    #[error("`{path}` is not a field of the schema, but `{suggestion}` is")]
+    #[diagnostic(code("sovra::suspicious_path"))]
+    SuspiciousPath {
+        /// The path as written.
+        path: String,
+        /// The field it is close to.
+        suggestion: String,
+    },
+    /// A `request.` path: a field outside the contract, read by key.
+    #[error("`{path}` reads a field outside the request contract")]
+    #[diagnostic(code("sovra::suspicious_path"))]
+    RequestPath {
+        /// The path as written.
+        path: String,
+    },
+    /// A `{hole}` in a message that names a word, not a value.
+    #[error("`{{{text}}}` in this message names no value: it prints the word `{text}`")]
+    #[diagnostic(code("sovra::hole_names_nothing"))]
+    HoleNamesNothing {
+        /// The hole's text.
+        text: String,
+    },
+    /// `!=` or `not in` in a forbid on a value that may be missing.
+    #[error("`{condition}` is false when `{path}` is missing, so this forbid does not apply then (it fails open)")]
+    #[diagnostic(code("sovra::fails_open"))]
+    FailsOpen {
+        /// The comparison as written.
+        condition: String,
+        /// The operand that may be missing.
+        path: String,
+    },
+    /// A set no rule or set uses.
+    #[error("set `{name}` is never used")]
+    #[diagnostic(code("sovra::unused"))]
+    UnusedSet {
+        /// The set.
+        name: String,
+    },
+    /// An imported name the file never uses.
+    #[error("`{name}` is imported but never used in this file")]
+    #[diagnostic(code("sovra::unused"))]
+    UnusedImport {
+        /// The name.
+        name: String,
+    },
+    /// Obligations on a forbid rule: a forbid's decision is a deny, which
+    /// carries no obligations, so they would be dropped.
+    #[error("forbid `{id}` has obligations, which a deny never carries")]
+    #[diagnostic(code("sovra::obligation_on_forbid"))]
+    ObligationOnForbid {
+        /// The rule.
+        id: String,
+    },
 }

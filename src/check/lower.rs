@@ -37,6 +37,18 @@ impl<'s> Checker<'s> {
             Some(n)
         });
         let message = r.because.as_ref().and_then(|m| self.message(m, file));
+        if r.effect == syntax::Effect::Forbid {
+            if let Some(o) = r.obligations.first() {
+                self.err(
+                    Diagnostic::new(CheckError::ObligationOnForbid { id: id.clone() }, o.span)
+                        .label("never reaches a caller")
+                        .help("obligations belong on permits: a deny carries none; remove them or move them to the permit they go with"),
+                );
+            }
+            if let Some(w) = &r.when {
+                self.fails_open(w);
+            }
+        }
         let obligations = r.obligations.iter().map(|o| self.intern(&o.name)).collect();
         if self.diags.len() > before {
             return;
@@ -110,6 +122,19 @@ impl<'s> Checker<'s> {
                         continue;
                     }
                     let (node, _) = self.path(segs, *span, file)?;
+                    if let Some(Const::Str(_)) = self.konst(node) {
+                        let text = self.text(*span);
+                        let roots = super::paths::request_fields("");
+                        let help = super::suggest::closest(&text, roots.iter().copied()).map_or_else(
+                            || "quote a value with its path, such as `{target.country}`; write `\\{` for a brace".to_string(),
+                            |c| format!("did you mean `{{{c}}}`?"),
+                        );
+                        self.warn(
+                            Diagnostic::warning(CheckError::HoleNamesNothing { text }, *span)
+                                .label("a word, not a value")
+                                .help(help),
+                        );
+                    }
                     parts.push(MessagePart::Value {
                         node,
                         text: self.text(*span),

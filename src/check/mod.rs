@@ -21,6 +21,7 @@ use suggest::{is_symbol, looks_like_country, suggest};
 
 mod error;
 pub mod index;
+mod lints;
 mod lower;
 mod paths;
 mod phrase;
@@ -33,8 +34,29 @@ pub const STATUSES: [&str; 4] = ["active", "degraded", "draining", "offline"];
 /// The sensitivity scale of classifications.
 pub const SENSITIVITIES: [&str; 5] = ["low", "medium", "high", "critical", "variable"];
 
-/// Checks a policy set and lowers it to the IR.
+/// Checks a policy set and lowers it to the IR (its warnings dropped; see
+/// [`check_all`]).
 pub fn check(sources: &Sources) -> Result<Program, Vec<Diagnostic>> {
+    let checked = check_all(sources);
+    match checked.program {
+        Some(p) => Ok(p),
+        None => Err(checked.errors),
+    }
+}
+
+/// What checking a policy set found.
+#[derive(Debug)]
+pub struct Checked {
+    /// The program, when there is no error.
+    pub program: Option<Program>,
+    /// Every error.
+    pub errors: Vec<Diagnostic>,
+    /// Every warning (found only once the set parses).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Checks a policy set: the program, or every error; and every warning.
+pub fn check_all(sources: &Sources) -> Checked {
     let mut files = Vec::new();
     let mut diags = Vec::new();
     for (i, f) in sources.files.iter().enumerate() {
@@ -44,16 +66,30 @@ pub fn check(sources: &Sources) -> Result<Program, Vec<Diagnostic>> {
         }
     }
     if !diags.is_empty() {
-        return Err(diags);
+        return Checked {
+            program: None,
+            errors: diags,
+            warnings: Vec::new(),
+        };
     }
     let mut c = Checker::new(sources);
     c.run(&files);
+    let mut seen = std::collections::HashSet::new();
+    c.warnings.retain(|d| seen.insert((d.span, d.message())));
     if c.diags.is_empty() {
-        Ok(c.prog)
+        Checked {
+            program: Some(c.prog),
+            errors: Vec::new(),
+            warnings: c.warnings,
+        }
     } else {
         let mut seen = std::collections::HashSet::new();
         c.diags.retain(|d| seen.insert((d.span, d.message())));
-        Err(c.diags)
+        Checked {
+            program: None,
+            errors: c.diags,
+            warnings: c.warnings,
+        }
     }
 }
 
@@ -155,6 +191,13 @@ fn cap(s: String) -> String {
 struct Checker<'s> {
     sources: &'s Sources,
     diags: Vec<Diagnostic>,
+    /// Paths some forbid tests with `is present/missing/declared`.
+    guarded: Vec<String>,
+    warnings: Vec<Diagnostic>,
+    /// (file, set declaration) pairs: a set used from a file.
+    used: std::collections::HashSet<(usize, usize)>,
+    /// Imports: (file, the name as imported, its declaration).
+    imported: Vec<(usize, Ident, usize)>,
     prog: Program,
     syms: HashMap<String, Sym>,
     /// package → set name → index into `set_decls`.
@@ -177,6 +220,10 @@ impl<'s> Checker<'s> {
         Checker {
             sources,
             diags: Vec::new(),
+            warnings: Vec::new(),
+            guarded: Vec::new(),
+            used: std::collections::HashSet::new(),
+            imported: Vec::new(),
             prog: Program {
                 format: crate::ir::FORMAT,
                 files: sources.files.iter().map(|f| f.name.clone()).collect(),
@@ -208,6 +255,10 @@ impl<'s> Checker<'s> {
 
     pub(super) fn err(&mut self, d: Diagnostic) {
         self.diags.push(d);
+    }
+
+    pub(super) fn warn(&mut self, d: Diagnostic) {
+        self.warnings.push(d);
     }
 
     pub(super) fn intern(&mut self, s: &str) -> Sym {
@@ -264,7 +315,9 @@ impl<'s> Checker<'s> {
             self.resolve_set_decl(i, files);
         }
         self.declare_classes_and_profiles(files);
+        self.guarded = lints::guards(files);
         self.rules(files);
+        self.unused();
     }
 }
 

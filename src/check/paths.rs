@@ -99,13 +99,37 @@ impl<'s> Checker<'s> {
                         let parent = format!("{root}.{}", field.name);
                         self.unknown_field(&parent, sub, &request_fields(&parent))
                     }
-                    _ => Some((self.extra(extra_root, rest), Ty::Any)),
+                    _ => {
+                        self.near_miss(root, rest, &fields, span);
+                        Some((self.extra(extra_root, rest), Ty::Any))
+                    }
                 }
             }
             "request" => {
                 if rest.is_empty() {
                     return self.whole(first, &["<any field of the request>"]);
                 }
+                let path: Vec<&str> = segs.iter().map(|s| s.name.as_str()).collect();
+                let inner = path.get(1..).unwrap_or(&[]).join(".");
+                let roots = request_fields("");
+                let help = if rest
+                    .first()
+                    .is_some_and(|f| roots.contains(&f.name.as_str()))
+                {
+                    format!("write `{inner}`: `request.` reads the document by key, outside the schema's checks")
+                } else {
+                    "a field outside the contract is read by key: if a request lacks it (or it is misspelt), every comparison with it is false".to_string()
+                };
+                self.warn(
+                    Diagnostic::warning(
+                        CheckError::RequestPath {
+                            path: path.join("."),
+                        },
+                        span,
+                    )
+                    .label("outside the schema")
+                    .help(help),
+                );
                 Some((self.extra(ExtraRoot::Request, rest), Ty::Any))
             }
             _ => self.name(segs, span, file),
@@ -149,7 +173,10 @@ impl<'s> Checker<'s> {
         let _ = Ty::Grant;
         let (g, t) = match (schema::grant(&field.name), rest.len()) {
             (Some(s), 1) => (s.field, ty_of(s.ty)),
-            _ => return Some((self.extra(ExtraRoot::Grant, rest), Ty::Any)),
+            _ => {
+                self.near_miss(var, rest, &schema::GRANT_FIELDS, span);
+                return Some((self.extra(ExtraRoot::Grant, rest), Ty::Any));
+            }
         };
         self.load(Field::Grant(g), t)
     }
@@ -159,6 +186,7 @@ impl<'s> Checker<'s> {
         let first = segs.first()?;
         if segs.len() == 1 {
             if let Some(&i) = self.scopes.get(file).and_then(|s| s.get(&first.name)) {
+                self.used.insert((file, i));
                 return self.set_ref(i);
             }
             if looks_like_country(&first.name) {
@@ -179,6 +207,7 @@ impl<'s> Checker<'s> {
                 .and_then(|p| p.get(&last.name))
                 .copied();
             if let Some(i) = found {
+                self.used.insert((file, i));
                 return self.set_ref(i);
             }
         }
@@ -242,6 +271,37 @@ impl<'s> Checker<'s> {
     }
 }
 
+impl Checker<'_> {
+    /// Warns when a field outside the schema is one edit or two from one in
+    /// it (`resource.home_contry`, `g.mechansim`): a typo there reads a
+    /// missing value, and the rule silently never applies.
+    fn near_miss(&mut self, root: &str, rest: &[Ident], fields: &[&str], span: Span) {
+        let Some(first) = rest.first() else { return };
+        if fields.contains(&first.name.as_str()) {
+            return;
+        }
+        let Some(close) = super::suggest::closest(&first.name, fields.iter().copied()) else {
+            return;
+        };
+        let path: Vec<&str> = std::iter::once(root)
+            .chain(rest.iter().map(|s| s.name.as_str()))
+            .collect();
+        self.warn(
+            Diagnostic::warning(
+                CheckError::SuspiciousPath {
+                    path: path.join("."),
+                    suggestion: format!("{root}.{close}"),
+                },
+                span,
+            )
+            .label("not in the schema")
+            .help(format!(
+                "did you mean `{root}.{close}`? A field outside the schema is read by key, and a missing one makes every comparison false"
+            )),
+        );
+    }
+}
+
 /// The type the checker gives a field of the schema.
 fn ty_of(t: FieldType) -> Ty {
     match t {
@@ -261,7 +321,7 @@ fn ty_of(t: FieldType) -> Ty {
 
 /// The names one level below `parent` in the request's schema (`""`: the
 /// roots), in the schema's order.
-fn request_fields(parent: &str) -> Vec<&'static str> {
+pub(super) fn request_fields(parent: &str) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     for s in &schema::REQUEST {
         let below = if parent.is_empty() {

@@ -48,6 +48,7 @@ impl<'s> Checker<'s> {
 
     pub(super) fn imports(&mut self, files: &[syntax::File]) {
         for f in files {
+            let fi = self.scopes.len();
             let mut scope: HashMap<String, usize> = self
                 .pkg_sets
                 .get(&f.package.name)
@@ -81,6 +82,7 @@ impl<'s> Checker<'s> {
                     match pkg.get(&n.name) {
                         Some(&i) => {
                             scope.insert(n.name.clone(), i);
+                            self.imported.push((fi, n.clone(), i));
                         }
                         None => {
                             let names: Vec<&str> = pkg.keys().map(String::as_str).collect();
@@ -189,6 +191,7 @@ impl<'s> Checker<'s> {
         match e {
             SetExpr::Name(id) => {
                 if let Some(&i) = self.scopes.get(file).and_then(|s| s.get(&id.name)) {
+                    self.used.insert((file, i));
                     return self.resolve_set_decl(i, files).map(|(v, _)| v);
                 }
                 if let Some(c) = self.country_ident(id, false) {
@@ -503,5 +506,39 @@ impl<'s> Checker<'s> {
                 false,
             ),
         })
+    }
+
+    /// Warns of sets no rule or set uses, and imports a file never uses.
+    pub(super) fn unused(&mut self) {
+        let used_anywhere: std::collections::HashSet<usize> =
+            self.used.iter().map(|(_, d)| *d).collect();
+        let mut found = Vec::new();
+        for (i, d) in self.set_decls.iter().enumerate() {
+            if !used_anywhere.contains(&i) {
+                let name = d.qname.clone();
+                found.push(
+                    Diagnostic::warning(CheckError::UnusedSet { name }, d.span)
+                        .label("never used")
+                        .help("use it in a rule or another set, or remove it"),
+                );
+            }
+        }
+        for (file, name, decl) in &self.imported {
+            if !self.used.contains(&(*file, *decl)) {
+                found.push(
+                    Diagnostic::warning(
+                        CheckError::UnusedImport {
+                            name: name.name.clone(),
+                        },
+                        name.span,
+                    )
+                    .label("never used here")
+                    .help("remove it from the `use` line"),
+                );
+            }
+        }
+        for d in found {
+            self.warn(d);
+        }
     }
 }

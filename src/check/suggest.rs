@@ -33,6 +33,19 @@ pub(super) fn suggest<'a>(
     format!("{what}: {}{more}", shown.join(", "))
 }
 
+/// The candidate nearest `word` (edit distance at most 2, and less than
+/// the candidate's length), if one is.
+pub(super) fn closest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .map(|c| (levenshtein(word, c), c))
+        .filter(|(d, c)| *d > 0 && *d <= 2 && *d < c.len())
+        .min()
+        .map(|(_, c)| c)
+}
+
 /// Edit distance by character (strsim's Levenshtein).
 pub(super) fn levenshtein(a: &str, b: &str) -> usize {
     strsim::levenshtein(a, b)

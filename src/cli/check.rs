@@ -13,6 +13,9 @@ pub(super) struct Args {
     /// How to print diagnostics (on standard output for json and sarif).
     #[arg(long, value_enum, default_value = "text")]
     format: DiagFormat,
+    /// Treat warnings as errors (exit 2).
+    #[arg(long)]
+    deny_warnings: bool,
 }
 
 /// How `sovra check` prints diagnostics.
@@ -55,42 +58,45 @@ enum Emit {
 
 pub(super) fn check(a: Args) -> Result<u8, Fail> {
     let s = sources(&a.policy)?;
-    let result = sovra::policy::compile(&s);
-    let diags = result.as_ref().err().map_or(&[][..], Vec::as_slice);
+    let checked = sovra::policy::compile_all(&s);
+    let mut diags = checked.errors.clone();
+    diags.extend(checked.warnings.iter().cloned());
+    let failed = !checked.errors.is_empty() || (a.deny_warnings && !checked.warnings.is_empty());
+    let code = if failed { 2 } else { 0 };
     match a.format {
         DiagFormat::Json => {
             outln!(
                 "{}",
-                serde_json::to_string_pretty(&sovra::diag::records(diags, &s))?
+                serde_json::to_string_pretty(&sovra::diag::records(&diags, &s))?
             );
-            return Ok(if diags.is_empty() { 0 } else { 2 });
+            return Ok(code);
         }
         DiagFormat::Sarif => {
             outln!(
                 "{}",
-                serde_json::to_string_pretty(&sovra::diag::sarif(diags, &s))?
+                serde_json::to_string_pretty(&sovra::diag::sarif(&diags, &s))?
             );
-            return Ok(if diags.is_empty() { 0 } else { 2 });
+            return Ok(code);
         }
         DiagFormat::Text => {}
     }
-    match result {
-        Ok(prog) => {
-            outln!(
-                "ok: {} file{}, {} rule{}, policy {}",
-                s.files.len(),
-                if s.files.len() == 1 { "" } else { "s" },
-                prog.rules.len(),
-                if prog.rules.len() == 1 { "" } else { "s" },
-                prog.hash()
-            );
-            Ok(0)
-        }
-        Err(d) => {
-            eprint!("{}", sovra::diag::render(&d, &s));
-            Ok(2)
-        }
+    if !diags.is_empty() {
+        eprint!("{}", sovra::diag::render(&diags, &s));
     }
+    if let Some(prog) = &checked.program {
+        let w = checked.warnings.len();
+        outln!(
+            "{}: {} file{}, {} rule{}, {w} warning{}, policy {}",
+            if failed { "refused" } else { "ok" },
+            s.files.len(),
+            if s.files.len() == 1 { "" } else { "s" },
+            prog.rules.len(),
+            if prog.rules.len() == 1 { "" } else { "s" },
+            if w == 1 { "" } else { "s" },
+            prog.hash()
+        );
+    }
+    Ok(code)
 }
 
 pub(super) fn compile(a: CompileArgs) -> Result<u8, Fail> {
