@@ -50,6 +50,8 @@ pub enum Code {
     Unused,
     /// Obligations on a forbid rule (they would never reach a caller).
     ObligationOnForbid,
+    /// A warning: a permit an unconditional forbid always overrides.
+    Shadowed,
     /// A broken invariant inside Sovra (a bug), reported instead of being
     /// turned into a plausible value.
     Internal,
@@ -78,6 +80,7 @@ impl Code {
             Code::FailsOpen => "sovra::fails_open",
             Code::Unused => "sovra::unused",
             Code::ObligationOnForbid => "sovra::obligation_on_forbid",
+            Code::Shadowed => "sovra::shadowed",
         }
     }
 }
@@ -146,6 +149,7 @@ impl Problem {
                 C::UnusedSet { .. } => "UnusedSet",
                 C::UnusedImport { .. } => "UnusedImport",
                 C::ObligationOnForbid { .. } => "ObligationOnForbid",
+                C::ShadowedPermit { .. } => "ShadowedPermit",
             },
         }
     }
@@ -198,6 +202,7 @@ impl Problem {
                 C::FailsOpen { .. } => Code::FailsOpen,
                 C::UnusedSet { .. } | C::UnusedImport { .. } => Code::Unused,
                 C::ObligationOnForbid { .. } => Code::ObligationOnForbid,
+                C::ShadowedPermit { .. } => Code::Shadowed,
             },
         }
     }
@@ -205,7 +210,7 @@ impl Problem {
 
 /// Every kind of problem, as [`Problem::kind`] names it (a test requires a
 /// case for each; a unit test checks the list against the match).
-pub const KINDS: [&str; 45] = [
+pub const KINDS: [&str; 46] = [
     "Unexpected",
     "TooDeep",
     "ParserFailed",
@@ -251,6 +256,7 @@ pub const KINDS: [&str; 45] = [
     "UnusedSet",
     "UnusedImport",
     "ObligationOnForbid",
+    "ShadowedPermit",
 ];
 
 /// How serious a diagnostic is.

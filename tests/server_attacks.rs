@@ -25,6 +25,14 @@ const EVAL: Option<&str> = Some("e-0123456789abcdef");
 const ADMIN: Option<&str> = Some("a-0123456789abcdef");
 const HISTORIC: Option<&str> = Some("h-0123456789abcdef");
 
+/// The tests that measure time, memory or CPU run one at a time: on two
+/// cores, a sibling test's million-element request would be measured too.
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn temp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("sovra-attack-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -83,6 +91,7 @@ fn decision(port: u16, body: &str) -> String {
 
 #[test]
 fn concurrent_document_swaps_and_reloads_never_undo_each_other() {
+    let _alone = alone();
     let s = start(&[]);
     let p = s.port;
     for v in 1..=12 {
@@ -141,6 +150,7 @@ fn healthy(port: u16) -> Duration {
 
 #[test]
 fn hostile_clients_leave_the_server_answering_health_in_little_memory() {
+    let _alone = alone();
     let tokens = tokens_file();
     let s = start(&[
         "--tokens",
@@ -224,6 +234,7 @@ fn hostile_clients_leave_the_server_answering_health_in_little_memory() {
 
 #[test]
 fn idle_connections_are_reaped_and_connections_are_limited() {
+    let _alone = alone();
     let s = start(&["--header-timeout-ms", "1000", "--max-connections", "4"]);
     let p = s.port;
     // A kept-alive connection that goes quiet after its request is closed.
@@ -258,6 +269,7 @@ fn idle_connections_are_reaped_and_connections_are_limited() {
 
 #[test]
 fn the_time_limit_stops_the_work_not_only_the_answer() {
+    let _alone = alone();
     let s = start(&["--timeout-ms", "300"]);
     let (p, pid) = (s.port, s.child.id());
     // Placement over a million client regions: far more than 300 ms of work.
@@ -492,6 +504,7 @@ fn every_error_is_the_json_error_object() {
 
 #[test]
 fn a_deeply_nested_policy_is_refused_at_startup_and_on_reload_and_the_server_lives() {
+    let _alone = alone();
     let dir = temp("deep");
     let file = dir.join("p.sov");
     std::fs::write(&file, "package p\npermit r when action == store\n").unwrap();

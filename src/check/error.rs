@@ -303,4 +303,16 @@ pub enum CheckError {
         /// The rule.
         id: String,
     },
+    /// A permit that never takes effect: a forbid without conditions
+    /// (beyond `action`) covers every action it does.
+    #[error(
+        "permit `{permit}` never takes effect: forbid `{forbid}` applies to every request it could"
+    )]
+    #[diagnostic(code("sovra::shadowed"))]
+    ShadowedPermit {
+        /// The permit.
+        permit: String,
+        /// The forbid that overrides it.
+        forbid: String,
+    },
 }

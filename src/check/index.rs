@@ -25,7 +25,7 @@ fn konst(p: &Program, id: NodeId) -> Option<&Const> {
 
 /// The top-level conjuncts of a condition (the condition itself when it is
 /// not an `and`).
-fn conjuncts(p: &Program, cond: NodeId) -> Vec<NodeId> {
+pub(super) fn conjuncts(p: &Program, cond: NodeId) -> Vec<NodeId> {
     match node(p, cond) {
         Some(Node::And { start, len }) => {
             let s = *start as usize;

@@ -7,6 +7,7 @@
 //! `target is missing`): that forbid denies the request instead.
 
 use super::*;
+use crate::vocab::Effect;
 
 impl Checker<'_> {
     /// Warns of `!=` and `not in` in a forbid on a value that may be
@@ -142,5 +143,148 @@ fn tested(e: &Expr, out: &mut Vec<String>) {
             }
         }
         _ => {}
+    }
+}
+
+impl Checker<'_> {
+    /// Why a condition's top-level conjuncts cannot all hold, beyond
+    /// `action` (which the index reports): one field equal to two values,
+    /// equal to a value outside a set it must be in, or missing and
+    /// compared.
+    pub(super) fn contradiction(&self, cond: NodeId) -> Option<String> {
+        let p = &self.prog;
+        let text = |atom: u32| p.atoms.get(atom as usize).map_or("?", |a| a.text.as_str());
+        let load = |n: NodeId| match self.node(n) {
+            Some(Node::Load(f)) => Some(*f),
+            _ => None,
+        };
+        let mut equal: Vec<(Field, Const, u32)> = Vec::new();
+        let mut within: Vec<(Field, u32, u32)> = Vec::new();
+        let mut missing: Vec<(Field, u32)> = Vec::new();
+        let mut compared: Vec<(Field, u32)> = Vec::new();
+        for c in index::conjuncts(p, cond) {
+            match self.node(c) {
+                Some(Node::Cmp {
+                    op, lhs, rhs, atom, ..
+                }) => {
+                    for side in [*lhs, *rhs] {
+                        if let Some(f) = load(side) {
+                            compared.push((f, *atom));
+                        }
+                    }
+                    let (Some(f), Some(k)) = (load(*lhs), self.konst(*rhs)) else {
+                        continue;
+                    };
+                    if f == Field::Action {
+                        continue;
+                    }
+                    match (op, k) {
+                        (CmpOp::Eq, Const::Set(_)) => {}
+                        (CmpOp::Eq, k) => equal.push((f, k.clone(), *atom)),
+                        (CmpOp::In, Const::Set(s)) => within.push((f, *s, *atom)),
+                        _ => {}
+                    }
+                }
+                Some(Node::Is {
+                    what: IsWhat::Missing,
+                    negated: false,
+                    expr,
+                    atom,
+                }) => {
+                    if let Some(f) = load(*expr) {
+                        missing.push((f, *atom));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (i, (f, k, a)) in equal.iter().enumerate() {
+            if let Some((_, _, b)) = equal.iter().skip(i + 1).find(|(g, l, _)| g == f && l != k) {
+                return Some(format!(
+                    "`{}` and `{}` cannot both hold",
+                    text(*a),
+                    text(*b)
+                ));
+            }
+            for (_, s, b) in within.iter().filter(|(g, _, _)| g == f) {
+                let inside = match (k, p.sets.get(*s as usize).map(|s| &s.value)) {
+                    (Const::Str(x), Some(SetValue::Strings(v))) => v.contains(x),
+                    (Const::Country(c), Some(SetValue::Countries(cs))) => cs.contains(*c),
+                    _ => true,
+                };
+                if !inside {
+                    return Some(format!(
+                        "`{}` and `{}` cannot both hold",
+                        text(*a),
+                        text(*b)
+                    ));
+                }
+            }
+        }
+        for (f, a) in &missing {
+            let covers = |g: &Field| {
+                g == f || matches!((f, g), (Field::Region(w), Field::RegionField(v, _)) if w == v)
+            };
+            if let Some((_, b)) = compared.iter().find(|(g, _)| covers(g)) {
+                return Some(format!(
+                    "`{}` and `{}` cannot both hold: a comparison with a missing value is false",
+                    text(*a),
+                    text(*b)
+                ));
+            }
+        }
+        None
+    }
+}
+
+impl Checker<'_> {
+    /// Warns of permits a forbid without conditions beyond `action` always
+    /// overrides.
+    pub(super) fn shadowed(&mut self) {
+        let p = &self.prog;
+        let unconditional = |r: &RuleDef| {
+            r.cond.is_none_or(|c| {
+                index::conjuncts(p, c).iter().all(|n| {
+                    matches!(self.node(*n), Some(Node::Cmp { lhs, .. })
+                        if matches!(self.node(*lhs), Some(Node::Load(Field::Action))))
+                })
+            })
+        };
+        let covers = |f: &RuleDef, r: &RuleDef| match (&f.actions, &r.actions) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(fa), Some(ra)) => ra.iter().all(|a| fa.contains(a)),
+        };
+        let mut found = Vec::new();
+        for (pi, permit) in p.rules.iter().enumerate() {
+            if permit.effect != Effect::Permit {
+                continue;
+            }
+            let forbid =
+                p.rules.iter().enumerate().find(|(_, f)| {
+                    f.effect == Effect::Forbid && unconditional(f) && covers(f, permit)
+                });
+            if let Some((fi, f)) = forbid {
+                found.push((pi, fi, permit.id.clone(), f.id.clone()));
+            }
+        }
+        for (pi, fi, permit, forbid) in found {
+            let at = self.rule_spans.get(pi).copied().unwrap_or_default();
+            let mut d = Diagnostic::warning(
+                CheckError::ShadowedPermit {
+                    permit,
+                    forbid: forbid.clone(),
+                },
+                at,
+            )
+            .label("never takes effect")
+            .help(format!(
+                "forbid `{forbid}` denies every request this permit could allow: narrow the forbid with a condition, or remove one of them"
+            ));
+            if let Some(f) = self.rule_spans.get(fi) {
+                d = d.also(*f, "overridden by this forbid");
+            }
+            self.warn(d);
+        }
     }
 }

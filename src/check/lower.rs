@@ -26,6 +26,7 @@ impl<'s> Checker<'s> {
                 self.rule(id, r, fi);
             }
         }
+        self.shadowed();
         index::build(&mut self.prog);
     }
 
@@ -54,13 +55,17 @@ impl<'s> Checker<'s> {
             return;
         }
         let actions = cond.and_then(|c| index::action_constraint(&self.prog, c));
+        let contradiction = cond.and_then(|c| self.contradiction(c));
         let never = cond.is_some_and(|c| matches!(self.konst(c), Some(Const::Bool(false))))
-            || actions.as_ref().is_some_and(|a| a.is_empty());
+            || actions.as_ref().is_some_and(|a| a.is_empty())
+            || contradiction.is_some();
         if never {
             let why = if actions.as_ref().is_some_and(|a| a.is_empty()) {
-                "its conditions ask for two different actions at once"
+                "its conditions ask for two different actions at once".to_string()
+            } else if let Some(why) = contradiction {
+                why
             } else {
-                "its condition is always false"
+                "its condition is always false".to_string()
             };
             let span = r.when.as_ref().map_or(r.name.span, Expr::span);
             self.err(
@@ -77,6 +82,7 @@ impl<'s> Checker<'s> {
             return;
         }
         let location = self.sources.location(r.span);
+        self.rule_spans.push(r.name.span);
         self.prog.rules.push(RuleDef {
             id,
             effect: r.effect,

@@ -191,6 +191,8 @@ fn cap(s: String) -> String {
 struct Checker<'s> {
     sources: &'s Sources,
     diags: Vec<Diagnostic>,
+    /// The span of each rule's name, by rule index.
+    rule_spans: Vec<Span>,
     /// Paths some forbid tests with `is present/missing/declared`.
     guarded: Vec<String>,
     warnings: Vec<Diagnostic>,
@@ -222,6 +224,7 @@ impl<'s> Checker<'s> {
             diags: Vec::new(),
             warnings: Vec::new(),
             guarded: Vec::new(),
+            rule_spans: Vec::new(),
             used: std::collections::HashSet::new(),
             imported: Vec::new(),
             prog: Program {
