@@ -45,6 +45,7 @@ pub mod diag;
 pub mod documents;
 pub mod eval;
 pub mod explain;
+pub mod format;
 pub mod ir;
 mod json;
 pub mod placement;

@@ -683,3 +683,51 @@ fn warnings_pass_check_unless_denied() {
     let o = sovra(&["check", "--deny-warnings"], None);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
 }
+
+#[test]
+fn fmt_formats_checks_and_reads_standard_input() {
+    let o = sovra(&["fmt", "--check", "policies"], None);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the bundled library is formatted: {}",
+        out(&o)
+    );
+    let messy = "package  p\npermit   all when action==store\n";
+    let o = sovra(&["fmt", "-"], Some(messy));
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(out(&o), "package p\npermit all when action == store\n");
+    assert_eq!(
+        sovra(&["fmt", "--check", "-"], Some(messy)).status.code(),
+        Some(1)
+    );
+    let dir = std::env::temp_dir().join(format!("sovra-fmt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("p.sov");
+    std::fs::write(&f, messy).unwrap();
+    let o = sovra(&["fmt", "--check", dir.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        out(&o).contains("p.sov"),
+        "the file that would change is named"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        messy,
+        "--check changes nothing"
+    );
+    assert_eq!(
+        sovra(&["fmt", dir.to_str().unwrap()], None).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        "package p\npermit all when action == store\n"
+    );
+    // A file that does not parse is refused, not mangled.
+    std::fs::write(&f, "package p\nforbid x when action = store\n").unwrap();
+    let o = sovra(&["fmt", dir.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("does not parse"), "{}", err(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}

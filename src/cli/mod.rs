@@ -20,6 +20,7 @@ mod check;
 mod eval;
 mod explain;
 mod export;
+mod fmt;
 mod generate;
 mod place;
 mod report;
@@ -96,6 +97,9 @@ enum Cmd {
     /// Run case files (`*.test.json`) against a policy set: exit 0 when all
     /// pass, 1 when any fails, 2 when a case file or policy is invalid.
     Test(test::Args),
+    /// Lay policy files out one way (comments kept, the policy hash
+    /// unchanged); --check lists the files that would change and exits 1.
+    Fmt(fmt::Args),
     /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
     Completions(generate::CompletionsArgs),
     /// Print the man page (roff).
@@ -125,6 +129,7 @@ pub fn run() -> ExitCode {
         Cmd::Compile(a) => check::compile(a),
         Cmd::Explain(a) => explain::run(a),
         Cmd::Test(a) => test::run(a),
+        Cmd::Fmt(a) => fmt::run(a),
         Cmd::Completions(a) => generate::completions(a),
         Cmd::Man(a) => generate::man(a),
     };
