@@ -46,6 +46,7 @@ pub mod documents;
 pub mod eval;
 pub mod explain;
 pub mod format;
+pub mod ide;
 pub mod ir;
 mod json;
 pub mod placement;

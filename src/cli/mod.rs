@@ -22,6 +22,7 @@ mod explain;
 mod export;
 mod fmt;
 mod generate;
+mod lsp;
 mod place;
 mod report;
 mod serve;
@@ -100,6 +101,9 @@ enum Cmd {
     /// Lay policy files out one way (comments kept, the policy hash
     /// unchanged); --check lists the files that would change and exits 1.
     Fmt(fmt::Args),
+    /// A language server over standard input and output: diagnostics as
+    /// you type, hover, go to definition, formatting.
+    Lsp(lsp::Args),
     /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
     Completions(generate::CompletionsArgs),
     /// Print the man page (roff).
@@ -130,6 +134,7 @@ pub fn run() -> ExitCode {
         Cmd::Explain(a) => explain::run(a),
         Cmd::Test(a) => test::run(a),
         Cmd::Fmt(a) => fmt::run(a),
+        Cmd::Lsp(a) => lsp::run(a),
         Cmd::Completions(a) => generate::completions(a),
         Cmd::Man(a) => generate::man(a),
     };
