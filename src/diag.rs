@@ -150,6 +150,7 @@ impl Problem {
                 C::UnusedImport { .. } => "UnusedImport",
                 C::ObligationOnForbid { .. } => "ObligationOnForbid",
                 C::ShadowedPermit { .. } => "ShadowedPermit",
+                C::SuspiciousAction { .. } => "SuspiciousAction",
             },
         }
     }
@@ -197,7 +198,9 @@ impl Problem {
                 C::UnknownSensitivity { .. } | C::UnknownValue { .. } => Code::UnknownValue,
                 C::UnknownClassification { .. } => Code::UnknownClassification,
                 C::UnknownProfile { .. } => Code::UnknownProfile,
-                C::SuspiciousPath { .. } | C::RequestPath { .. } => Code::SuspiciousPath,
+                C::SuspiciousPath { .. } | C::RequestPath { .. } | C::SuspiciousAction { .. } => {
+                    Code::SuspiciousPath
+                }
                 C::HoleNamesNothing { .. } => Code::HoleNamesNothing,
                 C::FailsOpen { .. } => Code::FailsOpen,
                 C::UnusedSet { .. } | C::UnusedImport { .. } => Code::Unused,
@@ -210,7 +213,7 @@ impl Problem {
 
 /// Every kind of problem, as [`Problem::kind`] names it (a test requires a
 /// case for each; a unit test checks the list against the match).
-pub const KINDS: [&str; 46] = [
+pub const KINDS: [&str; 47] = [
     "Unexpected",
     "TooDeep",
     "ParserFailed",
@@ -257,6 +260,7 @@ pub const KINDS: [&str; 46] = [
     "UnusedImport",
     "ObligationOnForbid",
     "ShadowedPermit",
+    "SuspiciousAction",
 ];
 
 /// How serious a diagnostic is.

@@ -315,4 +315,14 @@ pub enum CheckError {
         /// The forbid that overrides it.
         forbid: String,
     },
+    /// An action one or two edits from one of the contract's (`acess`):
+    /// a rule about it never meets a request.
+    #[error("`{action}` is not an action of the contract, but `{suggestion}` is")]
+    #[diagnostic(code("sovra::suspicious_path"))]
+    SuspiciousAction {
+        /// The action as written.
+        action: String,
+        /// The contract's action it is close to.
+        suggestion: String,
+    },
 }

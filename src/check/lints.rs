@@ -288,3 +288,75 @@ impl Checker<'_> {
         }
     }
 }
+
+/// The actions the contract names (contract.md, "Request").
+const CONTRACT_ACTIONS: [&str; 3] = ["store", "replicate", "access"];
+
+impl Checker<'_> {
+    /// Warns of an action compared with `action` that is one or two edits
+    /// from one of the contract's (`acess`). Other actions a policy names
+    /// (`delete`) are its own vocabulary, and are not questioned.
+    pub(super) fn action_typos(&mut self, e: &Expr) {
+        let mut words: Vec<&Ident> = Vec::new();
+        actions_compared(e, &mut words);
+        let mut found = Vec::new();
+        for w in words {
+            if CONTRACT_ACTIONS.contains(&w.name.as_str()) {
+                continue;
+            }
+            if let Some(close) = super::suggest::closest(&w.name, CONTRACT_ACTIONS.into_iter()) {
+                found.push(
+                    Diagnostic::warning(
+                        CheckError::SuspiciousAction {
+                            action: w.name.clone(),
+                            suggestion: close.to_string(),
+                        },
+                        w.span,
+                    )
+                    .label("not an action of the contract")
+                    .help(format!(
+                        "did you mean `{close}`? A rule about an action no request names never applies"
+                    )),
+                );
+            }
+        }
+        for d in found {
+            self.warn(d);
+        }
+    }
+}
+
+/// The words compared with `action` (`action == acess`, `action in [a, b]`).
+fn actions_compared<'e>(e: &'e Expr, out: &mut Vec<&'e Ident>) {
+    match e {
+        Expr::And(items, _) | Expr::Or(items, _) => {
+            items.iter().for_each(|i| actions_compared(i, out))
+        }
+        Expr::Not(inner, _) => actions_compared(inner, out),
+        Expr::Cmp { lhs, rhs, .. } => {
+            let is_action = |x: &Expr| {
+                matches!(x, Expr::Path(s, _)
+                    if s.len() == 1 && s.first().is_some_and(|f| f.name == "action"))
+            };
+            for (a, b) in [(lhs, rhs), (rhs, lhs)] {
+                if !is_action(a) {
+                    continue;
+                }
+                match b.as_ref() {
+                    Expr::Path(s, _) if s.len() == 1 => out.extend(s.first()),
+                    Expr::List(items, _) => {
+                        for i in items {
+                            if let Expr::Path(s, _) = i {
+                                if s.len() == 1 {
+                                    out.extend(s.first());
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}

@@ -38,6 +38,9 @@ impl<'s> Checker<'s> {
             Some(n)
         });
         let message = r.because.as_ref().and_then(|m| self.message(m, file));
+        if let Some(w) = &r.when {
+            self.action_typos(w);
+        }
         if r.effect == syntax::Effect::Forbid {
             if let Some(o) = r.obligations.first() {
                 self.err(
