@@ -1,11 +1,11 @@
 //! `sovra fmt`: one layout for policy files.
 //!
 //! Input: a policy file's text, which must parse. Output: the same tokens and
-//! comments, laid out one way: declarations at the left margin, `when`,
-//! `with`, `because` and `cites` indented two spaces, `and`/`or` lines at
-//! least three, other continuation lines (a list's members, `where …`) at
-//! least two, and otherwise where their author put them;
-//! one space between words and around operators, none inside brackets or
+//! comments, laid out one way: declarations at the left margin; `when`,
+//! `with`, `because` and `cites` two spaces in; `and`/`or` three, or seven
+//! under a `where` (five); a bracket's lines two in from the line that opens
+//! it and its closing bracket back there; comments where they were; one
+//! space between words and around operators, none inside brackets or
 //! around the dots of a path, `a, b` in lists; no trailing spaces, no run of
 //! blank lines, one newline at the end. Invariants: only whitespace changes
 //! (strings and comments are kept byte for byte), so the file compiles to
@@ -19,6 +19,11 @@ pub fn format(text: &str) -> Result<String, Vec<Diagnostic>> {
     let mut out = String::with_capacity(text.len());
     let mut blank = 0usize;
     let mut in_block = false;
+    // The indentation of the line each open bracket is on.
+    let mut open: Vec<usize> = Vec::new();
+    // Inside a rule, after a line that starts `where` (outside brackets):
+    // the `and`/`or` lines that follow belong to the grant's condition.
+    let mut in_where = false;
     for raw in text.lines() {
         if in_block {
             // Inside a block comment: the line as written.
@@ -40,14 +45,45 @@ pub fn format(text: &str) -> Result<String, Vec<Diagnostic>> {
         in_block = opens_block;
         let first = tokens.first().map_or("", |t| t.text);
         let written = raw.len() - raw.trim_start().len();
-        let indent = match first {
-            "package" | "use" | "set" | "classification" | "profile" | "permit" | "forbid" => 0,
-            "when" | "with" | "because" | "cites" => 2,
-            _ if first.starts_with("//") || first.starts_with("/*") => written,
-            "and" | "or" => written.max(3),
-            ")" | "]" | "}" => written,
-            _ => written.max(2),
+        let indent = if first.starts_with("//") || first.starts_with("/*") {
+            // Comments stay where they were.
+            written
+        } else if let Some(&outer) = open.last() {
+            // Inside brackets: members two in from the opening line, the
+            // closing bracket back at it.
+            if matches!(first, ")" | "]" | "}") {
+                outer
+            } else {
+                outer + 2
+            }
+        } else {
+            match first {
+                "package" | "use" | "set" | "classification" | "profile" | "permit" | "forbid" => {
+                    in_where = false;
+                    0
+                }
+                "when" | "with" | "because" | "cites" => {
+                    in_where = false;
+                    2
+                }
+                "where" => {
+                    in_where = true;
+                    5
+                }
+                "and" | "or" if in_where => 7,
+                "and" | "or" => 3,
+                _ => 4,
+            }
         };
+        for t in &tokens {
+            match t.kind {
+                Kind::Open => open.push(indent),
+                Kind::Close => {
+                    open.pop();
+                }
+                _ => {}
+            }
+        }
         out.push_str(&" ".repeat(indent));
         out.push_str(&join(&tokens));
         out.push('\n');
