@@ -136,7 +136,21 @@ fn word_at(sources: &Sources, file: u32, offset: usize) -> Option<(String, Span)
 pub fn hover(sources: &Sources, file: u32, offset: usize) -> Option<(String, Span)> {
     let (word, span) = word_at(sources, file, offset)?;
     let d = declarations(sources).into_iter().find(|d| d.name == word)?;
-    Some((d.hover, span))
+    let mut text = d.hover;
+    // A set's members, resolved (`EU + [IS, LI, NO]` is 30 countries), when
+    // the policy set compiles.
+    if let Some(qualified) = text
+        .strip_prefix("set `")
+        .and_then(|r| r.split('`').next())
+        .map(str::to_string)
+    {
+        if let Ok(p) = crate::policy::compile(sources) {
+            if let Some(s) = p.sets.iter().find(|s| s.name == qualified) {
+                text.push_str(&format!("\n\nmembers: {}", p.render_set(&s.value)));
+            }
+        }
+    }
+    Some((text, span))
 }
 
 /// Where the name under the cursor (a set, profile, classification or
@@ -172,7 +186,10 @@ mod tests {
         let text = s.files[1].text.to_string();
         let at = text.rfind("NORDICS").unwrap() + 2;
         let (h, _) = hover(&s, 1, at).unwrap();
-        assert_eq!(h, "set `geo.NORDICS` = [DK, FI, NO, SE]");
+        assert_eq!(
+            h,
+            "set `geo.NORDICS` = [DK, FI, NO, SE]\n\nmembers: countries [DK FI NO SE]"
+        );
         let d = definition(&s, 1, at).unwrap();
         assert_eq!((d.file, s.text(d)), (0, "NORDICS"));
         let at = text.find("payroll").unwrap();

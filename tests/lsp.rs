@@ -128,7 +128,7 @@ fn an_editor_gets_diagnostics_hover_definition_and_formatting() {
     );
     assert_eq!(
         hover["result"]["contents"]["value"],
-        "set `geo.NORDICS` = [DK, FI, NO, SE]"
+        "set `geo.NORDICS` = [DK, FI, NO, SE]\n\nmembers: countries [DK FI NO SE]"
     );
     let def = c.request(
         "textDocument/definition",

@@ -106,7 +106,8 @@ impl Program {
         format!("[{}]", v.join(" "))
     }
 
-    fn render_set(&self, s: &SetValue) -> String {
+    /// A set's members as text (`countries [DE FR]`, `strings [a b]`).
+    pub fn render_set(&self, s: &SetValue) -> String {
         match s {
             SetValue::Countries(c) => format!("countries {}", self.render_countries(c)),
             SetValue::Strings(v) => {
