@@ -151,6 +151,11 @@ fn all_problems_are_reported_at_once() {
         sovra::policy::load(&[PathBuf::from("tests/diagnostics/invalid_country.sov")]).unwrap();
     let diags = sovra::policy::compile(&src).unwrap_err();
     assert_eq!(diags.len(), 3, "UK, XX and EU are each reported");
+    // Every bad `{hole}` of a text, not only the first.
+    let src =
+        sovra::policy::load(&[PathBuf::from("tests/diagnostics/every_bad_hole.sov")]).unwrap();
+    let diags = sovra::policy::compile(&src).unwrap_err();
+    assert_eq!(diags.len(), 2, "{}", sovra::diag::render(&diags, &src));
     let src =
         sovra::policy::load(&[PathBuf::from("tests/diagnostics/syntax_many_errors.sov")]).unwrap();
     let diags = sovra::policy::compile(&src).unwrap_err();

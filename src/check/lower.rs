@@ -112,6 +112,8 @@ impl<'s> Checker<'s> {
 
     pub(super) fn message(&mut self, m: &syntax::Message, file: usize) -> Option<u32> {
         let mut parts = Vec::new();
+        // Every bad hole is reported, not only the first.
+        let mut ok = true;
         for p in &m.parts {
             match p {
                 SynPart::Text(t) => parts.push(MessagePart::Text(t.clone())),
@@ -130,7 +132,10 @@ impl<'s> Checker<'s> {
                         );
                         continue;
                     }
-                    let (node, _) = self.path(segs, *span, file)?;
+                    let Some((node, _)) = self.path(segs, *span, file) else {
+                        ok = false;
+                        continue;
+                    };
                     if let Some(Const::Str(_)) = self.konst(node) {
                         let text = self.text(*span);
                         let roots = super::paths::request_fields("");
@@ -150,6 +155,9 @@ impl<'s> Checker<'s> {
                     });
                 }
             }
+        }
+        if !ok {
+            return None;
         }
         self.prog.messages.push(parts);
         Some((self.prog.messages.len() - 1) as u32)
