@@ -151,6 +151,11 @@ fn all_problems_are_reported_at_once() {
         sovra::policy::load(&[PathBuf::from("tests/diagnostics/invalid_country.sov")]).unwrap();
     let diags = sovra::policy::compile(&src).unwrap_err();
     assert_eq!(diags.len(), 3, "UK, XX and EU are each reported");
+    // A failed import is reported once, not again at every use.
+    let src =
+        sovra::policy::load(&[PathBuf::from("tests/diagnostics/failed_import_once.sov")]).unwrap();
+    let diags = sovra::policy::compile(&src).unwrap_err();
+    assert_eq!(diags.len(), 1, "{}", sovra::diag::render(&diags, &src));
     // Every bad `{hole}` of a text, not only the first.
     let src =
         sovra::policy::load(&[PathBuf::from("tests/diagnostics/every_bad_hole.sov")]).unwrap();

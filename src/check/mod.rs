@@ -198,6 +198,8 @@ struct Checker<'s> {
     warnings: Vec<Diagnostic>,
     /// (file, set declaration) pairs: a set used from a file.
     used: std::collections::HashSet<(usize, usize)>,
+    /// Names of failed imports, by file: reported at the import only.
+    failed_imports: std::collections::HashSet<(usize, String)>,
     /// Imports: (file, the name as imported, its declaration).
     imported: Vec<(usize, Ident, usize)>,
     prog: Program,
@@ -227,6 +229,7 @@ impl<'s> Checker<'s> {
             rule_spans: Vec::new(),
             used: std::collections::HashSet::new(),
             imported: Vec::new(),
+            failed_imports: std::collections::HashSet::new(),
             prog: Program {
                 format: crate::ir::FORMAT,
                 files: sources.files.iter().map(|f| f.name.clone()).collect(),

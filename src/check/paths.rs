@@ -211,6 +211,10 @@ impl<'s> Checker<'s> {
                 return self.set_ref(i);
             }
         }
+        // A name a failed import names was reported at the import.
+        if segs.len() == 1 && self.failed_imports.contains(&(file, first.name.clone())) {
+            return None;
+        }
         let mut roots = request_fields("");
         roots.extend(["source", "target", "request"]);
         let scope_names: Vec<String> = self

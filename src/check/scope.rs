@@ -76,6 +76,10 @@ impl<'s> Checker<'s> {
                         "packages in this policy set",
                     ));
                     self.err(d);
+                    // Reported here once, not again at every use.
+                    for n in &u.names {
+                        self.failed_imports.insert((fi, n.name.clone()));
+                    }
                     continue;
                 };
                 for n in &u.names {
@@ -100,6 +104,7 @@ impl<'s> Checker<'s> {
                                 "its sets",
                             ));
                             self.err(d);
+                            self.failed_imports.insert((fi, n.name.clone()));
                         }
                     }
                 }
@@ -196,6 +201,9 @@ impl<'s> Checker<'s> {
                 }
                 if let Some(c) = self.country_ident(id, false) {
                     return Some(SetVal::Countries([c].into_iter().collect()));
+                }
+                if self.failed_imports.contains(&(file, id.name.clone())) {
+                    return None;
                 }
                 let names: Vec<String> = self
                     .scopes
