@@ -2,6 +2,7 @@
 //! million grants in a few hundred megabytes) and indexed by principal.
 
 use super::*;
+use crate::ir::GrantField;
 
 /// One grant. Strings that repeat across grants (principals, approvers,
 /// mechanisms, purposes, resources) are shared (`Arc<str>`), so a million
@@ -233,39 +234,18 @@ impl<R: std::io::Read> std::io::Read for HashingReader<R> {
 
 /// A grant's keys, read without allocating (only unknown keys are kept).
 enum GrantKey {
-    Id,
-    Principal,
-    Resource,
-    Classifications,
-    ToCountry,
-    Purpose,
-    Mechanism,
-    RequestedBy,
-    ApprovedBy,
-    ValidFrom,
-    ExpiresAt,
-    RevokedAt,
+    /// A field of the schema ([`crate::ir::schema::GRANT`]).
+    Known(GrantField),
     Other(String),
 }
 
 impl GrantKey {
     /// The place of a known key in [`GRANT_FIELDS`] (`None` for the rest).
     fn index(&self) -> Option<usize> {
-        Some(match self {
-            GrantKey::Id => 0,
-            GrantKey::Principal => 1,
-            GrantKey::Resource => 2,
-            GrantKey::Classifications => 3,
-            GrantKey::ToCountry => 4,
-            GrantKey::Purpose => 5,
-            GrantKey::Mechanism => 6,
-            GrantKey::RequestedBy => 7,
-            GrantKey::ApprovedBy => 8,
-            GrantKey::ValidFrom => 9,
-            GrantKey::ExpiresAt => 10,
-            GrantKey::RevokedAt => 11,
-            GrantKey::Other(_) => return None,
-        })
+        match self {
+            GrantKey::Known(f) => Some(f.index()),
+            GrantKey::Other(_) => None,
+        }
     }
 
     /// A bit for each known key, to find one written twice (0 for the rest).
@@ -294,18 +274,18 @@ impl<'de> serde::Deserialize<'de> for GrantKey {
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<GrantKey, E> {
                 Ok(match s {
-                    "id" => GrantKey::Id,
-                    "principal" => GrantKey::Principal,
-                    "resource" => GrantKey::Resource,
-                    "classifications" => GrantKey::Classifications,
-                    "to_country" => GrantKey::ToCountry,
-                    "purpose" => GrantKey::Purpose,
-                    "mechanism" => GrantKey::Mechanism,
-                    "requested_by" => GrantKey::RequestedBy,
-                    "approved_by" => GrantKey::ApprovedBy,
-                    "valid_from" => GrantKey::ValidFrom,
-                    "expires_at" => GrantKey::ExpiresAt,
-                    "revoked_at" => GrantKey::RevokedAt,
+                    "id" => GrantKey::Known(GrantField::Id),
+                    "principal" => GrantKey::Known(GrantField::Principal),
+                    "resource" => GrantKey::Known(GrantField::Resource),
+                    "classifications" => GrantKey::Known(GrantField::Classifications),
+                    "to_country" => GrantKey::Known(GrantField::ToCountry),
+                    "purpose" => GrantKey::Known(GrantField::Purpose),
+                    "mechanism" => GrantKey::Known(GrantField::Mechanism),
+                    "requested_by" => GrantKey::Known(GrantField::RequestedBy),
+                    "approved_by" => GrantKey::Known(GrantField::ApprovedBy),
+                    "valid_from" => GrantKey::Known(GrantField::ValidFrom),
+                    "expires_at" => GrantKey::Known(GrantField::ExpiresAt),
+                    "revoked_at" => GrantKey::Known(GrantField::RevokedAt),
                     other => GrantKey::Other(other.to_string()),
                 })
             }
@@ -457,29 +437,41 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                     }
                     seen |= bit;
                     match key {
-                        GrantKey::Id => id = map.next_value::<S>()?.map(|s| Box::from(s.as_ref())),
-                        GrantKey::Principal => principal = map.next_value_seed(Shared(pool))?,
-                        GrantKey::Resource => resource = map.next_value_seed(Shared(pool))?,
-                        GrantKey::Classifications => {
+                        GrantKey::Known(GrantField::Id) => {
+                            id = map.next_value::<S>()?.map(|s| Box::from(s.as_ref()))
+                        }
+                        GrantKey::Known(GrantField::Principal) => {
+                            principal = map.next_value_seed(Shared(pool))?
+                        }
+                        GrantKey::Known(GrantField::Resource) => {
+                            resource = map.next_value_seed(Shared(pool))?
+                        }
+                        GrantKey::Known(GrantField::Classifications) => {
                             classifications =
                                 map.next_value::<Option<Vec<String>>>()?.unwrap_or_default()
                         }
-                        GrantKey::ToCountry => {
+                        GrantKey::Known(GrantField::ToCountry) => {
                             to_country = map.next_value::<Option<CountryField>>()?.map(|c| c.0)
                         }
-                        GrantKey::Purpose => purpose = map.next_value_seed(Shared(pool))?,
-                        GrantKey::Mechanism => mechanism = map.next_value_seed(Shared(pool))?,
-                        GrantKey::RequestedBy => {
+                        GrantKey::Known(GrantField::Purpose) => {
+                            purpose = map.next_value_seed(Shared(pool))?
+                        }
+                        GrantKey::Known(GrantField::Mechanism) => {
+                            mechanism = map.next_value_seed(Shared(pool))?
+                        }
+                        GrantKey::Known(GrantField::RequestedBy) => {
                             requested_by = map.next_value_seed(Shared(pool))?
                         }
-                        GrantKey::ApprovedBy => approved_by = map.next_value_seed(Shared(pool))?,
-                        GrantKey::ValidFrom => {
+                        GrantKey::Known(GrantField::ApprovedBy) => {
+                            approved_by = map.next_value_seed(Shared(pool))?
+                        }
+                        GrantKey::Known(GrantField::ValidFrom) => {
                             valid_from = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
                         }
-                        GrantKey::ExpiresAt => {
+                        GrantKey::Known(GrantField::ExpiresAt) => {
                             expires_at = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
                         }
-                        GrantKey::RevokedAt => {
+                        GrantKey::Known(GrantField::RevokedAt) => {
                             revoked_at = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
                         }
                         GrantKey::Other(other) => {

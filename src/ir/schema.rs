@@ -263,22 +263,28 @@ impl RegionField {
 }
 
 impl GrantField {
+    /// Its place in [`GRANT`] (and in [`GRANT_FIELDS`]).
+    pub fn index(self) -> usize {
+        match self {
+            GrantField::Id => 0,
+            GrantField::Principal => 1,
+            GrantField::Resource => 2,
+            GrantField::Classifications => 3,
+            GrantField::ToCountry => 4,
+            GrantField::Purpose => 5,
+            GrantField::Mechanism => 6,
+            GrantField::RequestedBy => 7,
+            GrantField::ApprovedBy => 8,
+            GrantField::ValidFrom => 9,
+            GrantField::ExpiresAt => 10,
+            GrantField::RevokedAt => 11,
+        }
+    }
+
     /// Its entry in [`GRANT`].
     pub fn spec(self) -> &'static Spec<GrantField> {
-        match self {
-            GrantField::Id => &GRANT[0],
-            GrantField::Principal => &GRANT[1],
-            GrantField::Resource => &GRANT[2],
-            GrantField::Classifications => &GRANT[3],
-            GrantField::ToCountry => &GRANT[4],
-            GrantField::Purpose => &GRANT[5],
-            GrantField::Mechanism => &GRANT[6],
-            GrantField::RequestedBy => &GRANT[7],
-            GrantField::ApprovedBy => &GRANT[8],
-            GrantField::ValidFrom => &GRANT[9],
-            GrantField::ExpiresAt => &GRANT[10],
-            GrantField::RevokedAt => &GRANT[11],
-        }
+        // The table test checks that every index is in range and right.
+        GRANT.get(self.index()).unwrap_or(&GRANT[0])
     }
 
     /// Its name (`to_country`).
@@ -296,7 +302,8 @@ mod tests {
         for s in &REGION {
             assert_eq!(s.field.spec().path, s.path);
         }
-        for s in &GRANT {
+        for (i, s) in GRANT.iter().enumerate() {
+            assert_eq!(s.field.index(), i);
             assert_eq!(s.field.spec().path, s.path);
         }
         assert_eq!(GRANT_FIELDS[4], "to_country");
