@@ -135,8 +135,7 @@ fn eval(
 ) -> Result<u8, Fail> {
     let engine = engine(p, docs)?;
     if let Some(path) = request {
-        let text = read(path)?;
-        let req = Request::from_json(&text).map_err(|e| Fail(format!("{}: {e}", name(path))))?;
+        let req = read_request(path)?;
         let d = engine.decide(&req, level);
         print_decision(&d, format)?;
         return Ok(if d.allowed() { 0 } else { 1 });
@@ -309,8 +308,7 @@ fn eval_rego(
         Ok(sovra::rego::decision_from(&engine, req, &outcome))
     };
     if let Some(path) = request {
-        let req =
-            Request::from_json(&read(path)?).map_err(|e| Fail(format!("{}: {e}", name(path))))?;
+        let req = read_request(path)?;
         let d = decide(&req)?;
         print_decision(&d, format)?;
         return Ok(if d.allowed() { 0 } else { 1 });
@@ -363,8 +361,7 @@ fn eval_logged(
         eprintln!("sovra: warning: {w}");
     }
     if let Some(path) = request {
-        let req =
-            Request::from_json(&read(path)?).map_err(|e| Fail(format!("{}: {e}", name(path))))?;
+        let req = read_request(path)?;
         let d = engine.decide(&req, level);
         log.append(&engine, &req, &d)?;
         log.sync()?;

@@ -1,7 +1,6 @@
 //! `sovra explain`: a decision in plain words.
 
 use super::*;
-use sovra::documents::Request;
 use sovra::eval::TraceLevel;
 
 /// The explanation's options.
@@ -37,8 +36,7 @@ pub(super) fn run(a: Args) -> Result<u8, Fail> {
     let d: Decision = match (request, decision) {
         (Some(path), _) => {
             let engine = engine(p, docs)?;
-            let req = Request::from_json(&read(path)?)
-                .map_err(|e| Fail(format!("{}: {e}", name(path))))?;
+            let req = read_request(path)?;
             engine.decide(&req, TraceLevel::Full)
         }
         (None, Some(path)) => serde_json::from_str(&read(path)?).map_err(|e| {

@@ -199,6 +199,12 @@ fn read(path: &Path) -> Result<String, Fail> {
         .map_err(|e| Fail(format!("cannot read `{}`: {e}", path.display())))
 }
 
+/// One request read from a file (`-`: standard input), errors naming it.
+fn read_request(path: &Path) -> Result<sovra::documents::Request, Fail> {
+    sovra::documents::Request::from_json(&read(path)?)
+        .map_err(|e| Fail(format!("{}: {e}", name(path))))
+}
+
 fn sources(p: &PolicyArgs) -> Result<Sources, Fail> {
     if p.policies.is_empty() {
         Ok(sovra::policy::bundled())

@@ -1,7 +1,6 @@
 //! `sovra place`: where may this data go now?
 
 use super::*;
-use sovra::documents::Request;
 
 /// The placement's options.
 #[derive(clap::Args)]
@@ -25,8 +24,7 @@ pub(super) fn run(a: Args) -> Result<u8, Fail> {
         request,
     } = a;
     let e = engine(&policy, &docs)?;
-    let req = Request::from_json(&read(&request)?)
-        .map_err(|err| Fail(format!("{}: {err}", name(&request))))?;
+    let req = read_request(&request)?;
     outln!(
         "{}",
         serde_json::to_string_pretty(&sovra::placement::place(&e, &req, None))?
