@@ -151,6 +151,7 @@ impl Problem {
                 C::ObligationOnForbid { .. } => "ObligationOnForbid",
                 C::ShadowedPermit { .. } => "ShadowedPermit",
                 C::SuspiciousAction { .. } => "SuspiciousAction",
+                C::RepeatedClause { .. } => "RepeatedClause",
             },
         }
     }
@@ -206,6 +207,7 @@ impl Problem {
                 C::UnusedSet { .. } | C::UnusedImport { .. } => Code::Unused,
                 C::ObligationOnForbid { .. } => Code::ObligationOnForbid,
                 C::ShadowedPermit { .. } => Code::Shadowed,
+                C::RepeatedClause { .. } => Code::Duplicate,
             },
         }
     }
@@ -213,7 +215,7 @@ impl Problem {
 
 /// Every kind of problem, as [`Problem::kind`] names it (a test requires a
 /// case for each; a unit test checks the list against the match).
-pub const KINDS: [&str; 47] = [
+pub const KINDS: [&str; 48] = [
     "Unexpected",
     "TooDeep",
     "ParserFailed",
@@ -261,6 +263,7 @@ pub const KINDS: [&str; 47] = [
     "ObligationOnForbid",
     "ShadowedPermit",
     "SuspiciousAction",
+    "RepeatedClause",
 ];
 
 /// How serious a diagnostic is.

@@ -19,12 +19,22 @@ pub fn format(text: &str) -> Result<String, Vec<Diagnostic>> {
     let mut out = String::with_capacity(text.len());
     let mut blank = 0usize;
     let mut in_block = false;
+    // Inside a text that spans lines (a `because` or `cites`).
+    let mut in_text = false;
     // The indentation of the line each open bracket is on.
     let mut open: Vec<usize> = Vec::new();
     // Inside a rule, after a line that starts `where` (outside brackets):
     // the `and`/`or` lines that follow belong to the grant's condition.
     let mut in_where = false;
     for raw in text.lines() {
+        if in_text {
+            // A text's later lines as written: its line breaks and the
+            // indentation around them read as one space, so they are kept.
+            out.push_str(raw.trim_end());
+            out.push('\n');
+            in_text = !closes_text(raw);
+            continue;
+        }
         if in_block {
             // Inside a block comment: the line as written.
             out.push_str(raw.trim_end());
@@ -41,8 +51,9 @@ pub fn format(text: &str) -> Result<String, Vec<Diagnostic>> {
             out.push('\n');
         }
         blank = 0;
-        let (tokens, opens_block) = tokens(line);
-        in_block = opens_block;
+        let (tokens, open_at_end) = tokens(line);
+        in_block = open_at_end == Open::Block;
+        in_text = open_at_end == Open::Text;
         let first = tokens.first().map_or("", |t| t.text);
         let written = raw.len() - raw.trim_start().len();
         let indent = if first.starts_with("//") || first.starts_with("/*") {
@@ -110,8 +121,30 @@ enum Kind {
     Op,
 }
 
-/// The tokens of a line, and whether it ends inside a block comment.
-fn tokens(line: &str) -> (Vec<Token<'_>>, bool) {
+/// What a line ends inside of.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Nothing,
+    Block,
+    Text,
+}
+
+/// Whether a text continued from an earlier line ends on this one.
+fn closes_text(line: &str) -> bool {
+    let mut escaped = false;
+    for c in line.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The tokens of a line, and what it ends inside of.
+fn tokens(line: &str) -> (Vec<Token<'_>>, Open) {
     let b = line.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -137,7 +170,7 @@ fn tokens(line: &str) -> (Vec<Token<'_>>, bool) {
                             text: slice(start, b.len()),
                             kind: Kind::Comment,
                         });
-                        return (out, true);
+                        return (out, Open::Block);
                     }
                 }
                 Kind::Comment
@@ -147,7 +180,15 @@ fn tokens(line: &str) -> (Vec<Token<'_>>, bool) {
                 while i < b.len() && at(i) != b'"' {
                     i += if at(i) == b'\\' { 2 } else { 1 };
                 }
-                i = (i + 1).min(b.len());
+                if i >= b.len() {
+                    // A text that goes on on the next line.
+                    out.push(Token {
+                        text: slice(start, b.len()),
+                        kind: Kind::Str,
+                    });
+                    return (out, Open::Text);
+                }
+                i += 1;
                 Kind::Str
             }
             b'(' | b'[' | b'{' => {
@@ -218,7 +259,7 @@ fn tokens(line: &str) -> (Vec<Token<'_>>, bool) {
             kind,
         });
     }
-    (out, false)
+    (out, Open::Nothing)
 }
 
 /// The tokens of a line joined with the layout's spacing.
@@ -279,5 +320,16 @@ mod tests {
     #[test]
     fn a_file_that_does_not_parse_is_not_formatted() {
         assert!(format("package p\nforbid x when action = store\n").is_err());
+    }
+
+    #[test]
+    fn a_text_over_several_lines_keeps_its_later_lines() {
+        let text = "package p\npermit x\n    when action == store\n  because \"one\n           two \\\" three\n\n     four\"   with obligations [a]\n";
+        let once = format(text).unwrap();
+        assert_eq!(
+            once,
+            "package p\npermit x\n  when action == store\n  because \"one\n           two \\\" three\n\n     four\"   with obligations [a]\n"
+        );
+        assert_eq!(format(&once).unwrap(), once);
     }
 }

@@ -325,4 +325,13 @@ pub enum CheckError {
         /// The contract's action it is close to.
         suggestion: String,
     },
+    /// A clause given twice in one rule (`because` twice).
+    #[error("`{clause}` is given twice in rule `{id}`")]
+    #[diagnostic(code("sovra::duplicate"))]
+    RepeatedClause {
+        /// The clause (`because`).
+        clause: &'static str,
+        /// The rule.
+        id: String,
+    },
 }

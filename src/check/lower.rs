@@ -32,6 +32,21 @@ impl<'s> Checker<'s> {
 
     pub(super) fn rule(&mut self, id: String, r: &syntax::RuleDecl, file: usize) {
         let before = self.diags.len();
+        for (clause, span) in &r.repeated {
+            self.err(
+                Diagnostic::new(
+                    CheckError::RepeatedClause {
+                        clause,
+                        id: id.clone(),
+                    },
+                    *span,
+                )
+                .label("given again here")
+                .help(format!(
+                    "a rule has one `{clause}`: merge the two, or remove one"
+                )),
+            );
+        }
         let cond = r.when.as_ref().and_then(|w| {
             let (n, t) = self.expr(w, file)?;
             self.expect_bool(t, w.span())?;

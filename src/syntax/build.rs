@@ -171,9 +171,24 @@ fn build_rule(f: At, p: P) -> RuleDecl {
         obligations: Vec::new(),
         because: None,
         cites: None,
+        repeated: Vec::new(),
         span: sp,
     };
+    let mut seen: Vec<Rule> = Vec::new();
     for q in p.into_inner() {
+        let r = q.as_rule();
+        if matches!(r, Rule::obligations | Rule::because | Rule::cites) {
+            if seen.contains(&r) {
+                let word = match r {
+                    Rule::obligations => "with obligations",
+                    Rule::because => "because",
+                    _ => "cites",
+                };
+                rule.repeated.push((word, span(f, &q)));
+                continue;
+            }
+            seen.push(r);
+        }
         match q.as_rule() {
             Rule::effect => {
                 rule.effect = if q.as_str() == "forbid" {
@@ -191,7 +206,7 @@ fn build_rule(f: At, p: P) -> RuleDecl {
                     .into_inner()
                     .next()
                     .and_then(|s| s.into_inner().next())
-                    .map(|i| unescape(i.as_str()))
+                    .map(|i| unescape(&join_lines(i.as_str())))
             }
             _ => {}
         }
@@ -249,6 +264,12 @@ fn build_message(f: At, p: P) -> Message {
                     Span::new(f.file, base + start, base + end),
                 ));
             }
+            // A line break and the indentation around it read as one space.
+            '\n' | '\r' => {
+                text.truncate(text.trim_end_matches([' ', '\t']).len());
+                while chars.next_if(|(_, d)| d.is_whitespace()).is_some() {}
+                text.push(' ');
+            }
             other => text.push(other),
         }
     }
@@ -256,6 +277,27 @@ fn build_message(f: At, p: P) -> Message {
         parts.push(MessagePart::Text(text));
     }
     Message { parts }
+}
+
+/// A text's line breaks, with the white space around each, as one space.
+fn join_lines(s: &str) -> String {
+    if !s.contains('\n') {
+        return s.to_string();
+    }
+    let last = s.split('\n').count() - 1;
+    let lines: Vec<&str> = s
+        .split('\n')
+        .enumerate()
+        .map(|(i, l)| {
+            let l = if i > 0 { l.trim_start() } else { l };
+            if i < last {
+                l.trim_end()
+            } else {
+                l
+            }
+        })
+        .collect();
+    lines.join(" ")
 }
 
 fn unescape(s: &str) -> String {

@@ -103,6 +103,8 @@ pub(crate) struct RuleDecl {
     pub obligations: Vec<Ident>,
     pub because: Option<Message>,
     pub cites: Option<String>,
+    /// Clauses given a second time (`because` twice): the checker reports them.
+    pub repeated: Vec<(&'static str, Span)>,
     pub span: Span,
 }
 

@@ -96,8 +96,21 @@ fn cut_points(text: &str) -> Vec<usize> {
     let step = text.len() / threads;
     let mut off = 0;
     let mut next = step;
+    // A `because` text may span lines: never cut inside one.
+    let mut in_text = false;
     for line in text.split_inclusive('\n') {
-        if off >= next && starts_item(line) && !line.starts_with("use") {
+        let starts_in_text = in_text;
+        let mut escaped = false;
+        for (i, c) in line.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if in_text => escaped = true,
+                '"' => in_text = !in_text,
+                '/' if !in_text && line.get(i..).is_some_and(|r| r.starts_with("//")) => break,
+                _ => {}
+            }
+        }
+        if off >= next && !starts_in_text && starts_item(line) && !line.starts_with("use") {
             cuts.push(off);
             next = off + step;
         }
@@ -131,7 +144,7 @@ fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
                 i += 1;
                 while let Some(&d) = b.get(i) {
                     i += if d == b'\\' { 2 } else { 1 };
-                    if d == b'"' || d == b'\n' {
+                    if d == b'"' {
                         break;
                     }
                 }
@@ -340,7 +353,7 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         }
         Rule::ident | Rule::root_ident => (2, "a name"),
         Rule::is_what => (2, "`declared`, `present` or `missing`"),
-        Rule::string | Rule::string_inner => (2, "a quoted string"),
+        Rule::string | Rule::string_inner | Rule::text | Rule::text_inner => (2, "a quoted string"),
         Rule::list => (3, "a list `[...]`"),
         Rule::boolean | Rule::number | Rule::duration | Rule::time => (3, "a value"),
         Rule::exists => (3, "`exists grant <name>`"),
