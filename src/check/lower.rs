@@ -433,6 +433,15 @@ impl<'s> Checker<'s> {
                 let idx = self.add_set(self.text(span), &v);
                 Some((self.push(Node::Const(Const::Set(idx))), Ty::Set(t)))
             }
+            // The time between two instants: `now - g.valid_from`.
+            (Ty::Time, Ty::Time) | (Ty::Time, Ty::Any) | (Ty::Any, Ty::Time) if !add => Some((
+                self.push(Node::Arith {
+                    op: Arith::Sub,
+                    lhs: ln,
+                    rhs: rn,
+                }),
+                Ty::Duration,
+            )),
             (Ty::Time | Ty::Any, Ty::Duration) => {
                 let op = if add { Arith::Add } else { Arith::Sub };
                 Some((
@@ -460,7 +469,7 @@ impl<'s> Checker<'s> {
                 self.err(
                     Diagnostic::new(CheckError::Arithmetic { op: sym, left: ty_name(lt), right: ty_name(rt) }, span)
                         .label("mismatched operands")
-                        .help("`+` and `-` join sets, move a time by a duration (`now - 90d`), or add numbers or durations"),
+                        .help("`+` and `-` join sets, move a time by a duration (`now - 90d`), give the time between two times (`now - g.valid_from`), or add numbers or durations"),
                 );
                 None
             }

@@ -63,6 +63,19 @@ impl<'s> Checker<'s> {
 
     /// Plain words for an expression operand.
     pub(super) fn words(&self, e: &Expr) -> String {
+        // `now - t`: the time since `t` (a duration subtracted stays as written).
+        if let Expr::Arith {
+            op: AddOp::Sub,
+            lhs,
+            rhs,
+            ..
+        } = e
+        {
+            let now = matches!(&**lhs, Expr::Path(s, _) if s.len() == 1 && s.first().is_some_and(|x| x.name == "now"));
+            if now && matches!(&**rhs, Expr::Path(..)) {
+                return format!("the time since {}", self.words(rhs));
+            }
+        }
         let Expr::Path(segs, span) = e else {
             return self.text(e.span());
         };

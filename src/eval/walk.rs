@@ -301,11 +301,19 @@ fn konst<'a>(p: &'a Program, c: &Const) -> Val<'a> {
 #[inline]
 fn arith<'a>(op: Arith, l: Val<'a>, r: Val<'a>) -> Val<'a> {
     let sign = if op == Arith::Add { 1 } else { -1 };
-    let l = match l {
+    let as_time = |v: Val<'a>| match v {
         Val::Json(Value::String(s)) => json_time(s).map_or(Val::Missing, Val::Time),
         other => other,
     };
+    let l = as_time(l);
+    let r = if matches!(l, Val::Time(_)) {
+        as_time(r)
+    } else {
+        r
+    };
     match (l, r) {
+        // Whole seconds, rounded toward zero (as Rego's export computes it).
+        (Val::Time(a), Val::Time(b)) if op == Arith::Sub => Val::Dur((a - b).num_seconds()),
         (Val::Time(t), Val::Dur(d)) => TimeDelta::try_seconds(d.saturating_mul(sign))
             .and_then(|d| t.checked_add_signed(d))
             .map_or(Val::Missing, Val::Time),

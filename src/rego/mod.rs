@@ -375,7 +375,12 @@ impl Exporter<'_> {
                 | Field::Grant(GrantField::ValidFrom | GrantField::ExpiresAt | GrantField::RevokedAt),
             )) => Kind::Time,
             Some(Node::Load(Field::Extra(_))) => Kind::Any,
-            Some(Node::Arith { lhs, rhs, .. }) => match (self.kind(*lhs), self.kind(*rhs)) {
+            Some(Node::Arith { op, lhs, rhs }) => match (self.kind(*lhs), self.kind(*rhs)) {
+                (Kind::Time, Kind::Time | Kind::Any) | (Kind::Any, Kind::Time)
+                    if *op == Arith::Sub =>
+                {
+                    Kind::Duration
+                }
                 (Kind::Time | Kind::Any, Kind::Duration) => Kind::Time,
                 (Kind::Duration, Kind::Duration) => Kind::Duration,
                 _ => Kind::Other,
@@ -431,9 +436,15 @@ impl Exporter<'_> {
             },
             Node::Load(f) => self.load(f)?,
             Node::Arith { op, lhs, rhs } => {
-                let (mut l, r) = (self.value(lhs)?, self.value(rhs)?);
-                if self.kind(lhs) == Kind::Any && self.kind(rhs) == Kind::Duration {
-                    l = format!("sv_ts({l})");
+                let (mut l, mut r) = (self.value(lhs)?, self.value(rhs)?);
+                match (self.kind(lhs), self.kind(rhs)) {
+                    (Kind::Any, Kind::Duration | Kind::Time) => l = format!("sv_ts({l})"),
+                    (Kind::Time, Kind::Any) => r = format!("sv_ts({r})"),
+                    _ => {}
+                }
+                if self.kind(n) == Kind::Duration && self.kind(lhs) != Kind::Duration {
+                    // The time between two instants, in whole seconds.
+                    return Ok(format!("sv_span({l}, {r})"));
                 }
                 let sign = if op == Arith::Add { "+" } else { "-" };
                 format!("({l} {sign} {r})")

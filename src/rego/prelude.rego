@@ -64,6 +64,10 @@ sv_nonmember(x, s) if {
 
 sv_ts(x) := time.parse_rfc3339_ns(x) if is_string(x)
 
+# The time between two instants (ns), in whole seconds rounded toward zero,
+# as the engine's durations are.
+sv_span(a, b) := d - (d % 1000000000) if d := a - b
+
 sv_now := time.parse_rfc3339_ns(input.time) if is_string(input.time)
 
 sv_now := time.now_ns() if not is_string(input.time)

@@ -225,6 +225,10 @@ pub fn request(rng: &mut Rng, regions: usize) -> Value {
     if rng.chance(20) {
         r.insert("priority".into(), json!(rng.below(5)));
     }
+    if rng.chance(30) {
+        let d = near(rng);
+        r.insert("opened_at".into(), json!(time(rng, d)));
+    }
     Value::Object(r)
 }
 
@@ -272,6 +276,8 @@ fn condition(rng: &mut Rng, depth: usize, in_grant: bool) -> String {
         "purpose == support",
         "target is present",
         "resource.residency is declared",
+        "now - request.opened_at <= 1d",
+        "now - request.opened_at > 3s",
     ];
     let grant_atoms = [
         "g.to_country == target.country",
@@ -280,6 +286,8 @@ fn condition(rng: &mut Rng, depth: usize, in_grant: bool) -> String {
         "g.mechanism == dpf",
         "g.expires_at > now + 7d",
         "g.purpose is missing",
+        "now - g.valid_from >= 1d",
+        "now - g.valid_from < 3s",
     ];
     if depth == 0 || rng.chance(35) {
         if in_grant && rng.chance(60) {
