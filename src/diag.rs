@@ -151,6 +151,12 @@ impl Problem {
                 C::ObligationOnForbid { .. } => "ObligationOnForbid",
                 C::ShadowedPermit { .. } => "ShadowedPermit",
                 C::SuspiciousAction { .. } => "SuspiciousAction",
+                C::ExpansionLimit { .. } => "ExpansionLimit",
+                C::WrongArguments { .. } => "WrongArguments",
+                C::UnknownFunction { .. } => "UnknownFunction",
+                C::ConditionCycle { .. } => "ConditionCycle",
+                C::DuplicateCondition { .. } => "DuplicateCondition",
+                C::PatternNotLiteral => "PatternNotLiteral",
                 C::RepeatedClause { .. } => "RepeatedClause",
             },
         }
@@ -207,6 +213,12 @@ impl Problem {
                 C::UnusedSet { .. } | C::UnusedImport { .. } => Code::Unused,
                 C::ObligationOnForbid { .. } => Code::ObligationOnForbid,
                 C::ShadowedPermit { .. } => Code::Shadowed,
+                C::ExpansionLimit { .. } => Code::TooDeep,
+                C::WrongArguments { .. } => Code::Type,
+                C::UnknownFunction { .. } => Code::UnknownName,
+                C::ConditionCycle { .. } => Code::Cycle,
+                C::DuplicateCondition { .. } => Code::Duplicate,
+                C::PatternNotLiteral => Code::Type,
                 C::RepeatedClause { .. } => Code::Duplicate,
             },
         }
@@ -215,7 +227,7 @@ impl Problem {
 
 /// Every kind of problem, as [`Problem::kind`] names it (a test requires a
 /// case for each; a unit test checks the list against the match).
-pub const KINDS: [&str; 48] = [
+pub const KINDS: [&str; 54] = [
     "Unexpected",
     "TooDeep",
     "ParserFailed",
@@ -263,6 +275,12 @@ pub const KINDS: [&str; 48] = [
     "ObligationOnForbid",
     "ShadowedPermit",
     "SuspiciousAction",
+    "ExpansionLimit",
+    "WrongArguments",
+    "UnknownFunction",
+    "ConditionCycle",
+    "DuplicateCondition",
+    "PatternNotLiteral",
     "RepeatedClause",
 ];
 

@@ -69,7 +69,8 @@ pub fn format(text: &str) -> Result<String, Vec<Diagnostic>> {
             }
         } else {
             match first {
-                "package" | "use" | "set" | "classification" | "profile" | "permit" | "forbid" => {
+                "package" | "use" | "set" | "classification" | "profile" | "condition"
+                | "permit" | "forbid" => {
                     in_where = false;
                     0
                 }

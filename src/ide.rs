@@ -46,6 +46,23 @@ fn declarations(sources: &Sources) -> Vec<Decl> {
                         sources.text(value.span())
                     ),
                 ),
+                Item::Condition(c) => {
+                    let params: Vec<&str> = c.params.iter().map(|p| p.name.as_str()).collect();
+                    let params = if params.is_empty() {
+                        String::new()
+                    } else {
+                        format!("({})", params.join(", "))
+                    };
+                    (
+                        &c.name,
+                        c.name.span,
+                        format!(
+                            "condition `{package}.{}{params}` = {}",
+                            c.name.name,
+                            sources.text(c.body.span())
+                        ),
+                    )
+                }
                 Item::Classification { name, sensitivity } => (
                     name,
                     name.span,

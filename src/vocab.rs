@@ -53,6 +53,18 @@ pub enum CmpOp {
     NotIn,
     /// `satisfies` (a region and a residency profile).
     Satisfies,
+    /// `any in`: some member of a list is in the set.
+    AnyIn,
+    /// `all in`: every member of a list is in the set (true for an empty list).
+    AllIn,
+    /// `none in`: no member of a list is in the set (true for an empty list).
+    NoneIn,
+    /// `starts_with`: a string begins with another.
+    StartsWith,
+    /// `ends_with`: a string ends with another.
+    EndsWith,
+    /// `matches`: a string matches a glob (`*` any run of characters, `?` one).
+    Matches,
 }
 
 impl CmpOp {
@@ -68,6 +80,12 @@ impl CmpOp {
             CmpOp::In => "in",
             CmpOp::NotIn => "not in",
             CmpOp::Satisfies => "satisfies",
+            CmpOp::AnyIn => "any in",
+            CmpOp::AllIn => "all in",
+            CmpOp::NoneIn => "none in",
+            CmpOp::StartsWith => "starts_with",
+            CmpOp::EndsWith => "ends_with",
+            CmpOp::Matches => "matches",
         }
     }
 }

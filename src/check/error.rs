@@ -334,4 +334,43 @@ pub enum CheckError {
         /// The rule.
         id: String,
     },
+    /// A `matches` pattern that is not a quoted string.
+    #[error("the pattern of `matches` must be a quoted string")]
+    #[diagnostic(code("sovra::type"))]
+    PatternNotLiteral,
+    /// A named condition declared twice in a package.
+    #[error("condition `{name}` is declared twice")]
+    #[diagnostic(code("sovra::duplicate"))]
+    DuplicateCondition {
+        /// The condition (`package.name`).
+        name: String,
+    },
+    /// A named condition that uses itself, directly or through others.
+    #[error("condition `{name}` uses itself")]
+    #[diagnostic(code("sovra::cycle"))]
+    ConditionCycle {
+        /// The condition.
+        name: String,
+    },
+    /// A call of something that is neither `count` nor a condition in scope.
+    #[error("`{name}` is not a condition or function in scope")]
+    #[diagnostic(code("sovra::unknown_name"))]
+    UnknownFunction {
+        /// The name.
+        name: String,
+    },
+    /// A call with the wrong number or kind of arguments.
+    #[error("wrong arguments for `{name}`")]
+    #[diagnostic(code("sovra::type"))]
+    WrongArguments {
+        /// What was called.
+        name: String,
+    },
+    /// Named conditions that expand too deep or too large.
+    #[error("condition `{name}` expands past the limit")]
+    #[diagnostic(code("sovra::too_deep"))]
+    ExpansionLimit {
+        /// The condition.
+        name: String,
+    },
 }

@@ -269,6 +269,8 @@ impl<'s> Checker<'s> {
                         Node::Cmp { atom, .. }
                         | Node::Is { atom, .. }
                         | Node::Satisfies { atom, .. }
+                        | Node::InCountry { atom, .. }
+                        | Node::Named { atom, .. }
                         | Node::Exists { atom, .. }
                         | Node::Not {
                             atom: Some(atom), ..
@@ -354,6 +356,7 @@ impl<'s> Checker<'s> {
                 ))
             }
             Expr::Cmp { op, lhs, rhs, span } => self.compare(*op, lhs, rhs, *span, file),
+            Expr::Call { name, args, span } => self.call(name, args, *span, file),
             Expr::Arith { op, lhs, rhs, span } => self.arith(*op, lhs, rhs, *span, file),
             Expr::Path(segs, span) => self.path(segs, *span, file),
             Expr::Lit(l, span) => {

@@ -19,6 +19,7 @@ pub use error::CheckError;
 use std::collections::{BTreeSet, HashMap};
 use suggest::{is_symbol, looks_like_country, suggest};
 
+mod calls;
 mod error;
 pub mod index;
 mod lints;
@@ -217,6 +218,16 @@ struct Checker<'s> {
     /// Sets by name and content, so equal literals share one table entry.
     set_index: HashMap<String, u32>,
     grant_var: Option<String>,
+    /// Named conditions, by index; package → name → index; per file, those in scope.
+    cond_decls: Vec<calls::CondDecl>,
+    pkg_conds: HashMap<String, HashMap<String, usize>>,
+    cond_scopes: Vec<HashMap<String, usize>>,
+    /// The conditions being expanded, outermost first (a cycle's members).
+    expanding: Vec<usize>,
+    /// Per expansion, what its parameters stand for (innermost last).
+    bindings: Vec<HashMap<String, calls::Binding>>,
+    /// An expansion went past the limit (reported once).
+    expansion_failed: bool,
 }
 
 impl<'s> Checker<'s> {
@@ -256,6 +267,12 @@ impl<'s> Checker<'s> {
             extras: HashMap::new(),
             set_index: HashMap::new(),
             grant_var: None,
+            cond_decls: Vec::new(),
+            pkg_conds: HashMap::new(),
+            cond_scopes: Vec::new(),
+            expanding: Vec::new(),
+            bindings: Vec::new(),
+            expansion_failed: false,
         }
     }
 
@@ -316,6 +333,7 @@ impl<'s> Checker<'s> {
 
     pub(super) fn run(&mut self, files: &[syntax::File]) {
         self.declare(files);
+        self.declare_conditions(files);
         self.imports(files);
         for i in 0..self.set_decls.len() {
             self.resolve_set_decl(i, files);

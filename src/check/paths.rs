@@ -54,6 +54,21 @@ impl<'s> Checker<'s> {
         let first = segs.first()?;
         let rest = segs.get(1..).unwrap_or(&[]);
         let root = first.name.as_str();
+        if let Some(b) = self.binding(root) {
+            return match b {
+                calls::Binding::Grant => self.grant_path(root, rest, span),
+                calls::Binding::Path(mut prefix) => {
+                    prefix.extend(rest.iter().cloned());
+                    // Resolved as the caller's path, outside this expansion.
+                    let frame = self.bindings.pop();
+                    let r = self.path(&prefix, span, file);
+                    self.bindings.extend(frame);
+                    r
+                }
+                calls::Binding::Value(n, t) if rest.is_empty() => Some((n, t)),
+                calls::Binding::Value(..) => self.unknown_field(root, rest.first()?, &[]),
+            };
+        }
         if self.grant_var.as_deref() == Some(root) {
             return self.grant_path(root, rest, span);
         }
@@ -185,6 +200,14 @@ impl<'s> Checker<'s> {
     pub(super) fn name(&mut self, segs: &[Ident], span: Span, file: usize) -> Option<(NodeId, Ty)> {
         let first = segs.first()?;
         if segs.len() == 1 {
+            // A named condition without parameters: `eea_personal`.
+            if self
+                .cond_scopes
+                .get(file)
+                .is_some_and(|s| s.contains_key(&first.name))
+            {
+                return self.call(first, &[], span, file);
+            }
             if let Some(&i) = self.scopes.get(file).and_then(|s| s.get(&first.name)) {
                 self.used.insert((file, i));
                 return self.set_ref(i);

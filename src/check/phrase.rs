@@ -16,6 +16,12 @@ impl<'s> Checker<'s> {
             CmpOp::In => "is in",
             CmpOp::NotIn => "is not in",
             CmpOp::Satisfies => "satisfies",
+            CmpOp::AnyIn => "has a member in",
+            CmpOp::AllIn => "has every member in",
+            CmpOp::NoneIn => "has no member in",
+            CmpOp::StartsWith => "starts with",
+            CmpOp::EndsWith => "ends with",
+            CmpOp::Matches => "matches",
         };
         format!("{} {verb} {}", self.words(lhs), self.words(rhs))
     }
@@ -80,8 +86,9 @@ impl<'s> Checker<'s> {
             return self.text(e.span());
         };
         let names: Vec<&str> = segs.iter().map(|s| s.name.as_str()).collect();
-        if let (Some(g), Some(first)) = (self.grant_var.as_deref(), names.first()) {
-            if g == *first {
+        if let Some(first) = names.first() {
+            let bound = matches!(self.binding(first), Some(calls::Binding::Grant));
+            if bound || self.grant_var.as_deref() == Some(*first) {
                 let field = names.get(1..).unwrap_or(&[]).join(".");
                 let f = match schema::grant(&field) {
                     Some(s) => s.words.to_string(),

@@ -7,6 +7,8 @@ use super::*;
 impl<'s> Checker<'s> {
     pub(super) fn declare(&mut self, files: &[syntax::File]) {
         for (fi, f) in files.iter().enumerate() {
+            // Every package can be imported from, whether it declares sets or not.
+            self.pkg_sets.entry(f.package.name.clone()).or_default();
             for item in &f.items {
                 if let Item::Set { name, .. } = item {
                     let pkg = self.pkg_sets.entry(f.package.name.clone()).or_default();
@@ -54,6 +56,11 @@ impl<'s> Checker<'s> {
                 .get(&f.package.name)
                 .cloned()
                 .unwrap_or_default();
+            let mut conds: HashMap<String, usize> = self
+                .pkg_conds
+                .get(&f.package.name)
+                .cloned()
+                .unwrap_or_default();
             for u in &f.uses {
                 let Some(pkg) = self.pkg_sets.get(&u.package.name).cloned() else {
                     let known: Vec<String> = {
@@ -82,14 +89,28 @@ impl<'s> Checker<'s> {
                     }
                     continue;
                 };
+                let pkg_conds = self
+                    .pkg_conds
+                    .get(&u.package.name)
+                    .cloned()
+                    .unwrap_or_default();
                 for n in &u.names {
                     match pkg.get(&n.name) {
                         Some(&i) => {
                             scope.insert(n.name.clone(), i);
                             self.imported.push((fi, n.clone(), i));
                         }
+                        None if pkg_conds.contains_key(&n.name) => {
+                            if let Some(&i) = pkg_conds.get(&n.name) {
+                                conds.insert(n.name.clone(), i);
+                            }
+                        }
                         None => {
-                            let names: Vec<&str> = pkg.keys().map(String::as_str).collect();
+                            let names: Vec<&str> = pkg
+                                .keys()
+                                .chain(pkg_conds.keys())
+                                .map(String::as_str)
+                                .collect();
                             let d = Diagnostic::new(
                                 CheckError::NoSetInPackage {
                                     package: u.package.name.clone(),
@@ -110,6 +131,7 @@ impl<'s> Checker<'s> {
                 }
             }
             self.scopes.push(scope);
+            self.cond_scopes.push(conds);
         }
     }
 

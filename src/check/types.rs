@@ -12,6 +12,11 @@ impl<'s> Checker<'s> {
         span: Span,
         file: usize,
     ) -> Option<(NodeId, Ty)> {
+        if let (CmpOp::In | CmpOp::NotIn, Expr::List(items, _)) = (op, rhs) {
+            if items.iter().any(is_computed) {
+                return self.computed_in(op, lhs, rhs, items, span, file);
+            }
+        }
         let l = self.expr(lhs, file);
         let r = self.expr(rhs, file);
         let ((mut ln, lt), (mut rn, rt)) = (l?, r?);
@@ -103,6 +108,29 @@ impl<'s> Checker<'s> {
                     }
                 }
             }
+            CmpOp::AnyIn | CmpOp::AllIn | CmpOp::NoneIn => {
+                let ok = matches!(lt, Ty::List | Ty::Any)
+                    && matches!(rt, Ty::Set(_) | Ty::List | Ty::Any);
+                if !ok {
+                    mismatch(self, "`any in`, `all in` and `none in` test the members of a list (`principal.roles any in [dpo, admin]`); for one value write `in`");
+                    return None;
+                }
+            }
+            CmpOp::StartsWith | CmpOp::EndsWith | CmpOp::Matches => {
+                let text = |t: Ty| matches!(t, Ty::Str(_) | Ty::Any);
+                if !(text(lt) && text(rt)) {
+                    mismatch(self, "`starts_with`, `ends_with` and `matches` compare strings: `resource.id starts_with \"eu-\"`");
+                    return None;
+                }
+                if op == CmpOp::Matches && !matches!(self.konst(rn), Some(Const::Str(_))) {
+                    self.err(
+                        Diagnostic::new(CheckError::PatternNotLiteral, rhs.span())
+                            .label("not a quoted pattern")
+                            .help("write the glob as a quoted string: `principal.id matches \"*@example.com\"` (`*` any run of characters, `?` one, `\\*` a star)"),
+                    );
+                    return None;
+                }
+            }
             CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge => {
                 let ordered = |t: Ty| matches!(t, Ty::Num | Ty::Time | Ty::Duration | Ty::Any);
                 if !(ordered(lt) && ordered(rt) && (lt == rt || lt == Ty::Any || rt == Ty::Any)) {
@@ -125,6 +153,46 @@ impl<'s> Checker<'s> {
             }),
             Ty::Bool,
         ))
+    }
+
+    /// `x in [resource.home_country, CN]`: a list that holds request values
+    /// is `x == a or x == b` (`not in`: `x != a and x != b`), shown in the
+    /// trace as the one comparison written.
+    fn computed_in(
+        &mut self,
+        op: CmpOp,
+        lhs: &Expr,
+        rhs: &Expr,
+        items: &[Expr],
+        span: Span,
+        file: usize,
+    ) -> Option<(NodeId, Ty)> {
+        let each = if op == CmpOp::In {
+            CmpOp::Eq
+        } else {
+            CmpOp::Ne
+        };
+        let parts: Vec<Expr> = items
+            .iter()
+            .map(|item| Expr::Cmp {
+                op: each,
+                lhs: Box::new(lhs.clone()),
+                rhs: Box::new(item.clone()),
+                span,
+            })
+            .collect();
+        let all = if op == CmpOp::In {
+            Expr::Or(parts, span)
+        } else {
+            Expr::And(parts, span)
+        };
+        let (n, t) = self.expr(&all, file)?;
+        if self.konst(n).is_some() {
+            return Some((n, t));
+        }
+        let phrase = self.cmp_phrase(op, lhs, rhs);
+        let atom = self.atom(span, [None, None], [n, n], phrase);
+        Some((self.push(Node::Named { expr: n, atom }), Ty::Bool))
     }
 
     /// Compares two constants at compile time where that is simple.
@@ -281,5 +349,15 @@ impl<'s> Checker<'s> {
                 self.err(d);
             }
         }
+    }
+}
+
+/// A list member that is computed from the request (`resource.home_country`),
+/// not a literal or a name.
+fn is_computed(e: &Expr) -> bool {
+    match e {
+        Expr::Path(segs, _) => segs.len() > 1,
+        Expr::Lit(..) => false,
+        _ => true,
     }
 }

@@ -150,12 +150,39 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                 self.t.atom(*atom, res, r, p);
                 res
             }
+            Node::Named { expr, atom } => {
+                let res = self.bool(*expr);
+                self.t.atom(*atom, res, Val::Missing, Val::Missing);
+                res
+            }
+            Node::InCountry {
+                region,
+                country,
+                sovereign,
+                atom,
+            } => {
+                let r = self.val(*region);
+                let c = match self.val(*country) {
+                    Val::Json(Value::String(s)) => {
+                        Country::parse(s).map_or(Val::Missing, Val::Country)
+                    }
+                    v => v,
+                };
+                let res = match (r, c) {
+                    (Val::Region(r), Val::Country(c)) => {
+                        r.country == c && (!sovereign || r.sovereign)
+                    }
+                    _ => false,
+                };
+                self.t.atom(*atom, res, r, c);
+                res
+            }
             Node::Exists { cond, atom } => {
                 let res = self.exists(*cond);
                 self.t.atom(*atom, res, Val::Missing, Val::Missing);
                 res
             }
-            Node::Const(_) | Node::Load(_) | Node::Arith { .. } => {
+            Node::Const(_) | Node::Load(_) | Node::Arith { .. } | Node::Count { .. } => {
                 matches!(self.val(id), Val::Bool(true) | Val::Json(Value::Bool(true)))
             }
         }
@@ -269,6 +296,11 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                 let (l, r) = (self.val(*lhs), self.val(*rhs));
                 arith(*op, l, r)
             }
+            Node::Count { expr } => match self.val(*expr) {
+                Val::List(items) => Val::Num(items.len() as f64),
+                Val::Json(Value::Array(items)) => Val::Num(items.len() as f64),
+                _ => Val::Missing,
+            },
             _ => Val::Bool(self.bool(id)),
         }
     }
@@ -295,6 +327,7 @@ fn konst<'a>(p: &'a Program, c: &Const) -> Val<'a> {
         Const::Time(t) => Val::Time(*t),
         Const::Duration(d) => Val::Dur(*d),
         Const::Set(i) => Val::Set(*i),
+        Const::Profile(i) => Val::Profile(*i),
     }
 }
 
@@ -630,7 +663,111 @@ fn compare(ctx: &Ctx<'_>, op: CmpOp, l: Val<'_>, r: Val<'_>) -> bool {
         CmpOp::In => member(ctx, l, r) == Some(true),
         CmpOp::NotIn => member(ctx, l, r) == Some(false),
         CmpOp::Satisfies => false,
+        CmpOp::AnyIn | CmpOp::AllIn | CmpOp::NoneIn => list_in(ctx, op, l, r),
+        CmpOp::StartsWith => texts(l, r).is_some_and(|(a, b)| a.starts_with(b)),
+        CmpOp::EndsWith => texts(l, r).is_some_and(|(a, b)| a.ends_with(b)),
+        CmpOp::Matches => texts(l, r).is_some_and(|(a, b)| glob(a, b)),
     }
+}
+
+/// Both operands as text, or `None` when either is missing or not text.
+#[inline]
+fn texts<'a, 'b>(l: Val<'a>, r: Val<'b>) -> Option<(&'a str, &'b str)> {
+    match (coerce(l, Val::Missing), coerce(r, Val::Missing)) {
+        (Val::Str(a), Val::Str(b)) => Some((a, b)),
+        _ => None,
+    }
+}
+
+/// `any in`, `all in`, `none in`: each member of the list `l` tested with
+/// `in` against `r`. A member of another kind is neither in nor out, so it
+/// makes `all in` and `none in` false; a missing list makes all three false.
+#[inline]
+fn list_in(ctx: &Ctx<'_>, op: CmpOp, l: Val<'_>, r: Val<'_>) -> bool {
+    fn quantify(op: CmpOp, mut each: impl Iterator<Item = Option<bool>>) -> bool {
+        match op {
+            CmpOp::AnyIn => each.any(|m| m == Some(true)),
+            CmpOp::AllIn => each.all(|m| m == Some(true)),
+            _ => each.all(|m| m == Some(false)),
+        }
+    }
+    match l {
+        Val::List(items) => quantify(op, items.iter().map(|x| member(ctx, Val::Str(x), r))),
+        Val::Json(Value::Array(items)) => {
+            quantify(op, items.iter().map(|x| member(ctx, Val::Json(x), r)))
+        }
+        _ => false,
+    }
+}
+
+/// One token of a glob: `*`, `?`, or a character (`\*` is a star).
+enum Glob {
+    Star,
+    One,
+    Char(char),
+}
+
+/// The glob token at byte `i` of `pat` and the index after it.
+#[inline]
+fn glob_token(pat: &str, i: usize) -> Option<(Glob, usize)> {
+    let mut it = pat.get(i..)?.chars();
+    let c = it.next()?;
+    Some(match c {
+        '*' => (Glob::Star, i + 1),
+        '?' => (Glob::One, i + 1),
+        '\\' => match it.next() {
+            Some(e) => (Glob::Char(e), i + 1 + e.len_utf8()),
+            None => (Glob::Char('\\'), i + 1),
+        },
+        c => (Glob::Char(c), i + c.len_utf8()),
+    })
+}
+
+/// Whether `text` matches the glob `pat` as a whole: `*` is any run of
+/// characters, `?` one character, `\` escapes the next. Greedy with one
+/// backtrack point (the last star), so it takes at most `text × pattern`
+/// steps and never allocates; no regular expressions.
+pub(crate) fn glob(text: &str, pat: &str) -> bool {
+    let width = |i: usize| {
+        text.get(i..)
+            .and_then(|r| r.chars().next())
+            .map_or(1, char::len_utf8)
+    };
+    let (mut ti, mut pi) = (0, 0);
+    // After the last star: where the pattern resumes, and the text position it tried.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < text.len() {
+        match glob_token(pat, pi) {
+            Some((Glob::Star, next)) => {
+                star = Some((next, ti));
+                pi = next;
+                continue;
+            }
+            Some((Glob::One, next)) => {
+                ti += width(ti);
+                pi = next;
+                continue;
+            }
+            Some((Glob::Char(c), next)) if text.get(ti..).is_some_and(|r| r.starts_with(c)) => {
+                ti += c.len_utf8();
+                pi = next;
+                continue;
+            }
+            _ => {}
+        }
+        // A mismatch: let the last star take one more character.
+        let Some((resume, tried)) = star else {
+            return false;
+        };
+        let tried = tried + width(tried);
+        star = Some((resume, tried));
+        pi = resume;
+        ti = tried;
+    }
+    while let Some((Glob::Star, next)) = glob_token(pat, pi) {
+        pi = next;
+    }
+    pi >= pat.len()
 }
 
 fn render_text(p: &Program, v: Val<'_>) -> String {
@@ -665,5 +802,33 @@ pub fn render_json(p: &Program, v: Val<'_>) -> Value {
         Val::Region(r) => json!(r.id),
         Val::Profile(i) => json!(p.profiles.get(i as usize).map_or("?", |x| p.sym(x.name))),
         Val::Json(j) => j.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn globs_match_the_whole_text() {
+        for (text, pat, want) in [
+            ("alice@example.com", "*@example.com", true),
+            ("alice@example.com.evil", "*@example.com", false),
+            ("eu-west-1", "eu-*", true),
+            ("eu-west-1", "eu-????-1", true),
+            ("eu-west-12", "eu-????-1", false),
+            ("", "*", true),
+            ("", "?", false),
+            ("a*b", "a\\*b", true),
+            ("axb", "a\\*b", false),
+            ("abcabcabd", "*abd", true),
+            ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", "*a*a*a*a*a*a*b", true),
+            ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "*a*a*a*a*a*a*b", false),
+            ("zürich-1", "z?rich-*", true),
+            ("x", "x\\", false),
+            ("x\\", "x\\", true),
+        ] {
+            assert_eq!(glob(text, pat), want, "{text:?} matches {pat:?}");
+        }
     }
 }

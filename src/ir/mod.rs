@@ -179,6 +179,9 @@ pub enum Const {
     Duration(i64),
     /// A set, by index into [`Program::sets`].
     Set(u32),
+    /// A residency profile, by index into [`Program::profiles`]
+    /// (`target satisfies de-only`, or a mode written in a rule).
+    Profile(u32),
 }
 
 /// Which region of the request.
@@ -384,6 +387,32 @@ pub enum Node {
         lhs: NodeId,
         /// The right operand.
         rhs: NodeId,
+    },
+    /// The length of a list (`count(principal.roles)`): a number.
+    Count {
+        /// The list.
+        expr: NodeId,
+    },
+    /// A named condition (`recent(g)`), its body expanded in place: the
+    /// trace shows it by name after its parts.
+    Named {
+        /// The body.
+        expr: NodeId,
+        /// The condition the trace shows.
+        atom: u32,
+    },
+    /// `region satisfies single_country(x)` or `sovereign(x)` with a
+    /// country read from the request: the region is in that country (and
+    /// marked sovereign).
+    InCountry {
+        /// The region.
+        region: NodeId,
+        /// The country.
+        country: NodeId,
+        /// The region must be marked sovereign.
+        sovereign: bool,
+        /// The condition the trace shows.
+        atom: u32,
     },
     /// `exists grant g where cond`: over the request principal's grants.
     Exists {

@@ -140,6 +140,12 @@ impl Program {
                 Const::Time(t) => t.to_rfc3339(),
                 Const::Duration(d) => format!("{d}s"),
                 Const::Set(i) => format!("set#{i}"),
+                Const::Profile(i) => format!(
+                    "profile({})",
+                    self.profiles
+                        .get(*i as usize)
+                        .map_or("?", |p| self.sym(p.name))
+                ),
             },
             Node::Load(f) => format!("load({})", self.field_name(*f)),
             Node::Not { expr, .. } => format!("not({})", self.render_node(*expr)),
@@ -182,6 +188,25 @@ impl Program {
                 if *op == Arith::Add { "add" } else { "sub" },
                 self.render_node(*lhs),
                 self.render_node(*rhs)
+            ),
+            Node::Count { expr } => format!("count({})", self.render_node(*expr)),
+            Node::Named { expr, atom } => format!(
+                "named({}, {})",
+                self.atoms
+                    .get(*atom as usize)
+                    .map_or("?", |a| a.text.as_str()),
+                self.render_node(*expr)
+            ),
+            Node::InCountry {
+                region,
+                country,
+                sovereign,
+                ..
+            } => format!(
+                "in-country{}({}, {})",
+                if *sovereign { "-sovereign" } else { "" },
+                self.render_node(*region),
+                self.render_node(*country)
             ),
             Node::Exists { cond, .. } => match cond {
                 Some(c) => format!("exists-grant({})", self.render_node(*c)),

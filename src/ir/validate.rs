@@ -27,6 +27,9 @@ impl Program {
                     Const::Set(x) if *x as usize >= self.sets.len() => {
                         return bad(format!("node {i}: set {x}"))
                     }
+                    Const::Profile(x) if *x as usize >= self.profiles.len() => {
+                        return bad(format!("node {i}: profile {x}"))
+                    }
                     _ => {}
                 },
                 Node::Load(f) => {
@@ -67,6 +70,20 @@ impl Program {
                     atom = Some(*a);
                 }
                 Node::Arith { lhs, rhs, .. } => children.extend([*lhs, *rhs]),
+                Node::Count { expr } => children.push(*expr),
+                Node::Named { expr, atom: a } => {
+                    children.push(*expr);
+                    atom = Some(*a);
+                }
+                Node::InCountry {
+                    region,
+                    country,
+                    atom: a,
+                    ..
+                } => {
+                    children.extend([*region, *country]);
+                    atom = Some(*a);
+                }
                 Node::Exists { cond, atom: a } => {
                     children.extend(*cond);
                     atom = Some(*a);

@@ -97,7 +97,12 @@ impl Exporter<'_> {
             }
             Some(Node::Not { expr, .. }) => vec![*expr],
             Some(Node::Cmp { lhs, rhs, .. } | Node::Arith { lhs, rhs, .. }) => vec![*lhs, *rhs],
-            Some(Node::Is { expr, .. }) => vec![*expr],
+            Some(Node::Is { expr, .. } | Node::Count { expr } | Node::Named { expr, .. }) => {
+                vec![*expr]
+            }
+            Some(Node::InCountry {
+                region, country, ..
+            }) => vec![*region, *country],
             Some(Node::Satisfies {
                 region, profile, ..
             }) => vec![*region, *profile],
@@ -287,6 +292,7 @@ impl Exporter<'_> {
                     Node::Cmp { .. }
                     | Node::Is { .. }
                     | Node::Satisfies { .. }
+                    | Node::InCountry { .. }
                     | Node::Const(_)
                     | Node::Load(_) => {
                         let inner = self.body(expr)?;
@@ -359,8 +365,19 @@ impl Exporter<'_> {
                 };
                 format!("{f}({r}, {pr})")
             }
+            Node::Named { expr, .. } => self.body(expr)?,
+            Node::InCountry {
+                region,
+                country,
+                sovereign,
+                ..
+            } => {
+                let r = self.value(region)?;
+                let c = self.value(country)?;
+                format!("sv_in_country({r}, {c}, {sovereign})")
+            }
             Node::Const(Const::Bool(b)) => b.to_string(),
-            Node::Const(_) | Node::Load(_) | Node::Arith { .. } => {
+            Node::Const(_) | Node::Load(_) | Node::Arith { .. } | Node::Count { .. } => {
                 format!("{} == true", self.value(n)?)
             }
         })
@@ -417,6 +434,19 @@ impl Exporter<'_> {
             CmpOp::Satisfies => {
                 return Err(ExportError("`satisfies` as a plain comparison".into()))
             }
+            CmpOp::AnyIn => format!("sv_any_in({l}, {r})"),
+            CmpOp::AllIn => format!("sv_all_in({l}, {r})"),
+            CmpOp::NoneIn => format!("sv_none_in({l}, {r})"),
+            CmpOp::StartsWith => format!("sv_starts_with({l}, {r})"),
+            CmpOp::EndsWith => format!("sv_ends_with({l}, {r})"),
+            CmpOp::Matches => {
+                let Some(Node::Const(Const::Str(pat))) = self.p.nodes.get(rhs as usize) else {
+                    return Err(ExportError(
+                        "a `matches` pattern that is not a string".into(),
+                    ));
+                };
+                format!("sv_matches({l}, {})", q(&glob_regex(self.p.sym(*pat))))
+            }
         })
     }
 
@@ -433,7 +463,13 @@ impl Exporter<'_> {
                     .map_or_else(|| "null".into(), |n| n.to_string()),
                 Const::Duration(d) => (i128::from(d) * 1_000_000_000).to_string(),
                 Const::Set(i) => format!("sv_set_{i}"),
+                Const::Profile(i) => q(self
+                    .p
+                    .profiles
+                    .get(i as usize)
+                    .map_or("", |x| self.p.sym(x.name))),
             },
+            Node::Count { expr } => format!("sv_count({})", self.value(expr)?),
             Node::Load(f) => self.load(f)?,
             Node::Arith { op, lhs, rhs } => {
                 let (mut l, mut r) = (self.value(lhs)?, self.value(rhs)?);
@@ -535,6 +571,33 @@ impl Exporter<'_> {
             }
         })
     }
+}
+
+/// A glob (`*`, `?`, `\\` escapes) as the anchored regular expression
+/// Rego's `regex.match` takes: the same strings match.
+fn glob_regex(pat: &str) -> String {
+    let mut re = String::from("(?s)^");
+    let mut it = pat.chars();
+    while let Some(c) = it.next() {
+        let lit = match c {
+            '*' => {
+                re.push_str(".*");
+                continue;
+            }
+            '?' => {
+                re.push('.');
+                continue;
+            }
+            '\\' => it.next().unwrap_or('\\'),
+            c => c,
+        };
+        if "\\.+*?()|[]{}^$#&-~".contains(lit) {
+            re.push('\\');
+        }
+        re.push(lit);
+    }
+    re.push('$');
+    re
 }
 
 fn indent(s: &str) -> String {

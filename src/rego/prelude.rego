@@ -64,6 +64,56 @@ sv_nonmember(x, s) if {
 
 sv_ts(x) := time.parse_rfc3339_ns(x) if is_string(x)
 
+# The length of a list; missing for anything else.
+sv_count(x) := count(x) if is_array(x)
+
+# `any in`, `all in`, `none in`: a list's members tested with `in`.
+sv_any_in(l, s) if {
+	is_array(l)
+	some x in l
+	sv_member(x, s)
+}
+
+sv_all_in(l, s) if {
+	is_array(l)
+	every x in l {
+		sv_member(x, s)
+	}
+}
+
+sv_none_in(l, s) if {
+	is_array(l)
+	every x in l {
+		sv_nonmember(x, s)
+	}
+}
+
+sv_starts_with(a, b) if {
+	is_string(a)
+	is_string(b)
+	startswith(a, b)
+}
+
+sv_ends_with(a, b) if {
+	is_string(a)
+	is_string(b)
+	endswith(a, b)
+}
+
+# A glob, exported as the anchored regular expression that matches the same strings.
+sv_matches(a, re) if {
+	is_string(a)
+	regex.match(re, a)
+}
+
+# `satisfies single_country(c)` / `sovereign(c)` with a country from the request.
+sv_in_country(r, c, false) if r.country == c
+
+sv_in_country(r, c, true) if {
+	r.country == c
+	sv_region_sovereign(r) == true
+}
+
 # The time between two instants (ns), in whole seconds rounded toward zero,
 # as the engine's durations are.
 sv_span(a, b) := d - (d % 1000000000) if d := a - b

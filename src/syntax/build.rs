@@ -67,6 +67,26 @@ pub(super) fn build_file(f: At, file: P) -> File {
                 }
             }
             Rule::rule_decl => items.push(Item::Rule(build_rule(f, p))),
+            Rule::condition_decl => {
+                let sp = span(f, &p);
+                let mut name = None;
+                let mut params = Vec::new();
+                let mut body = None;
+                for q in p.into_inner() {
+                    match q.as_rule() {
+                        Rule::ident => name = Some(ident(f, q)),
+                        Rule::cond_params => params = q.into_inner().map(|i| ident(f, i)).collect(),
+                        _ => body = Some(build_expr(f, q)),
+                    }
+                }
+                if let Some(name) = name {
+                    items.push(Item::Condition(ConditionDecl {
+                        name,
+                        params,
+                        body: body.unwrap_or(Expr::Unexpected("a condition's body", sp)),
+                    }));
+                }
+            }
             _ => {}
         }
     }
@@ -416,7 +436,13 @@ fn build_expr(f: At, p: P) -> Expr {
                         ">=" => CmpOp::Ge,
                         "in" => CmpOp::In,
                         "satisfies" => CmpOp::Satisfies,
+                        "starts_with" => CmpOp::StartsWith,
+                        "ends_with" => CmpOp::EndsWith,
+                        "matches" => CmpOp::Matches,
                         s if s.split_whitespace().eq(["not", "in"]) => CmpOp::NotIn,
+                        s if s.split_whitespace().eq(["any", "in"]) => CmpOp::AnyIn,
+                        s if s.split_whitespace().eq(["all", "in"]) => CmpOp::AllIn,
+                        s if s.split_whitespace().eq(["none", "in"]) => CmpOp::NoneIn,
                         _ => return Expr::Unexpected("a comparison operator", sp),
                     };
                     let rhs = it.next().map_or(
@@ -457,6 +483,31 @@ fn build_expr(f: At, p: P) -> Expr {
             acc
         }
         Rule::path => Expr::Path(p.into_inner().map(|i| ident(f, i)).collect(), sp),
+        Rule::call => {
+            let mut it = p.into_inner();
+            let Some(name) = it.next() else {
+                return Expr::Unexpected("a call's name", sp);
+            };
+            let name = ident(f, name);
+            let args = it
+                .map(|a| {
+                    let mut parts = a.into_inner().collect::<Vec<_>>();
+                    let value = parts
+                        .pop()
+                        .map_or(Expr::Unexpected("an argument", sp), |e| build_expr(f, e));
+                    let label = parts
+                        .pop()
+                        .and_then(|l| l.into_inner().next())
+                        .map(|l| ident(f, l));
+                    (label, value)
+                })
+                .collect();
+            Expr::Call {
+                name,
+                args,
+                span: sp,
+            }
+        }
         Rule::list => Expr::List(p.into_inner().map(|e| build_expr(f, e)).collect(), sp),
         Rule::boolean => Expr::Lit(Lit::Bool(p.as_str() == "true"), sp),
         Rule::number => Expr::Lit(Lit::Number(p.as_str().parse().unwrap_or(f64::NAN)), sp),

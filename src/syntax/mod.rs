@@ -59,6 +59,7 @@ pub(crate) enum Item {
     Set { name: Ident, value: SetExpr },
     Classification { name: Ident, sensitivity: Ident },
     Profile { name: Ident, mode: Mode },
+    Condition(ConditionDecl),
     Rule(RuleDecl),
 }
 
@@ -93,6 +94,14 @@ pub(crate) enum Mode {
     },
     ClientOwned,
     Unrestricted,
+}
+
+/// `condition name(params) = body`.
+#[derive(Clone, Debug)]
+pub(crate) struct ConditionDecl {
+    pub name: Ident,
+    pub params: Vec<Ident>,
+    pub body: Expr,
 }
 
 #[derive(Clone, Debug)]
@@ -172,6 +181,13 @@ pub(crate) enum Expr {
     Path(Vec<Ident>, Span),
     Lit(Lit, Span),
     List(Vec<Expr>, Span),
+    /// `name(args)`: `count(x)`, a named condition, or a residency mode
+    /// after `satisfies`; an argument may be labelled (`primary: DE`).
+    Call {
+        name: Ident,
+        args: Vec<(Option<Ident>, Expr)>,
+        span: Span,
+    },
     /// A shape the grammar cannot produce, named by what was being built (a
     /// bug in Sovra): the checker reports it as an internal error, so the
     /// policy set does not compile. Never a plausible value such as `false`.
@@ -191,6 +207,7 @@ impl Expr {
             | Expr::Path(_, s)
             | Expr::Lit(_, s)
             | Expr::List(_, s)
+            | Expr::Call { span: s, .. }
             | Expr::Unexpected(_, s) => *s,
         }
     }

@@ -212,7 +212,7 @@ fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
                     }
                     "and" | "or" | "in" | "is" | "satisfies" | "when" | "where" | "because"
                     | "with" | "cites" | "permit" | "forbid" | "set" | "profile"
-                    | "classification" | "package" | "use" => {
+                    | "classification" | "condition" | "package" | "use" => {
                         if let Some(l) = levels.last_mut() {
                             depth = depth.saturating_sub(l.0 + l.1);
                             *l = (0, 0);
@@ -285,7 +285,8 @@ fn parse_piece(at: At, text: &str, first: bool) -> Result<File, Vec<Diagnostic>>
     Err(errors)
 }
 
-const ITEM_WORDS: [&str; 6] = [
+const ITEM_WORDS: [&str; 7] = [
+    "condition",
     "permit",
     "forbid",
     "set",
@@ -370,9 +371,10 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         | Rule::set_decl
         | Rule::class_decl
         | Rule::profile_decl
+        | Rule::condition_decl
         | Rule::rule_decl
         | Rule::effect
-        | Rule::EOI => (8, "a new declaration (`permit`, `forbid`, `set`, `profile`, `classification`)"),
+        | Rule::EOI => (8, "a new declaration (`permit`, `forbid`, `set`, `profile`, `classification`, `condition`)"),
         _ => return None,
     })
 }

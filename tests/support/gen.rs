@@ -278,6 +278,17 @@ fn condition(rng: &mut Rng, depth: usize, in_grant: bool) -> String {
         "resource.residency is declared",
         "now - request.opened_at <= 1d",
         "now - request.opened_at > 3s",
+        "principal.roles any in [admin, support]",
+        "principal.roles all in [admin, service]",
+        "principal.roles none in [admin]",
+        "count(principal.roles) >= 1",
+        "resource.tenant starts_with \"ac\"",
+        "resource.tenant ends_with \"ex\"",
+        "resource.tenant matches \"*b?x\"",
+        "target.country in [principal.country, DE]",
+        "target.country not in [resource.home_country, US]",
+        "calm",
+        "home(resource.home_country)",
     ];
     let grant_atoms = [
         "g.to_country == target.country",
@@ -288,6 +299,7 @@ fn condition(rng: &mut Rng, depth: usize, in_grant: bool) -> String {
         "g.purpose is missing",
         "now - g.valid_from >= 1d",
         "now - g.valid_from < 3s",
+        "near(g)",
     ];
     if depth == 0 || rng.chance(35) {
         if in_grant && rng.chance(60) {
@@ -318,7 +330,12 @@ fn condition(rng: &mut Rng, depth: usize, in_grant: bool) -> String {
 /// A generated package of `rules` rules (to compile with the bundled library,
 /// whose classifications and profiles it uses).
 pub fn policy(rng: &mut Rng, rules: usize) -> String {
-    let mut s = String::from("package gen\n\n");
+    let mut s = String::from(
+        "package gen\n\n\
+         condition calm = target.status == active and not (principal.country in [RU])\n\
+         condition near(g) = g.to_country in [principal.country, target.country]\n\
+         condition home(c) = target.country == c or source.country == c\n\n",
+    );
     for i in 0..rules {
         let effect = if rng.chance(55) { "forbid" } else { "permit" };
         let action = match rng.below(4) {
