@@ -283,3 +283,187 @@ const REQUEST_ROOTS: [&str; 10] = [
     "source_region",
     "target_region",
 ];
+
+impl<'s> Checker<'s> {
+    /// The right side of `satisfies` when it names a declared profile
+    /// (`de-only`) or writes a mode (`sovereign(resource.home_country)`,
+    /// `regional(EEA + ADEQUATE)`); `None` for any other form, which the
+    /// comparison types as before (`resource.residency`).
+    pub(super) fn satisfies_rhs(
+        &mut self,
+        lhs: &Expr,
+        rhs: &Expr,
+        span: Span,
+        file: usize,
+    ) -> Option<Option<(NodeId, Ty)>> {
+        let profile = match rhs {
+            Expr::Path(segs, _)
+                if segs.len() == 1 && self.binding(&segs.first()?.name).is_none() =>
+            {
+                let name = &segs.first()?.name;
+                if !self.profiles.contains_key(name) {
+                    return None;
+                }
+                let sym = self.intern(name);
+                let i = self
+                    .prog
+                    .profiles
+                    .iter()
+                    .position(|p| p.name == sym && !p.inline);
+                // A profile that failed to check was reported where it is declared.
+                Ok(i? as u32)
+            }
+            Expr::Call { name, args, .. } if ModeKind::ALL.contains(&name.name.as_str()) => {
+                match self.mode_in_rule(name, args, span, file) {
+                    Some(p) => p,
+                    None => return Some(None),
+                }
+            }
+            _ => return None,
+        };
+        let Some((region, rt)) = self.expr(lhs, file) else {
+            return Some(None);
+        };
+        if rt != Ty::Region {
+            self.err(
+                Diagnostic::new(
+                    CheckError::Incomparable {
+                        left: ty_name(rt),
+                        right: "a residency profile",
+                    },
+                    lhs.span(),
+                )
+                .label("not a region")
+                .help("`satisfies` asks it of a region: `target satisfies de-only`"),
+            );
+            return Some(None);
+        }
+        let phrase = self.cmp_phrase(CmpOp::Satisfies, lhs, rhs);
+        Some(Some(match profile {
+            Ok(i) => {
+                let p = self.push(Node::Const(Const::Profile(i)));
+                let atom = self.atom(span, [Some(lhs), None], [region, p], phrase);
+                let n = self.push(Node::Satisfies {
+                    region,
+                    profile: p,
+                    primary_only: false,
+                    atom,
+                });
+                (n, Ty::Bool)
+            }
+            Err((country, sovereign, arg)) => {
+                let atom = self.atom(span, [Some(lhs), Some(arg)], [region, country], phrase);
+                let n = self.push(Node::InCountry {
+                    region,
+                    country,
+                    sovereign,
+                    atom,
+                });
+                (n, Ty::Bool)
+            }
+        }))
+    }
+
+    /// A residency mode written in a rule: an inline profile when its
+    /// arguments are constants (`Ok(index)`), or, for `single_country` and
+    /// `sovereign` of a request value, the country node to compare with
+    /// (`Err((node, sovereign, argument))`).
+    #[allow(
+        clippy::type_complexity,
+        reason = "one private call site; the two shapes are spelled out in the doc"
+    )]
+    fn mode_in_rule<'e>(
+        &mut self,
+        name: &Ident,
+        args: &'e [(Option<Ident>, Expr)],
+        span: Span,
+        file: usize,
+    ) -> Option<Result<u32, (NodeId, bool, &'e Expr)>> {
+        let text = self.text(span);
+        let label = |i: usize| {
+            args.get(i)
+                .and_then(|(l, _)| l.as_ref())
+                .map(|l| l.name.as_str())
+        };
+        let kind = match name.name.as_str() {
+            "single_country" => ModeKind::SingleCountry,
+            "sovereign" => ModeKind::Sovereign,
+            "regional" => ModeKind::Regional,
+            "hybrid" => ModeKind::Hybrid,
+            "client_owned" => ModeKind::ClientOwned,
+            _ => ModeKind::Unrestricted,
+        };
+        let shape_ok = match kind {
+            ModeKind::Hybrid => {
+                args.len() == 2 && label(0) == Some("primary") && label(1) == Some("secondary")
+            }
+            ModeKind::ClientOwned | ModeKind::Unrestricted => args.is_empty(),
+            _ => args.len() == 1 && label(0).is_none(),
+        };
+        if !shape_ok {
+            let want = match kind {
+                ModeKind::Hybrid => "`primary: …, secondary: …`",
+                ModeKind::ClientOwned | ModeKind::Unrestricted => "no arguments",
+                ModeKind::Regional => "one set of countries",
+                _ => "one country",
+            };
+            self.wrong_arguments(name, span, want);
+            return None;
+        }
+        let mut sets = Vec::new();
+        let mut country = None;
+        for (_, arg) in args {
+            let (n, t) = self.expr(arg, file)?;
+            match (kind, t, self.konst(n)) {
+                (_, Ty::Country, Some(Const::Country(c))) => {
+                    sets.push([*c].into_iter().collect::<CountrySet>());
+                    country = Some(*c);
+                }
+                (ModeKind::Regional | ModeKind::Hybrid, Ty::Set(_), _) => match self.set_of_node(n)
+                {
+                    Some(SetVal::Countries(c)) => sets.push(c),
+                    Some(SetVal::Empty) => sets.push(CountrySet::EMPTY),
+                    _ => {
+                        self.err(
+                            Diagnostic::new(CheckError::ProfileNeedsCountries, arg.span())
+                                .label("a set of strings")
+                                .help("list country codes (`[DE, FR]`) or name a set of countries (`EEA`)"),
+                        );
+                        return None;
+                    }
+                },
+                (ModeKind::SingleCountry | ModeKind::Sovereign, Ty::Country | Ty::Any, None) => {
+                    return Some(Err((n, kind == ModeKind::Sovereign, arg)));
+                }
+                _ => {
+                    self.wrong_arguments(
+                        name,
+                        arg.span(),
+                        "countries and sets of countries written in the policy, or (for `single_country` and `sovereign`) a country from the request",
+                    );
+                    return None;
+                }
+            }
+        }
+        let primary = sets.first().copied().unwrap_or(CountrySet::EMPTY);
+        let any = sets.iter().fold(CountrySet::EMPTY, |a, s| a.union(s));
+        let def = ProfileDef {
+            name: self.intern(&text),
+            mode: kind,
+            primary,
+            any,
+            country: if matches!(kind, ModeKind::Regional) {
+                None
+            } else {
+                country
+            },
+            sovereign: kind == ModeKind::Sovereign,
+            inline: true,
+        };
+        if let Some(i) = self.prog.profiles.iter().position(|p| *p == def) {
+            return Some(Ok(i as u32));
+        }
+        self.prog.profiles.push(def);
+        Some(Ok((self.prog.profiles.len() - 1) as u32))
+    }
+}

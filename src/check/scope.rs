@@ -494,6 +494,7 @@ impl<'s> Checker<'s> {
             any,
             country,
             sovereign,
+            inline: false,
         };
         Some(match mode {
             Mode::SingleCountry(c) | Mode::Sovereign(c) => {

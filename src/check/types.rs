@@ -12,6 +12,11 @@ impl<'s> Checker<'s> {
         span: Span,
         file: usize,
     ) -> Option<(NodeId, Ty)> {
+        if op == CmpOp::Satisfies {
+            if let Some(done) = self.satisfies_rhs(lhs, rhs, span, file) {
+                return done;
+            }
+        }
         if let (CmpOp::In | CmpOp::NotIn, Expr::List(items, _)) = (op, rhs) {
             if items.iter().any(is_computed) {
                 return self.computed_in(op, lhs, rhs, items, span, file);

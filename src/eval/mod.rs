@@ -132,10 +132,12 @@ impl Engine {
             .enumerate()
             .map(|(i, c)| (program.sym(c.name).to_string(), i))
             .collect();
+        // Profiles written in rules are never a request's residency.
         let profiles = program
             .profiles
             .iter()
             .enumerate()
+            .filter(|(_, p)| !p.inline)
             .map(|(i, p)| (program.sym(p.name).to_string(), i))
             .collect();
         let keys = program

@@ -160,6 +160,10 @@ pub struct ProfileDef {
     pub country: Option<Country>,
     /// Regions must be marked sovereign.
     pub sovereign: bool,
+    /// Written in a rule (`target satisfies sovereign(DE)`), not declared:
+    /// no request names it as its residency.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inline: bool,
 }
 
 /// A constant.

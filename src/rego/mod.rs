@@ -187,30 +187,11 @@ impl Exporter<'_> {
             .map(|c| format!("{}: {}", q(p.sym(c.name)), q(p.sym(c.sensitivity))))
             .collect();
         let _ = writeln!(self.out, "sv_sensitivity := {{{}}}\n", classes.join(", "));
+        // Declared profiles, by the name a request's residency gives; those
+        // written in rules are passed inline where they are used.
         let mut sv_profiles = Vec::new();
-        for pr in &p.profiles {
-            let open = matches!(pr.mode, ModeKind::Unrestricted | ModeKind::ClientOwned);
-            let set = |s: &crate::country::CountrySet| {
-                if open {
-                    "set()".to_string()
-                } else {
-                    let v: Vec<String> = s.iter().map(|c| q(&c.to_string())).collect();
-                    if v.is_empty() {
-                        "set()".into()
-                    } else {
-                        format!("{{{}}}", v.join(", "))
-                    }
-                }
-            };
-            let country = pr.country.map_or("null".to_string(), |c| q(&c.to_string()));
-            sv_profiles.push(format!(
-                "\t{}: {{\"mode\": {}, \"primary\": {}, \"any\": {}, \"country\": {country}, \"sovereign\": {}}}",
-                q(p.sym(pr.name)),
-                q(pr.mode.as_str()),
-                set(&pr.primary),
-                set(&pr.any),
-                pr.sovereign
-            ));
+        for pr in p.profiles.iter().filter(|pr| !pr.inline) {
+            sv_profiles.push(format!("\t{}: {}", q(p.sym(pr.name)), profile_object(pr)));
         }
         let _ = writeln!(
             self.out,
@@ -349,6 +330,23 @@ impl Exporter<'_> {
                 } else {
                     base
                 }
+            }
+            Node::Satisfies {
+                region,
+                profile,
+                primary_only: false,
+                ..
+            } if matches!(self.node(profile)?, Node::Const(Const::Profile(_))) => {
+                let r = self.value(region)?;
+                let Node::Const(Const::Profile(i)) = self.node(profile)?.clone() else {
+                    return Err(ExportError("a profile constant".into()));
+                };
+                let pr = self
+                    .p
+                    .profiles
+                    .get(i as usize)
+                    .ok_or_else(|| ExportError(format!("profile {i} is out of range")))?;
+                format!("sv_sat_any({r}, {})", profile_object(pr))
             }
             Node::Satisfies {
                 region,
@@ -571,6 +569,27 @@ impl Exporter<'_> {
             }
         })
     }
+}
+
+/// A residency profile as the object the prelude's `sv_sat_*` rules read.
+fn profile_object(pr: &ProfileDef) -> String {
+    let open = matches!(pr.mode, ModeKind::Unrestricted | ModeKind::ClientOwned);
+    let set = |s: &crate::country::CountrySet| {
+        let v: Vec<String> = s.iter().map(|c| q(&c.to_string())).collect();
+        if open || v.is_empty() {
+            "set()".to_string()
+        } else {
+            format!("{{{}}}", v.join(", "))
+        }
+    };
+    let country = pr.country.map_or("null".to_string(), |c| q(&c.to_string()));
+    format!(
+        "{{\"mode\": {}, \"primary\": {}, \"any\": {}, \"country\": {country}, \"sovereign\": {}}}",
+        q(pr.mode.as_str()),
+        set(&pr.primary),
+        set(&pr.any),
+        pr.sovereign
+    )
 }
 
 /// A glob (`*`, `?`, `\\` escapes) as the anchored regular expression

@@ -141,15 +141,17 @@ sv_sovereign_ok(r, p) if {
 	sv_region_sovereign(r) == true
 }
 
-sv_satisfies_any(r, name) if sv_profiles[name].mode == "unrestricted"
+sv_satisfies_any(r, name) if sv_sat_any(r, sv_profiles[name])
 
-sv_satisfies_any(r, name) if {
-	sv_profiles[name].mode == "client_owned"
+# A region that may hold any copy under profile object `p`.
+sv_sat_any(r, p) if p.mode == "unrestricted"
+
+sv_sat_any(r, p) if {
+	p.mode == "client_owned"
 	r.id in sv_lst(object.get(input, ["resource", "client_regions"], null))
 }
 
-sv_satisfies_any(r, name) if {
-	p := sv_profiles[name]
+sv_sat_any(r, p) if {
 	not p.mode in {"unrestricted", "client_owned"}
 	r.country in p.any
 	sv_sovereign_ok(r, p)

@@ -289,6 +289,12 @@ fn condition(rng: &mut Rng, depth: usize, in_grant: bool) -> String {
         "target.country not in [resource.home_country, US]",
         "calm",
         "home(resource.home_country)",
+        "target satisfies de-only",
+        "not (source satisfies eea)",
+        "target satisfies sovereign(resource.home_country)",
+        "target satisfies single_country(principal.country)",
+        "target satisfies regional([DE, FR] + [NO])",
+        "target satisfies hybrid(primary: DE, secondary: [FR, US])",
     ];
     let grant_atoms = [
         "g.to_country == target.country",
