@@ -12,7 +12,7 @@ use std::fmt;
 pub struct Country(u16);
 
 /// Every officially assigned ISO 3166-1 alpha-2 code.
-const ASSIGNED: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ \
+pub const ASSIGNED: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ \
 BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ \
 CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ \
 DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR \
@@ -34,6 +34,42 @@ impl Country {
             }
             _ => None,
         }
+    }
+
+    /// The country of an ISO 3166-2 subdivision code (`US-CA` → US): two
+    /// letters, `-`, and one to three upper-case letters or digits. The
+    /// code's shape is checked, not that the country is assigned.
+    pub fn of_subdivision(s: &str) -> Option<Country> {
+        match s.as_bytes() {
+            [a, b, b'-', rest @ ..]
+                if (1..=3).contains(&rest.len())
+                    && rest
+                        .iter()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) =>
+            {
+                Country::parse(std::str::from_utf8(&[*a, *b]).ok()?)
+            }
+            _ => None,
+        }
+    }
+
+    /// Parses a subdivision code whose country is assigned, or says what is
+    /// wrong (the same words in policies and documents).
+    pub fn parse_subdivision(s: &str) -> Result<Country, String> {
+        let Some(c) = Country::of_subdivision(s) else {
+            return Err(format!(
+                "`{}` is not an ISO 3166-2 subdivision code: write the country's two letters, `-` and the subdivision's one to three (`US-CA`, `FR-75`)",
+                s.escape_debug()
+            ));
+        };
+        if !c.is_assigned() {
+            let letters: String = s.chars().take(2).collect();
+            return Err(format!(
+                "its country part `{letters}` is not an ISO 3166-1 country code: {}",
+                Country::hint(&letters)
+            ));
+        }
+        Ok(c)
     }
 
     /// Parses an assigned code, or says what is wrong and what would fix it

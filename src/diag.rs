@@ -151,6 +151,11 @@ impl Problem {
                 C::ObligationOnForbid { .. } => "ObligationOnForbid",
                 C::ShadowedPermit { .. } => "ShadowedPermit",
                 C::SuspiciousAction { .. } => "SuspiciousAction",
+                C::InvalidSubdivision { .. } => "InvalidSubdivision",
+                C::UndeclaredAction { .. } => "UndeclaredAction",
+                C::UndeclaredField { .. } => "UndeclaredField",
+                C::UnknownType { .. } => "UnknownType",
+                C::DuplicateField { .. } => "DuplicateField",
                 C::ExpansionLimit { .. } => "ExpansionLimit",
                 C::WrongArguments { .. } => "WrongArguments",
                 C::UnknownFunction { .. } => "UnknownFunction",
@@ -213,6 +218,11 @@ impl Problem {
                 C::UnusedSet { .. } | C::UnusedImport { .. } => Code::Unused,
                 C::ObligationOnForbid { .. } => Code::ObligationOnForbid,
                 C::ShadowedPermit { .. } => Code::Shadowed,
+                C::InvalidSubdivision { .. } => Code::InvalidCountry,
+                C::UndeclaredAction { .. } => Code::UnknownName,
+                C::UndeclaredField { .. } => Code::UnknownName,
+                C::UnknownType { .. } => Code::UnknownName,
+                C::DuplicateField { .. } => Code::Duplicate,
                 C::ExpansionLimit { .. } => Code::TooDeep,
                 C::WrongArguments { .. } => Code::Type,
                 C::UnknownFunction { .. } => Code::UnknownName,
@@ -227,7 +237,7 @@ impl Problem {
 
 /// Every kind of problem, as [`Problem::kind`] names it (a test requires a
 /// case for each; a unit test checks the list against the match).
-pub const KINDS: [&str; 54] = [
+pub const KINDS: [&str; 59] = [
     "Unexpected",
     "TooDeep",
     "ParserFailed",
@@ -275,6 +285,11 @@ pub const KINDS: [&str; 54] = [
     "ObligationOnForbid",
     "ShadowedPermit",
     "SuspiciousAction",
+    "InvalidSubdivision",
+    "UndeclaredAction",
+    "UndeclaredField",
+    "UnknownType",
+    "DuplicateField",
     "ExpansionLimit",
     "WrongArguments",
     "UnknownFunction",

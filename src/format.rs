@@ -70,7 +70,7 @@ pub fn format(text: &str) -> Result<String, Vec<Diagnostic>> {
         } else {
             match first {
                 "package" | "use" | "set" | "classification" | "profile" | "condition"
-                | "permit" | "forbid" => {
+                | "field" | "actions" | "obligations" | "permit" | "forbid" => {
                     in_where = false;
                     0
                 }
@@ -246,7 +246,13 @@ fn tokens(line: &str) -> (Vec<Token<'_>>, Open) {
                 while i < b.len() {
                     let d = at(i);
                     let name_char = d.is_ascii_alphanumeric() || d == b'_' || d >= 0x80;
-                    let hyphen = d == b'-' && at(i + 1).is_ascii_alphabetic() && i > start;
+                    // A subdivision's code may be digits: `FR-75`.
+                    let subdivision = i == start + 2
+                        && b.get(start..i)
+                            .is_some_and(|w| w.iter().all(u8::is_ascii_uppercase))
+                        && at(i + 1).is_ascii_digit();
+                    let hyphen =
+                        d == b'-' && (at(i + 1).is_ascii_alphabetic() || subdivision) && i > start;
                     if !(name_char || hyphen) {
                         break;
                     }

@@ -46,6 +46,21 @@ fn declarations(sources: &Sources) -> Vec<Decl> {
                         sources.text(value.span())
                     ),
                 ),
+                Item::Field { path, ty, list } => {
+                    let Some(last) = path.last() else { continue };
+                    let names: Vec<&str> = path.iter().map(|p| p.name.as_str()).collect();
+                    let ty = if *list {
+                        format!("[{}]", ty.name)
+                    } else {
+                        ty.name.clone()
+                    };
+                    (
+                        last,
+                        last.span,
+                        format!("field `{}`: {ty}", names.join(".")),
+                    )
+                }
+                Item::Actions(_) | Item::Obligations(_) => continue,
                 Item::Condition(c) => {
                     let params: Vec<&str> = c.params.iter().map(|p| p.name.as_str()).collect();
                     let params = if params.is_empty() {

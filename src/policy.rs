@@ -30,6 +30,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         "policies/russia.sov",
         include_str!("../policies/russia.sov"),
     ),
+    (
+        "policies/vocabulary.sov",
+        include_str!("../policies/vocabulary.sov"),
+    ),
 ];
 
 /// A policy path that could not be read.

@@ -106,6 +106,57 @@ fn eval_bad_request_exits_2_naming_the_field() {
 }
 
 #[test]
+fn a_declared_field_of_another_type_is_an_input_error_naming_it() {
+    let args = [
+        "eval",
+        "--policies",
+        "tests/cases/constructs/policy",
+        "--regions",
+        "tests/cases/constructs/regions.json",
+        "--request",
+        "-",
+    ];
+    let o = sovra(
+        &args,
+        Some(r#"{"action":"store","target_region":"fr-sov-1","principal":{"clearance":"high"}}"#),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(out(&o).is_empty());
+    assert!(
+        err(&o).contains("principal.clearance: the policy declares it number, but it is \"high\""),
+        "{}",
+        err(&o)
+    );
+    let o = sovra(
+        &args,
+        Some(r#"{"action":"store","target_region":"fr-sov-1","principal":{"clearance":3}}"#),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    // A region attribute of another type: every request is denied, saying which.
+    let dir = std::env::temp_dir().join(format!("sovra-attr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let regions = dir.join("regions.json");
+    std::fs::write(
+        &regions,
+        r#"{"regions":[{"id":"fr-sov-1","country":"FR","attributes":{"certifications":"SecNumCloud"}}]}"#,
+    )
+    .unwrap();
+    let mut bad = args;
+    bad[4] = regions.to_str().unwrap();
+    let o = sovra(
+        &bad,
+        Some(r#"{"action":"store","target_region":"fr-sov-1","principal":{"clearance":3}}"#),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        out(&o).contains("regions[0] (fr-sov-1) attributes.certifications: the policy declares it a list of string"),
+        "{}",
+        out(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn eval_bad_documents_exit_2_naming_file_and_path() {
     let dir = std::env::temp_dir().join(format!("sovra-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -270,7 +321,7 @@ fn eval_batch_prints_in_order_and_reports_bad_lines() {
 fn check_exits_0_clean_and_2_with_every_diagnostic() {
     let o = sovra(&["check"], None);
     assert_eq!(o.status.code(), Some(0));
-    assert!(out(&o).starts_with("ok: 6 files, 15 rules"));
+    assert!(out(&o).starts_with("ok: 7 files, 15 rules"));
     let o = sovra(&["check", "--policies", "policies"], None);
     assert_eq!(o.status.code(), Some(0));
     let o = sovra(

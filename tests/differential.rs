@@ -184,7 +184,7 @@ fn generated_policies_decide_as_regorus() {
 fn the_batch_writer_prints_exactly_the_decision_document() {
     let mut rng = gen::Rng::new(env_num("SOVRA_DIFF_SEED", 20261126) ^ 0x5EED);
     let mut sources = sovra::policy::bundled();
-    sources.add("gen.sov", "package gen\n\npermit tagged when resource.tenant == \"acme\" with obligations [audit, encrypt_at_rest]\npermit tagged_too when resource.tenant == \"acme\" with obligations [audit]\n");
+    sources.add("gen.sov", "package gen\n\nobligations [audit]\n\npermit tagged when resource.tenant == \"acme\" with obligations [audit, encrypt_at_rest]\npermit tagged_too when resource.tenant == \"acme\" with obligations [audit]\n");
     let program = sovra::policy::compile(&sources).unwrap();
     for _ in 0..20 {
         let regions = Regions::from_json(&gen::regions(&mut rng, 12).to_string()).unwrap();

@@ -38,7 +38,9 @@ pub fn check_mask(mask: &[String], program: &Program) -> Result<(), AuditError> 
                 crate::ir::ExtraRoot::Request => None,
                 crate::ir::ExtraRoot::Principal => Some("principal"),
                 crate::ir::ExtraRoot::Resource => Some("resource"),
-                crate::ir::ExtraRoot::Grant => return false,
+                crate::ir::ExtraRoot::Grant
+                | crate::ir::ExtraRoot::Source
+                | crate::ir::ExtraRoot::Target => return false,
             };
             let path = root.into_iter().chain(x.path.iter().map(String::as_str));
             path.collect::<Vec<_>>().join(".") == *m

@@ -373,4 +373,41 @@ pub enum CheckError {
         /// The condition.
         name: String,
     },
+    /// A field declared twice, or declared though the schema has it.
+    #[error("field `{path}` is declared twice, or is a field of the schema")]
+    #[diagnostic(code("sovra::duplicate"))]
+    DuplicateField {
+        /// The field.
+        path: String,
+    },
+    /// A type a field declaration names that does not exist.
+    #[error("`{name}` is not a type")]
+    #[diagnostic(code("sovra::unknown_name"))]
+    UnknownType {
+        /// The word.
+        name: String,
+    },
+    /// An extra field read by a policy set that declares its fields.
+    #[error("field `{path}` is not declared")]
+    #[diagnostic(code("sovra::unknown_name"))]
+    UndeclaredField {
+        /// The path as written.
+        path: String,
+    },
+    /// An action or obligation a declaring policy set does not declare.
+    #[error("{what} `{name}` is not declared")]
+    #[diagnostic(code("sovra::unknown_name"))]
+    UndeclaredAction {
+        /// The name.
+        name: String,
+        /// `action` or `obligation`.
+        what: &'static str,
+    },
+    /// A subdivision literal that is not an ISO 3166-2 code.
+    #[error("`{text}` is not an ISO 3166-2 subdivision code")]
+    #[diagnostic(code("sovra::invalid_country"))]
+    InvalidSubdivision {
+        /// The text.
+        text: String,
+    },
 }

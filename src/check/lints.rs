@@ -301,7 +301,8 @@ impl Checker<'_> {
         actions_compared(e, &mut words);
         let mut found = Vec::new();
         for w in words {
-            if CONTRACT_ACTIONS.contains(&w.name.as_str()) {
+            // Declared actions are checked against the declaration instead.
+            if self.check_declared_action(w) || CONTRACT_ACTIONS.contains(&w.name.as_str()) {
                 continue;
             }
             if let Some(close) = super::suggest::closest(&w.name, CONTRACT_ACTIONS.into_iter()) {

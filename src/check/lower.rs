@@ -68,6 +68,7 @@ impl<'s> Checker<'s> {
                 self.fails_open(w);
             }
         }
+        self.check_declared_obligations(&r.obligations);
         let obligations = r.obligations.iter().map(|o| self.intern(&o.name)).collect();
         if self.diags.len() > before {
             return;
@@ -381,6 +382,20 @@ impl<'s> Checker<'s> {
                     Lit::Number(x) => (Const::Num(*x), Ty::Num),
                     Lit::Str(s) => (Const::Str(self.intern(s)), Ty::Str(Kind::Plain)),
                     Lit::Time(t) => (Const::Time(*t), Ty::Time),
+                    Lit::Subdivision(text) => {
+                        if let Err(why) = Country::parse_subdivision(text) {
+                            self.err(
+                                Diagnostic::new(
+                                    CheckError::InvalidSubdivision { text: text.clone() },
+                                    *span,
+                                )
+                                .label("not a subdivision code")
+                                .help(why),
+                            );
+                            return None;
+                        }
+                        (Const::Str(self.intern(text)), Ty::Subdivision)
+                    }
                     Lit::Duration(d) => (Const::Duration(*d), Ty::Duration),
                     Lit::InvalidTime(s) => {
                         self.err(

@@ -20,6 +20,7 @@ use std::collections::{BTreeSet, HashMap};
 use suggest::{is_symbol, looks_like_country, suggest};
 
 mod calls;
+mod declare;
 mod error;
 pub mod index;
 mod lints;
@@ -110,6 +111,7 @@ enum Ty {
     List,
     Any,
     Grant,
+    Subdivision,
 }
 
 /// What a string names, so literals compared with it can be checked.
@@ -146,6 +148,7 @@ fn ty_name(t: Ty) -> &'static str {
         Ty::List => "a list",
         Ty::Any => "a request value",
         Ty::Grant => "a grant",
+        Ty::Subdivision => "a subdivision",
     }
 }
 
@@ -228,6 +231,11 @@ struct Checker<'s> {
     bindings: Vec<HashMap<String, calls::Binding>>,
     /// An expansion went past the limit (reported once).
     expansion_failed: bool,
+    /// Declared fields: where → (index into `prog.fields`, span).
+    field_decls: HashMap<ExtraPath, (usize, Span)>,
+    /// `actions [...]` and `obligations [...]`, once any are declared.
+    declared_actions: Option<Vec<String>>,
+    declared_obligations: Option<Vec<String>>,
 }
 
 impl<'s> Checker<'s> {
@@ -252,6 +260,7 @@ impl<'s> Checker<'s> {
                 args: Vec::new(),
                 atoms: Vec::new(),
                 extras: Vec::new(),
+                fields: Vec::new(),
                 messages: Vec::new(),
                 rules: Vec::new(),
                 actions: Vec::new(),
@@ -273,6 +282,9 @@ impl<'s> Checker<'s> {
             expanding: Vec::new(),
             bindings: Vec::new(),
             expansion_failed: false,
+            field_decls: HashMap::new(),
+            declared_actions: None,
+            declared_obligations: None,
         }
     }
 
@@ -334,6 +346,7 @@ impl<'s> Checker<'s> {
     pub(super) fn run(&mut self, files: &[syntax::File]) {
         self.declare(files);
         self.declare_conditions(files);
+        self.declare_fields(files);
         self.imports(files);
         for i in 0..self.set_decls.len() {
             self.resolve_set_decl(i, files);

@@ -86,7 +86,29 @@ impl<'s> Checker<'s> {
                     return self.load(Field::Region(w), Ty::Region);
                 };
                 let Some(s) = schema::region(&field.name) else {
-                    let names: Vec<&str> = schema::REGION.iter().map(|s| s.path).collect();
+                    let extra_root = if w == Which::Source {
+                        ExtraRoot::Source
+                    } else {
+                        ExtraRoot::Target
+                    };
+                    if self.declared(extra_root, rest).is_some()
+                        || (rest.len() > 1
+                            && self
+                                .declared(extra_root, rest.get(..rest.len() - 1)?)
+                                .is_some())
+                    {
+                        return self.declared_path(extra_root, rest, span)?;
+                    }
+                    let mut names: Vec<String> =
+                        schema::REGION.iter().map(|s| s.path.to_string()).collect();
+                    names.extend(
+                        self.prog
+                            .fields
+                            .iter()
+                            .filter(|f| f.at.root == ExtraRoot::Source)
+                            .map(|f| f.at.path.join(".")),
+                    );
+                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
                     return self.unknown_field(root, field, &names);
                 };
                 if let Some(extra) = rest.get(1) {
@@ -115,6 +137,9 @@ impl<'s> Checker<'s> {
                         self.unknown_field(&parent, sub, &request_fields(&parent))
                     }
                     _ => {
+                        if let Some(declared) = self.declared_path(extra_root, rest, span) {
+                            return declared;
+                        }
                         self.near_miss(root, rest, &fields, span);
                         Some((self.extra(extra_root, rest), Ty::Any))
                     }
@@ -123,6 +148,9 @@ impl<'s> Checker<'s> {
             "request" => {
                 if rest.is_empty() {
                     return self.whole(first, &["<any field of the request>"]);
+                }
+                if let Some(declared) = self.declared_path(ExtraRoot::Request, rest, span) {
+                    return declared;
                 }
                 let path: Vec<&str> = segs.iter().map(|s| s.name.as_str()).collect();
                 let inner = path.get(1..).unwrap_or(&[]).join(".");
@@ -189,6 +217,9 @@ impl<'s> Checker<'s> {
         let (g, t) = match (schema::grant(&field.name), rest.len()) {
             (Some(s), 1) => (s.field, ty_of(s.ty)),
             _ => {
+                if let Some(declared) = self.declared_path(ExtraRoot::Grant, rest, span) {
+                    return declared;
+                }
                 self.near_miss(var, rest, &schema::GRANT_FIELDS, span);
                 return Some((self.extra(ExtraRoot::Grant, rest), Ty::Any));
             }

@@ -321,6 +321,21 @@ impl<'s> Checker<'s> {
                     }
                 }
                 Expr::Lit(Lit::Str(s), span) => strings.push((s.clone(), *span)),
+                // A subdivision is compared as its code.
+                Expr::Lit(Lit::Subdivision(s), span) => match Country::parse_subdivision(s) {
+                    Ok(_) => strings.push((s.clone(), *span)),
+                    Err(why) => {
+                        ok = false;
+                        self.err(
+                            Diagnostic::new(
+                                CheckError::InvalidSubdivision { text: s.clone() },
+                                *span,
+                            )
+                            .label("not a subdivision code")
+                            .help(why),
+                        );
+                    }
+                },
                 other => {
                     ok = false;
                     self.err(

@@ -60,6 +60,10 @@ impl<'s> Checker<'s> {
             CmpOp::In | CmpOp::NotIn => {
                 let ok = match (lt, rt) {
                     (Ty::Country, Ty::Set(Elem::Countries | Elem::Empty)) => true,
+                    (
+                        Ty::Subdivision,
+                        Ty::Set(Elem::Strings | Elem::Empty) | Ty::List | Ty::Any,
+                    ) => true,
                     (Ty::Str(k), Ty::Set(Elem::Strings | Elem::Empty)) => {
                         self.check_kind_set(k, rn, rhs, file);
                         true
@@ -99,11 +103,18 @@ impl<'s> Checker<'s> {
                             t,
                             Ty::Region | Ty::Set(_) | Ty::Profile | Ty::ProfilePrimary | Ty::Grant
                         ),
+                        (Ty::Subdivision, Ty::Str(Kind::Plain))
+                        | (Ty::Str(Kind::Plain), Ty::Subdivision) => true,
                         (a, b) => {
                             a == b
                                 && matches!(
                                     a,
-                                    Ty::Bool | Ty::Num | Ty::Country | Ty::Time | Ty::Duration
+                                    Ty::Bool
+                                        | Ty::Num
+                                        | Ty::Country
+                                        | Ty::Time
+                                        | Ty::Duration
+                                        | Ty::Subdivision
                                 )
                         }
                     };

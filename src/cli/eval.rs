@@ -136,6 +136,7 @@ fn eval(
     let engine = engine(p, docs)?;
     if let Some(path) = request {
         let req = read_request(path)?;
+        fits(&engine, &req, path)?;
         let d = engine.decide(&req, level);
         print_decision(&d, format)?;
         return Ok(if d.allowed() { 0 } else { 1 });
@@ -309,6 +310,7 @@ fn eval_rego(
     };
     if let Some(path) = request {
         let req = read_request(path)?;
+        fits(&engine, &req, path)?;
         let d = decide(&req)?;
         print_decision(&d, format)?;
         return Ok(if d.allowed() { 0 } else { 1 });
@@ -362,6 +364,7 @@ fn eval_logged(
     }
     if let Some(path) = request {
         let req = read_request(path)?;
+        fits(&engine, &req, path)?;
         let d = engine.decide(&req, level);
         log.append(&engine, &req, &d)?;
         log.sync()?;

@@ -37,6 +37,7 @@ pub(super) fn run(a: Args) -> Result<u8, Fail> {
         (Some(path), _) => {
             let engine = engine(p, docs)?;
             let req = read_request(path)?;
+            fits(&engine, &req, path)?;
             engine.decide(&req, TraceLevel::Full)
         }
         (None, Some(path)) => serde_json::from_str(&read(path)?).map_err(|e| {

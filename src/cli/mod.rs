@@ -205,6 +205,18 @@ fn read_request(path: &Path) -> Result<sovra::documents::Request, Fail> {
         .map_err(|e| Fail(format!("{}: {e}", name(path))))
 }
 
+/// A request whose declared fields have other types is an input error,
+/// as a malformed request is, naming the file and the field.
+fn fits(
+    engine: &sovra::eval::Engine,
+    req: &sovra::documents::Request,
+    path: &Path,
+) -> Result<(), Fail> {
+    engine
+        .check_request(req)
+        .map_err(|m| Fail(format!("{}: {m}", name(path))))
+}
+
 fn sources(p: &PolicyArgs) -> Result<Sources, Fail> {
     if p.policies.is_empty() {
         Ok(sovra::policy::bundled())

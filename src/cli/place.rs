@@ -25,6 +25,7 @@ pub(super) fn run(a: Args) -> Result<u8, Fail> {
     } = a;
     let e = engine(&policy, &docs)?;
     let req = read_request(&request)?;
+    fits(&e, &req, &request)?;
     outln!(
         "{}",
         serde_json::to_string_pretty(&sovra::placement::place(&e, &req, None))?

@@ -59,6 +59,40 @@ impl<'a> Obj<'a> {
                 .map_err(|e| DocError::new(&self.p(k), e)),
         }
     }
+    /// `attributes`: an object of strings, numbers, booleans and lists of them.
+    fn attributes(&self) -> R<Map<String, Value>> {
+        let k = "attributes";
+        let map = match self.get(k) {
+            None => return Ok(Map::new()),
+            Some(Value::Object(m)) => m,
+            Some(o) => {
+                return Err(DocError::new(
+                    &self.p(k),
+                    format!("expected an object of attributes, found {}", kind(o)),
+                ))
+            }
+        };
+        let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
+        for (name, v) in map {
+            let ok = match v {
+                Value::Array(items) => items.iter().all(scalar),
+                Value::Null => true,
+                v => scalar(v),
+            };
+            if !ok {
+                return Err(DocError::new(
+                    &join(&self.p(k), name),
+                    format!(
+                        "expected a string, number, boolean or a list of them, found {}",
+                        kind(v)
+                    ),
+                ));
+            }
+        }
+        let mut out = map.clone();
+        out.retain(|_, v| !v.is_null());
+        Ok(out)
+    }
     fn str_list(&self, k: &str) -> R<Vec<String>> {
         match self.get(k) {
             None => Ok(Vec::new()),
@@ -130,6 +164,10 @@ pub struct Region {
     pub sovereign: bool,
     /// Its availability zones.
     pub zones: Vec<String>,
+    /// What else the catalog says of it (`certifications`, `regime`): read
+    /// by policies that declare them (`field region.certifications: [string]`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub attributes: Map<String, Value>,
 }
 
 /// The regions document, indexed by id.
@@ -189,6 +227,7 @@ impl Regions {
                 status,
                 sovereign: o.opt_bool("sovereign")?.unwrap_or(false),
                 zones: o.str_list("zones")?,
+                attributes: o.attributes()?,
             });
         }
         Regions::new(regions)

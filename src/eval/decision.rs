@@ -297,7 +297,7 @@ impl Engine {
             reasons.push(Reason {
                 rule: DEFAULT_DENY.into(),
                 effect: Effect::Forbid,
-                message: self.default_deny_message(&ctx.req.action),
+                message: self.default_deny_message(ctx.req),
                 location: "built-in".into(),
             });
         }
@@ -325,14 +325,21 @@ impl Engine {
 impl Engine {
     /// The default deny's message, or why every request is denied when the
     /// engine was given a program that does not validate.
-    pub(super) fn default_deny_message(&self, action: &str) -> String {
-        match &self.defect {
-            Some(why) => format!(
+    pub(super) fn default_deny_message(&self, req: &Request) -> String {
+        if let Some(why) = &self.defect {
+            return format!(
                 "internal error: the compiled program is invalid ({why}); every request is denied"
-            ),
-            None => format!(
-                "no permit rule applies to action `{action}` for this request (no permit means deny)"
-            ),
+            );
         }
+        if let Some(why) = &self.unfit {
+            return format!("{why}; every request is denied until the document is fixed");
+        }
+        if let Err(why) = self.check_request(req) {
+            return format!("the request does not fit the policy's declarations: {why}");
+        }
+        format!(
+            "no permit rule applies to action `{}` for this request (no permit means deny)",
+            req.action
+        )
     }
 }

@@ -15,6 +15,8 @@
 //!   allocates nothing (tests/alloc.rs counts).
 
 mod decision;
+mod declared;
+pub use declared::Misfit;
 mod trace;
 mod walk;
 
@@ -78,6 +80,9 @@ pub struct Engine {
     /// Why the program given was refused (it does not validate): the engine
     /// then runs an empty program, so every request is denied, saying why.
     defect: Option<String>,
+    /// A region attribute or grant field whose type is not the declared
+    /// one: every request is denied, saying which.
+    unfit: Option<String>,
 }
 
 /// Reusable buffers for [`Engine::verdict`].
@@ -120,6 +125,7 @@ impl Engine {
             Ok(()) => (program, None),
             Err(why) => (Program::default(), Some(why)),
         };
+        let unfit = declared::check_documents(&program, &regions, &grants);
         let actions = program
             .actions
             .iter()
@@ -183,6 +189,7 @@ impl Engine {
             format!("],\"policy_hash\":{},\"input_hash\":", q(&policy_hash)).into_boxed_str();
         Engine {
             defect,
+            unfit,
             rule_json,
             hash_json,
             input_prefix,
@@ -330,7 +337,7 @@ impl Engine {
         }
         if !v.allow && v.rules.is_empty() {
             out.extend_from_slice(br#"{"rule":"default_deny","effect":"forbid","message":"#);
-            s(out, &self.default_deny_message(&req.action));
+            s(out, &self.default_deny_message(req));
             out.extend_from_slice(br#","location":"built-in"}"#);
         }
         out.extend_from_slice(br#"],"obligations":["#);
@@ -370,6 +377,14 @@ fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdi
     scratch.forbids.clear();
     scratch.permits.clear();
     let e = ctx.e;
+    // A document or request that does not fit the declarations is denied
+    // (the default deny's message says why).
+    if e.unfit.is_some() || (!e.program.fields.is_empty() && !e.request_fits(ctx.req)) {
+        return Verdict {
+            allow: false,
+            rules: &scratch.forbids,
+        };
+    }
     let slot = ctx.action.unwrap_or(e.program.actions.len());
     let entry = e.program.rules_for(ctx.action);
     // The entry of keyed group `gi` for this request's value of its field.

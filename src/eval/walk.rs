@@ -182,7 +182,11 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                 self.t.atom(*atom, res, Val::Missing, Val::Missing);
                 res
             }
-            Node::Const(_) | Node::Load(_) | Node::Arith { .. } | Node::Count { .. } => {
+            Node::Const(_)
+            | Node::Load(_)
+            | Node::Arith { .. }
+            | Node::Count { .. }
+            | Node::CountryOf { .. } => {
                 matches!(self.val(id), Val::Bool(true) | Val::Json(Value::Bool(true)))
             }
         }
@@ -296,6 +300,10 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                 let (l, r) = (self.val(*lhs), self.val(*rhs));
                 arith(*op, l, r)
             }
+            Node::CountryOf { expr } => match coerce(self.val(*expr), Val::Missing) {
+                Val::Str(s) => Country::of_subdivision(s).map_or(Val::Missing, Val::Country),
+                _ => Val::Missing,
+            },
             Node::Count { expr } => match self.val(*expr) {
                 Val::List(items) => Val::Num(items.len() as f64),
                 Val::Json(Value::Array(items)) => Val::Num(items.len() as f64),
@@ -475,6 +483,17 @@ impl<'a> Ctx<'a> {
                         Some(g) => &g.extra,
                         None => return Val::Missing,
                     },
+                    ExtraRoot::Source | ExtraRoot::Target => {
+                        let w = if x.root == ExtraRoot::Source {
+                            Which::Source
+                        } else {
+                            Which::Target
+                        };
+                        match self.region(w) {
+                            Some(r) => &r.attributes,
+                            None => return Val::Missing,
+                        }
+                    }
                 };
                 let mut it = x.path.iter();
                 let Some(first) = it.next() else {

@@ -67,6 +67,11 @@ pub struct Program {
     pub atoms: Vec<Atom>,
     /// Request and grant fields outside the schema, by path.
     pub extras: Vec<ExtraPath>,
+    /// The fields the policies declare (`field resource.home_region:
+    /// subdivision`): a request or region whose value has another type is
+    /// refused (an input error, or a deny saying why).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldDecl>,
     /// Rule messages, as text and the values put in.
     pub messages: Vec<Vec<MessagePart>>,
     /// The rules, in declaration order (reasons are reported in this order).
@@ -301,6 +306,73 @@ pub enum ExtraRoot {
     Resource,
     /// The grant in scope: `g.…`.
     Grant,
+    /// An attribute of the source region: `source.…`.
+    Source,
+    /// An attribute of the target region: `target.…`.
+    Target,
+}
+
+/// The type of a declared field.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    /// Text.
+    String,
+    /// A number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+    /// An ISO 3166-1 alpha-2 country code.
+    Country,
+    /// An ISO 3166-2 subdivision code (`US-CA`).
+    Subdivision,
+    /// An RFC 3339 time.
+    Time,
+}
+
+impl ValueType {
+    /// Every type by the name a declaration gives it.
+    pub const ALL: [(&'static str, ValueType); 6] = [
+        ("string", ValueType::String),
+        ("number", ValueType::Number),
+        ("boolean", ValueType::Boolean),
+        ("country", ValueType::Country),
+        ("subdivision", ValueType::Subdivision),
+        ("time", ValueType::Time),
+    ];
+
+    /// The type as a declaration writes it.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map_or("", |(n, _)| n)
+    }
+}
+
+/// A declared field: where it is read, and its type.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FieldDecl {
+    /// The field (for regions: `Source`'s root stands for both regions).
+    pub at: ExtraPath,
+    /// Its type, or its members' type for a list.
+    pub ty: ValueType,
+    /// A list of `ty`.
+    pub list: bool,
+}
+
+impl ExtraRoot {
+    /// The first word of its paths (`grant` for the grant in scope).
+    pub fn name(self) -> &'static str {
+        match self {
+            ExtraRoot::Request => "request",
+            ExtraRoot::Principal => "principal",
+            ExtraRoot::Resource => "resource",
+            ExtraRoot::Grant => "grant",
+            ExtraRoot::Source => "source",
+            ExtraRoot::Target => "target",
+        }
+    }
 }
 
 /// A field outside the schema.
@@ -391,6 +463,11 @@ pub enum Node {
         lhs: NodeId,
         /// The right operand.
         rhs: NodeId,
+    },
+    /// The country of a subdivision (`resource.home_region.country`).
+    CountryOf {
+        /// The subdivision.
+        expr: NodeId,
     },
     /// The length of a list (`count(principal.roles)`): a number.
     Count {

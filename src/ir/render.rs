@@ -190,6 +190,7 @@ impl Program {
                 self.render_node(*rhs)
             ),
             Node::Count { expr } => format!("count({})", self.render_node(*expr)),
+            Node::CountryOf { expr } => format!("country-of({})", self.render_node(*expr)),
             Node::Named { expr, atom } => format!(
                 "named({}, {})",
                 self.atoms
@@ -230,13 +231,7 @@ impl Program {
             Field::RegionField(w, rf) => format!("{}.{}", region(w), rf.name()),
             Field::Grant(g) => format!("grant.{}", g.name()),
             Field::Extra(i) => self.extras.get(i as usize).map_or("?".into(), |e| {
-                let root = match e.root {
-                    ExtraRoot::Request => "request",
-                    ExtraRoot::Principal => "principal",
-                    ExtraRoot::Resource => "resource",
-                    ExtraRoot::Grant => "grant",
-                };
-                format!("{root}.{}", e.path.join("."))
+                format!("{}.{}", e.root.name(), e.path.join("."))
             }),
             request => schema::REQUEST
                 .iter()

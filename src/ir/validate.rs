@@ -70,7 +70,7 @@ impl Program {
                     atom = Some(*a);
                 }
                 Node::Arith { lhs, rhs, .. } => children.extend([*lhs, *rhs]),
-                Node::Count { expr } => children.push(*expr),
+                Node::Count { expr } | Node::CountryOf { expr } => children.push(*expr),
                 Node::Named { expr, atom: a } => {
                     children.push(*expr);
                     atom = Some(*a);

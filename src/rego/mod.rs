@@ -97,7 +97,12 @@ impl Exporter<'_> {
             }
             Some(Node::Not { expr, .. }) => vec![*expr],
             Some(Node::Cmp { lhs, rhs, .. } | Node::Arith { lhs, rhs, .. }) => vec![*lhs, *rhs],
-            Some(Node::Is { expr, .. } | Node::Count { expr } | Node::Named { expr, .. }) => {
+            Some(
+                Node::Is { expr, .. }
+                | Node::Count { expr }
+                | Node::CountryOf { expr }
+                | Node::Named { expr, .. },
+            ) => {
                 vec![*expr]
             }
             Some(Node::InCountry {
@@ -198,6 +203,49 @@ impl Exporter<'_> {
             "sv_profiles := {{\n{}\n}}",
             sv_profiles.join(",\n")
         );
+        self.declared_fields();
+    }
+
+    /// The declared fields' checks: `sv_unfit` when the request, a region
+    /// or a grant gives one with another type; and the assigned country
+    /// codes the country and subdivision checks read.
+    fn declared_fields(&mut self) {
+        let p = self.p;
+        let codes: Vec<String> = crate::country::ASSIGNED
+            .split(' ')
+            .map(|c| format!("\"{c}\""))
+            .collect();
+        let _ = writeln!(self.out, "\nsv_assigned := {}\n", set_of(&codes));
+        for d in &p.fields {
+            let path: Vec<String> = d.at.path.iter().map(|k| q(k)).collect();
+            let path = path.join(", ");
+            let (bind, root) = match d.at.root {
+                ExtraRoot::Request => ("", "input".to_string()),
+                ExtraRoot::Principal => ("", "input.principal".to_string()),
+                ExtraRoot::Resource => ("", "input.resource".to_string()),
+                ExtraRoot::Grant => (
+                    "\tsome ps in data.grants\n\tsome g in ps\n",
+                    "g".to_string(),
+                ),
+                ExtraRoot::Source | ExtraRoot::Target => (
+                    "\tsome r in data.regions\n",
+                    "object.get(r, \"attributes\", {})".to_string(),
+                ),
+            };
+            let get = format!("x := object.get({root}, [{path}], null)");
+            let ty = d.ty.as_str();
+            if d.list {
+                let _ = writeln!(
+                    self.out,
+                    "sv_unfit if {{\n{bind}\t{get}\n\tx != null\n\tnot is_array(x)\n}}\n\nsv_unfit if {{\n{bind}\t{get}\n\tis_array(x)\n\tsome y in x\n\tnot sv_fits_{ty}(y)\n}}\n"
+                );
+            } else {
+                let _ = writeln!(
+                    self.out,
+                    "sv_unfit if {{\n{bind}\t{get}\n\tx != null\n\tnot sv_fits_{ty}(x)\n}}\n"
+                );
+            }
+        }
     }
 
     fn set_literal(&self, v: &SetValue) -> String {
@@ -205,11 +253,7 @@ impl Exporter<'_> {
             SetValue::Countries(c) => c.iter().map(|c| q(&c.to_string())).collect(),
             SetValue::Strings(s) => s.iter().map(|s| q(self.p.sym(*s))).collect(),
         };
-        if items.is_empty() {
-            "set()".into()
-        } else {
-            format!("{{{}}}", items.join(", "))
-        }
+        set_of(&items)
     }
 
     /// How a helper for a boolean node is named and called.
@@ -375,7 +419,11 @@ impl Exporter<'_> {
                 format!("sv_in_country({r}, {c}, {sovereign})")
             }
             Node::Const(Const::Bool(b)) => b.to_string(),
-            Node::Const(_) | Node::Load(_) | Node::Arith { .. } | Node::Count { .. } => {
+            Node::Const(_)
+            | Node::Load(_)
+            | Node::Arith { .. }
+            | Node::Count { .. }
+            | Node::CountryOf { .. } => {
                 format!("{} == true", self.value(n)?)
             }
         })
@@ -468,6 +516,7 @@ impl Exporter<'_> {
                     .map_or("", |x| self.p.sym(x.name))),
             },
             Node::Count { expr } => format!("sv_count({})", self.value(expr)?),
+            Node::CountryOf { expr } => format!("sv_country_of({})", self.value(expr)?),
             Node::Load(f) => self.load(f)?,
             Node::Arith { op, lhs, rhs } => {
                 let (mut l, mut r) = (self.value(lhs)?, self.value(rhs)?);
@@ -563,11 +612,27 @@ impl Exporter<'_> {
                     ExtraRoot::Principal => "input.principal",
                     ExtraRoot::Resource => "input.resource",
                     ExtraRoot::Grant => "g",
+                    ExtraRoot::Source => "sv_source[\"attributes\"]",
+                    ExtraRoot::Target => "sv_target[\"attributes\"]",
                 };
                 let path: String = x.path.iter().map(|k| format!("[{}]", q(k))).collect();
                 format!("sv_val({root}{path})")
             }
         })
+    }
+}
+
+/// A Rego set of terms, 16 to a line (regorus refuses lines over 1,024
+/// columns).
+fn set_of(items: &[String]) -> String {
+    if items.is_empty() {
+        return "set()".into();
+    }
+    let lines: Vec<String> = items.chunks(16).map(|c| c.join(", ")).collect();
+    if lines.len() == 1 {
+        format!("{{{}}}", lines.join(""))
+    } else {
+        format!("{{\n\t{}\n}}", lines.join(",\n\t"))
     }
 }
 

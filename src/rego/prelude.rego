@@ -3,17 +3,46 @@
 # engine's primitives (missing values, comparisons across types, residency
 # modes, grant validity), as Rego v1. The exported rules follow it.
 
-decision := {"decision": "deny", "rules": sort([r | some r in forbids])} if count(forbids) > 0
+decision := {"decision": "deny", "rules": sort([r | some r in forbids])} if {
+	not sv_unfit
+	count(forbids) > 0
+}
 
 decision := {"decision": "allow", "rules": sort([r | some r in permits])} if {
+	not sv_unfit
 	count(forbids) == 0
 	count(permits) > 0
 }
 
 decision := {"decision": "deny", "rules": ["default_deny"]} if {
+	not sv_unfit
 	count(forbids) == 0
 	count(permits) == 0
 }
+
+# A request or document whose declared field has another type is denied.
+decision := {"decision": "deny", "rules": ["default_deny"]} if sv_unfit
+
+default sv_unfit := false
+
+sv_fits_string(x) if is_string(x)
+
+sv_fits_number(x) if is_number(x)
+
+sv_fits_boolean(x) if is_boolean(x)
+
+sv_fits_country(x) if {
+	is_string(x)
+	x in sv_assigned
+}
+
+sv_fits_subdivision(x) if {
+	is_string(x)
+	regex.match(`^[A-Z]{2}-[A-Z0-9]{1,3}$`, x)
+	substring(x, 0, 2) in sv_assigned
+}
+
+sv_fits_time(x) if sv_time_ok(x)
 
 # ---- the engine's primitives ----
 
@@ -62,7 +91,45 @@ sv_nonmember(x, s) if {
 	not x in s
 }
 
-sv_ts(x) := time.parse_rfc3339_ns(x) if is_string(x)
+sv_ts(x) := time.parse_rfc3339_ns(x) if sv_time_ok(x)
+
+# A string that is an RFC 3339 time (regorus's parser raises an error on a
+# date that does not exist, where the engine reads the value as missing; so
+# the date is checked first). Times that do not fit in nanoseconds since
+# 1970 (before 1678, after 2261) are not ones Rego can hold.
+sv_time_ok(x) if {
+	is_string(x)
+	regex.match(`^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`, x)
+	# Two- and four-digit strings compare as their numbers do.
+	y := substring(x, 0, 4)
+	y > "1677"
+	y < "2262"
+	sv_day_ok(y, substring(x, 5, 2), substring(x, 8, 2))
+}
+
+sv_day_ok(_, m, _) if m in {"01", "03", "05", "07", "08", "10", "12"}
+
+sv_day_ok(_, m, d) if {
+	m in {"04", "06", "09", "11"}
+	d <= "30"
+}
+
+sv_day_ok(_, "02", d) if d <= "28"
+
+sv_day_ok(y, "02", "29") if sv_leap(to_number(y))
+
+sv_leap(y) if {
+	y % 4 == 0
+	y % 100 != 0
+}
+
+sv_leap(y) if y % 400 == 0
+
+# The country of a subdivision code (`US-CA`); missing for anything else.
+sv_country_of(x) := substring(x, 0, 2) if {
+	is_string(x)
+	regex.match(`^[A-Z]{2}-[A-Z0-9]{1,3}$`, x)
+}
 
 # The length of a list; missing for anything else.
 sv_count(x) := count(x) if is_array(x)

@@ -224,6 +224,10 @@ fn decide_one(
         return error(StatusCode::BAD_REQUEST, why, Some("time"));
     }
     let engine = s.engine();
+    if let Err(m) = engine.check_request(&req) {
+        s.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
+        return error(StatusCode::BAD_REQUEST, m.message, Some(&m.field));
+    }
     if level == TraceLevel::Off && s.log.is_none() {
         // The usual case: the decision written straight as JSON, as a batch's.
         thread_local! {

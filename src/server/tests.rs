@@ -15,15 +15,20 @@ const HOST: &str = "127.0.0.1:8181";
 /// The router over the bundled library and catalog, as `sovra serve
 /// --trust-request-time` on loopback builds it.
 fn app() -> Router {
+    app_over(Vec::new())
+}
+
+/// The router over the policies at `policies` (none: the bundled library).
+fn app_over(policies: Vec<PathBuf>) -> Router {
     let engine = Engine::new(
-        compile(&[]).unwrap_or_else(|e| panic!("{e}")),
+        compile(&policies).unwrap_or_else(|e| panic!("{e}")),
         bundled_regions(),
         Grants::default(),
     );
     let state = Arc::new(AppState {
         engine: RwLock::new(Arc::new(engine)),
         update: Mutex::new(()),
-        policies: Vec::new(),
+        policies,
         tokens: None,
         hosts: Some(own_hosts(HOST.parse().unwrap())),
         log: None,
@@ -172,4 +177,38 @@ async fn a_foreign_host_or_a_cross_site_origin_is_refused_before_the_body_is_rea
         let resp = app.clone().oneshot(req).await.unwrap();
         assert_eq!(resp.status().as_u16(), 403, "{header}: {value}");
     }
+}
+
+#[tokio::test]
+async fn a_declared_field_of_another_type_is_a_400_naming_the_field() {
+    let policies = vec![PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/cases/constructs/policy"
+    ))];
+    let app = app_over(policies);
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/evaluate",
+        r#"{"action":"store","resource":{"home_region":"California"}}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let body = json(&body);
+    assert_eq!(body["path"], "resource.home_region", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|m| m.contains("declares it subdivision")),
+        "{body}"
+    );
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/evaluate",
+        r#"{"action":"store","resource":{"home_region":"US-CA"},"target_region":"eu-central-1"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["decision"], "deny", "{body}");
 }

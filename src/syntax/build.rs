@@ -67,6 +67,33 @@ pub(super) fn build_file(f: At, file: P) -> File {
                 }
             }
             Rule::rule_decl => items.push(Item::Rule(build_rule(f, p))),
+            Rule::field_decl => {
+                let mut path = Vec::new();
+                let mut ty = None;
+                let mut list = false;
+                for q in p.into_inner() {
+                    match q.as_rule() {
+                        Rule::field_path => path = q.into_inner().map(|i| ident(f, i)).collect(),
+                        _ => {
+                            list = q.as_str().trim_start().starts_with('[');
+                            ty = q
+                                .into_inner()
+                                .next()
+                                .and_then(|w| w.into_inner().next())
+                                .map(|i| ident(f, i));
+                        }
+                    }
+                }
+                if let Some(ty) = ty {
+                    items.push(Item::Field { path, ty, list });
+                }
+            }
+            Rule::actions_decl => {
+                items.push(Item::Actions(p.into_inner().map(|i| ident(f, i)).collect()))
+            }
+            Rule::obligations_decl => items.push(Item::Obligations(
+                p.into_inner().map(|i| ident(f, i)).collect(),
+            )),
             Rule::condition_decl => {
                 let sp = span(f, &p);
                 let mut name = None;
@@ -510,6 +537,7 @@ fn build_expr(f: At, p: P) -> Expr {
         }
         Rule::list => Expr::List(p.into_inner().map(|e| build_expr(f, e)).collect(), sp),
         Rule::boolean => Expr::Lit(Lit::Bool(p.as_str() == "true"), sp),
+        Rule::subdivision => Expr::Lit(Lit::Subdivision(p.as_str().to_string()), sp),
         Rule::number => Expr::Lit(Lit::Number(p.as_str().parse().unwrap_or(f64::NAN)), sp),
         Rule::string => {
             let raw = p.into_inner().next().map_or("", |i| i.as_str());

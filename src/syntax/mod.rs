@@ -56,10 +56,29 @@ pub(crate) struct Use {
 
 #[derive(Clone, Debug)]
 pub(crate) enum Item {
-    Set { name: Ident, value: SetExpr },
-    Classification { name: Ident, sensitivity: Ident },
-    Profile { name: Ident, mode: Mode },
+    Set {
+        name: Ident,
+        value: SetExpr,
+    },
+    Classification {
+        name: Ident,
+        sensitivity: Ident,
+    },
+    Profile {
+        name: Ident,
+        mode: Mode,
+    },
     Condition(ConditionDecl),
+    /// `field root.path: type` (`list`: `[type]`).
+    Field {
+        path: Vec<Ident>,
+        ty: Ident,
+        list: bool,
+    },
+    /// `actions [...]`.
+    Actions(Vec<Ident>),
+    /// `obligations [...]`.
+    Obligations(Vec<Ident>),
     Rule(RuleDecl),
 }
 
@@ -147,6 +166,8 @@ pub(crate) enum Lit {
     Duration(i64),
     /// Text shaped like a time that is not one (month 13, say); the checker reports it.
     InvalidTime(String),
+    /// An ISO 3166-2 subdivision (`US-CA`), as written.
+    Subdivision(String),
 }
 
 #[derive(Clone, Debug)]

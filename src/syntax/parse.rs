@@ -212,7 +212,8 @@ fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
                     }
                     "and" | "or" | "in" | "is" | "satisfies" | "when" | "where" | "because"
                     | "with" | "cites" | "permit" | "forbid" | "set" | "profile"
-                    | "classification" | "condition" | "package" | "use" => {
+                    | "classification" | "condition" | "package" | "use" | "field" | "actions"
+                    | "obligations" => {
                         if let Some(l) = levels.last_mut() {
                             depth = depth.saturating_sub(l.0 + l.1);
                             *l = (0, 0);
@@ -285,7 +286,10 @@ fn parse_piece(at: At, text: &str, first: bool) -> Result<File, Vec<Diagnostic>>
     Err(errors)
 }
 
-const ITEM_WORDS: [&str; 7] = [
+const ITEM_WORDS: [&str; 10] = [
+    "actions",
+    "field",
+    "obligations",
     "condition",
     "permit",
     "forbid",
@@ -356,7 +360,9 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         Rule::is_what => (2, "`declared`, `present` or `missing`"),
         Rule::string | Rule::string_inner | Rule::text | Rule::text_inner => (2, "a quoted string"),
         Rule::list => (3, "a list `[...]`"),
-        Rule::boolean | Rule::number | Rule::duration | Rule::time => (3, "a value"),
+        Rule::boolean | Rule::number | Rule::duration | Rule::time | Rule::subdivision => (3, "a value"),
+        Rule::field_type | Rule::type_word => (2, "a type (string, number, boolean, country, subdivision, time, or `[type]` for a list)"),
+        Rule::field_path => (2, "a field path such as `resource.home_region`"),
         Rule::exists => (3, "`exists grant <name>`"),
         Rule::cmp_op | Rule::not_in | Rule::in_op | Rule::satisfies_op | Rule::is_test => {
             (4, "a comparison (`==`, `!=`, `in`, `not in`, `satisfies`, `is`)")
@@ -372,6 +378,9 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         | Rule::class_decl
         | Rule::profile_decl
         | Rule::condition_decl
+        | Rule::field_decl
+        | Rule::actions_decl
+        | Rule::obligations_decl
         | Rule::rule_decl
         | Rule::effect
         | Rule::EOI => (8, "a new declaration (`permit`, `forbid`, `set`, `profile`, `classification`, `condition`)"),

@@ -102,6 +102,15 @@ pub fn regions(rng: &mut Rng, n: usize) -> Value {
             if rng.chance(30) {
                 r.insert("provider".into(), json!(rng.pick(&["aws", "gcp", "azure"])));
             }
+            if rng.chance(40) {
+                // Rarely of another type than policies declare.
+                let certs = if rng.chance(2) {
+                    json!("C5")
+                } else {
+                    json!([rng.pick(&["C5", "SecNumCloud", "ISO27001"])])
+                };
+                r.insert("attributes".into(), json!({ "certifications": certs }));
+            }
             Value::Object(r)
         })
         .collect();
@@ -205,7 +214,24 @@ pub fn request(rng: &mut Rng, regions: usize) -> Value {
         resource.insert("client_regions".into(), json!(cr));
     }
     if rng.chance(20) {
-        resource.insert("tenant".into(), json!(rng.pick(&["acme", "globex"])));
+        let tenant = if rng.chance(5) {
+            json!(5)
+        } else {
+            json!(rng.pick(&["acme", "globex"]))
+        };
+        resource.insert("tenant".into(), tenant);
+    }
+    if rng.chance(40) {
+        let home = rng.pick(&[
+            "US-CA",
+            "DE-BY",
+            "FR-75",
+            "CA-QC",
+            "US-NY",
+            "XX-1",
+            "California",
+        ]);
+        resource.insert("home_region".into(), json!(home));
     }
     let mut r = Map::new();
     r.insert("action".into(), json!(rng.pick(ACTIONS)));
@@ -223,11 +249,26 @@ pub fn request(rng: &mut Rng, regions: usize) -> Value {
         r.insert("purpose".into(), json!(rng.pick(PURPOSES)));
     }
     if rng.chance(20) {
-        r.insert("priority".into(), json!(rng.below(5)));
+        let p = if rng.chance(5) {
+            json!("high")
+        } else {
+            json!(rng.below(5))
+        };
+        r.insert("priority".into(), p);
     }
     if rng.chance(30) {
         let d = near(rng);
-        r.insert("opened_at".into(), json!(time(rng, d)));
+        let t = match rng.below(40) {
+            0 => json!("soon"),
+            1 => json!(rng.pick(&[
+                "2026-13-01T00:00:00Z",
+                "2026-02-29T00:00:00Z",
+                "2028-02-29T00:00:00Z",
+                "2026-04-31T10:00:00+02:00"
+            ])),
+            _ => json!(time(rng, d)),
+        };
+        r.insert("opened_at".into(), t);
     }
     Value::Object(r)
 }
@@ -251,7 +292,7 @@ pub fn catalog_request(rng: &mut Rng) -> Value {
 }
 
 /// A random condition over the request, its regions and (inside `exists`) a grant.
-fn condition(rng: &mut Rng, depth: usize, in_grant: bool) -> String {
+fn condition(rng: &mut Rng, depth: usize, in_grant: bool, declared: &[&str]) -> String {
     let atoms = [
         "action in [store, replicate]",
         "action == access",
@@ -311,24 +352,30 @@ fn condition(rng: &mut Rng, depth: usize, in_grant: bool) -> String {
         if in_grant && rng.chance(60) {
             return rng.pick(&grant_atoms).to_string();
         }
+        if !declared.is_empty() && rng.chance(25) {
+            return rng.pick(declared).to_string();
+        }
         return rng.pick(&atoms).to_string();
     }
     match rng.below(5) {
         0 => format!(
             "({} or {})",
-            condition(rng, depth - 1, in_grant),
-            condition(rng, depth - 1, in_grant)
+            condition(rng, depth - 1, in_grant, declared),
+            condition(rng, depth - 1, in_grant, declared)
         ),
-        1 => format!("not ({})", condition(rng, depth - 1, in_grant)),
-        2 if !in_grant => format!("(exists grant g where {})", condition(rng, depth - 1, true)),
+        1 => format!("not ({})", condition(rng, depth - 1, in_grant, declared)),
+        2 if !in_grant => format!(
+            "(exists grant g where {})",
+            condition(rng, depth - 1, true, declared)
+        ),
         3 if !in_grant => format!(
             "not exists grant g where {}",
-            condition(rng, depth - 1, true)
+            condition(rng, depth - 1, true, declared)
         ),
         _ => format!(
             "{} and {}",
-            condition(rng, depth - 1, in_grant),
-            condition(rng, depth - 1, in_grant)
+            condition(rng, depth - 1, in_grant, declared),
+            condition(rng, depth - 1, in_grant, declared)
         ),
     }
 }
@@ -336,12 +383,34 @@ fn condition(rng: &mut Rng, depth: usize, in_grant: bool) -> String {
 /// A generated package of `rules` rules (to compile with the bundled library,
 /// whose classifications and profiles it uses).
 pub fn policy(rng: &mut Rng, rules: usize) -> String {
+    // Half the policies declare their fields: then every extra is typed,
+    // and a request or region of another type is denied.
+    let declared: &[&str] = if rng.chance(50) {
+        &[
+            "resource.home_region in [US-CA, FR-75]",
+            "target.country == resource.home_region.country",
+            "target.certifications any in [\"C5\"]",
+            "resource.home_region == DE-BY",
+            "target satisfies single_country(resource.home_region.country)",
+        ]
+    } else {
+        &[]
+    };
     let mut s = String::from(
         "package gen\n\n\
          condition calm = target.status == active and not (principal.country in [RU])\n\
          condition near(g) = g.to_country in [principal.country, target.country]\n\
          condition home(c) = target.country == c or source.country == c\n\n",
     );
+    if !declared.is_empty() {
+        s.push_str(
+            "field resource.tenant: string\n\
+             field resource.home_region: subdivision\n\
+             field request.priority: number\n\
+             field request.opened_at: time\n\
+             field region.certifications: [string]\n\n",
+        );
+    }
     for i in 0..rules {
         let effect = if rng.chance(55) { "forbid" } else { "permit" };
         let action = match rng.below(4) {
@@ -350,7 +419,7 @@ pub fn policy(rng: &mut Rng, rules: usize) -> String {
             2 => "action in [store, replicate] and ",
             _ => "",
         };
-        let cond = condition(rng, 3, false);
+        let cond = condition(rng, 3, false, declared);
         s.push_str(&format!("{effect} r{i}\n  when {action}{cond}\n\n"));
     }
     s
