@@ -35,8 +35,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The count is global: one test at a time.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn verdict_allocates_nothing() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     let grants = Grants::from_json(include_str!("../policies/tests/grants-access.json")).unwrap();
     let engine = Engine::new(
         sovra::policy::compile(&sovra::policy::bundled()).unwrap(),
@@ -67,6 +71,55 @@ fn verdict_allocates_nothing() {
     assert_eq!(
         allowed, 200,
         "the replicate and the granted access are allowed"
+    );
+    assert_eq!(
+        after - before,
+        0,
+        "verdict allocated {} times",
+        after - before
+    );
+}
+
+#[test]
+fn the_language_constructs_allocate_nothing_either() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    // Named conditions, lists, globs, counts, time spans, subdivisions,
+    // region attributes, profiles in rules, and the declared-type check.
+    let engine = Engine::new(
+        sovra::policy::compile(
+            &sovra::policy::load(&["tests/cases/constructs/policy".into()]).unwrap(),
+        )
+        .unwrap(),
+        sovra::documents::Regions::from_json(include_str!("cases/constructs/regions.json"))
+            .unwrap(),
+        Grants::from_json(include_str!("cases/constructs/grants.json")).unwrap(),
+    );
+    let requests: Vec<Request> = [
+        r#"{"action":"share","time":"2026-03-01T00:00:00Z","principal":{"id":"p-recent","country":"US"},"resource":{"id":"d-1","classification":"identity"},"target_region":"fr-sov-1","ticket_opened":"2026-02-20T00:00:00Z"}"#,
+        r#"{"action":"read","time":"2026-03-01T00:00:00Z","principal":{"id":"ann@example.com","country":"DE","roles":["support-agent"]},"resource":{"id":"d-1","subject_countries":["DE","FR"],"tenant":"acme"},"target_region":"fr-sov-1"}"#,
+        r#"{"action":"store","time":"2026-03-01T00:00:00Z","principal":{"id":"p","clearance":3},"resource":{"id":"d-1","home_region":"US-CA"},"target_region":"fr-sov-1"}"#,
+        r#"{"action":"place_home","time":"2026-03-01T00:00:00Z","resource":{"id":"d","home_country":"FR"},"target_region":"fr-sov-1"}"#,
+        r#"{"action":"place_eu","time":"2026-03-01T00:00:00Z","resource":{"id":"d"},"target_region":"de-c5"}"#,
+        r#"{"action":"store","time":"2026-03-01T00:00:00Z","principal":{"clearance":"high"},"target_region":"fr-sov-1"}"#,
+    ]
+    .iter()
+    .map(|r| Request::from_json(r).unwrap())
+    .collect();
+    let mut scratch = Scratch::default();
+    for r in &requests {
+        engine.verdict(r, &mut scratch); // warm the scratch buffers
+    }
+    let before = ALLOCS.load(Ordering::SeqCst);
+    let mut allowed = 0;
+    for _ in 0..100 {
+        for r in &requests {
+            allowed += usize::from(engine.verdict(r, &mut scratch).allow);
+        }
+    }
+    let after = ALLOCS.load(Ordering::SeqCst);
+    assert_eq!(
+        allowed, 400,
+        "share, read, place_home and place_eu are allowed"
     );
     assert_eq!(
         after - before,

@@ -99,3 +99,41 @@ fn the_ir_prints_for_a_person() {
     let p = sovra::policy::compile(&sovra::policy::bundled()).unwrap();
     insta::assert_snapshot!("bundled_ir", p.render());
 }
+
+#[test]
+fn new_constructs_read_in_plain_words() {
+    let program = sovra::policy::compile(
+        &sovra::policy::load(&["tests/cases/constructs/policy".into()]).unwrap(),
+    )
+    .unwrap();
+    let regions = Regions::from_json(include_str!("cases/constructs/regions.json")).unwrap();
+    let grants = Grants::from_json(include_str!("cases/constructs/grants.json")).unwrap();
+    let e = Engine::new(program, regions, grants);
+    // A named condition inside `exists`, a request value in a list, a time span.
+    let d = e.decide(
+        &req(r#"{"action":"share","time":"2026-03-01T00:00:00Z",
+            "principal":{"id":"p-recent","country":"US"},
+            "resource":{"id":"d-1","classification":"identity"},"target_region":"fr-sov-1"}"#),
+        TraceLevel::Full,
+    );
+    assert_eq!(d.decision, "allow");
+    let text = sovra::explain::render(&d);
+    assert!(
+        text.contains("recent: the time since the grant's valid from is at most 180d: yes"),
+        "{text}"
+    );
+    insta::assert_snapshot!("named_condition_explained", text);
+    // Lists, a glob, a count, a subdivision's country, a region attribute.
+    let d = e.decide(
+        &req(r#"{"action":"store","time":"2026-03-01T00:00:00Z",
+            "principal":{"id":"ann@example.com","roles":["dpo"],"clearance":3},
+            "resource":{"id":"d-1","home_region":"US-CA","subject_countries":["DE"]},
+            "target_region":"fr-sov-1"}"#),
+        TraceLevel::Full,
+    );
+    assert_eq!(d.decision, "deny");
+    insta::assert_snapshot!(
+        "subdivision_and_attributes_explained",
+        sovra::explain::render(&d)
+    );
+}

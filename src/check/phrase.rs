@@ -108,6 +108,21 @@ impl<'s> Checker<'s> {
                     schema::region(f).map_or_else(|| f.replace('_', " "), |s| s.words.into());
                 return format!("the {r} region's {words}");
             }
+            // An extra field: `the resource's home region`, and a
+            // subdivision's `.country` as `the country of …`.
+            [root @ ("principal" | "resource" | "request"), rest @ ..] if !rest.is_empty() => {
+                let (field, country) = match rest {
+                    [field @ .., "country"] if !field.is_empty() => (field, true),
+                    _ => (rest, false),
+                };
+                let words = field.join(" ").replace('_', " ");
+                let of = format!("the {root}'s {words}");
+                return if country {
+                    format!("the country of {of}")
+                } else {
+                    of
+                };
+            }
             _ => return self.text(*span),
         };
         w.to_string()

@@ -74,7 +74,12 @@ impl<'s> Checker<'s> {
                     _ => false,
                 };
                 if !ok {
-                    mismatch(self, "`in` tests a value against a set of the same kind: a country in a set of countries, a string in a set of strings");
+                    let help = match (lt, rt) {
+                        (Ty::List, _) => "a list is tested member by member: write `any in`, `all in` or `none in` (`principal.roles any in [dpo, admin]`)",
+                        (Ty::Subdivision, Ty::Set(Elem::Countries)) => "compare the subdivision's country with countries: `resource.home_region.country in EEA`",
+                        _ => "`in` tests a value against a set of the same kind: a country in a set of countries, a string in a set of strings",
+                    };
+                    mismatch(self, help);
                     return None;
                 }
             }
