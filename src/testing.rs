@@ -232,25 +232,29 @@ impl Prepared {
 /// One case against an engine.
 pub fn check(engine: &Engine, case: &Case, req: &Result<Request, DocError>) -> CaseResult {
     let name = case.name.clone();
+    // A declared field of another type is an input error too, as the
+    // command line and the server answer it.
+    let req = match req {
+        Ok(r) => engine
+            .check_request(r)
+            .map(|()| r)
+            .map_err(|m| m.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
     let req = match (req, &case.error) {
-        (Err(e), Some(want)) => {
-            let text = e.to_string();
-            let failure = (!text.contains(want.as_str()))
-                .then(|| format!("expected an input error with `{want}`, got: {text}"));
+        (Ok(r), _) => r,
+        (Err(text), want) => {
+            let failure = match want {
+                Some(want) => (!text.contains(want.as_str()))
+                    .then(|| format!("expected an input error with `{want}`, got: {text}")),
+                None => Some(format!("the request is not valid: {text}")),
+            };
             return CaseResult {
                 name,
                 failure,
                 decision: None,
             };
         }
-        (Err(e), None) => {
-            return CaseResult {
-                name,
-                failure: Some(format!("the request is not valid: {e}")),
-                decision: None,
-            }
-        }
-        (Ok(r), _) => r,
     };
     let d = engine.decide(req, TraceLevel::Full);
     let mut wrong = Vec::new();

@@ -232,7 +232,7 @@ fn policy_paths_as_files_or_folders() {
     .unwrap();
     assert_eq!(one.files.len(), 2);
     assert!(
-        sovra::policy::load(&[PathBuf::from("docs")]).is_err(),
+        sovra::policy::load(&[PathBuf::from("docs/examples/tests")]).is_err(),
         "a folder without .sov files is an error"
     );
 }
@@ -463,4 +463,53 @@ fn the_policy_hash_is_the_logic_not_the_debug_info() {
     // The stored form keeps the debug info: a log shows where a rule was.
     let stored = sovra::ir::Program::from_json(&moved.canonical()).unwrap();
     assert_eq!(stored, moved);
+}
+
+#[test]
+fn a_declared_field_of_another_type_is_denied_through_the_library_saying_which() {
+    let program = sovra::policy::compile(
+        &sovra::policy::load(&["tests/cases/constructs/policy".into()]).unwrap(),
+    )
+    .unwrap();
+    let regions = Regions::from_json(include_str!("cases/constructs/regions.json")).unwrap();
+    let e = Engine::new(program.clone(), regions, Grants::default());
+    let ok = Request::from_json(
+        r#"{"action":"store","principal":{"clearance":3},"target_region":"fr-sov-1"}"#,
+    )
+    .unwrap();
+    let bad = Request::from_json(
+        r#"{"action":"store","principal":{"clearance":"3"},"target_region":"fr-sov-1"}"#,
+    )
+    .unwrap();
+    let mut scratch = Scratch::default();
+    assert!(e.verdict(&ok, &mut scratch).allow);
+    // Read as "missing", the string would only turn the permit off; but a
+    // forbid would silently not apply: so the request is refused as a whole.
+    assert!(!e.verdict(&bad, &mut scratch).allow);
+    let m = e.check_request(&bad).unwrap_err();
+    assert_eq!(m.field, "principal.clearance");
+    let d = e.decide(&bad, sovra::TraceLevel::Off);
+    assert_eq!(d.decision, "deny");
+    assert!(
+        d.reasons[0]
+            .message
+            .contains("principal.clearance: the policy declares it number"),
+        "{:?}",
+        d.reasons
+    );
+    // A region attribute of another type denies every request, saying which.
+    let regions = Regions::from_json(
+        r#"{"regions":[{"id":"fr-sov-1","country":"FR","attributes":{"regime":["EUCS"]}}]}"#,
+    )
+    .unwrap();
+    let e = Engine::new(program, regions, Grants::default());
+    let d = e.decide(&ok, sovra::TraceLevel::Off);
+    assert_eq!(d.decision, "deny");
+    assert!(
+        d.reasons[0]
+            .message
+            .contains("attributes.regime: the policy declares it string"),
+        "{:?}",
+        d.reasons
+    );
 }

@@ -51,7 +51,10 @@ fn every_case_file_decides_as_stated() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut groups = Vec::new();
     files(&root.join("tests/cases"), &mut groups);
-    groups.extend(sovra::testing::discover(&[root.join("policies")]));
+    groups.extend(sovra::testing::discover(&[
+        root.join("policies"),
+        root.join("docs/examples/company"),
+    ]));
     assert!(groups.len() > 5);
     let program = sovra::policy::compile(&sovra::policy::bundled()).unwrap();
     let mut failures = Vec::new();
