@@ -236,7 +236,19 @@ impl<'s> Checker<'s> {
         }
         let phrase = cap(format!("{}: {phrase}", name.name));
         let atom = self.atom(span, [None, None], [n, n], phrase);
-        Some((self.push(Node::Named { expr: n, atom }), Ty::Bool))
+        let named = self.push(Node::Named { expr: n, atom });
+        // Each level of expansion nests: stay within what an engine runs.
+        if self.depth(named) + 8 > MAX_DEPTH {
+            if !std::mem::replace(&mut self.expansion_failed, true) {
+                self.err(
+                    Diagnostic::new(CheckError::ExpansionLimit { name: qname }, span)
+                        .label("nested too deep once expanded")
+                        .help(format!("named conditions expand where they are used, and a rule may nest at most {MAX_DEPTH} levels: use fewer levels of conditions within conditions")),
+                );
+            }
+            return None;
+        }
+        Some((named, Ty::Bool))
     }
 
     /// What an argument stands for in the body: the caller's grant, a

@@ -231,6 +231,9 @@ struct Checker<'s> {
     bindings: Vec<HashMap<String, calls::Binding>>,
     /// An expansion went past the limit (reported once).
     expansion_failed: bool,
+    /// Per node, how deep it nests (kept by `push`): an expansion of named
+    /// conditions must stay within [`MAX_DEPTH`].
+    depths: Vec<usize>,
     /// Declared fields: where → (index into `prog.fields`, span).
     field_decls: HashMap<ExtraPath, (usize, Span)>,
     /// `actions [...]` and `obligations [...]`, once any are declared.
@@ -282,6 +285,7 @@ impl<'s> Checker<'s> {
             expanding: Vec::new(),
             bindings: Vec::new(),
             expansion_failed: false,
+            depths: Vec::new(),
             field_decls: HashMap::new(),
             declared_actions: None,
             declared_obligations: None,
@@ -307,8 +311,42 @@ impl<'s> Checker<'s> {
     }
 
     pub(super) fn push(&mut self, n: Node) -> NodeId {
+        let d = |id: &NodeId| self.depths.get(*id as usize).copied().unwrap_or(0);
+        let below = match &n {
+            Node::Const(_) | Node::Load(_) => 0,
+            Node::And { start, len } | Node::Or { start, len } => {
+                let s = *start as usize;
+                self.prog
+                    .args
+                    .get(s..s + *len as usize)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(d)
+                    .max()
+                    .unwrap_or(0)
+            }
+            Node::Not { expr, .. }
+            | Node::Is { expr, .. }
+            | Node::Count { expr }
+            | Node::CountryOf { expr }
+            | Node::Named { expr, .. } => d(expr),
+            Node::Cmp { lhs, rhs, .. } | Node::Arith { lhs, rhs, .. } => d(lhs).max(d(rhs)),
+            Node::Satisfies {
+                region, profile, ..
+            } => d(region).max(d(profile)),
+            Node::InCountry {
+                region, country, ..
+            } => d(region).max(d(country)),
+            Node::Exists { cond, .. } => cond.as_ref().map_or(0, d),
+        };
+        self.depths.push(below + 1);
         self.prog.nodes.push(n);
         (self.prog.nodes.len() - 1) as NodeId
+    }
+
+    /// How deep a node nests (a leaf is 1).
+    pub(super) fn depth(&self, id: NodeId) -> usize {
+        self.depths.get(id as usize).copied().unwrap_or(0)
     }
 
     pub(super) fn node(&self, id: NodeId) -> Option<&Node> {
