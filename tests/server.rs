@@ -29,7 +29,9 @@ fn tokens_have_scopes_and_without_them_only_loopback_is_allowed() {
     let file = dir.join("tokens");
     std::fs::write(
         &file,
-        "# scope token\nevaluate e-0123456789abcdef\nadmin a-0123456789abcdef\n",
+        "# identity token scopes (or the older `scopes token`)\n\
+         evaluate e-0123456789abcdef\n\
+         ops-alice a-0123456789abcdef admin\n",
     )
     .unwrap();
     let s = start(&["--tokens", file.to_str().unwrap()]);
@@ -59,9 +61,11 @@ fn tokens_have_scopes_and_without_them_only_loopback_is_allowed() {
         .0,
         403
     );
-    assert_eq!(
-        http(p, "POST", "/v1/reload", Some("a-0123456789abcdef"), "").0,
-        200
+    let (st, body) = http(p, "POST", "/v1/reload", Some("a-0123456789abcdef"), "");
+    assert_eq!(st, 200, "{body}");
+    assert!(
+        body.contains(r#""by":"ops-alice""#),
+        "the change names the token's identity: {body}"
     );
     drop(s);
     let o = Command::new(env!("CARGO_BIN_EXE_sovra"))

@@ -20,71 +20,114 @@ use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 /// What a token may do. `admin` includes `evaluate`; `historic` lets a
-/// caller decide at a `time` of its choosing (replays, back-tests).
+/// caller decide at a `time` of its choosing (replays, back-tests);
+/// `request` asks for cross-border grants and `approve` decides on others'
+/// requests (never implied by `admin`: separation of duties is explicit).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Scopes {
     pub evaluate: bool,
     pub admin: bool,
     pub historic: bool,
+    pub request: bool,
+    pub approve: bool,
 }
 
-/// A token, kept only as its sha256.
+/// The scopes a tokens file may give, in the words it uses.
+pub const SCOPES: [&str; 5] = ["evaluate", "request", "approve", "admin", "historic"];
+
+/// A token, kept only as its sha256, with who holds it and what it may do.
 pub struct Token {
     hash: [u8; 32],
     scopes: Scopes,
+    identity: std::sync::Arc<str>,
 }
 
-/// Reads the tokens file: one token a line, `SCOPE[,SCOPE...] TOKEN`, with
-/// the scopes `evaluate`, `admin` and `historic`.
+fn parse_scopes(words: &str, at: &dyn Fn() -> String) -> Result<Scopes, String> {
+    let mut s = Scopes::default();
+    for scope in words.split(',') {
+        match scope {
+            "evaluate" => s.evaluate = true,
+            "admin" => (s.admin, s.evaluate) = (true, true),
+            "historic" => (s.historic, s.evaluate) = (true, true),
+            "request" => s.request = true,
+            "approve" => s.approve = true,
+            other => {
+                return Err(format!(
+                    "{}: unknown scope `{other}` ({})",
+                    at(),
+                    SCOPES.join(", ")
+                ))
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Reads the tokens file: one token a line, `IDENTITY TOKEN SCOPE[,SCOPE...]`
+/// (scopes: evaluate, request, approve, admin, historic). The two-word lines
+/// of earlier versions, `SCOPE[,SCOPE...] TOKEN`, still read; their identity
+/// is `token-` and the first 8 hex digits of the token's sha256 (a name that
+/// does not reveal the token). The same token twice is an error.
 pub fn load_tokens(path: &Path) -> Result<Vec<Token>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    let mut out = Vec::new();
+    let mut out: Vec<Token> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let at = || format!("{}:{}", path.display(), i + 1);
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (scopes, token) = line.split_once(char::is_whitespace).ok_or_else(|| {
-            format!(
-                "{}: write `evaluate TOKEN`, `admin TOKEN` or `evaluate,historic TOKEN`",
-                at()
-            )
-        })?;
-        let mut s = Scopes::default();
-        for scope in scopes.split(',') {
-            match scope {
-                "evaluate" => s.evaluate = true,
-                "admin" => (s.admin, s.evaluate) = (true, true),
-                "historic" => (s.historic, s.evaluate) = (true, true),
-                other => {
-                    return Err(format!(
-                        "{}: unknown scope `{other}` (evaluate, admin or historic)",
-                        at()
-                    ))
-                }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (identity, token, scopes) = match words.as_slice() {
+            [identity, token, scopes] => (Some(*identity), *token, *scopes),
+            [scopes, token] => (None, *token, *scopes),
+            _ => {
+                return Err(format!(
+                    "{}: write `IDENTITY TOKEN SCOPES`, such as `alice 3f9c1e… evaluate,request` (scopes: {})",
+                    at(),
+                    SCOPES.join(", ")
+                ))
             }
-        }
-        let token = token.trim();
+        };
+        let s = parse_scopes(scopes, &at)?;
         if token.len() < 16 {
             return Err(format!(
                 "{}: a token must be at least 16 characters (use a random one)",
                 at()
             ));
         }
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if out.iter().any(|t| t.hash == hash) {
+            return Err(format!(
+                "{}: this token is given twice: each token names one identity",
+                at()
+            ));
+        }
+        let identity = match identity {
+            Some(id) => id.to_string(),
+            None => {
+                // `sha256:` and the first 8 hex digits.
+                let hex = sovra::ir::hex_digest(&hash);
+                format!("token-{}", hex.get(7..15).unwrap_or(""))
+            }
+        };
         out.push(Token {
-            hash: Sha256::digest(token.as_bytes()).into(),
+            hash,
             scopes: s,
+            identity: identity.into(),
         });
     }
     Ok(out)
 }
 
-/// The caller of a request that passed the guard.
-#[derive(Clone, Copy, Debug, Default)]
+/// The caller of a request that passed the guard: what it may do, and who
+/// it is (the token's identity; `local` for a server without tokens). Who
+/// did a thing is always this, never a field of the body.
+#[derive(Clone, Debug)]
 pub struct Caller {
     pub scopes: Scopes,
+    pub identity: std::sync::Arc<str>,
 }
 
 /// When the work of a request must stop: its time limit from arrival.
@@ -116,28 +159,30 @@ fn need(method: &Method, path: &str) -> Need {
     }
 }
 
-/// The scopes of the bearer token, compared in constant time against every
-/// token (no early exit, no length leak: both sides are sha256 digests).
-fn token_scopes(tokens: &[Token], headers: &HeaderMap) -> Result<Scopes, &'static str> {
+/// The caller the bearer token names, compared in constant time against
+/// every token (no early exit, no length leak: both sides are sha256 digests).
+fn token_caller(tokens: &[Token], headers: &HeaderMap) -> Result<Caller, &'static str> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or("a bearer token is required (Authorization: Bearer TOKEN)")?;
     let digest: [u8; 32] = Sha256::digest(given.trim().as_bytes()).into();
-    let mut found = Scopes::default();
+    let mut found = None;
     let mut any = subtle::Choice::from(0);
     for t in tokens {
         let hit = t.hash.ct_eq(&digest);
         any |= hit;
         if bool::from(hit) {
-            found = t.scopes;
+            found = Some(Caller {
+                scopes: t.scopes,
+                identity: t.identity.clone(),
+            });
         }
     }
-    if bool::from(any) {
-        Ok(found)
-    } else {
-        Err("unknown token")
+    match found {
+        Some(c) if bool::from(any) => Ok(c),
+        _ => Err("unknown token"),
     }
 }
 
@@ -187,14 +232,19 @@ pub async fn guard(State(s): State<St>, mut req: Request, next: Next) -> Respons
     if need == Need::Nothing {
         return next.run(req).await;
     }
-    let scopes = match &s.tokens {
-        None => Scopes {
-            evaluate: true,
-            admin: true,
-            historic: false,
+    let caller = match &s.tokens {
+        None => Caller {
+            scopes: Scopes {
+                evaluate: true,
+                admin: true,
+                historic: false,
+                request: true,
+                approve: true,
+            },
+            identity: "local".into(),
         },
-        Some(tokens) => match token_scopes(tokens, headers) {
-            Ok(scopes) => scopes,
+        Some(tokens) => match token_caller(tokens, headers) {
+            Ok(caller) => caller,
             Err(why) => {
                 s.metrics.unauthorized.fetch_add(1, Ordering::Relaxed);
                 return error(StatusCode::UNAUTHORIZED, why, None);
@@ -202,8 +252,8 @@ pub async fn guard(State(s): State<St>, mut req: Request, next: Next) -> Respons
         },
     };
     let allowed = match need {
-        Need::Admin => scopes.admin,
-        _ => scopes.evaluate,
+        Need::Admin => caller.scopes.admin,
+        _ => caller.scopes.evaluate,
     };
     if !allowed {
         s.metrics.unauthorized.fetch_add(1, Ordering::Relaxed);
@@ -237,7 +287,7 @@ pub async fn guard(State(s): State<St>, mut req: Request, next: Next) -> Respons
             );
         }
     }
-    req.extensions_mut().insert(Caller { scopes });
+    req.extensions_mut().insert(caller);
     next.run(req).await
 }
 
@@ -299,4 +349,87 @@ pub async fn json_errors(State(max_body): State<usize>, resp: Response) -> Respo
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(text: &str) -> Result<Vec<Token>, String> {
+        let path = std::env::temp_dir().join(format!(
+            "sovra-tokens-{}-{}",
+            std::process::id(),
+            text.len()
+        ));
+        std::fs::write(&path, text).unwrap();
+        let t = load_tokens(&path);
+        std::fs::remove_file(&path).unwrap();
+        t
+    }
+
+    fn caller(tokens: &[Token], token: &str) -> Result<Caller, &'static str> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        token_caller(tokens, &h)
+    }
+
+    #[test]
+    fn each_token_names_an_identity_and_its_scopes() {
+        let t = tokens(
+            "# identity  token              scopes\n\
+             alice       aaaaaaaaaaaaaaaaaaaa evaluate,request\n\
+             dpo-ben     bbbbbbbbbbbbbbbbbbbb approve\n\
+             admin       cccccccccccccccccccc\n\
+             evaluate,historic dddddddddddddddddddd\n",
+        );
+        // `admin TOKEN` (two words) is the old form: scopes first.
+        let t = t.unwrap();
+        let alice = caller(&t, "aaaaaaaaaaaaaaaaaaaa").unwrap();
+        assert_eq!(&*alice.identity, "alice");
+        assert!(alice.scopes.evaluate && alice.scopes.request);
+        assert!(!alice.scopes.approve && !alice.scopes.admin);
+        let ben = caller(&t, "bbbbbbbbbbbbbbbbbbbb").unwrap();
+        assert_eq!(&*ben.identity, "dpo-ben");
+        assert!(ben.scopes.approve && !ben.scopes.evaluate);
+        let old = caller(&t, "cccccccccccccccccccc").unwrap();
+        assert!(old.scopes.admin && old.scopes.evaluate);
+        // Admin never implies approving: separation of duties is explicit.
+        assert!(!old.scopes.approve && !old.scopes.request);
+        assert!(old.identity.starts_with("token-") && old.identity.len() == 14);
+        assert!(
+            !old.identity.contains("cccc"),
+            "the name never shows the token"
+        );
+        let historic = caller(&t, "dddddddddddddddddddd").unwrap();
+        assert!(historic.scopes.historic && historic.scopes.evaluate);
+        assert_eq!(
+            caller(&t, "eeeeeeeeeeeeeeeeeeee").err(),
+            Some("unknown token")
+        );
+    }
+
+    #[test]
+    fn a_bad_tokens_file_names_the_line_and_the_fix() {
+        let e = tokens("alice aaaaaaaaaaaaaaaaaaaa evaluate,aprove\n")
+            .err()
+            .unwrap();
+        assert!(
+            e.ends_with(":1: unknown scope `aprove` (evaluate, request, approve, admin, historic)"),
+            "{e}"
+        );
+        let e = tokens("alice short evaluate\n").err().unwrap();
+        assert!(
+            e.contains(":1: a token must be at least 16 characters"),
+            "{e}"
+        );
+        let e = tokens("a aaaaaaaaaaaaaaaaaaaa evaluate\nb aaaaaaaaaaaaaaaaaaaa approve\n")
+            .err()
+            .unwrap();
+        assert!(e.contains(":2: this token is given twice"), "{e}");
+        let e = tokens("alice\n").err().unwrap();
+        assert!(e.contains(":1: write `IDENTITY TOKEN SCOPES`"), "{e}");
+    }
 }

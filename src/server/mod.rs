@@ -128,7 +128,7 @@ impl AppState {
 
     /// Puts the request at the server's clock, or refuses a `time` too far
     /// from it (see the module's invariants).
-    fn clock(&self, caller: Caller, req: &mut Request) -> Result<(), String> {
+    fn clock(&self, caller: &Caller, req: &mut Request) -> Result<(), String> {
         if self.trust_request_time || caller.scopes.historic {
             return Ok(());
         }
@@ -219,7 +219,7 @@ fn decide_one(
             return r;
         }
     };
-    if let Err(why) = s.clock(caller, &mut req) {
+    if let Err(why) = s.clock(&caller, &mut req) {
         s.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
         return error(StatusCode::BAD_REQUEST, why, Some("time"));
     }
@@ -313,7 +313,7 @@ impl Batch<'_> {
         }
         let checked = req.and_then(|r| {
             self.state
-                .clock(self.caller, r)
+                .clock(&self.caller, r)
                 .map(|()| r)
                 .map_err(|message| sovra::DocError {
                     path: "time".into(),
@@ -469,7 +469,7 @@ async fn placement(
             Ok(r) => r,
             Err(r) => return r,
         };
-        if let Err(why) = s.clock(caller, &mut req) {
+        if let Err(why) = s.clock(&caller, &mut req) {
             return error(StatusCode::BAD_REQUEST, why, Some("time"));
         }
         match sovra::placement::place(&s.engine(), &req, Some(deadline.0)) {
@@ -497,6 +497,7 @@ async fn policies(State(s): State<St>) -> Response {
 /// with 400 and the old one stays.
 async fn swap_document<D: Send + 'static>(
     s: St,
+    caller: Caller,
     body: Bytes,
     parse: fn(&str) -> Result<D, sovra::documents::DocError>,
     build: fn(&Engine, D) -> Engine,
@@ -514,7 +515,12 @@ async fn swap_document<D: Send + 'static>(
         match parse(text) {
             Ok(doc) => {
                 let e = s.update(|e| build(e, doc));
-                axum::Json(json!({"ok": true, what: count(&e)})).into_response()
+                let n = count(&e);
+                eprintln!(
+                    "sovra: the {what} document replaced by {} ({n})",
+                    caller.identity
+                );
+                axum::Json(json!({"ok": true, what: n, "by": &*caller.identity})).into_response()
             }
             Err(e) => error(StatusCode::BAD_REQUEST, e.message, Some(&e.path)),
         }
@@ -522,9 +528,14 @@ async fn swap_document<D: Send + 'static>(
     .await
 }
 
-async fn put_regions(State(s): State<St>, body: Bytes) -> Response {
+async fn put_regions(
+    State(s): State<St>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
     swap_document(
         s,
+        caller,
         body,
         Regions::from_json,
         |e, regions| Engine::new(e.program().clone(), regions, e.grants().clone()),
@@ -534,9 +545,14 @@ async fn put_regions(State(s): State<St>, body: Bytes) -> Response {
     .await
 }
 
-async fn put_grants(State(s): State<St>, body: Bytes) -> Response {
+async fn put_grants(
+    State(s): State<St>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
     swap_document(
         s,
+        caller,
         body,
         Grants::from_json,
         |e, grants| Engine::new(e.program().clone(), e.regions().clone(), grants),
@@ -574,12 +590,19 @@ fn compile(paths: &[PathBuf]) -> Result<sovra::ir::Program, CompileError> {
     })
 }
 
-async fn reload(State(s): State<St>) -> Response {
+async fn reload(State(s): State<St>, Extension(caller): Extension<Caller>) -> Response {
     blocking(move || match compile(&s.policies) {
         Ok(program) => {
             let e = s.update(|e| Engine::new(program, e.regions().clone(), e.grants().clone()));
             s.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
-            axum::Json(json!({"ok": true, "policy_hash": e.policy_hash()})).into_response()
+            eprintln!(
+                "sovra: policies reloaded by {} ({})",
+                caller.identity,
+                e.policy_hash()
+            );
+            let by = &*caller.identity;
+            axum::Json(json!({"ok": true, "policy_hash": e.policy_hash(), "by": by}))
+                .into_response()
         }
         Err(e) => {
             s.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);

@@ -140,9 +140,12 @@ async fn every_endpoint_and_error_status() {
     let (_, b) = call(a, "POST", "/v1/evaluate", ALLOW).await;
     assert_eq!(json(&b)["decision"], "allow");
     let offline = r#"{"regions":[{"id":"eu-central-1","country":"DE","status":"offline"}]}"#;
+    let (st, b) = call(a, "PUT", "/v1/documents/regions", offline).await;
+    assert_eq!(st, 200, "{b}");
     assert_eq!(
-        call(a, "PUT", "/v1/documents/regions", offline).await.0,
-        200
+        json(&b)["by"],
+        "local",
+        "who changed it: no tokens, the local caller"
     );
     let (_, b) = call(a, "POST", "/v1/evaluate", ALLOW).await;
     assert_eq!(
