@@ -51,14 +51,36 @@ fn a_changed_set_changes_the_decision() {
 }
 
 #[test]
-fn the_bundled_catalog_has_the_111_real_regions_all_active() {
+fn the_bundled_catalog_is_current_each_region_with_its_partition() {
     let r = bundled_regions();
-    assert_eq!(r.regions.len(), 111);
+    assert_eq!(r.regions.len(), 148);
     assert!(r
         .regions
         .iter()
-        .all(|r| r.status == sovra::documents::Status::Active));
+        .all(|r| r.status == sovra::documents::Status::Active && r.partition.is_some()));
     assert_eq!(r.get("eu-central-1").unwrap().country.to_string(), "DE");
+    // Regions the catalog of 2026-11 lacked, each in its partition.
+    for (id, country, partition) in [
+        ("mx-central-1", "MX", "aws"),
+        ("ap-southeast-6", "NZ", "aws"),
+        ("ap-east-2", "TW", "aws"),
+        ("eusc-de-east-1", "DE", "aws-eusc"),
+        ("us-gov-west-1", "US", "aws-us-gov"),
+        ("cn-northwest-1", "CN", "aws-cn"),
+        ("denmarkeast", "DK", "azure"),
+        ("chinanorth3", "CN", "azure-china"),
+        ("northamerica-south1", "MX", "gcp"),
+        ("europe-north2", "SE", "gcp"),
+        ("asia-southeast3", "TH", "gcp"),
+        ("africa-south1", "ZA", "gcp"),
+    ] {
+        let region = r.get(id).unwrap_or_else(|| panic!("{id} is missing"));
+        assert_eq!(region.country.to_string(), country, "{id}");
+        assert_eq!(region.partition.as_deref(), Some(partition), "{id}");
+    }
+    // The European Sovereign Cloud is operated under a sovereignty regime.
+    assert!(r.get("eusc-de-east-1").unwrap().sovereign);
+    assert!(!r.get("eu-central-1").unwrap().sovereign);
 }
 
 #[test]

@@ -164,6 +164,10 @@ pub struct Region {
     pub sovereign: bool,
     /// Its availability zones.
     pub zones: Vec<String>,
+    /// The provider's partition it belongs to (`aws`, `aws-cn`,
+    /// `aws-us-gov`, `aws-eusc`, `azure-china`, …), if given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
     /// What else the catalog says of it (`certifications`, `regime`): read
     /// by policies that declare them (`field region.certifications: [string]`).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
@@ -227,6 +231,7 @@ impl Regions {
                 status,
                 sovereign: o.opt_bool("sovereign")?.unwrap_or(false),
                 zones: o.str_list("zones")?,
+                partition: o.opt_str("partition")?,
                 attributes: o.attributes()?,
             });
         }

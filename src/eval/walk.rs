@@ -446,6 +446,7 @@ impl<'a> Ctx<'a> {
                     RegionField::Provider => s(&r.provider),
                     RegionField::Location => s(&r.location),
                     RegionField::Zones => Val::List(&r.zones),
+                    RegionField::Partition => s(&r.partition),
                 }
             }
             Field::Grant(gf) => {

@@ -219,6 +219,8 @@ pub enum RegionField {
     Location,
     /// `zones`
     Zones,
+    /// `partition`: the provider's partition (`aws`, `aws-cn`, `aws-eusc`, …).
+    Partition,
 }
 
 /// A field of a grant (the schema: [`schema::GRANT`]).

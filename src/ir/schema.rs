@@ -160,7 +160,7 @@ pub const REQUEST: [Spec<Field>; 17] = [
 
 /// A region's fields (contract.md, "Regions"), read as `source.…` and
 /// `target.…`.
-pub const REGION: [Spec<RegionField>; 7] = [
+pub const REGION: [Spec<RegionField>; 8] = [
     spec("id", RegionField::Id, T::Str, "id").required(),
     spec("country", RegionField::Country, T::Country, "country").required(),
     spec("status", RegionField::Status, T::Status, "status"),
@@ -168,6 +168,7 @@ pub const REGION: [Spec<RegionField>; 7] = [
     spec("provider", RegionField::Provider, T::Str, "provider"),
     spec("location", RegionField::Location, T::Str, "location"),
     spec("zones", RegionField::Zones, T::List, "zones"),
+    spec("partition", RegionField::Partition, T::Str, "partition"),
 ];
 
 /// A grant's fields (contract.md, "Grants"), in the contract's order.
@@ -253,6 +254,7 @@ impl RegionField {
             RegionField::Provider => &REGION[4],
             RegionField::Location => &REGION[5],
             RegionField::Zones => &REGION[6],
+            RegionField::Partition => &REGION[7],
         }
     }
 

@@ -584,6 +584,7 @@ impl Exporter<'_> {
                     RegionField::Provider => format!("sv_val({r}.provider)"),
                     RegionField::Location => format!("sv_val({r}.location)"),
                     RegionField::Zones => format!("sv_lst(object.get({r}, \"zones\", null))"),
+                    RegionField::Partition => format!("sv_val({r}.partition)"),
                 }
             }
             Field::Grant(g) => {
