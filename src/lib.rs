@@ -39,6 +39,7 @@
 )]
 
 pub mod audit;
+pub mod catalog;
 pub mod check;
 pub mod country;
 pub mod diag;

@@ -782,3 +782,67 @@ fn fmt_formats_checks_and_reads_standard_input() {
     assert!(err(&o).contains("does not parse"), "{}", err(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn catalog_import_adds_listed_regions_and_never_guesses_a_country() {
+    let dir = std::env::temp_dir().join(format!("sovra-catalog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let aws = dir.join("aws.json");
+    std::fs::write(
+        &aws,
+        r#"{"partitions":[{"partition":"aws","regions":{"eu-central-1":{"description":"Europe (Frankfurt)"},"ap-southeast-9":{"description":"Asia Pacific (Taipei)"}}}]}"#,
+    )
+    .unwrap();
+    let gcp = dir.join("gcp.json");
+    std::fs::write(&gcp, r#"[{"name":"us-central1"},{"name":"europe-west99"}]"#).unwrap();
+    let written = dir.join("regions.json");
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "catalog".to_string(),
+            "import".into(),
+            "--aws".into(),
+            aws.display().to_string(),
+            "--gcp".into(),
+            gcp.display().to_string(),
+            "--output".into(),
+            written.display().to_string(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let a = args(&[]);
+    let o = sovra(&a.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert_eq!(o.status.code(), Some(1), "a region left unplaced: exit 1");
+    assert!(
+        err(&o).contains("added aws ap-southeast-9 (TW)"),
+        "{}",
+        err(&o)
+    );
+    assert!(
+        err(&o).contains("not added: gcp europe-west99: its listing names no country"),
+        "{}",
+        err(&o)
+    );
+    let a = args(&["--country", "europe-west99=DE"]);
+    let o = sovra(&a.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    // The result is a catalog `sovra eval --regions` reads.
+    let o = sovra(
+        &[
+            "eval",
+            "--regions",
+            written.to_str().unwrap(),
+            "--request",
+            "-",
+        ],
+        Some(
+            r#"{"action":"store","resource":{"classification":"operational","residency":"eea"},"target_region":"europe-west99"}"#,
+        ),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    let a = args(&["--country", "europe-west99=UK"]);
+    let o = sovra(&a.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("GB"), "{}", err(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

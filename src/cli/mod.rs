@@ -16,6 +16,7 @@ macro_rules! out {
 }
 
 mod audit;
+mod catalog;
 mod check;
 mod eval;
 mod explain;
@@ -87,6 +88,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: audit::Cmd,
     },
+    /// Refresh the region catalog from the providers' own listings.
+    Catalog {
+        #[command(subcommand)]
+        cmd: catalog::Cmd,
+    },
     /// Export the compiled policy to another policy language.
     Export(export::Args),
     /// Parse and check policies: exit 0 when clean, 2 with every diagnostic otherwise.
@@ -128,6 +134,7 @@ pub fn run() -> ExitCode {
         Cmd::Serve(a) => serve::run(a),
         Cmd::Place(a) => place::run(a),
         Cmd::Audit { cmd } => audit::run(cmd),
+        Cmd::Catalog { cmd } => catalog::run(cmd),
         Cmd::Export(a) => export::run(a),
         Cmd::Check(a) => check::check(a),
         Cmd::Compile(a) => check::compile(a),
