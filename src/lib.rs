@@ -56,6 +56,8 @@ pub mod policy;
 pub mod rego;
 pub mod report;
 pub mod source;
+#[cfg(feature = "state")]
+pub mod state;
 pub mod syntax;
 pub mod testing;
 pub mod vocab;

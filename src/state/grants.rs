@@ -1,0 +1,347 @@
+//! The grant workflow: a person requests a cross-border grant, a different
+//! person approves or rejects it, and it expires or is revoked.
+
+use super::*;
+use serde::Deserialize;
+
+/// A request for a grant, with the grants document's field names; the
+/// requester is the caller, never a field of the request.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    /// Whose exception it is.
+    pub principal: String,
+    /// The one resource it covers.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// The classifications it covers.
+    #[serde(default)]
+    pub classifications: Vec<String>,
+    /// The country the data may go to or be reached from.
+    pub to_country: String,
+    /// The purpose it is for.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// The legal mechanism.
+    #[serde(default)]
+    pub mechanism: Option<String>,
+    /// When it ends; or give `duration`.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// How long it lasts from its approval (`90d`, `12w`); or give `expires_at`.
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// Why it is needed.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Where a grant is in its workflow, at an instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrantState {
+    /// Requested, waiting for an approver.
+    Pending,
+    /// Approved and not expired: it counts.
+    Active,
+    /// Approved, past its end.
+    Expired,
+    /// Refused by an approver.
+    Rejected,
+    /// Withdrawn after approval.
+    Revoked,
+}
+
+impl GrantState {
+    /// The state as the API and the command line write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantState::Pending => "pending",
+            GrantState::Active => "active",
+            GrantState::Expired => "expired",
+            GrantState::Rejected => "rejected",
+            GrantState::Revoked => "revoked",
+        }
+    }
+
+    /// A state by name.
+    pub fn parse(s: &str) -> Option<GrantState> {
+        [
+            GrantState::Pending,
+            GrantState::Active,
+            GrantState::Expired,
+            GrantState::Rejected,
+            GrantState::Revoked,
+        ]
+        .into_iter()
+        .find(|g| g.as_str() == s)
+    }
+}
+
+/// `90d`, `12w`, `36h`: a duration in seconds.
+fn duration(text: &str) -> Option<i64> {
+    let (n, unit) = text.trim().split_at(text.trim().len().checked_sub(1)?);
+    let n: i64 = n.parse().ok().filter(|n| *n > 0)?;
+    let secs = match unit {
+        "w" => 604_800,
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return None,
+    };
+    n.checked_mul(secs)
+}
+
+/// Whether two identities name the same person (trimmed, case-folded).
+fn same_person(a: &str, b: &str) -> bool {
+    a.trim().to_lowercase() == b.trim().to_lowercase()
+}
+
+impl Store {
+    /// Records a request for a grant by `who`; returns its id. The grant is
+    /// checked by the grants document's reader, so a country that is not a
+    /// country or a grant that covers nothing is refused now.
+    pub fn request_grant(
+        &mut self,
+        req: &GrantRequest,
+        who: &str,
+        now: DateTime<Utc>,
+    ) -> R<String> {
+        if who.trim().is_empty() {
+            return Err(StateError::Refused("a request needs a requester".into()));
+        }
+        let expires_at = match (&req.expires_at, &req.duration) {
+            (Some(t), None) => *t,
+            (None, Some(d)) => {
+                let secs = duration(d).ok_or_else(|| {
+                    StateError::Refused(format!(
+                        "duration: `{d}` is not a duration: write a number and a unit, such as `90d`, `12w` or `36h`"
+                    ))
+                })?;
+                chrono::TimeDelta::try_seconds(secs)
+                    .and_then(|d| now.checked_add_signed(d))
+                    .ok_or_else(|| StateError::Refused(format!("duration: `{d}` is too long")))?
+            }
+            _ => {
+                return Err(StateError::Refused(
+                    "give the grant's end: `expires_at` (a time) or `duration` (such as `90d`), one of the two".into(),
+                ))
+            }
+        };
+        if expires_at <= now {
+            return Err(StateError::Refused(
+                "expires_at: the grant would end before it is requested".into(),
+            ));
+        }
+        let tx = self.db.transaction()?;
+        let n: i64 = tx.query_row("SELECT COUNT(*) + 1 FROM grants", [], |r| r.get(0))?;
+        let id = format!("g-{n:06}");
+        let mut g = Map::new();
+        g.insert("id".into(), json!(id));
+        g.insert("principal".into(), json!(req.principal));
+        if let Some(r) = &req.resource {
+            g.insert("resource".into(), json!(r));
+        }
+        if !req.classifications.is_empty() {
+            g.insert("classifications".into(), json!(req.classifications));
+        }
+        g.insert("to_country".into(), json!(req.to_country));
+        if let Some(p) = &req.purpose {
+            g.insert("purpose".into(), json!(p));
+        }
+        if let Some(m) = &req.mechanism {
+            g.insert("mechanism".into(), json!(m));
+        }
+        g.insert("requested_by".into(), json!(who));
+        g.insert("expires_at".into(), json!(time(expires_at)));
+        let body = Value::Object(g);
+        // The grants document's own reader: the same errors, the same paths.
+        Grants::from_json(&json!({ "grants": [&body] }).to_string())
+            .map_err(|e| StateError::Refused(e.to_string().replace("grants[0].", "")))?;
+        tx.execute(
+            "INSERT INTO grants (id, body, state, requested_at) VALUES (?1, ?2, 'pending', ?3)",
+            params![id, body.to_string(), time(now)],
+        )?;
+        append(
+            &tx,
+            now,
+            who,
+            "grant.request",
+            &id,
+            req.reason.as_deref(),
+            None,
+            Some(body),
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Approves a pending request; the approver is never its requester.
+    pub fn approve(&mut self, id: &str, who: &str, now: DateTime<Utc>) -> R<i64> {
+        self.decide_request(id, who, now, true, None)
+    }
+
+    /// Rejects a pending request, saying why.
+    pub fn reject(&mut self, id: &str, who: &str, why: Option<&str>, now: DateTime<Utc>) -> R<i64> {
+        self.decide_request(id, who, now, false, why)
+    }
+
+    fn decide_request(
+        &mut self,
+        id: &str,
+        who: &str,
+        now: DateTime<Utc>,
+        approve: bool,
+        why: Option<&str>,
+    ) -> R<i64> {
+        let tx = self.db.transaction()?;
+        let (before, state) = load(&tx, id)?;
+        if state != "pending" {
+            return Err(StateError::Refused(format!(
+                "grant {id} is {state}: only a pending request is approved or rejected"
+            )));
+        }
+        let requester = before
+            .as_object()
+            .and_then(|o| field(o, "requested_by"))
+            .unwrap_or_default()
+            .to_string();
+        if same_person(&requester, who) {
+            return Err(StateError::Refused(format!(
+                "grant {id} was requested by {requester}: a different person approves or rejects it"
+            )));
+        }
+        let mut after = before.clone();
+        let (what, new_state) = if approve {
+            if let Some(o) = after.as_object_mut() {
+                o.insert("approved_by".into(), json!(who));
+                o.insert("valid_from".into(), json!(time(now)));
+            }
+            ("grant.approve", "approved")
+        } else {
+            ("grant.reject", "rejected")
+        };
+        tx.execute(
+            "UPDATE grants SET body = ?2, state = ?3 WHERE id = ?1",
+            params![id, after.to_string(), new_state],
+        )?;
+        let seq = append(&tx, now, who, what, id, why, Some(before), Some(after))?;
+        tx.commit()?;
+        Ok(seq)
+    }
+
+    /// Revokes an approved grant, effective at `now`.
+    pub fn revoke(&mut self, id: &str, who: &str, why: Option<&str>, now: DateTime<Utc>) -> R<i64> {
+        let tx = self.db.transaction()?;
+        let (before, state) = load(&tx, id)?;
+        if state != "approved" {
+            return Err(StateError::Refused(format!(
+                "grant {id} is {state}: only an approved grant is revoked"
+            )));
+        }
+        let mut after = before.clone();
+        if let Some(o) = after.as_object_mut() {
+            o.insert("revoked_at".into(), json!(time(now)));
+        }
+        tx.execute(
+            "UPDATE grants SET body = ?2, state = 'revoked' WHERE id = ?1",
+            params![id, after.to_string()],
+        )?;
+        let seq = append(
+            &tx,
+            now,
+            who,
+            "grant.revoke",
+            id,
+            why,
+            Some(before),
+            Some(after),
+        )?;
+        tx.commit()?;
+        Ok(seq)
+    }
+
+    /// Every grant with its state at `now`, oldest first; only those in
+    /// `state` when given.
+    pub fn grants(
+        &self,
+        state: Option<GrantState>,
+        now: DateTime<Utc>,
+    ) -> R<Vec<(Value, GrantState)>> {
+        let mut stmt = self
+            .db
+            .prepare("SELECT id, body, state FROM grants ORDER BY rowid")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, body, stored) = row?;
+            let g = parse(&body, || format!("grant {id}"))?;
+            let s = state_at(&g, &stored, now);
+            if state.is_none_or(|want| want == s) {
+                out.push((g, s));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One grant, its state at `now`, and its whole history.
+    pub fn grant(&self, id: &str, now: DateTime<Utc>) -> R<(Value, GrantState, Vec<Change>)> {
+        let row: Option<(String, String)> = self
+            .db
+            .query_row("SELECT body, state FROM grants WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let Some((body, stored)) = row else {
+            return Err(StateError::Refused(format!("no grant `{id}` in the store")));
+        };
+        let g = parse(&body, || format!("grant {id}"))?;
+        let s = state_at(&g, &stored, now);
+        let history = self
+            .history()?
+            .into_iter()
+            .filter(|c| c.subject == id)
+            .collect();
+        Ok((g, s, history))
+    }
+}
+
+/// A grant's body and stored state, for a change.
+fn load(tx: &Transaction<'_>, id: &str) -> R<(Value, String)> {
+    let row: Option<(String, String)> = tx
+        .query_row("SELECT body, state FROM grants WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let Some((body, state)) = row else {
+        return Err(StateError::Refused(format!("no grant `{id}` in the store")));
+    };
+    Ok((parse(&body, || format!("grant {id}"))?, state))
+}
+
+/// The state of a grant at `now`: an approved grant is active until it ends.
+fn state_at(g: &Value, stored: &str, now: DateTime<Utc>) -> GrantState {
+    match stored {
+        "pending" => GrantState::Pending,
+        "rejected" => GrantState::Rejected,
+        "revoked" => GrantState::Revoked,
+        _ => {
+            let ends = g
+                .get("expires_at")
+                .and_then(Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+            if ends.is_some_and(|e| now >= e) {
+                GrantState::Expired
+            } else {
+                GrantState::Active
+            }
+        }
+    }
+}
