@@ -846,3 +846,140 @@ fn catalog_import_adds_listed_regions_and_never_guesses_a_country() {
     assert!(err(&o).contains("GB"), "{}", err(&o));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_state_store_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("sovra-cli-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite:{}", dir.join("state.db").display());
+    let run = |args: &[&str]| {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["--state", url.as_str()]);
+        sovra(&a, None)
+    };
+    let o = run(&["state", "init", "--as", "ops"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        err(&o).contains("seeded with 148 regions and 0 grants"),
+        "{}",
+        err(&o)
+    );
+    let o = run(&["state", "init", "--as", "ops"]);
+    assert_eq!(o.status.code(), Some(2), "seeded once");
+    // Alice asks; she cannot approve her own request; Ben can.
+    let o = run(&[
+        "grants",
+        "request",
+        "--as",
+        "alice",
+        "--principal",
+        "alice",
+        "--resource",
+        "ds-customers",
+        "--to-country",
+        "US",
+        "--purpose",
+        "support",
+        "--mechanism",
+        "scc",
+        "--duration",
+        "90d",
+        "--reason",
+        "ticket 4711",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let id = out(&o).trim().to_string();
+    assert_eq!(id, "g-000001");
+    let o = run(&["grants", "approve", &id, "--as", "Alice"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains("a different person approves"),
+        "{}",
+        err(&o)
+    );
+    let o = run(&["grants", "list", "--only", "pending"]);
+    assert!(out(&o).contains(r#""state":"pending""#), "{}", out(&o));
+    let o = run(&["grants", "approve", &id, "--as", "dpo-ben"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    // `eval --state` decides on the store: the grant counts now.
+    let access = r#"{"action":"access","principal":{"id":"alice","country":"US"},"resource":{"id":"ds-customers","classification":"identity","residency":"eea","home_country":"DE"},"source_region":"eu-central-1","purpose":"support"}"#;
+    let eval = |stdin: &str| {
+        sovra(
+            &["eval", "--state", url.as_str(), "--request", "-"],
+            Some(stdin),
+        )
+    };
+    assert_eq!(
+        eval(access).status.code(),
+        Some(0),
+        "allowed under the grant"
+    );
+    let o = run(&[
+        "grants",
+        "revoke",
+        &id,
+        "--as",
+        "dpo-ben",
+        "--reason",
+        "ticket closed",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(
+        eval(access).status.code(),
+        Some(1),
+        "revoked: denied at once"
+    );
+    let o = run(&["grants", "show", &id]);
+    let shown: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(shown["state"], "revoked");
+    assert_eq!(shown["history"].as_array().unwrap().len(), 3);
+    // A region taken offline; the exported documents read as documents.
+    let o = run(&[
+        "state",
+        "region",
+        "eu-central-1",
+        "offline",
+        "--reason",
+        "power loss",
+        "--as",
+        "monitor",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let regions = dir.join("regions.json");
+    let grants = dir.join("grants.json");
+    let o = run(&[
+        "state",
+        "export",
+        "--regions",
+        regions.to_str().unwrap(),
+        "--grants",
+        grants.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let store = r#"{"action":"store","resource":{"classification":"operational","residency":"eea"},"target_region":"eu-central-1"}"#;
+    let o = sovra(
+        &[
+            "eval",
+            "--regions",
+            regions.to_str().unwrap(),
+            "--grants",
+            grants.to_str().unwrap(),
+            "--request",
+            "-",
+        ],
+        Some(store),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the offline region refuses new data"
+    );
+    assert!(out(&o).contains("residency.inactive_target"), "{}", out(&o));
+    let o = run(&["state", "verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).contains("ok: 5 changes"), "{}", out(&o));
+    let o = run(&["state", "history"]);
+    assert_eq!(out(&o).lines().count(), 5);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

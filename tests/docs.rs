@@ -129,6 +129,10 @@ fn every_documentation_example_runs() {
     // The guides' logs start empty on every run.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let _ = std::fs::remove_dir_all(root.join("target/doc-audit-log"));
+    // And the operators' guide seeds its store anew.
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(root.join(format!("target/doc-state.db{ext}")));
+    }
     let mut ran = 0;
     for path in docs() {
         let doc = path.file_name().unwrap().to_string_lossy().to_string();

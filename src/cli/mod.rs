@@ -27,6 +27,7 @@ mod lsp;
 mod place;
 mod report;
 mod serve;
+mod state;
 mod test;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -64,6 +65,9 @@ struct DocArgs {
     /// The grants document. Absent: no grants.
     #[arg(long, value_name = "FILE")]
     grants: Option<PathBuf>,
+    /// Decide on a state store's regions and grants instead (`sqlite:PATH`).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["regions", "grants"])]
+    state: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -87,6 +91,18 @@ enum Cmd {
     Audit {
         #[command(subcommand)]
         cmd: audit::Cmd,
+    },
+    /// Keep regions and grants in a state store: seed it, export its
+    /// documents, change a region's status, verify its history.
+    State {
+        #[command(subcommand)]
+        cmd: state::Cmd,
+    },
+    /// The cross-border grant workflow on a state store: request, approve,
+    /// reject, revoke, list, show.
+    Grants {
+        #[command(subcommand)]
+        cmd: state::GrantsCmd,
     },
     /// Refresh the region catalog from the providers' own listings.
     Catalog {
@@ -135,6 +151,8 @@ pub fn run() -> ExitCode {
         Cmd::Place(a) => place::run(a),
         Cmd::Audit { cmd } => audit::run(cmd),
         Cmd::Catalog { cmd } => catalog::run(cmd),
+        Cmd::State { cmd } => state::run(cmd),
+        Cmd::Grants { cmd } => state::grants(cmd),
         Cmd::Export(a) => export::run(a),
         Cmd::Check(a) => check::check(a),
         Cmd::Compile(a) => check::compile(a),
@@ -244,6 +262,10 @@ fn program(p: &PolicyArgs) -> Result<Program, Fail> {
 
 fn engine(p: &PolicyArgs, d: &DocArgs) -> Result<Engine, Fail> {
     let program = program(p)?;
+    if let Some(url) = &d.state {
+        let (regions, grants) = sovra::state::Store::open(url)?.documents()?;
+        return Ok(Engine::new(program, regions, grants));
+    }
     let regions = match &d.regions {
         None => bundled_regions(),
         Some(f) => Regions::from_json(&read(f)?).map_err(|e| Fail(format!("{}: {e}", name(f))))?,
