@@ -83,6 +83,7 @@ pub(super) fn run(a: Args) -> Result<u8, Fail> {
             max_connections: max_connections.max(1),
             header_timeout: std::time::Duration::from_millis(header_timeout_ms.max(1)),
             max_batch,
+            state: docs.state.clone(),
         };
         crate::server::run(cfg, e.regions().clone(), e.grants().clone())
             .map(|_| 0)

@@ -145,16 +145,38 @@ enum Need {
     Nothing,
     Evaluate,
     Admin,
+    /// Ask for a grant.
+    Request,
+    /// Approve or reject another's request.
+    Approve,
+    /// Revoke a grant: an approver or an administrator.
+    Revoke,
+    /// Read grants and their histories: anyone of the workflow.
+    ReadGrants,
 }
 
 /// What a call needs; a method the endpoint does not take needs nothing
 /// (the router answers it 405).
 fn need(method: &Method, path: &str) -> Need {
+    let grant_verb = path
+        .strip_prefix("/v1/grants/")
+        .and_then(|rest| rest.split_once('/'))
+        .map(|(_, verb)| verb);
     match (method.as_str(), path) {
-        ("POST", "/v1/evaluate" | "/v1/evaluate/batch" | "/v1/placement") => Need::Evaluate,
+        ("POST", "/v1/evaluate" | "/v1/evaluate/batch" | "/v1/placement")
+        | ("GET", "/v1/regions") => Need::Evaluate,
         ("PUT", "/v1/documents/regions" | "/v1/documents/grants") | ("POST", "/v1/reload") => {
             Need::Admin
         }
+        ("PATCH", p) if p.starts_with("/v1/regions/") => Need::Admin,
+        ("POST", "/v1/grants") => Need::Request,
+        ("GET", p) if p == "/v1/grants" || p.starts_with("/v1/grants/") => Need::ReadGrants,
+        ("POST", _) => match grant_verb {
+            Some("revoke") => Need::Revoke,
+            // Approve, reject, and any other word (answered 404 once allowed).
+            Some(_) => Need::Approve,
+            None => Need::Nothing,
+        },
         _ => Need::Nothing,
     }
 }
@@ -251,15 +273,26 @@ pub async fn guard(State(s): State<St>, mut req: Request, next: Next) -> Respons
             }
         },
     };
-    let allowed = match need {
-        Need::Admin => caller.scopes.admin,
-        _ => caller.scopes.evaluate,
+    let sc = caller.scopes;
+    let (allowed, lacking) = match need {
+        Need::Admin => (sc.admin, "administer (the `admin` scope)"),
+        Need::Request => (sc.request, "ask for grants (the `request` scope)"),
+        Need::Approve => (sc.approve, "approve or reject grants (the `approve` scope)"),
+        Need::Revoke => (
+            sc.approve || sc.admin,
+            "revoke grants (the `approve` or `admin` scope)",
+        ),
+        Need::ReadGrants => (
+            sc.request || sc.approve || sc.admin,
+            "read grants (the `request`, `approve` or `admin` scope)",
+        ),
+        _ => (sc.evaluate, "evaluate (the `evaluate` scope)"),
     };
     if !allowed {
         s.metrics.unauthorized.fetch_add(1, Ordering::Relaxed);
         return error(
             StatusCode::FORBIDDEN,
-            "this token may evaluate but not administer",
+            format!("this token ({}) may not {lacking}", caller.identity),
             None,
         );
     }
@@ -270,7 +303,11 @@ pub async fn guard(State(s): State<St>, mut req: Request, next: Next) -> Respons
             None,
         );
     }
-    if need == Need::Admin {
+    let changes_state = matches!(
+        need,
+        Need::Admin | Need::Request | Need::Approve | Need::Revoke
+    );
+    if changes_state {
         let json = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -282,7 +319,7 @@ pub async fn guard(State(s): State<St>, mut req: Request, next: Next) -> Respons
         if !json {
             return error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "an admin request needs `Content-Type: application/json`",
+                "a request that changes state needs `Content-Type: application/json`",
                 None,
             );
         }

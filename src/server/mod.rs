@@ -26,12 +26,13 @@
 
 mod guard;
 mod metrics;
+mod state;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Extension, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use axum::Router;
 use guard::{Caller, Deadline, Token};
 use metrics::{Metrics, Tally};
@@ -64,6 +65,8 @@ pub struct Config {
     pub header_timeout: Duration,
     /// The most requests in one batch.
     pub max_batch: usize,
+    /// The state store the server keeps regions and grants in, if any.
+    pub state: Option<String>,
 }
 
 /// How far a request's `time` may be from the server's clock.
@@ -85,6 +88,8 @@ struct AppState {
     trust_request_time: bool,
     max_batch: usize,
     metrics: Metrics,
+    /// The state store, with `--state`: regions and grants change through it.
+    store: state::Kept,
 }
 
 type St = Arc<AppState>;
@@ -505,6 +510,13 @@ async fn swap_document<D: Send + 'static>(
     what: &'static str,
 ) -> Response {
     blocking(move || {
+        if s.store.is_some() {
+            return error(
+                StatusCode::CONFLICT,
+                format!("this server keeps its {what} in a state store: change them through /v1/regions and /v1/grants, which record who and why"),
+                None,
+            );
+        }
         let Ok(text) = std::str::from_utf8(&body) else {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -626,6 +638,10 @@ async fn reload(State(s): State<St>, Extension(caller): Extension<Caller>) -> Re
 }
 
 async fn not_found() -> Response {
+    not_found_now()
+}
+
+fn not_found_now() -> Response {
     error(
         StatusCode::NOT_FOUND,
         "no such endpoint (see docs/openapi.yaml)",
@@ -664,6 +680,12 @@ pub fn run(cfg: Config, regions: Regions, grants: Grants) -> Result<(), String> 
             Some(Mutex::new(w))
         }
     };
+    let store = cfg
+        .state
+        .as_deref()
+        .map(|url| sovra::state::Store::open(url).map(Mutex::new))
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let engine = Engine::new(program, regions, grants);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -684,6 +706,7 @@ pub fn run(cfg: Config, regions: Regions, grants: Grants) -> Result<(), String> 
             trust_request_time: cfg.trust_request_time,
             max_batch: cfg.max_batch,
             metrics: Metrics::default(),
+            store,
         });
         let app = router(state.clone(), cfg.max_body, cfg.timeout);
         let auth = if state.tokens.is_some() {
@@ -710,6 +733,14 @@ fn router(state: St, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/documents/regions", put(put_regions))
         .route("/v1/documents/grants", put(put_grants))
         .route("/v1/reload", post(reload))
+        .route("/v1/regions", get(state::regions))
+        .route("/v1/regions/{id}", patch(state::patch_region))
+        .route(
+            "/v1/grants",
+            post(state::request_grant).get(state::list_grants),
+        )
+        .route("/v1/grants/{id}", get(state::show_grant))
+        .route("/v1/grants/{id}/{verb}", post(state::decide_grant))
         .route(
             "/health",
             get(|| async { axum::Json(json!({"status": "ok"})) }),

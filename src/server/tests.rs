@@ -35,20 +35,37 @@ fn app_over(policies: Vec<PathBuf>) -> Router {
         trust_request_time: true,
         max_batch: 10_000,
         metrics: Metrics::default(),
+        store: None,
     });
     router(state, 64 << 20, Duration::from_secs(10))
 }
 
 /// One request: the status and the body.
 async fn call(app: &Router, method: &str, path: &str, body: &str) -> (u16, String) {
-    let req = HttpRequest::builder()
+    send(app, method, path, None, body).await
+}
+
+/// One request, with a bearer token when given.
+async fn send(
+    app: &Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut req = HttpRequest::builder()
         .method(method)
         .uri(path)
         .header("host", HOST)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
         .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status().as_u16();
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
         .await
@@ -214,4 +231,127 @@ async fn a_declared_field_of_another_type_is_a_400_naming_the_field() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["decision"], "deny", "{body}");
+}
+
+/// One request with a bearer token.
+async fn call_as(app: &Router, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+    send(app, method, path, Some(token), body).await
+}
+
+#[tokio::test]
+async fn the_grant_workflow_over_http_changes_what_is_decided_next() {
+    let dir = std::env::temp_dir().join(format!("sovra-serve-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite:{}", dir.join("state.db").display());
+    let mut store = sovra::state::Store::open(&url).unwrap();
+    store
+        .init(
+            include_str!("../../policies/catalog/cloud-regions.json"),
+            r#"{"grants":[]}"#,
+            "ops",
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    let (regions, grants) = store.documents().unwrap();
+    let tokens = dir.join("tokens");
+    std::fs::write(
+        &tokens,
+        "alice alice-0123456789abcdef evaluate,request\n\
+         ben   ben-0123456789abcdefgh approve\n\
+         ops   ops-0123456789abcdefgh admin\n",
+    )
+    .unwrap();
+    let state = Arc::new(AppState {
+        engine: RwLock::new(Arc::new(Engine::new(
+            compile(&[]).unwrap_or_else(|e| panic!("{e}")),
+            regions,
+            grants,
+        ))),
+        update: Mutex::new(()),
+        policies: Vec::new(),
+        tokens: Some(guard::load_tokens(&tokens).unwrap()),
+        hosts: None,
+        log: None,
+        trust_request_time: true,
+        max_batch: 10_000,
+        metrics: Metrics::default(),
+        store: Some(Mutex::new(store)),
+    });
+    let app = router(state, 64 << 20, Duration::from_secs(10));
+    let (alice, ben, ops) = (
+        "alice-0123456789abcdef",
+        "ben-0123456789abcdefgh",
+        "ops-0123456789abcdefgh",
+    );
+    let access = r#"{"action":"access","principal":{"id":"alice","country":"US"},"resource":{"id":"ds-customers","classification":"identity","residency":"eea","home_country":"DE"},"source_region":"eu-central-1","purpose":"support"}"#;
+    let decide = |app: Router| async move {
+        let (_, b) = call_as(&app, "POST", "/v1/evaluate", alice, access).await;
+        json(&b)["decision"].as_str().unwrap().to_string()
+    };
+    assert_eq!(decide(app.clone()).await, "deny");
+    // The requester is the token's identity, whatever the body says.
+    let body = r#"{"principal":"alice","resource":"ds-customers","to_country":"US","purpose":"support","mechanism":"scc","duration":"90d"}"#;
+    let (st, b) = call_as(&app, "POST", "/v1/grants", ben, body).await;
+    assert_eq!(st, 403, "ben may approve, not request: {b}");
+    let (st, b) = call_as(&app, "POST", "/v1/grants", alice, body).await;
+    assert_eq!(st, 201, "{b}");
+    let id = json(&b)["id"].as_str().unwrap().to_string();
+    let (st, b) = call_as(&app, "POST", &format!("/v1/grants/{id}/approve"), alice, "").await;
+    assert_eq!(st, 403, "alice has no approve scope: {b}");
+    let (st, b) = call_as(&app, "POST", &format!("/v1/grants/{id}/approve"), ben, "").await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(json(&b)["grant"]["approved_by"], "ben");
+    assert_eq!(json(&b)["state"], "active");
+    // In force for the very next decision.
+    assert_eq!(decide(app.clone()).await, "allow");
+    let (st, b) = call_as(&app, "GET", "/v1/grants?state=active", alice, "").await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(json(&b)["grants"].as_array().unwrap().len(), 1);
+    let (st, _) = call_as(&app, "GET", "/v1/grants?state=sideways", alice, "").await;
+    assert_eq!(st, 400);
+    let (st, b) = call_as(
+        &app,
+        "POST",
+        &format!("/v1/grants/{id}/revoke"),
+        ops,
+        r#"{"reason":"ticket closed"}"#,
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(decide(app.clone()).await, "deny", "revoked: denied at once");
+    let (st, b) = call_as(&app, "GET", &format!("/v1/grants/{id}"), ben, "").await;
+    assert_eq!(st, 200, "{b}");
+    let history = json(&b)["history"].clone();
+    let who: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["who"].as_str().unwrap())
+        .collect();
+    assert_eq!(who, ["alice", "ben", "ops"]);
+    let (st, _) = call_as(&app, "GET", "/v1/grants/g-999999", ben, "").await;
+    assert_eq!(st, 404);
+    // A region taken offline by an administrator, saying why.
+    let (st, b) = call_as(
+        &app,
+        "PATCH",
+        "/v1/regions/eu-central-1",
+        ops,
+        r#"{"status":"offline","reason":"power loss"}"#,
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(json(&b)["by"], "ops");
+    let (_, b) = call_as(&app, "GET", "/v1/regions", alice, "").await;
+    let offline = json(&b)["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["id"] == "eu-central-1" && r["status"] == "offline");
+    assert!(offline);
+    // Documents are not swapped behind the store's back.
+    let (st, _) = call_as(&app, "PUT", "/v1/documents/grants", ops, r#"{"grants":[]}"#).await;
+    assert_eq!(st, 409);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -208,7 +208,7 @@ impl Store {
             .unwrap_or_default()
             .to_string();
         if same_person(&requester, who) {
-            return Err(StateError::Refused(format!(
+            return Err(StateError::Forbidden(format!(
                 "grant {id} was requested by {requester}: a different person approves or rejects it"
             )));
         }
@@ -300,7 +300,9 @@ impl Store {
             })
             .optional()?;
         let Some((body, stored)) = row else {
-            return Err(StateError::Refused(format!("no grant `{id}` in the store")));
+            return Err(StateError::NotFound(format!(
+                "no grant `{id}` in the store"
+            )));
         };
         let g = parse(&body, || format!("grant {id}"))?;
         let s = state_at(&g, &stored, now);
@@ -321,7 +323,9 @@ fn load(tx: &Transaction<'_>, id: &str) -> R<(Value, String)> {
         })
         .optional()?;
     let Some((body, state)) = row else {
-        return Err(StateError::Refused(format!("no grant `{id}` in the store")));
+        return Err(StateError::NotFound(format!(
+            "no grant `{id}` in the store"
+        )));
     };
     Ok((parse(&body, || format!("grant {id}"))?, state))
 }

@@ -45,10 +45,15 @@ pub enum StateError {
         /// This build's.
         known: i64,
     },
-    /// A change that cannot be made (an unknown id, a wrong state, a
-    /// self-approval, an invalid document).
+    /// A change that cannot be made (a wrong state, an invalid document).
     #[error("{0}")]
     Refused(String),
+    /// No region or grant with that id.
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller may not make this change (an approver who requested it).
+    #[error("{0}")]
+    Forbidden(String),
     /// A stored document that does not read (a tampered or broken store).
     #[error("the state store holds an invalid {what}: {why}")]
     Corrupt {
@@ -303,7 +308,7 @@ impl Store {
             .query_row("SELECT body FROM regions WHERE id = ?1", [id], |r| r.get(0))
             .optional()?;
         let Some(body) = body else {
-            return Err(StateError::Refused(format!(
+            return Err(StateError::NotFound(format!(
                 "no region `{id}` in the store"
             )));
         };

@@ -1,0 +1,258 @@
+//! The state endpoints (`sovra serve --state URL`): regions and the grant
+//! workflow, changed through the store.
+//!
+//! Invariants: every change is made under the update lock, committed to the
+//! store, and only then put in force (an engine built from the store's
+//! documents after the commit), so the answer comes after the commit, the
+//! next decision sees it, and no concurrent change is lost; who made a
+//! change is the caller's token identity, never a field of the body.
+
+use super::guard::Caller;
+use super::{blocking, error, St};
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde_json::{json, Value};
+use sovra::eval::Engine;
+use sovra::state::{GrantRequest, GrantState, StateError, Store};
+use std::sync::Mutex;
+
+fn no_store() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "this server keeps no state: start it with --state sqlite:PATH to change regions and grants here",
+        None,
+    )
+}
+
+fn refused(e: StateError) -> Response {
+    let status = match &e {
+        StateError::NotFound(_) => StatusCode::NOT_FOUND,
+        StateError::Forbidden(_) => StatusCode::FORBIDDEN,
+        StateError::Refused(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.to_string(), None)
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("the body: {e}"),
+            Some("(body)"),
+        )
+    })
+}
+
+/// Makes one change through the store and puts the state after it in force.
+fn change<T>(
+    s: &St,
+    op: impl FnOnce(&mut Store) -> Result<T, StateError>,
+) -> Result<(T, i64), Response> {
+    let Some(store) = &s.store else {
+        return Err(no_store());
+    };
+    let mut made = None;
+    let mut failed = None;
+    s.update(|e| {
+        let mut db = store.lock().unwrap_or_else(|p| p.into_inner());
+        match op(&mut db).and_then(|t| {
+            let (regions, grants) = db.documents()?;
+            let version = db.version()?;
+            Ok((t, version, regions, grants))
+        }) {
+            Ok((t, version, regions, grants)) => {
+                made = Some((t, version));
+                Engine::new(e.program().clone(), regions, grants)
+            }
+            Err(err) => {
+                failed = Some(err);
+                // Nothing changed: the engine in force stays.
+                Engine::new(e.program().clone(), e.regions().clone(), e.grants().clone())
+            }
+        }
+    });
+    match (made, failed) {
+        (Some(m), _) => Ok(m),
+        (None, Some(e)) => Err(refused(e)),
+        (None, None) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the change was neither made nor refused (a defect)",
+            None,
+        )),
+    }
+}
+
+/// Reads the store without changing it.
+fn read<T>(s: &St, op: impl FnOnce(&Store) -> Result<T, StateError>) -> Result<T, Response> {
+    let Some(store) = &s.store else {
+        return Err(no_store());
+    };
+    let db = store.lock().unwrap_or_else(|p| p.into_inner());
+    op(&db).map_err(refused)
+}
+
+fn answer(r: Result<Value, Response>) -> Response {
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /v1/regions`: the regions in force.
+pub(super) async fn regions(State(s): State<St>) -> Response {
+    blocking(move || {
+        let e = s.engine();
+        let version = s
+            .store
+            .as_ref()
+            .and_then(|st| st.lock().ok().and_then(|db| db.version().ok()));
+        axum::Json(json!({ "regions": e.regions().regions, "version": version })).into_response()
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusChange {
+    status: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `PATCH /v1/regions/{id}`: `{status, reason}`.
+pub(super) async fn patch_region(
+    State(s): State<St>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    blocking(move || {
+        let c: StatusChange = match json_body(&body) {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        let now = chrono::Utc::now();
+        let reason = c.reason.unwrap_or_default();
+        answer(
+            change(&s, |db| {
+                db.set_region_status(&id, &c.status, &reason, &caller.identity, now)
+            })
+            .map(|(_, version)| json!({ "ok": true, "id": id, "status": c.status, "version": version, "by": &*caller.identity })),
+        )
+    })
+    .await
+}
+
+/// `POST /v1/grants`: a request; the requester is the caller.
+pub(super) async fn request_grant(
+    State(s): State<St>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    blocking(move || {
+        let req: GrantRequest = match json_body(&body) {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+        let now = chrono::Utc::now();
+        match change(&s, |db| db.request_grant(&req, &caller.identity, now)) {
+            Ok((id, version)) => (
+                StatusCode::CREATED,
+                axum::Json(json!({ "id": id, "state": "pending", "version": version, "by": &*caller.identity })),
+            )
+                .into_response(),
+            Err(r) => r,
+        }
+    })
+    .await
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Why {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /v1/grants/{id}/{approve|reject|revoke}`.
+pub(super) async fn decide_grant(
+    State(s): State<St>,
+    Extension(caller): Extension<Caller>,
+    UrlPath((id, verb)): UrlPath<(String, String)>,
+    body: Bytes,
+) -> Response {
+    blocking(move || {
+        let why: Why = if body.iter().all(u8::is_ascii_whitespace) {
+            Why::default()
+        } else {
+            match json_body(&body) {
+                Ok(w) => w,
+                Err(r) => return r,
+            }
+        };
+        let now = chrono::Utc::now();
+        let who = caller.identity.clone();
+        let reason = why.reason.as_deref();
+        let made = match verb.as_str() {
+            "approve" => change(&s, |db| db.approve(&id, &who, now)),
+            "reject" => change(&s, |db| db.reject(&id, &who, reason, now)),
+            "revoke" => change(&s, |db| db.revoke(&id, &who, reason, now)),
+            _ => return super::not_found_now(),
+        };
+        answer(made.and_then(|_| {
+            read(&s, |db| db.grant(&id, now))
+                .map(|(g, state, _)| json!({ "grant": g, "state": state.as_str(), "by": &*who }))
+        }))
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct ListQuery {
+    #[serde(default)]
+    state: Option<String>,
+}
+
+/// `GET /v1/grants?state=…`.
+pub(super) async fn list_grants(State(s): State<St>, Query(q): Query<ListQuery>) -> Response {
+    blocking(move || {
+        let only = match q.state.as_deref().map(|t| (t, GrantState::parse(t))) {
+            None => None,
+            Some((_, Some(st))) => Some(st),
+            Some((t, None)) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("state: `{t}` is not a grant state (pending, active, expired, rejected, revoked)"),
+                    Some("state"),
+                )
+            }
+        };
+        let now = chrono::Utc::now();
+        answer(read(&s, |db| db.grants(only, now)).map(|list| {
+            let grants: Vec<Value> = list
+                .into_iter()
+                .map(|(g, st)| json!({ "grant": g, "state": st.as_str() }))
+                .collect();
+            json!({ "grants": grants })
+        }))
+    })
+    .await
+}
+
+/// `GET /v1/grants/{id}`: the grant, its state and its whole history.
+pub(super) async fn show_grant(State(s): State<St>, UrlPath(id): UrlPath<String>) -> Response {
+    blocking(move || {
+        let now = chrono::Utc::now();
+        answer(read(&s, |db| db.grant(&id, now)).map(
+            |(g, st, history)| json!({ "grant": g, "state": st.as_str(), "history": history }),
+        ))
+    })
+    .await
+}
+
+/// The store a server keeps, when it was started with one.
+pub(super) type Kept = Option<Mutex<Store>>;
