@@ -930,6 +930,23 @@ fn the_state_store_from_the_command_line() {
         Some(1),
         "revoked: denied at once"
     );
+    // A logged decision names the state version it was made on.
+    let log = dir.join("decisions");
+    let o = sovra(
+        &[
+            "eval",
+            "--state",
+            url.as_str(),
+            "--log",
+            log.to_str().unwrap(),
+            "--request",
+            "-",
+        ],
+        Some(access),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let records = std::fs::read_to_string(log.join(sovra::audit::LOG)).unwrap();
+    assert!(records.contains(r#""state_version":4"#), "{records}");
     let o = run(&["grants", "show", &id]);
     let shown: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
     assert_eq!(shown["state"], "revoked");
@@ -979,6 +996,8 @@ fn the_state_store_from_the_command_line() {
     let o = run(&["state", "verify"]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     assert!(out(&o).contains("ok: 5 changes"), "{}", out(&o));
+    let o = sovra(&["audit", "verify", "--state", url.as_str()], None);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let o = run(&["state", "history"]);
     assert_eq!(out(&o).lines().count(), 5);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -129,6 +129,10 @@ pub struct Record {
     pub request: Value,
     /// The determining rules' ids, in the order of `reasons`.
     pub rules: Vec<String>,
+    /// The state store's version the regions and grants were read at, when
+    /// the engine decided on a store (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_version: Option<i64>,
     /// The decision's instant (`evaluated_at`).
     pub time: String,
     /// The decision's trace, when one was asked for.

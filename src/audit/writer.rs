@@ -253,6 +253,7 @@ impl LogWriter {
             regions,
             request,
             rules: d.reasons.iter().map(|r| r.rule.clone()).collect(),
+            state_version: engine.state_version(),
             time: d.evaluated_at.clone(),
             trace: d.trace.clone(),
             prev: self.prev.clone(),

@@ -4,12 +4,19 @@ use super::*;
 
 #[derive(Subcommand)]
 pub(super) enum Cmd {
-    /// Check the chain, hashes, sequence and stored objects: exit 0 clean, 1 tampered, 2 error.
+    /// Check the chain, hashes, sequence and stored objects of a decision
+    /// log, or (--state) the history of a state store: exit 0 clean, 1
+    /// tampered, 2 error.
     #[command(after_help = "Examples:
-  sovra audit verify decisions/")]
+  sovra audit verify decisions/
+  sovra audit verify --state sqlite:state.db")]
     Verify {
         /// The decision log folder.
-        dir: PathBuf,
+        #[arg(required_unless_present = "state")]
+        dir: Option<PathBuf>,
+        /// A state store whose history to verify instead (`sqlite:PATH`).
+        #[arg(long, value_name = "URL", conflicts_with = "dir")]
+        state: Option<String>,
     },
     /// Decide every record again from its stored policy and documents (exit 1
     /// on any difference); with --policies, show which decisions a new policy would change.
@@ -45,7 +52,11 @@ pub(super) enum Cmd {
 
 pub(super) fn run(cmd: Cmd) -> Result<u8, Fail> {
     match cmd {
-        Cmd::Verify { dir } => match sovra::audit::verify(&dir)? {
+        Cmd::Verify {
+            state: Some(url), ..
+        } => verify_state(&url),
+        Cmd::Verify { dir: None, .. } => Err(Fail("give the log folder, or --state URL".into())),
+        Cmd::Verify { dir: Some(dir), .. } => match sovra::audit::verify(&dir)? {
             sovra::audit::Verdict::Clean { records, head } => {
                 outln!(
                     "ok: {records} records, chain and objects intact ({}); head {head}",
@@ -288,5 +299,21 @@ pub(super) fn verify_first(dir: &Path, unverified: bool) -> Result<Option<Verifi
                 defect: Some(defect),
             }))
         }
+    }
+}
+
+/// Verifies a state store's history: exit 0 when the chain holds, 1 (naming
+/// the first entry that fails) when it does not.
+pub(super) fn verify_state(url: &str) -> Result<u8, Fail> {
+    match sovra::state::Store::open(url)?.verify() {
+        Ok(n) => {
+            outln!("ok: {n} changes in the state store's history, the chain holds");
+            Ok(0)
+        }
+        Err(sovra::state::StateError::Refused(why)) => {
+            outln!("tampered: {why}");
+            Ok(1)
+        }
+        Err(e) => Err(e.into()),
     }
 }

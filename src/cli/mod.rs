@@ -263,8 +263,9 @@ fn program(p: &PolicyArgs) -> Result<Program, Fail> {
 fn engine(p: &PolicyArgs, d: &DocArgs) -> Result<Engine, Fail> {
     let program = program(p)?;
     if let Some(url) = &d.state {
-        let (regions, grants) = sovra::state::Store::open(url)?.documents()?;
-        return Ok(Engine::new(program, regions, grants));
+        let store = sovra::state::Store::open(url)?;
+        let (regions, grants) = store.documents()?;
+        return Ok(Engine::new(program, regions, grants).with_state_version(store.version()?));
     }
     let regions = match &d.regions {
         None => bundled_regions(),

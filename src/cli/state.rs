@@ -247,17 +247,7 @@ pub(super) fn run(cmd: Cmd) -> Result<u8, Fail> {
             }
             Ok(0)
         }
-        Cmd::Verify { store } => match open(&store)?.verify() {
-            Ok(n) => {
-                outln!("ok: {n} changes, the chain holds");
-                Ok(0)
-            }
-            Err(sovra::state::StateError::Refused(why)) => {
-                outln!("TAMPERED: {why}");
-                Ok(1)
-            }
-            Err(e) => Err(e.into()),
-        },
+        Cmd::Verify { store } => super::audit::verify_state(&store.url),
     }
 }
 

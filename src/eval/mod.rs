@@ -83,6 +83,9 @@ pub struct Engine {
     /// A region attribute or grant field whose type is not the declared
     /// one: every request is denied, saying which.
     unfit: Option<String>,
+    /// The state store's version its documents were read at, when they
+    /// came from one (decision records name it).
+    state_version: Option<i64>,
 }
 
 /// Reusable buffers for [`Engine::verdict`].
@@ -190,6 +193,7 @@ impl Engine {
         Engine {
             defect,
             unfit,
+            state_version: None,
             rule_json,
             hash_json,
             input_prefix,
@@ -202,6 +206,19 @@ impl Engine {
             classes,
             profiles,
         }
+    }
+
+    /// The engine, noting that its documents are a state store's at
+    /// `version` (decision log records name it, so an auditor knows which
+    /// state a decision was made on).
+    pub fn with_state_version(mut self, version: i64) -> Engine {
+        self.state_version = Some(version);
+        self
+    }
+
+    /// The state store's version its documents were read at, if any.
+    pub fn state_version(&self) -> Option<i64> {
+        self.state_version
     }
 
     /// The compiled program it runs.

@@ -605,7 +605,13 @@ fn compile(paths: &[PathBuf]) -> Result<sovra::ir::Program, CompileError> {
 async fn reload(State(s): State<St>, Extension(caller): Extension<Caller>) -> Response {
     blocking(move || match compile(&s.policies) {
         Ok(program) => {
-            let e = s.update(|e| Engine::new(program, e.regions().clone(), e.grants().clone()));
+            let e = s.update(|e| {
+                let new = Engine::new(program, e.regions().clone(), e.grants().clone());
+                match e.state_version() {
+                    Some(v) => new.with_state_version(v),
+                    None => new,
+                }
+            });
             s.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
             eprintln!(
                 "sovra: policies reloaded by {} ({})",
@@ -686,7 +692,15 @@ pub fn run(cfg: Config, regions: Regions, grants: Grants) -> Result<(), String> 
         .map(|url| sovra::state::Store::open(url).map(Mutex::new))
         .transpose()
         .map_err(|e| e.to_string())?;
-    let engine = Engine::new(program, regions, grants);
+    let mut engine = Engine::new(program, regions, grants);
+    if let Some(st) = &store {
+        let version = st
+            .lock()
+            .map_err(|_| "the state store's lock is poisoned".to_string())?
+            .version()
+            .map_err(|e| e.to_string())?;
+        engine = engine.with_state_version(version);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

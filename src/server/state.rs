@@ -66,12 +66,17 @@ fn change<T>(
         }) {
             Ok((t, version, regions, grants)) => {
                 made = Some((t, version));
-                Engine::new(e.program().clone(), regions, grants)
+                Engine::new(e.program().clone(), regions, grants).with_state_version(version)
             }
             Err(err) => {
                 failed = Some(err);
                 // Nothing changed: the engine in force stays.
-                Engine::new(e.program().clone(), e.regions().clone(), e.grants().clone())
+                let same =
+                    Engine::new(e.program().clone(), e.regions().clone(), e.grants().clone());
+                match e.state_version() {
+                    Some(v) => same.with_state_version(v),
+                    None => same,
+                }
             }
         }
     });
