@@ -2,8 +2,8 @@
 //! decided as the request's target.
 //!
 //! Input: an [`Engine`] and a request (its `target_region` is ignored).
-//! Output: the allowed regions, and for each refused one the determining
-//! rules, as the `sovra place` command and `POST /v1/placement` print them.
+//! Output: the allowed regions with the obligations an allow there would
+//! carry, and for each refused one the determining rules, as the `sovra place` command and `POST /v1/placement` print them.
 //! Invariant: one verdict per region on the hot path (no trace), and the work
 //! stops at the deadline when one is given.
 
@@ -27,7 +27,20 @@ pub fn place(engine: &Engine, req: &Request, deadline: Option<Instant>) -> Optio
         r.target_region = Some(region.id.clone());
         let v = engine.verdict(&r, &mut scratch);
         if v.allow {
-            allowed.push(json!({"region": region.id, "country": region.country}));
+            // The obligations that would come with the allow, as a decision gives them.
+            let p = engine.program();
+            let mut obligations: Vec<&str> = Vec::new();
+            for rule in v.rules.iter().filter_map(|i| p.rules.get(*i as usize)) {
+                for o in &rule.obligations {
+                    let o = p.sym(*o);
+                    if !obligations.contains(&o) {
+                        obligations.push(o);
+                    }
+                }
+            }
+            allowed.push(
+                json!({"region": region.id, "country": region.country, "obligations": obligations}),
+            );
         } else {
             let rules: Vec<&str> = v
                 .rules

@@ -1002,3 +1002,30 @@ fn the_state_store_from_the_command_line() {
     assert_eq!(out(&o).lines().count(), 5);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn place_gives_the_obligations_an_allowed_region_would_carry() {
+    let o = sovra(
+        &[
+            "place",
+            "--policies",
+            "tests/cases/constructs/policy",
+            "--regions",
+            "tests/cases/constructs/regions.json",
+            "--request",
+            "-",
+        ],
+        Some(r#"{"action":"archive","resource":{"id":"d-1"}}"#),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let v: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
+    let allowed = v["allowed"].as_array().unwrap();
+    assert!(!allowed.is_empty(), "{v}");
+    for a in allowed {
+        assert_eq!(
+            a["obligations"],
+            serde_json::json!(["encrypt_at_rest"]),
+            "{a}"
+        );
+    }
+}
