@@ -1000,6 +1000,37 @@ fn the_state_store_from_the_command_line() {
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let o = run(&["state", "history"]);
     assert_eq!(out(&o).lines().count(), 5);
+    // A registered dataset: a request naming it is filled in, and failover
+    // lists where its copy may go.
+    let mut store = sovra::state::Store::open(&url).unwrap();
+    let d: sovra::state::Dataset = serde_json::from_str(
+        r#"{"id":"ds-9","classification":"identity","residency":"eea","home_country":"DE","owner":"crm","placements":["eu-west-1"]}"#,
+    )
+    .unwrap();
+    store
+        .register_dataset(&d, "ops", chrono::Utc::now())
+        .unwrap();
+    drop(store);
+    let o = eval(r#"{"action":"store","resource":{"id":"ds-9"},"target_region":"us-east-1"}"#);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(out(&o).contains("gdpr.transfer_outside_eea"), "{}", out(&o));
+    let o = eval(
+        r#"{"action":"store","resource":{"id":"ds-9","home_country":"FR"},"target_region":"eu-west-1"}"#,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a contradiction is an input error"
+    );
+    assert!(err(&o).contains("resource.home_country"), "{}", err(&o));
+    let o = sovra(&["failover", "eu-west-1", "--state", url.as_str()], None);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let plan: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
+    assert_eq!(plan["datasets"][0]["dataset"], "ds-9");
+    assert!(!plan["datasets"][0]["may_move_to"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -206,7 +206,7 @@ fn a_region_status_change_is_in_force_and_in_the_history() {
     // Reopened, the store holds what was committed.
     drop(s);
     let s = Store::open(&format!("sqlite:{}", path.display())).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), 2);
     let (regions, _) = s.documents().unwrap();
     assert_eq!(
         regions.get("eu-central-1").unwrap().status.as_str(),

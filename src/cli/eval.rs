@@ -135,7 +135,7 @@ fn eval(
 ) -> Result<u8, Fail> {
     let engine = engine(p, docs)?;
     if let Some(path) = request {
-        let req = read_request(path)?;
+        let req = read_request_for(path, docs)?;
         fits(&engine, &req, path)?;
         let d = engine.decide(&req, level);
         print_decision(&d, format)?;

@@ -104,6 +104,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: state::GrantsCmd,
     },
+    /// For every dataset with a copy in a failed region (a state store's),
+    /// every region it may move to now, with the obligations that would apply.
+    Failover(state::FailoverArgs),
     /// Refresh the region catalog from the providers' own listings.
     Catalog {
         #[command(subcommand)]
@@ -153,6 +156,7 @@ pub fn run() -> ExitCode {
         Cmd::Catalog { cmd } => catalog::run(cmd),
         Cmd::State { cmd } => state::run(cmd),
         Cmd::Grants { cmd } => state::grants(cmd),
+        Cmd::Failover(a) => state::failover(a),
         Cmd::Export(a) => export::run(a),
         Cmd::Check(a) => check::check(a),
         Cmd::Compile(a) => check::compile(a),
@@ -228,6 +232,19 @@ fn read(path: &Path) -> Result<String, Fail> {
 fn read_request(path: &Path) -> Result<sovra::documents::Request, Fail> {
     sovra::documents::Request::from_json(&read(path)?)
         .map_err(|e| Fail(format!("{}: {e}", name(path))))
+}
+
+/// A request read for an engine over `docs`: with `--state`, a request that
+/// names a registered dataset is filled in from the registry (an input error
+/// when it contradicts it).
+fn read_request_for(path: &Path, docs: &DocArgs) -> Result<sovra::documents::Request, Fail> {
+    let mut req = read_request(path)?;
+    if let Some(url) = &docs.state {
+        let datasets = sovra::state::Store::open(url)?.datasets(None)?;
+        sovra::state::fill(&mut req, &datasets)
+            .map_err(|(_, why)| Fail(format!("{}: {why}", name(path))))?;
+    }
+    Ok(req)
 }
 
 /// A request whose declared fields have other types is an input error,

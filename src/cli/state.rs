@@ -351,3 +351,28 @@ pub(super) fn grants(cmd: GrantsCmd) -> Result<u8, Fail> {
         }
     }
 }
+
+/// `sovra failover`: where each dataset with a copy in a failed region may go.
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  sovra failover eu-central-1 --state sqlite:state.db")]
+pub(super) struct FailoverArgs {
+    /// The region that failed.
+    region: String,
+    /// The action a move is decided as.
+    #[arg(long, default_value = "store")]
+    action: String,
+    #[command(flatten)]
+    store: StoreArg,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+pub(super) fn failover(a: FailoverArgs) -> Result<u8, Fail> {
+    let s = open(&a.store)?;
+    let (regions, grants) = s.documents()?;
+    let e = Engine::new(program(&a.policy)?, regions, grants);
+    let plan = sovra::state::failover(&e, &s.datasets(None)?, &a.region, &a.action);
+    outln!("{}", serde_json::to_string_pretty(&plan)?);
+    Ok(0)
+}

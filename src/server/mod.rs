@@ -90,6 +90,9 @@ struct AppState {
     metrics: Metrics,
     /// The state store, with `--state`: regions and grants change through it.
     store: state::Kept,
+    /// The registered datasets (an in-memory copy of the store's, swapped
+    /// after each change): requests naming only `resource.id` are filled in.
+    registry: RwLock<Arc<Vec<sovra::state::Dataset>>>,
 }
 
 type St = Arc<AppState>;
@@ -129,6 +132,20 @@ impl AppState {
             Err(p) => *p.into_inner() = new.clone(),
         }
         new
+    }
+
+    /// Fills a request naming a registered dataset from the registry (an
+    /// input error, path and words, when it contradicts it).
+    fn fill(&self, req: &mut Request) -> Result<(), (String, String)> {
+        if self.store.is_none() {
+            return Ok(());
+        }
+        let registry = self
+            .registry
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
+        sovra::state::fill(req, &registry)
     }
 
     /// Puts the request at the server's clock, or refuses a `time` too far
@@ -228,6 +245,10 @@ fn decide_one(
         s.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
         return error(StatusCode::BAD_REQUEST, why, Some("time"));
     }
+    if let Err((path, why)) = s.fill(&mut req) {
+        s.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
+        return error(StatusCode::BAD_REQUEST, why, Some(&path));
+    }
     let engine = s.engine();
     if let Err(m) = engine.check_request(&req) {
         s.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
@@ -323,6 +344,12 @@ impl Batch<'_> {
                 .map_err(|message| sovra::DocError {
                     path: "time".into(),
                     message,
+                })
+                .and_then(|r| {
+                    self.state
+                        .fill(r)
+                        .map(|()| r)
+                        .map_err(|(path, message)| sovra::DocError { path, message })
                 })
         });
         match checked {
@@ -693,13 +720,13 @@ pub fn run(cfg: Config, regions: Regions, grants: Grants) -> Result<(), String> 
         .transpose()
         .map_err(|e| e.to_string())?;
     let mut engine = Engine::new(program, regions, grants);
+    let mut registry = Vec::new();
     if let Some(st) = &store {
-        let version = st
+        let db = st
             .lock()
-            .map_err(|_| "the state store's lock is poisoned".to_string())?
-            .version()
-            .map_err(|e| e.to_string())?;
-        engine = engine.with_state_version(version);
+            .map_err(|_| "the state store's lock is poisoned".to_string())?;
+        engine = engine.with_state_version(db.version().map_err(|e| e.to_string())?);
+        registry = db.datasets(None).map_err(|e| e.to_string())?;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -721,6 +748,7 @@ pub fn run(cfg: Config, regions: Regions, grants: Grants) -> Result<(), String> 
             max_batch: cfg.max_batch,
             metrics: Metrics::default(),
             store,
+            registry: RwLock::new(Arc::new(registry)),
         });
         let app = router(state.clone(), cfg.max_body, cfg.timeout);
         let auth = if state.tokens.is_some() {
@@ -755,6 +783,12 @@ fn router(state: St, max_body: usize, timeout: Duration) -> Router {
         )
         .route("/v1/grants/{id}", get(state::show_grant))
         .route("/v1/grants/{id}/{verb}", post(state::decide_grant))
+        .route(
+            "/v1/datasets",
+            post(state::register_dataset).get(state::list_datasets),
+        )
+        .route("/v1/datasets/{id}/placements", put(state::put_placements))
+        .route("/v1/failover", get(state::failover))
         .route(
             "/health",
             get(|| async { axum::Json(json!({"status": "ok"})) }),

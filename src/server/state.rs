@@ -66,6 +66,14 @@ fn change<T>(
         }) {
             Ok((t, version, regions, grants)) => {
                 made = Some((t, version));
+                // The registry's copy, swapped with the engine.
+                if let Ok(list) = db.datasets(None) {
+                    let slot = s.registry.write();
+                    match slot {
+                        Ok(mut g) => *g = std::sync::Arc::new(list),
+                        Err(p) => *p.into_inner() = std::sync::Arc::new(list),
+                    }
+                }
                 Engine::new(e.program().clone(), regions, grants).with_state_version(version)
             }
             Err(err) => {
@@ -261,3 +269,128 @@ pub(super) async fn show_grant(State(s): State<St>, UrlPath(id): UrlPath<String>
 
 /// The store a server keeps, when it was started with one.
 pub(super) type Kept = Option<Mutex<Store>>;
+
+/// `POST /v1/datasets`: register a dataset; its classification and profile
+/// must be the policy's, now, not at its first decision.
+pub(super) async fn register_dataset(
+    State(s): State<St>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    blocking(move || {
+        let d: sovra::state::Dataset = match json_body(&body) {
+            Ok(d) => d,
+            Err(r) => return r,
+        };
+        let e = s.engine();
+        let p = e.program();
+        if !p
+            .classifications
+            .iter()
+            .any(|c| p.sym(c.name) == d.classification)
+        {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "classification: `{}` is not a classification the policy declares",
+                    d.classification
+                ),
+                Some("classification"),
+            );
+        }
+        if let Some(r) = &d.residency {
+            if !p.profiles.iter().any(|x| !x.inline && p.sym(x.name) == r) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("residency: `{r}` is not a residency profile the policy declares"),
+                    Some("residency"),
+                );
+            }
+        }
+        let now = chrono::Utc::now();
+        match change(&s, |db| db.register_dataset(&d, &caller.identity, now)) {
+            Ok((_, version)) => (
+                StatusCode::CREATED,
+                axum::Json(json!({ "dataset": d, "version": version, "by": &*caller.identity })),
+            )
+                .into_response(),
+            Err(r) => r,
+        }
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct DatasetQuery {
+    #[serde(default)]
+    classification: Option<String>,
+}
+
+/// `GET /v1/datasets?classification=…`.
+pub(super) async fn list_datasets(State(s): State<St>, Query(q): Query<DatasetQuery>) -> Response {
+    blocking(move || {
+        answer(
+            read(&s, |db| db.datasets(q.classification.as_deref()))
+                .map(|list| json!({ "datasets": list })),
+        )
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Placements {
+    placements: Vec<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `PUT /v1/datasets/{id}/placements`: where its copies are now.
+pub(super) async fn put_placements(
+    State(s): State<St>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    blocking(move || {
+        let p: Placements = match json_body(&body) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let now = chrono::Utc::now();
+        answer(
+            change(&s, |db| {
+                db.set_placements(&id, &p.placements, p.reason.as_deref(), &caller.identity, now)
+            })
+            .map(|(_, version)| json!({ "ok": true, "id": id, "placements": p.placements, "version": version, "by": &*caller.identity })),
+        )
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct FailoverQuery {
+    region: String,
+    #[serde(default)]
+    action: Option<String>,
+}
+
+/// `GET /v1/failover?region=ID`: for every dataset with a copy in the
+/// region, every region it may move to now, with the obligations that would
+/// apply (as `place` computes them).
+pub(super) async fn failover(State(s): State<St>, Query(q): Query<FailoverQuery>) -> Response {
+    blocking(move || {
+        let datasets = match read(&s, |db| db.datasets(None)) {
+            Ok(d) => d,
+            Err(r) => return r,
+        };
+        let e = s.engine();
+        answer(Ok(sovra::state::failover(
+            &e,
+            &datasets,
+            &q.region,
+            q.action.as_deref().unwrap_or("store"),
+        )))
+    })
+    .await
+}

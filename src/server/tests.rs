@@ -36,6 +36,7 @@ fn app_over(policies: Vec<PathBuf>) -> Router {
         max_batch: 10_000,
         metrics: Metrics::default(),
         store: None,
+        registry: RwLock::new(Arc::new(Vec::new())),
     });
     router(state, 64 << 20, Duration::from_secs(10))
 }
@@ -238,9 +239,10 @@ async fn call_as(app: &Router, method: &str, path: &str, token: &str, body: &str
     send(app, method, path, Some(token), body).await
 }
 
-#[tokio::test]
-async fn the_grant_workflow_over_http_changes_what_is_decided_next() {
-    let dir = std::env::temp_dir().join(format!("sovra-serve-state-{}", std::process::id()));
+/// A router over a fresh state store (the bundled catalog, no grants), with
+/// the tokens alice (evaluate, request), ben (approve) and ops (admin).
+fn state_app(name: &str) -> (Router, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("sovra-serve-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite:{}", dir.join("state.db").display());
@@ -259,7 +261,7 @@ async fn the_grant_workflow_over_http_changes_what_is_decided_next() {
         &tokens,
         "alice alice-0123456789abcdef evaluate,request\n\
          ben   ben-0123456789abcdefgh approve\n\
-         ops   ops-0123456789abcdefgh admin\n",
+         ops   ops-0123456789abcdefgh admin,evaluate\n",
     )
     .unwrap();
     let state = Arc::new(AppState {
@@ -277,8 +279,14 @@ async fn the_grant_workflow_over_http_changes_what_is_decided_next() {
         max_batch: 10_000,
         metrics: Metrics::default(),
         store: Some(Mutex::new(store)),
+        registry: RwLock::new(Arc::new(Vec::new())),
     });
-    let app = router(state, 64 << 20, Duration::from_secs(10));
+    (router(state, 64 << 20, Duration::from_secs(10)), dir)
+}
+
+#[tokio::test]
+async fn the_grant_workflow_over_http_changes_what_is_decided_next() {
+    let (app, dir) = state_app("workflow");
     let (alice, ben, ops) = (
         "alice-0123456789abcdef",
         "ben-0123456789abcdefgh",
@@ -353,5 +361,92 @@ async fn the_grant_workflow_over_http_changes_what_is_decided_next() {
     // Documents are not swapped behind the store's back.
     let (st, _) = call_as(&app, "PUT", "/v1/documents/grants", ops, r#"{"grants":[]}"#).await;
     assert_eq!(st, 409);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn datasets_are_classified_when_registered_and_fill_requests_and_failover() {
+    let (app, dir) = state_app("datasets");
+    let (alice, ops) = ("alice-0123456789abcdef", "ops-0123456789abcdefgh");
+    let body = r#"{"id":"ds-7","classification":"identity","residency":"eea","home_country":"DE","owner":"crm-team","placements":["eu-central-1"]}"#;
+    let (st, b) = call_as(&app, "POST", "/v1/datasets", alice, body).await;
+    assert_eq!(st, 403, "registering is for administrators: {b}");
+    // An unknown classification or profile is refused now, not at the first decision.
+    let bad = body.replace("identity", "identty");
+    let (st, b) = call_as(&app, "POST", "/v1/datasets", ops, &bad).await;
+    assert_eq!(st, 400, "{b}");
+    assert_eq!(json(&b)["path"], "classification");
+    let bad = body.replace(r#""eea""#, r#""eeea""#);
+    let (st, b) = call_as(&app, "POST", "/v1/datasets", ops, &bad).await;
+    assert_eq!(st, 400, "{b}");
+    let (st, b) = call_as(&app, "POST", "/v1/datasets", ops, body).await;
+    assert_eq!(st, 201, "{b}");
+    let (st, b) = call_as(
+        &app,
+        "GET",
+        "/v1/datasets?classification=identity",
+        alice,
+        "",
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(json(&b)["datasets"][0]["owner"], "crm-team");
+    // A request naming only the dataset is decided with its registered fields.
+    let only_id = r#"{"action":"store","resource":{"id":"ds-7"},"target_region":"us-east-1"}"#;
+    let (st, b) = call_as(&app, "POST", "/v1/evaluate", alice, only_id).await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(json(&b)["decision"], "deny");
+    assert!(
+        b.contains("gdpr.transfer_outside_eea"),
+        "the registered classification and home country applied: {b}"
+    );
+    let inside = only_id.replace("us-east-1", "eu-west-1");
+    let (_, b) = call_as(&app, "POST", "/v1/evaluate", alice, &inside).await;
+    assert_eq!(json(&b)["decision"], "allow", "{b}");
+    // A request that contradicts the registry is an input error naming the field.
+    let lying = r#"{"action":"store","resource":{"id":"ds-7","classification":"operational"},"target_region":"us-east-1"}"#;
+    let (st, b) = call_as(&app, "POST", "/v1/evaluate", alice, lying).await;
+    assert_eq!(st, 400, "{b}");
+    assert_eq!(json(&b)["path"], "resource.classification");
+    // Failover: where may ds-7's copy in eu-central-1 go now, and with what.
+    let (st, b) = call_as(&app, "GET", "/v1/failover?region=eu-central-1", alice, "").await;
+    assert_eq!(st, 200, "{b}");
+    let plan = json(&b);
+    assert_eq!(plan["datasets"][0]["dataset"], "ds-7");
+    let targets: Vec<&str> = plan["datasets"][0]["may_move_to"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["region"].as_str().unwrap())
+        .collect();
+    assert!(
+        targets.contains(&"eu-west-1") && !targets.contains(&"us-east-1"),
+        "{targets:?}"
+    );
+    assert!(
+        !targets.contains(&"eu-central-1"),
+        "not the failed region itself"
+    );
+    // Placements change through the API, into the history.
+    let (st, b) = call_as(
+        &app,
+        "PUT",
+        "/v1/datasets/ds-7/placements",
+        ops,
+        r#"{"placements":["eu-west-1"],"reason":"failover"}"#,
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    let (_, b) = call_as(&app, "GET", "/v1/failover?region=eu-central-1", alice, "").await;
+    assert_eq!(json(&b)["datasets"].as_array().unwrap().len(), 0);
+    let (st, _) = call_as(
+        &app,
+        "PUT",
+        "/v1/datasets/ds-7/placements",
+        ops,
+        r#"{"placements":["mars-1"]}"#,
+    )
+    .await;
+    assert_eq!(st, 400, "an unknown region is refused");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -24,8 +24,10 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+mod datasets;
 mod grants;
 
+pub use datasets::{failover, fill, Dataset};
 pub use grants::{GrantRequest, GrantState};
 
 /// A failed store operation, in words that name what to fix.
@@ -68,7 +70,8 @@ type R<T> = Result<T, StateError>;
 
 /// The schema, one migration a version: never edited once released, only
 /// appended to.
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; 2] = [
+    "
     CREATE TABLE regions (id TEXT PRIMARY KEY, body TEXT NOT NULL);
     CREATE TABLE grants (
         id TEXT PRIMARY KEY,
@@ -87,7 +90,11 @@ const MIGRATIONS: [&str; 1] = ["
         after TEXT,
         hash TEXT NOT NULL
     );
-"];
+",
+    "
+    CREATE TABLE datasets (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+",
+];
 
 /// One change in the history.
 #[derive(Clone, Debug, PartialEq, Serialize)]

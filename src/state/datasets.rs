@@ -1,0 +1,252 @@
+//! Datasets, classified when they are registered: a request may then name
+//! only `resource.id`, and the registry fills in the rest.
+
+use super::*;
+use crate::documents::Request;
+use serde::Deserialize;
+
+/// A registered dataset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dataset {
+    /// Its id (a request's `resource.id`).
+    pub id: String,
+    /// Its classification (declared by the policies).
+    pub classification: String,
+    /// Its residency profile (declared by the policies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residency: Option<String>,
+    /// The country of its data subjects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_country: Option<String>,
+    /// The regions its client chose (client-owned residency).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_regions: Vec<String>,
+    /// Who answers for it.
+    pub owner: String,
+    /// The regions its copies are in.
+    #[serde(default)]
+    pub placements: Vec<String>,
+}
+
+impl Store {
+    /// Registers a dataset (its classification and profile checked by the
+    /// caller against the policy; its regions against the store's).
+    pub fn register_dataset(&mut self, d: &Dataset, who: &str, now: DateTime<Utc>) -> R<i64> {
+        if d.id.trim().is_empty() {
+            return Err(StateError::Refused("id: a dataset needs an id".into()));
+        }
+        if let Some(c) = &d.home_country {
+            crate::country::Country::parse_assigned(c)
+                .map_err(|e| StateError::Refused(format!("home_country: {e}")))?;
+        }
+        let tx = self.db.transaction()?;
+        for r in d.placements.iter().chain(&d.client_regions) {
+            known_region(&tx, r)?;
+        }
+        let exists: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM datasets WHERE id = ?1",
+            [&d.id],
+            |r| r.get(0),
+        )?;
+        if exists > 0 {
+            return Err(StateError::Refused(format!(
+                "dataset `{}` is registered already: change its placements, or register it under another id",
+                d.id
+            )));
+        }
+        let body = serde_json::to_value(d).map_err(|e| StateError::Refused(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO datasets (id, body) VALUES (?1, ?2)",
+            params![d.id, body.to_string()],
+        )?;
+        let seq = append(
+            &tx,
+            now,
+            who,
+            "dataset.register",
+            &d.id,
+            None,
+            None,
+            Some(body),
+        )?;
+        tx.commit()?;
+        Ok(seq)
+    }
+
+    /// Records where a dataset's copies are now, saying why.
+    pub fn set_placements(
+        &mut self,
+        id: &str,
+        placements: &[String],
+        why: Option<&str>,
+        who: &str,
+        now: DateTime<Utc>,
+    ) -> R<i64> {
+        let tx = self.db.transaction()?;
+        for r in placements {
+            known_region(&tx, r)?;
+        }
+        let body: Option<String> = tx
+            .query_row("SELECT body FROM datasets WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(body) = body else {
+            return Err(StateError::NotFound(format!(
+                "no dataset `{id}` in the store"
+            )));
+        };
+        let before = parse(&body, || format!("dataset {id}"))?;
+        let mut after = before.clone();
+        if let Some(o) = after.as_object_mut() {
+            o.insert("placements".into(), json!(placements));
+        }
+        tx.execute(
+            "UPDATE datasets SET body = ?2 WHERE id = ?1",
+            params![id, after.to_string()],
+        )?;
+        let seq = append(
+            &tx,
+            now,
+            who,
+            "dataset.placements",
+            id,
+            why,
+            Some(before),
+            Some(after),
+        )?;
+        tx.commit()?;
+        Ok(seq)
+    }
+
+    /// The registered datasets, oldest first; only those of a
+    /// classification when given.
+    pub fn datasets(&self, classification: Option<&str>) -> R<Vec<Dataset>> {
+        let mut stmt = self
+            .db
+            .prepare("SELECT id, body FROM datasets ORDER BY rowid")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, body) = row?;
+            let d: Dataset = serde_json::from_str(&body).map_err(|e| StateError::Corrupt {
+                what: format!("dataset {id}"),
+                why: e.to_string(),
+            })?;
+            if classification.is_none_or(|c| c == d.classification) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn known_region(tx: &Transaction<'_>, id: &str) -> R<()> {
+    let n: i64 = tx.query_row("SELECT COUNT(*) FROM regions WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })?;
+    if n == 0 {
+        return Err(StateError::Refused(format!(
+            "`{id}` is not a region of the store's catalog"
+        )));
+    }
+    Ok(())
+}
+
+/// Fills a request's resource from the registry: a request that names only
+/// `resource.id` gets the registered classification, residency, home country
+/// and client regions; one that gives a field the registry contradicts is an
+/// input error naming the field. A dataset the registry does not know is
+/// left as the request gives it.
+pub fn fill(req: &mut Request, datasets: &[Dataset]) -> Result<(), (String, String)> {
+    let Some(id) = req.resource.id.clone() else {
+        return Ok(());
+    };
+    let Some(d) = datasets.iter().find(|d| d.id == id) else {
+        return Ok(());
+    };
+    let clash = |field: &str, given: &str, registered: &str| {
+        (
+            format!("resource.{field}"),
+            format!(
+                "resource.{field}: the request says `{given}`, but dataset `{id}` is registered with `{registered}`"
+            ),
+        )
+    };
+    let r = &mut req.resource;
+    match &r.classification {
+        None => r.classification = Some(d.classification.clone()),
+        Some(c) if *c != d.classification => {
+            return Err(clash("classification", c, &d.classification))
+        }
+        Some(_) => {}
+    }
+    match (&r.residency, &d.residency) {
+        (None, reg) => r.residency.clone_from(reg),
+        (Some(p), Some(reg)) if p != reg => return Err(clash("residency", p, reg)),
+        _ => {}
+    }
+    let registered_home = d
+        .home_country
+        .as_deref()
+        .and_then(crate::country::Country::parse);
+    match (r.home_country, registered_home) {
+        (None, reg) => r.home_country = reg,
+        (Some(c), Some(reg)) if c != reg => {
+            return Err(clash("home_country", &c.to_string(), &reg.to_string()))
+        }
+        _ => {}
+    }
+    if r.client_regions.is_empty() {
+        r.client_regions.clone_from(&d.client_regions);
+    } else if !d.client_regions.is_empty() && r.client_regions != d.client_regions {
+        return Err(clash(
+            "client_regions",
+            &r.client_regions.join(", "),
+            &d.client_regions.join(", "),
+        ));
+    }
+    Ok(())
+}
+
+/// Failover: for every dataset with a copy in `region`, every region it may
+/// move to now by `action` (`store`), with the obligations that would apply,
+/// as placement computes them (the region itself left out).
+pub fn failover(
+    e: &crate::eval::Engine,
+    datasets: &[Dataset],
+    region: &str,
+    action: &str,
+) -> Value {
+    let mut out = Vec::new();
+    for d in datasets
+        .iter()
+        .filter(|d| d.placements.iter().any(|p| p == region))
+    {
+        let mut req = Request {
+            action: action.to_string(),
+            ..Default::default()
+        };
+        req.resource.id = Some(d.id.clone());
+        if fill(&mut req, std::slice::from_ref(d)).is_err() {
+            continue;
+        }
+        req.source_region = Some(region.to_string());
+        let placed = crate::placement::place(e, &req, None).unwrap_or(Value::Null);
+        let allowed: Vec<Value> = placed
+            .get("allowed")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter(|r| r.get("region").and_then(Value::as_str) != Some(region))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(
+            json!({ "dataset": d.id, "classification": d.classification, "may_move_to": allowed }),
+        );
+    }
+    json!({ "region": region, "action": action, "datasets": out })
+}
