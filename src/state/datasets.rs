@@ -87,34 +87,12 @@ impl Store {
         for r in placements {
             known_region(&tx, r)?;
         }
-        let body: Option<String> = tx
-            .query_row("SELECT body FROM datasets WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let Some(body) = body else {
-            return Err(StateError::NotFound(format!(
-                "no dataset `{id}` in the store"
-            )));
-        };
-        let before = parse(&body, || format!("dataset {id}"))?;
-        let mut after = before.clone();
-        if let Some(o) = after.as_object_mut() {
-            o.insert("placements".into(), json!(placements));
-        }
-        tx.execute(
-            "UPDATE datasets SET body = ?2 WHERE id = ?1",
-            params![id, after.to_string()],
-        )?;
-        let seq = append(
+        let seq = set_field(
             &tx,
-            now,
-            who,
-            "dataset.placements",
+            Table::Datasets,
             id,
-            why,
-            Some(before),
-            Some(after),
+            ("placements", json!(placements)),
+            ("dataset.placements", why, who, now),
         )?;
         tx.commit()?;
         Ok(seq)

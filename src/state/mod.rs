@@ -311,32 +311,12 @@ impl Store {
             )));
         }
         let tx = self.db.transaction()?;
-        let body: Option<String> = tx
-            .query_row("SELECT body FROM regions WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?;
-        let Some(body) = body else {
-            return Err(StateError::NotFound(format!(
-                "no region `{id}` in the store"
-            )));
-        };
-        let before = parse(&body, || format!("region {id}"))?;
-        let mut after = before.clone();
-        if let Some(o) = after.as_object_mut() {
-            o.insert("status".into(), json!(status));
-        }
-        tx.execute(
-            "UPDATE regions SET body = ?2 WHERE id = ?1",
-            params![id, after.to_string()],
-        )?;
-        let seq = append(
+        let seq = set_field(
             &tx,
-            now,
-            who,
-            "region.status",
+            Table::Regions,
             id,
-            Some(reason),
-            Some(before),
-            Some(after),
+            ("status", json!(status)),
+            ("region.status", Some(reason), who, now),
         )?;
         tx.commit()?;
         Ok(seq)
@@ -454,6 +434,50 @@ fn append(
         params![c.seq, c.at, c.who, c.what, c.subject, c.why, text(&c.before), text(&c.after), c.hash],
     )?;
     Ok(seq)
+}
+
+/// A table whose rows are JSON documents by id.
+#[derive(Clone, Copy)]
+pub(super) enum Table {
+    Regions,
+    Datasets,
+}
+
+/// Sets one field of a stored document in the change's transaction and
+/// appends the change (`what`, why, who, when) with the document before and
+/// after; an unknown id is `NotFound`.
+pub(super) fn set_field(
+    tx: &Transaction<'_>,
+    table: Table,
+    id: &str,
+    (key, value): (&str, Value),
+    (what, why, who, now): (&str, Option<&str>, &str, DateTime<Utc>),
+) -> R<i64> {
+    let (select, update, noun) = match table {
+        Table::Regions => (
+            "SELECT body FROM regions WHERE id = ?1",
+            "UPDATE regions SET body = ?2 WHERE id = ?1",
+            "region",
+        ),
+        Table::Datasets => (
+            "SELECT body FROM datasets WHERE id = ?1",
+            "UPDATE datasets SET body = ?2 WHERE id = ?1",
+            "dataset",
+        ),
+    };
+    let body: Option<String> = tx.query_row(select, [id], |r| r.get(0)).optional()?;
+    let Some(body) = body else {
+        return Err(StateError::NotFound(format!(
+            "no {noun} `{id}` in the store"
+        )));
+    };
+    let before = parse(&body, || format!("{noun} {id}"))?;
+    let mut after = before.clone();
+    if let Some(o) = after.as_object_mut() {
+        o.insert(key.into(), value);
+    }
+    tx.execute(update, params![id, after.to_string()])?;
+    append(tx, now, who, what, id, why, Some(before), Some(after))
 }
 
 /// An object's field as text.
