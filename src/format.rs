@@ -70,7 +70,7 @@ pub fn format(text: &str) -> Result<String, Vec<Diagnostic>> {
         } else {
             match first {
                 "package" | "use" | "set" | "classification" | "profile" | "condition"
-                | "field" | "actions" | "obligations" | "permit" | "forbid" => {
+                | "field" | "actions" | "obligations" | "grants" | "permit" | "forbid" => {
                     in_where = false;
                     0
                 }

@@ -60,7 +60,7 @@ fn declarations(sources: &Sources) -> Vec<Decl> {
                         format!("field `{}`: {ty}", names.join(".")),
                     )
                 }
-                Item::Actions(_) | Item::Obligations(_) => continue,
+                Item::Actions(_) | Item::Obligations(_) | Item::GrantBound { .. } => continue,
                 Item::Condition(c) => {
                     let params: Vec<&str> = c.params.iter().map(|p| p.name.as_str()).collect();
                     let params = if params.is_empty() {

@@ -268,3 +268,27 @@ fn a_store_is_seeded_once_and_a_bad_url_says_what_to_write() {
 fn rusqlite_open(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
+
+#[test]
+fn a_request_longer_than_the_policy_lets_grants_last_is_refused_when_made() {
+    let (mut s, _) = store("bounds");
+    let req = GrantRequest {
+        principal: "alice".into(),
+        classifications: vec!["identity".into()],
+        to_country: "US".into(),
+        duration: Some("120d".into()),
+        ..Default::default()
+    };
+    let now = at("2026-03-02T09:00:00Z");
+    let e = s
+        .request_grant_within(&req, "alice", now, Some(90 * 86_400))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at most 90d"), "{e}");
+    let ok = GrantRequest {
+        duration: Some("90d".into()),
+        ..req
+    };
+    s.request_grant_within(&ok, "alice", now, Some(90 * 86_400))
+        .unwrap();
+}

@@ -38,6 +38,13 @@ impl<'s> Checker<'s> {
                         let set = self.declared_obligations.get_or_insert_with(Vec::new);
                         set.extend(names.iter().map(|n| n.name.clone()));
                     }
+                    Item::GrantBound { class, seconds, .. } => {
+                        let classification = class.as_ref().map(|c| self.intern(&c.name));
+                        self.prog.grant_bounds.push(crate::ir::GrantBound {
+                            classification,
+                            seconds: *seconds,
+                        });
+                    }
                     _ => {}
                 }
             }

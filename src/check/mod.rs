@@ -264,6 +264,7 @@ impl<'s> Checker<'s> {
                 atoms: Vec::new(),
                 extras: Vec::new(),
                 fields: Vec::new(),
+                grant_bounds: Vec::new(),
                 messages: Vec::new(),
                 rules: Vec::new(),
                 actions: Vec::new(),
@@ -390,6 +391,14 @@ impl<'s> Checker<'s> {
             self.resolve_set_decl(i, files);
         }
         self.declare_classes_and_profiles(files);
+        // A bound names a declared classification.
+        for f in files {
+            for item in &f.items {
+                if let Item::GrantBound { class: Some(c), .. } = item {
+                    self.check_value(Kind::Class, &c.name, c.span);
+                }
+            }
+        }
         self.guarded = lints::guards(files);
         self.rules(files);
         self.unused();

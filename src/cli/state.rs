@@ -96,6 +96,9 @@ pub(super) enum GrantsCmd {
         store: StoreArg,
         #[command(flatten)]
         who: Who,
+        /// The policies whose bounds on grants apply. Absent: the bundled library.
+        #[command(flatten)]
+        policy: PolicyArgs,
         /// Whose exception it is.
         #[arg(long)]
         principal: String,
@@ -256,6 +259,7 @@ pub(super) fn grants(cmd: GrantsCmd) -> Result<u8, Fail> {
     match cmd {
         GrantsCmd::Request {
             store,
+            policy,
             who,
             principal,
             resource,
@@ -285,7 +289,8 @@ pub(super) fn grants(cmd: GrantsCmd) -> Result<u8, Fail> {
                 duration,
                 reason,
             };
-            let id = open(&store)?.request_grant(&req, &who.identity, now)?;
+            let max = program(&policy)?.grant_bound(req.classifications.iter().map(String::as_str));
+            let id = open(&store)?.request_grant_within(&req, &who.identity, now, max)?;
             outln!("{id}");
             Ok(0)
         }

@@ -258,6 +258,9 @@ pub enum GrantCheck {
     Revoked,
     /// Its purpose is not the request's.
     Purpose,
+    /// It lasts longer than the policy lets grants last
+    /// (`grants last at most 365d`), or has no `valid_from` to count from.
+    TooLong,
 }
 
 impl Engine {

@@ -32,6 +32,7 @@ use crate::ir::*;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rustc_hash::FxHashMap;
 use trace::Recorder;
+pub use walk::render_duration;
 use walk::{Ctx, Eval};
 
 /// How much of the reasoning a decision carries.

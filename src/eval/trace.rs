@@ -128,6 +128,14 @@ fn grant_why(
             g.purpose.as_deref().unwrap_or(""),
             purpose.map_or("(missing)".into(), |p| format!("`{p}`"))
         ),
+        GrantCheck::TooLong => match g.valid_from {
+            Some(f) => format!(
+                "it lasts longer than the policy lets such grants last (from {} to {})",
+                t(f),
+                t(g.expires_at)
+            ),
+            None => "the policy bounds how long such grants last, and it has no valid_from to count from".into(),
+        },
     }
 }
 

@@ -286,6 +286,15 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                 return Err(GrantCheck::Purpose);
             }
         }
+        let p = &self.ctx.e.program;
+        if !p.grant_bounds.is_empty() {
+            if let Some(max) = p.grant_bound(g.classifications.iter().map(String::as_str)) {
+                let lasts = g.valid_from.map(|f| (g.expires_at - f).num_seconds());
+                if lasts.is_none_or(|s| s > max) {
+                    return Err(GrantCheck::TooLong);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -798,7 +807,8 @@ fn render_text(p: &Program, v: Val<'_>) -> String {
     }
 }
 
-fn render_duration(d: i64) -> String {
+/// A duration as a policy writes it (`90d`, `36h`, `45s`).
+pub fn render_duration(d: i64) -> String {
     for (unit, secs) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)] {
         if d != 0 && d % secs == 0 {
             return format!("{}{unit}", d / secs);

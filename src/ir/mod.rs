@@ -72,6 +72,10 @@ pub struct Program {
     /// refused (an input error, or a deny saying why).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldDecl>,
+    /// How long grants may last (`grants of identity last at most 90d`): a
+    /// grant that lasts longer never counts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grant_bounds: Vec<GrantBound>,
     /// Rule messages, as text and the values put in.
     pub messages: Vec<Vec<MessagePart>>,
     /// The rules, in declaration order (reasons are reported in this order).
@@ -312,6 +316,34 @@ pub enum ExtraRoot {
     Source,
     /// An attribute of the target region: `target.…`.
     Target,
+}
+
+/// A bound on how long grants may last.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GrantBound {
+    /// The classification it bounds (`None`: every grant).
+    pub classification: Option<Sym>,
+    /// The longest a grant may last, from `valid_from` to `expires_at`, in seconds.
+    pub seconds: i64,
+}
+
+impl Program {
+    /// The longest a grant covering these classifications may last: the
+    /// least of the bounds that apply (`None`: unbounded).
+    #[inline]
+    pub fn grant_bound<'a>(
+        &self,
+        classifications: impl Iterator<Item = &'a str> + Clone,
+    ) -> Option<i64> {
+        self.grant_bounds
+            .iter()
+            .filter(|b| match b.classification {
+                None => true,
+                Some(c) => classifications.clone().any(|x| x == self.sym(c)),
+            })
+            .map(|b| b.seconds)
+            .min()
+    }
 }
 
 /// The type of a declared field.

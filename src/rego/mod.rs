@@ -204,6 +204,15 @@ impl Exporter<'_> {
             sv_profiles.join(",\n")
         );
         self.declared_fields();
+        let bounds: Vec<String> = p
+            .grant_bounds
+            .iter()
+            .map(|b| {
+                let c = b.classification.map_or("null".to_string(), |c| q(p.sym(c)));
+                format!("{{\"classification\": {c}, \"seconds\": {}}}", b.seconds)
+            })
+            .collect();
+        let _ = writeln!(self.out, "sv_bounds := [{}]\n", bounds.join(", "));
     }
 
     /// The declared fields' checks: `sv_unfit` when the request, a region

@@ -255,6 +255,24 @@ sv_grant_valid(g) if {
 	sv_now < time.parse_rfc3339_ns(g.expires_at)
 	sv_not_revoked(g)
 	sv_purpose_ok(g)
+	not sv_too_long(g)
+}
+
+# A bound of the policy's (`grants last at most 365d`) that the grant exceeds,
+# or one that applies to a grant without valid_from to count from.
+sv_too_long(g) if {
+	some b in sv_bounds
+	sv_bound_applies(b, g)
+	not sv_within(b, g)
+}
+
+sv_bound_applies(b, _) if b.classification == null
+
+sv_bound_applies(b, g) if b.classification in sv_lst(object.get(g, "classifications", null))
+
+sv_within(b, g) if {
+	is_string(g.valid_from)
+	sv_span(time.parse_rfc3339_ns(g.expires_at), time.parse_rfc3339_ns(g.valid_from)) <= b.seconds * 1000000000
 }
 
 sv_from_ok(g) if not is_string(g.valid_from)

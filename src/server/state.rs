@@ -172,7 +172,11 @@ pub(super) async fn request_grant(
             Err(r) => return r,
         };
         let now = chrono::Utc::now();
-        match change(&s, |db| db.request_grant(&req, &caller.identity, now)) {
+        let max = s
+            .engine()
+            .program()
+            .grant_bound(req.classifications.iter().map(String::as_str));
+        match change(&s, |db| db.request_grant_within(&req, &caller.identity, now, max)) {
             Ok((id, version)) => (
                 StatusCode::CREATED,
                 axum::Json(json!({ "id": id, "state": "pending", "version": version, "by": &*caller.identity })),

@@ -108,6 +108,19 @@ impl Store {
         who: &str,
         now: DateTime<Utc>,
     ) -> R<String> {
+        self.request_grant_within(req, who, now, None)
+    }
+
+    /// [`Store::request_grant`] under a policy's bound on how long such a
+    /// grant may last (`grants last at most 365d`): a longer request is
+    /// refused now, saying the bound.
+    pub fn request_grant_within(
+        &mut self,
+        req: &GrantRequest,
+        who: &str,
+        now: DateTime<Utc>,
+        max_seconds: Option<i64>,
+    ) -> R<String> {
         if who.trim().is_empty() {
             return Err(StateError::Refused("a request needs a requester".into()));
         }
@@ -133,6 +146,14 @@ impl Store {
             return Err(StateError::Refused(
                 "expires_at: the grant would end before it is requested".into(),
             ));
+        }
+        if let Some(max) = max_seconds {
+            if (expires_at - now).num_seconds() > max {
+                return Err(StateError::Refused(format!(
+                    "expires_at: the policy lets such grants last at most {}: ask for a shorter one",
+                    crate::eval::render_duration(max)
+                )));
+            }
         }
         let tx = self.db.transaction()?;
         let n: i64 = tx.query_row("SELECT COUNT(*) + 1 FROM grants", [], |r| r.get(0))?;

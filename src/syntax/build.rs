@@ -88,6 +88,22 @@ pub(super) fn build_file(f: At, file: P) -> File {
                     items.push(Item::Field { path, ty, list });
                 }
             }
+            Rule::grants_decl => {
+                let mut class = None;
+                let mut seconds = 0;
+                for q in p.into_inner() {
+                    match q.as_rule() {
+                        Rule::ident => class = Some(ident(f, q)),
+                        Rule::duration => {
+                            if let Expr::Lit(Lit::Duration(d), _) = build_expr(f, q) {
+                                seconds = d;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                items.push(Item::GrantBound { class, seconds });
+            }
             Rule::actions_decl => {
                 items.push(Item::Actions(p.into_inner().map(|i| ident(f, i)).collect()))
             }

@@ -79,6 +79,11 @@ pub(crate) enum Item {
     Actions(Vec<Ident>),
     /// `obligations [...]`.
     Obligations(Vec<Ident>),
+    /// `grants [of CLASS] last at most DURATION` (seconds).
+    GrantBound {
+        class: Option<Ident>,
+        seconds: i64,
+    },
     Rule(RuleDecl),
 }
 

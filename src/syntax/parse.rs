@@ -213,7 +213,7 @@ fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
                     "and" | "or" | "in" | "is" | "satisfies" | "when" | "where" | "because"
                     | "with" | "cites" | "permit" | "forbid" | "set" | "profile"
                     | "classification" | "condition" | "package" | "use" | "field" | "actions"
-                    | "obligations" => {
+                    | "grants" | "obligations" => {
                         if let Some(l) = levels.last_mut() {
                             depth = depth.saturating_sub(l.0 + l.1);
                             *l = (0, 0);
@@ -286,8 +286,9 @@ fn parse_piece(at: At, text: &str, first: bool) -> Result<File, Vec<Diagnostic>>
     Err(errors)
 }
 
-const ITEM_WORDS: [&str; 10] = [
+const ITEM_WORDS: [&str; 11] = [
     "actions",
+    "grants",
     "field",
     "obligations",
     "condition",
@@ -381,6 +382,7 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         | Rule::field_decl
         | Rule::actions_decl
         | Rule::obligations_decl
+        | Rule::grants_decl
         | Rule::rule_decl
         | Rule::effect
         | Rule::EOI => (8, "a new declaration (`permit`, `forbid`, `set`, `profile`, `classification`, `condition`)"),

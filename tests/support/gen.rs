@@ -402,6 +402,16 @@ pub fn policy(rng: &mut Rng, rules: usize) -> String {
          condition near(g) = g.to_country in [principal.country, target.country]\n\
          condition home(c) = target.country == c or source.country == c\n\n",
     );
+    // Bounds on grants, sometimes: grants here last 0 to 31 days.
+    if rng.chance(50) {
+        let bounds: &[&str] = &[
+            "grants last at most 30d\n\n",
+            "grants of identity last at most 2d\n\n",
+            "grants last at most 1d\ngrants of content last at most 20d\n\n",
+        ];
+        let bound: &&str = rng.pick(bounds);
+        s.push_str(bound);
+    }
     if !declared.is_empty() {
         s.push_str(
             "field resource.tenant: string\n\
