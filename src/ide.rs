@@ -60,7 +60,10 @@ fn declarations(sources: &Sources) -> Vec<Decl> {
                         format!("field `{}`: {ty}", names.join(".")),
                     )
                 }
-                Item::Actions(_) | Item::Obligations(_) | Item::GrantBound { .. } => continue,
+                Item::Actions(_)
+                | Item::Obligations(_)
+                | Item::GrantBound { .. }
+                | Item::ApproverRole { .. } => continue,
                 Item::Condition(c) => {
                     let params: Vec<&str> = c.params.iter().map(|p| p.name.as_str()).collect();
                     let params = if params.is_empty() {

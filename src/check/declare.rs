@@ -38,6 +38,14 @@ impl<'s> Checker<'s> {
                         let set = self.declared_obligations.get_or_insert_with(Vec::new);
                         set.extend(names.iter().map(|n| n.name.clone()));
                     }
+                    Item::ApproverRole { class, role } => {
+                        let classification = class.as_ref().map(|c| self.intern(&c.name));
+                        let role = self.intern(&role.name);
+                        self.prog.approver_roles.push(crate::ir::ApproverRole {
+                            classification,
+                            role,
+                        });
+                    }
                     Item::GrantBound { class, seconds, .. } => {
                         let classification = class.as_ref().map(|c| self.intern(&c.name));
                         self.prog.grant_bounds.push(crate::ir::GrantBound {

@@ -265,6 +265,7 @@ impl<'s> Checker<'s> {
                 extras: Vec::new(),
                 fields: Vec::new(),
                 grant_bounds: Vec::new(),
+                approver_roles: Vec::new(),
                 messages: Vec::new(),
                 rules: Vec::new(),
                 actions: Vec::new(),
@@ -394,7 +395,9 @@ impl<'s> Checker<'s> {
         // A bound names a declared classification.
         for f in files {
             for item in &f.items {
-                if let Item::GrantBound { class: Some(c), .. } = item {
+                if let Item::GrantBound { class: Some(c), .. }
+                | Item::ApproverRole { class: Some(c), .. } = item
+                {
                     self.check_value(Kind::Class, &c.name, c.span);
                 }
             }

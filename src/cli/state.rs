@@ -137,6 +137,12 @@ pub(super) enum GrantsCmd {
         store: StoreArg,
         #[command(flatten)]
         who: Who,
+        /// A role the approver holds (`dpo`), for the policy's approver roles; repeatable.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// The policies whose approver roles apply. Absent: the bundled library.
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
     /// Reject a pending request, saying why.
     #[command(after_help = "Examples:
@@ -294,8 +300,29 @@ pub(super) fn grants(cmd: GrantsCmd) -> Result<u8, Fail> {
             outln!("{id}");
             Ok(0)
         }
-        GrantsCmd::Approve { id, store, who } => {
-            let v = open(&store)?.approve(&id, &who.identity, now)?;
+        GrantsCmd::Approve {
+            id,
+            store,
+            who,
+            roles,
+            policy,
+        } => {
+            let mut db = open(&store)?;
+            let (g, _, _) = db.grant(&id, now)?;
+            let classes: Vec<&str> = g
+                .get("classifications")
+                .and_then(serde_json::Value::as_array)
+                .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+                .unwrap_or_default();
+            let program = program(&policy)?;
+            let required = program.approver_roles(classes.iter().copied());
+            if let Some(missing) = required.iter().find(|r| !roles.iter().any(|x| x == *r)) {
+                return Err(Fail(format!(
+                    "grant {id} needs an approver with the role `{missing}` (the policy says so): give --role {missing} if {} holds it",
+                    who.identity
+                )));
+            }
+            let v = db.approve(&id, &who.identity, now)?;
             eprintln!(
                 "sovra: {id} approved by {} (state version {v})",
                 who.identity

@@ -76,6 +76,10 @@ pub struct Program {
     /// grant that lasts longer never counts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grant_bounds: Vec<GrantBound>,
+    /// Roles an approver must hold (`grants of identity need approver role
+    /// dpo`): the state workflow's rule for approving.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approver_roles: Vec<ApproverRole>,
     /// Rule messages, as text and the values put in.
     pub messages: Vec<Vec<MessagePart>>,
     /// The rules, in declaration order (reasons are reported in this order).
@@ -327,7 +331,36 @@ pub struct GrantBound {
     pub seconds: i64,
 }
 
+/// A role an approver must hold.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApproverRole {
+    /// The classification whose grants it concerns (`None`: every grant).
+    pub classification: Option<Sym>,
+    /// The role.
+    pub role: Sym,
+}
+
 impl Program {
+    /// The roles an approver of a grant covering these classifications must
+    /// hold (all of them).
+    pub fn approver_roles<'a>(
+        &self,
+        classifications: impl Iterator<Item = &'a str> + Clone,
+    ) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for r in &self.approver_roles {
+            let applies = match r.classification {
+                None => true,
+                Some(c) => classifications.clone().any(|x| x == self.sym(c)),
+            };
+            let role = self.sym(r.role);
+            if applies && !out.contains(&role) {
+                out.push(role);
+            }
+        }
+        out
+    }
+
     /// The longest a grant covering these classifications may last: the
     /// least of the bounds that apply (`None`: unbounded).
     #[inline]

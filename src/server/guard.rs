@@ -40,6 +40,7 @@ pub struct Token {
     hash: [u8; 32],
     scopes: Scopes,
     identity: std::sync::Arc<str>,
+    roles: std::sync::Arc<[String]>,
 }
 
 fn parse_scopes(words: &str, at: &dyn Fn() -> String) -> Result<Scopes, String> {
@@ -79,12 +80,21 @@ pub fn load_tokens(path: &Path) -> Result<Vec<Token>, String> {
             continue;
         }
         let words: Vec<&str> = line.split_whitespace().collect();
-        let (identity, token, scopes) = match words.as_slice() {
-            [identity, token, scopes] => (Some(*identity), *token, *scopes),
-            [scopes, token] => (None, *token, *scopes),
+        let (identity, token, scopes, roles) = match words.as_slice() {
+            [identity, token, scopes, roles] => {
+                let Some(roles) = roles.strip_prefix("roles=") else {
+                    return Err(format!(
+                        "{}: the fourth word gives the identity's roles: `roles=dpo,legal`",
+                        at()
+                    ));
+                };
+                (Some(*identity), *token, *scopes, roles)
+            }
+            [identity, token, scopes] => (Some(*identity), *token, *scopes, ""),
+            [scopes, token] => (None, *token, *scopes, ""),
             _ => {
                 return Err(format!(
-                    "{}: write `IDENTITY TOKEN SCOPES`, such as `alice 3f9c1e… evaluate,request` (scopes: {})",
+                    "{}: write `IDENTITY TOKEN SCOPES [roles=ROLE,…]`, such as `alice 3f9c1e… evaluate,request` (scopes: {})",
                     at(),
                     SCOPES.join(", ")
                 ))
@@ -112,10 +122,16 @@ pub fn load_tokens(path: &Path) -> Result<Vec<Token>, String> {
                 format!("token-{}", hex.get(7..15).unwrap_or(""))
             }
         };
+        let roles: Vec<String> = roles
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .collect();
         out.push(Token {
             hash,
             scopes: s,
             identity: identity.into(),
+            roles: roles.into(),
         });
     }
     Ok(out)
@@ -128,6 +144,8 @@ pub fn load_tokens(path: &Path) -> Result<Vec<Token>, String> {
 pub struct Caller {
     pub scopes: Scopes,
     pub identity: std::sync::Arc<str>,
+    /// The roles the tokens file gives the identity (`roles=dpo`).
+    pub roles: std::sync::Arc<[String]>,
 }
 
 /// When the work of a request must stop: its time limit from arrival.
@@ -201,6 +219,7 @@ fn token_caller(tokens: &[Token], headers: &HeaderMap) -> Result<Caller, &'stati
             found = Some(Caller {
                 scopes: t.scopes,
                 identity: t.identity.clone(),
+                roles: t.roles.clone(),
             });
         }
     }
@@ -266,6 +285,7 @@ pub async fn guard(State(s): State<St>, mut req: Request, next: Next) -> Respons
                 approve: true,
             },
             identity: "local".into(),
+            roles: Vec::new().into(),
         },
         Some(tokens) => match token_caller(tokens, headers) {
             Ok(caller) => caller,
@@ -469,6 +489,9 @@ mod tests {
             .unwrap();
         assert!(e.contains(":2: this token is given twice"), "{e}");
         let e = tokens("alice\n").err().unwrap();
-        assert!(e.contains(":1: write `IDENTITY TOKEN SCOPES`"), "{e}");
+        assert!(
+            e.contains(":1: write `IDENTITY TOKEN SCOPES [roles=ROLE,…]`"),
+            "{e}"
+        );
     }
 }

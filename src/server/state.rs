@@ -214,8 +214,25 @@ pub(super) async fn decide_grant(
         let now = chrono::Utc::now();
         let who = caller.identity.clone();
         let reason = why.reason.as_deref();
+        let program = s.engine().program().clone();
+        let roles = caller.roles.clone();
         let made = match verb.as_str() {
-            "approve" => change(&s, |db| db.approve(&id, &who, now)),
+            "approve" => change(&s, |db| {
+                // The policy's approver roles for this grant's classifications.
+                let (g, _, _) = db.grant(&id, now)?;
+                let classes: Vec<&str> = g
+                    .get("classifications")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let required = program.approver_roles(classes.iter().copied());
+                if let Some(missing) = required.iter().find(|r| !roles.iter().any(|x| x == *r)) {
+                    return Err(StateError::Forbidden(format!(
+                        "grant {id} needs an approver with the role `{missing}` (the policy says so); {who} does not have it"
+                    )));
+                }
+                db.approve(&id, &who, now)
+            }),
             "reject" => change(&s, |db| db.reject(&id, &who, reason, now)),
             "revoke" => change(&s, |db| db.revoke(&id, &who, reason, now)),
             _ => return super::not_found_now(),

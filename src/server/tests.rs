@@ -242,6 +242,12 @@ async fn call_as(app: &Router, method: &str, path: &str, token: &str, body: &str
 /// A router over a fresh state store (the bundled catalog, no grants), with
 /// the tokens alice (evaluate, request), ben (approve) and ops (admin).
 fn state_app(name: &str) -> (Router, std::path::PathBuf) {
+    state_app_over(name, &[])
+}
+
+/// [`state_app`] over the policies at `policies`, with `carol`, an approver
+/// who holds the role `dpo`.
+fn state_app_over(name: &str, policies: &[PathBuf]) -> (Router, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("sovra-serve-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -261,17 +267,18 @@ fn state_app(name: &str) -> (Router, std::path::PathBuf) {
         &tokens,
         "alice alice-0123456789abcdef evaluate,request\n\
          ben   ben-0123456789abcdefgh approve\n\
-         ops   ops-0123456789abcdefgh admin,evaluate\n",
+         ops   ops-0123456789abcdefgh admin,evaluate\n\
+         carol carol-0123456789abcdef approve roles=dpo,legal\n",
     )
     .unwrap();
     let state = Arc::new(AppState {
         engine: RwLock::new(Arc::new(Engine::new(
-            compile(&[]).unwrap_or_else(|e| panic!("{e}")),
+            compile(policies).unwrap_or_else(|e| panic!("{e}")),
             regions,
             grants,
         ))),
         update: Mutex::new(()),
-        policies: Vec::new(),
+        policies: policies.to_vec(),
         tokens: Some(guard::load_tokens(&tokens).unwrap()),
         hosts: None,
         log: None,
@@ -448,5 +455,43 @@ async fn datasets_are_classified_when_registered_and_fill_requests_and_failover(
     )
     .await;
     assert_eq!(st, 400, "an unknown region is refused");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_policy_can_require_an_approver_role_and_bound_a_grant() {
+    let policy = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/cases/bounds/policy"
+    ));
+    let (app, dir) = state_app_over("roles", &[policy]);
+    let (alice, ben, carol) = (
+        "alice-0123456789abcdef",
+        "ben-0123456789abcdefgh",
+        "carol-0123456789abcdef",
+    );
+    // Longer than `grants of identity last at most 90d`: refused when asked.
+    let long = r#"{"principal":"alice","classifications":["identity"],"to_country":"US","duration":"120d"}"#;
+    let (st, b) = call_as(&app, "POST", "/v1/grants", alice, long).await;
+    assert_eq!(st, 400, "{b}");
+    assert!(b.contains("at most 90d"), "{b}");
+    let ok = long.replace("120d", "60d");
+    let (st, b) = call_as(&app, "POST", "/v1/grants", alice, &ok).await;
+    assert_eq!(st, 201, "{b}");
+    let id = json(&b)["id"].as_str().unwrap().to_string();
+    // `grants of identity need approver role dpo`: ben has no such role.
+    let (st, b) = call_as(&app, "POST", &format!("/v1/grants/{id}/approve"), ben, "{}").await;
+    assert_eq!(st, 403, "{b}");
+    assert!(b.contains("the role `dpo`"), "{b}");
+    let (st, b) = call_as(
+        &app,
+        "POST",
+        &format!("/v1/grants/{id}/approve"),
+        carol,
+        "{}",
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(json(&b)["grant"]["approved_by"], "carol");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -90,19 +90,30 @@ pub(super) fn build_file(f: At, file: P) -> File {
             }
             Rule::grants_decl => {
                 let mut class = None;
-                let mut seconds = 0;
                 for q in p.into_inner() {
                     match q.as_rule() {
                         Rule::ident => class = Some(ident(f, q)),
-                        Rule::duration => {
-                            if let Expr::Lit(Lit::Duration(d), _) = build_expr(f, q) {
-                                seconds = d;
+                        Rule::grants_last => {
+                            let seconds = match q.into_inner().next().map(|d| build_expr(f, d)) {
+                                Some(Expr::Lit(Lit::Duration(d), _)) => d,
+                                _ => 0,
+                            };
+                            items.push(Item::GrantBound {
+                                class: class.clone(),
+                                seconds,
+                            });
+                        }
+                        Rule::grants_role => {
+                            if let Some(role) = q.into_inner().next() {
+                                items.push(Item::ApproverRole {
+                                    class: class.clone(),
+                                    role: ident(f, role),
+                                });
                             }
                         }
                         _ => {}
                     }
                 }
-                items.push(Item::GrantBound { class, seconds });
             }
             Rule::actions_decl => {
                 items.push(Item::Actions(p.into_inner().map(|i| ident(f, i)).collect()))

@@ -84,6 +84,11 @@ pub(crate) enum Item {
         class: Option<Ident>,
         seconds: i64,
     },
+    /// `grants [of CLASS] need approver role ROLE`.
+    ApproverRole {
+        class: Option<Ident>,
+        role: Ident,
+    },
     Rule(RuleDecl),
 }
 
