@@ -93,11 +93,6 @@ fn duration(text: &str) -> Option<i64> {
     n.checked_mul(secs)
 }
 
-/// Whether two identities name the same person (trimmed, case-folded).
-fn same_person(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
-}
-
 impl Store {
     /// Records a request for a grant by `who`; returns its id. The grant is
     /// checked by the grants document's reader, so a country that is not a
@@ -228,7 +223,9 @@ impl Store {
             .and_then(|o| field(o, "requested_by"))
             .unwrap_or_default()
             .to_string();
-        if same_person(&requester, who) {
+        // The engine's own rule for separation of duties, so the workflow
+        // and a decision never disagree on who is the same person.
+        if crate::eval::same_identity(&requester, who) {
             return Err(StateError::Forbidden(format!(
                 "grant {id} was requested by {requester}: a different person approves or rejects it"
             )));
