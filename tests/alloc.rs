@@ -38,6 +38,23 @@ static GLOBAL: Counting = Counting;
 /// The count is global: one test at a time.
 static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Decides every request 100 times with a warmed scratch: how many were
+/// allowed, and how many heap allocations that took.
+fn measure(engine: &Engine, requests: &[Request]) -> (usize, usize) {
+    let mut scratch = Scratch::default();
+    for r in requests {
+        engine.verdict(r, &mut scratch); // warm the scratch buffers
+    }
+    let before = ALLOCS.load(Ordering::SeqCst);
+    let mut allowed = 0;
+    for _ in 0..100 {
+        for r in requests {
+            allowed += usize::from(engine.verdict(r, &mut scratch).allow);
+        }
+    }
+    (allowed, ALLOCS.load(Ordering::SeqCst) - before)
+}
+
 #[test]
 fn verdict_allocates_nothing() {
     let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
@@ -56,28 +73,12 @@ fn verdict_allocates_nothing() {
     .iter()
     .map(|r| Request::from_json(r).unwrap())
     .collect();
-    let mut scratch = Scratch::default();
-    for r in &requests {
-        engine.verdict(r, &mut scratch); // warm the scratch buffers
-    }
-    let before = ALLOCS.load(Ordering::SeqCst);
-    let mut allowed = 0;
-    for _ in 0..100 {
-        for r in &requests {
-            allowed += usize::from(engine.verdict(r, &mut scratch).allow);
-        }
-    }
-    let after = ALLOCS.load(Ordering::SeqCst);
+    let (allowed, allocations) = measure(&engine, &requests);
     assert_eq!(
         allowed, 200,
         "the replicate and the granted access are allowed"
     );
-    assert_eq!(
-        after - before,
-        0,
-        "verdict allocated {} times",
-        after - before
-    );
+    assert_eq!(allocations, 0, "verdict allocated {allocations} times");
 }
 
 #[test]
@@ -105,26 +106,10 @@ fn the_language_constructs_allocate_nothing_either() {
     .iter()
     .map(|r| Request::from_json(r).unwrap())
     .collect();
-    let mut scratch = Scratch::default();
-    for r in &requests {
-        engine.verdict(r, &mut scratch); // warm the scratch buffers
-    }
-    let before = ALLOCS.load(Ordering::SeqCst);
-    let mut allowed = 0;
-    for _ in 0..100 {
-        for r in &requests {
-            allowed += usize::from(engine.verdict(r, &mut scratch).allow);
-        }
-    }
-    let after = ALLOCS.load(Ordering::SeqCst);
+    let (allowed, allocations) = measure(&engine, &requests);
     assert_eq!(
         allowed, 400,
         "share, read, place_home and place_eu are allowed"
     );
-    assert_eq!(
-        after - before,
-        0,
-        "verdict allocated {} times",
-        after - before
-    );
+    assert_eq!(allocations, 0, "verdict allocated {allocations} times");
 }
