@@ -44,7 +44,7 @@ fn access_request() -> Request {
     .unwrap()
 }
 
-fn decide(s: &Store) -> String {
+fn decide(s: &mut Store) -> String {
     let (regions, grants) = s.documents().unwrap();
     let program = sovra::policy::compile(&sovra::policy::bundled()).unwrap();
     Engine::new(program, regions, grants)
@@ -57,7 +57,7 @@ fn decide(s: &Store) -> String {
 #[test]
 fn a_grant_is_requested_approved_by_another_person_and_then_counts() {
     let (mut s, _) = store("workflow");
-    assert_eq!(decide(&s), "deny", "no grant yet");
+    assert_eq!(decide(&mut s), "deny", "no grant yet");
     let req = GrantRequest {
         principal: "alice".into(),
         resource: Some("ds-customers".into()),
@@ -72,7 +72,7 @@ fn a_grant_is_requested_approved_by_another_person_and_then_counts() {
         .request_grant(&req, "alice", at("2026-03-02T09:00:00Z"))
         .unwrap();
     assert_eq!(id, "g-000001");
-    assert_eq!(decide(&s), "deny", "a pending request is not a grant");
+    assert_eq!(decide(&mut s), "deny", "a pending request is not a grant");
     // The requester never approves her own request, whatever the case or spaces.
     let e = s
         .approve(&id, " ALICE ", at("2026-03-02T10:00:00Z"))
@@ -80,7 +80,11 @@ fn a_grant_is_requested_approved_by_another_person_and_then_counts() {
     assert!(e.to_string().contains("a different person approves"), "{e}");
     s.approve(&id, "dpo-ben", at("2026-03-02T10:00:00Z"))
         .unwrap();
-    assert_eq!(decide(&s), "allow", "approved: it counts from its approval");
+    assert_eq!(
+        decide(&mut s),
+        "allow",
+        "approved: it counts from its approval"
+    );
     let e = s
         .approve(&id, "carol", at("2026-03-02T10:05:00Z"))
         .unwrap_err();
@@ -96,7 +100,7 @@ fn a_grant_is_requested_approved_by_another_person_and_then_counts() {
         at("2026-03-02T11:00:00Z"),
     )
     .unwrap();
-    assert_eq!(decide(&s), "deny", "revoked: effective at once");
+    assert_eq!(decide(&mut s), "deny", "revoked: effective at once");
     let (g, state, history) = s.grant(&id, at("2026-03-03T00:00:00Z")).unwrap();
     assert_eq!(state, GrantState::Revoked);
     assert_eq!(g["requested_by"], "alice");
@@ -142,7 +146,7 @@ fn requests_are_checked_when_made_and_states_read_at_an_instant() {
     s.approve(&a, "dpo", now).unwrap();
     s.reject(&b, "dpo", Some("no mechanism"), now).unwrap();
     let c = s.request_grant(&ok, "bob", now).unwrap();
-    let states = |t| {
+    let mut states = |t| {
         s.grants(None, at(t))
             .unwrap()
             .into_iter()
@@ -205,7 +209,7 @@ fn a_region_status_change_is_in_force_and_in_the_history() {
     assert!(e.to_string().contains("no region `mars-1`"), "{e}");
     // Reopened, the store holds what was committed.
     drop(s);
-    let s = Store::open(&format!("sqlite:{}", path.display())).unwrap();
+    let mut s = Store::open(&format!("sqlite:{}", path.display())).unwrap();
     assert_eq!(s.schema_version().unwrap(), 2);
     let (regions, _) = s.documents().unwrap();
     assert_eq!(
@@ -233,7 +237,7 @@ fn a_changed_or_removed_history_entry_fails_verification_naming_it() {
     db.execute("UPDATE history SET who = 'someone-else' WHERE seq = 2", [])
         .unwrap();
     drop(db);
-    let s = Store::open(&format!("sqlite:{}", path.display())).unwrap();
+    let mut s = Store::open(&format!("sqlite:{}", path.display())).unwrap();
     let e = s.verify().unwrap_err().to_string();
     assert!(
         e.contains("history entry 2 (region.status of eu-west-1"),
@@ -243,7 +247,7 @@ fn a_changed_or_removed_history_entry_fails_verification_naming_it() {
     let db = rusqlite_open(&path);
     db.execute("DELETE FROM history WHERE seq = 2", []).unwrap();
     drop(db);
-    let s = Store::open(&format!("sqlite:{}", path.display())).unwrap();
+    let mut s = Store::open(&format!("sqlite:{}", path.display())).unwrap();
     let e = s.verify().unwrap_err().to_string();
     assert!(e.contains("expected sequence number 2"), "{e}");
 }

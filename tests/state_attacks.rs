@@ -137,7 +137,7 @@ fn a_server_killed_under_load_loses_no_acknowledged_change() {
         !approved.is_empty() && !revoked.is_empty(),
         "approvals and revocations ran"
     );
-    let store = sovra::state::Store::open(&url).unwrap();
+    let mut store = sovra::state::Store::open(&url).unwrap();
     let now = chrono::Utc::now();
     for id in &requested {
         store

@@ -280,9 +280,8 @@ fn program(p: &PolicyArgs) -> Result<Program, Fail> {
 fn engine(p: &PolicyArgs, d: &DocArgs) -> Result<Engine, Fail> {
     let program = program(p)?;
     if let Some(url) = &d.state {
-        let store = sovra::state::Store::open(url)?;
-        let (regions, grants) = store.documents()?;
-        return Ok(Engine::new(program, regions, grants).with_state_version(store.version()?));
+        let now = sovra::state::Store::open(url)?.snapshot()?;
+        return Ok(Engine::new(program, now.regions, now.grants).with_state_version(now.version));
     }
     let regions = match &d.regions {
         None => bundled_regions(),

@@ -230,7 +230,7 @@ pub(super) fn run(cmd: Cmd) -> Result<u8, Fail> {
             regions,
             grants,
         } => {
-            let s = open(&store)?;
+            let mut s = open(&store)?;
             let r = serde_json::to_string_pretty(&s.regions_document()?)? + "\n";
             write_out(regions.as_deref(), &r)?;
             if let Some(g) = &grants {
@@ -401,7 +401,7 @@ pub(super) struct FailoverArgs {
 }
 
 pub(super) fn failover(a: FailoverArgs) -> Result<u8, Fail> {
-    let s = open(&a.store)?;
+    let mut s = open(&a.store)?;
     let (regions, grants) = s.documents()?;
     let e = Engine::new(program(&a.policy)?, regions, grants);
     let plan = sovra::state::failover(&e, &s.datasets(None)?, &a.region, &a.action);

@@ -722,7 +722,7 @@ pub fn run(cfg: Config, regions: Regions, grants: Grants) -> Result<(), String> 
     let mut engine = Engine::new(program, regions, grants);
     let mut registry = Vec::new();
     if let Some(st) = &store {
-        let db = st
+        let mut db = st
             .lock()
             .map_err(|_| "the state store's lock is poisoned".to_string())?;
         engine = engine.with_state_version(db.version().map_err(|e| e.to_string())?);
@@ -750,6 +750,9 @@ pub fn run(cfg: Config, regions: Regions, grants: Grants) -> Result<(), String> 
             store,
             registry: RwLock::new(Arc::new(registry)),
         });
+        if state.store.is_some() {
+            tokio::spawn(follow_store(state.clone()));
+        }
         let app = router(state.clone(), cfg.max_body, cfg.timeout);
         let auth = if state.tokens.is_some() {
             "bearer tokens required"
@@ -761,6 +764,38 @@ pub fn run(cfg: Config, regions: Regions, grants: Grants) -> Result<(), String> 
         eprintln!("sovra: shut down after the requests in flight");
         Ok(())
     })
+}
+
+/// How often a server with a state store asks it for changes other
+/// processes committed (the bound on how stale a replica can be, plus the
+/// time to rebuild the engine).
+const STATE_POLL: Duration = Duration::from_millis(100);
+
+/// Follows the store: puts in force, within [`STATE_POLL`], every change
+/// another replica (or `sovra grants … --state`) commits. While the store
+/// cannot be read, the server decides on the state version in force and
+/// says so once.
+async fn follow_store(s: St) {
+    let mut tick = tokio::time::interval(STATE_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        let st = s.clone();
+        match tokio::task::spawn_blocking(move || state::refresh(&st)).await {
+            Ok(Ok(_)) if failing => {
+                eprintln!("sovra: the state store answers again");
+                failing = false;
+            }
+            Ok(Err(e)) if !failing => {
+                eprintln!(
+                    "sovra: warning: {e}; deciding on the state version in force until it answers"
+                );
+                failing = true;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The HTTP API: every route, behind the guard (host, token, content

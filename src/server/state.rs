@@ -59,22 +59,19 @@ fn change<T>(
     let mut failed = None;
     s.update(|e| {
         let mut db = store.lock().unwrap_or_else(|p| p.into_inner());
-        match op(&mut db).and_then(|t| {
-            let (regions, grants) = db.documents()?;
-            let version = db.version()?;
-            Ok((t, version, regions, grants))
-        }) {
-            Ok((t, version, regions, grants)) => {
-                made = Some((t, version));
+        // The state after the change, read in one snapshot after its commit:
+        // this change and every one committed before it, here or elsewhere.
+        match op(&mut db).and_then(|t| Ok((t, db.snapshot()?))) {
+            Ok((t, now)) => {
+                made = Some((t, now.version));
                 // The registry's copy, swapped with the engine.
-                if let Ok(list) = db.datasets(None) {
-                    let slot = s.registry.write();
-                    match slot {
-                        Ok(mut g) => *g = std::sync::Arc::new(list),
-                        Err(p) => *p.into_inner() = std::sync::Arc::new(list),
-                    }
+                let list = std::sync::Arc::new(now.datasets);
+                match s.registry.write() {
+                    Ok(mut g) => *g = list,
+                    Err(p) => *p.into_inner() = list,
                 }
-                Engine::new(e.program().clone(), regions, grants).with_state_version(version)
+                Engine::new(e.program().clone(), now.regions, now.grants)
+                    .with_state_version(now.version)
             }
             Err(err) => {
                 failed = Some(err);
@@ -99,13 +96,39 @@ fn change<T>(
     }
 }
 
+/// Puts in force the changes another process committed (another replica
+/// on the same PostgreSQL database, or `sovra grants … --state` on the
+/// same SQLite file): when the store is at a newer version than the engine
+/// in force, the engine is rebuilt from a snapshot, under the update lock
+/// like any change. Returns the version in force after.
+pub(super) fn refresh(s: &St) -> Result<Option<i64>, String> {
+    let Some(store) = &s.store else {
+        return Ok(None);
+    };
+    let stored = store
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .version()
+        .map_err(|e| e.to_string())?;
+    if s.engine().state_version().is_some_and(|v| v >= stored) {
+        return Ok(Some(stored));
+    }
+    match change(s, |_| Ok(())) {
+        Ok(((), v)) => Ok(Some(v)),
+        Err(r) => Err(format!(
+            "the store's state at version {stored} could not be put in force ({})",
+            r.status()
+        )),
+    }
+}
+
 /// Reads the store without changing it.
-fn read<T>(s: &St, op: impl FnOnce(&Store) -> Result<T, StateError>) -> Result<T, Response> {
+fn read<T>(s: &St, op: impl FnOnce(&mut Store) -> Result<T, StateError>) -> Result<T, Response> {
     let Some(store) = &s.store else {
         return Err(no_store());
     };
-    let db = store.lock().unwrap_or_else(|p| p.into_inner());
-    op(&db).map_err(refused)
+    let mut db = store.lock().unwrap_or_else(|p| p.into_inner());
+    op(&mut db).map_err(refused)
 }
 
 fn answer(r: Result<Value, Response>) -> Response {
@@ -118,12 +141,11 @@ fn answer(r: Result<Value, Response>) -> Response {
 /// `GET /v1/regions`: the regions in force.
 pub(super) async fn regions(State(s): State<St>) -> Response {
     blocking(move || {
+        // The regions in force and the state version they are at (what the
+        // next decision uses), read from one engine.
         let e = s.engine();
-        let version = s
-            .store
-            .as_ref()
-            .and_then(|st| st.lock().ok().and_then(|db| db.version().ok()));
-        axum::Json(json!({ "regions": e.regions().regions, "version": version })).into_response()
+        axum::Json(json!({ "regions": e.regions().regions, "version": e.state_version() }))
+            .into_response()
     })
     .await
 }

@@ -40,38 +40,36 @@ impl Store {
             crate::country::Country::parse_assigned(c)
                 .map_err(|e| StateError::Refused(format!("home_country: {e}")))?;
         }
-        let tx = self.db.transaction()?;
-        for r in d.placements.iter().chain(&d.client_regions) {
-            known_region(&tx, r)?;
-        }
-        let exists: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM datasets WHERE id = ?1",
-            [&d.id],
-            |r| r.get(0),
-        )?;
-        if exists > 0 {
-            return Err(StateError::Refused(format!(
-                "dataset `{}` is registered already: change its placements, or register it under another id",
-                d.id
-            )));
-        }
         let body = serde_json::to_value(d).map_err(|e| StateError::Refused(e.to_string()))?;
-        tx.execute(
-            "INSERT INTO datasets (id, body) VALUES (?1, ?2)",
-            params![d.id, body.to_string()],
-        )?;
-        let seq = append(
-            &tx,
-            now,
-            who,
-            "dataset.register",
-            &d.id,
-            None,
-            None,
-            Some(body),
-        )?;
-        tx.commit()?;
-        Ok(seq)
+        self.db.write(|tx| {
+            for r in d.placements.iter().chain(&d.client_regions) {
+                known_region(tx, r)?;
+            }
+            let exists = tx.int(
+                "SELECT COUNT(*) FROM datasets WHERE id = $1",
+                &[(&d.id).into()],
+            )?;
+            if exists > 0 {
+                return Err(StateError::Refused(format!(
+                    "dataset `{}` is registered already: change its placements, or register it under another id",
+                    d.id
+                )));
+            }
+            tx.exec(
+                "INSERT INTO datasets (id, body) VALUES ($1, $2)",
+                &[(&d.id).into(), Arg::Text(&body.to_string())],
+            )?;
+            append(
+                tx,
+                now,
+                who,
+                "dataset.register",
+                &d.id,
+                None,
+                None,
+                Some(body),
+            )
+        })
     }
 
     /// Records where a dataset's copies are now, saying why.
@@ -83,47 +81,47 @@ impl Store {
         who: &str,
         now: DateTime<Utc>,
     ) -> R<i64> {
-        let tx = self.db.transaction()?;
-        for r in placements {
-            known_region(&tx, r)?;
-        }
-        let seq = set_field(
-            &tx,
-            Table::Datasets,
-            id,
-            ("placements", json!(placements)),
-            ("dataset.placements", why, who, now),
-        )?;
-        tx.commit()?;
-        Ok(seq)
+        self.db.write(|tx| {
+            for r in placements {
+                known_region(tx, r)?;
+            }
+            set_field(
+                tx,
+                Table::Datasets,
+                id,
+                ("placements", json!(placements)),
+                ("dataset.placements", why, who, now),
+            )
+        })
     }
 
     /// The registered datasets, oldest first; only those of a
     /// classification when given.
-    pub fn datasets(&self, classification: Option<&str>) -> R<Vec<Dataset>> {
-        let mut stmt = self
-            .db
-            .prepare("SELECT id, body FROM datasets ORDER BY rowid")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, body) = row?;
-            let d: Dataset = serde_json::from_str(&body).map_err(|e| StateError::Corrupt {
-                what: format!("dataset {id}"),
-                why: e.to_string(),
-            })?;
-            if classification.is_none_or(|c| c == d.classification) {
-                out.push(d);
-            }
-        }
-        Ok(out)
+    pub fn datasets(&mut self, classification: Option<&str>) -> R<Vec<Dataset>> {
+        let list = self.db.read(all)?;
+        Ok(list
+            .into_iter()
+            .filter(|d| classification.is_none_or(|c| c == d.classification))
+            .collect())
     }
 }
 
-fn known_region(tx: &Transaction<'_>, id: &str) -> R<()> {
-    let n: i64 = tx.query_row("SELECT COUNT(*) FROM regions WHERE id = ?1", [id], |r| {
-        r.get(0)
-    })?;
+/// Every registered dataset, oldest first.
+pub(super) fn all(tx: &mut Tx<'_>) -> R<Vec<Dataset>> {
+    let mut out = Vec::new();
+    for row in tx.rows("SELECT id, body FROM datasets ORDER BY rowid", &[])? {
+        let id = row.text(0)?;
+        let d: Dataset = serde_json::from_str(&row.text(1)?).map_err(|e| StateError::Corrupt {
+            what: format!("dataset {id}"),
+            why: e.to_string(),
+        })?;
+        out.push(d);
+    }
+    Ok(out)
+}
+
+fn known_region(tx: &mut Tx<'_>, id: &str) -> R<()> {
+    let n = tx.int("SELECT COUNT(*) FROM regions WHERE id = $1", &[id.into()])?;
     if n == 0 {
         return Err(StateError::Refused(format!(
             "`{id}` is not a region of the store's catalog"

@@ -150,47 +150,51 @@ impl Store {
                 )));
             }
         }
-        let tx = self.db.transaction()?;
-        let n: i64 = tx.query_row("SELECT COUNT(*) + 1 FROM grants", [], |r| r.get(0))?;
-        let id = format!("g-{n:06}");
-        let mut g = Map::new();
-        g.insert("id".into(), json!(id));
-        g.insert("principal".into(), json!(req.principal));
-        if let Some(r) = &req.resource {
-            g.insert("resource".into(), json!(r));
-        }
-        if !req.classifications.is_empty() {
-            g.insert("classifications".into(), json!(req.classifications));
-        }
-        g.insert("to_country".into(), json!(req.to_country));
-        if let Some(p) = &req.purpose {
-            g.insert("purpose".into(), json!(p));
-        }
-        if let Some(m) = &req.mechanism {
-            g.insert("mechanism".into(), json!(m));
-        }
-        g.insert("requested_by".into(), json!(who));
-        g.insert("expires_at".into(), json!(time(expires_at)));
-        let body = Value::Object(g);
-        // The grants document's own reader: the same errors, the same paths.
-        Grants::from_json(&json!({ "grants": [&body] }).to_string())
-            .map_err(|e| StateError::Refused(e.to_string().replace("grants[0].", "")))?;
-        tx.execute(
-            "INSERT INTO grants (id, body, state, requested_at) VALUES (?1, ?2, 'pending', ?3)",
-            params![id, body.to_string(), time(now)],
-        )?;
-        append(
-            &tx,
-            now,
-            who,
-            "grant.request",
-            &id,
-            req.reason.as_deref(),
-            None,
-            Some(body),
-        )?;
-        tx.commit()?;
-        Ok(id)
+        self.db.write(|tx| {
+            let n = tx.int("SELECT COUNT(*) + 1 FROM grants", &[])?;
+            let id = format!("g-{n:06}");
+            let mut g = Map::new();
+            g.insert("id".into(), json!(id));
+            g.insert("principal".into(), json!(req.principal));
+            if let Some(r) = &req.resource {
+                g.insert("resource".into(), json!(r));
+            }
+            if !req.classifications.is_empty() {
+                g.insert("classifications".into(), json!(req.classifications));
+            }
+            g.insert("to_country".into(), json!(req.to_country));
+            if let Some(p) = &req.purpose {
+                g.insert("purpose".into(), json!(p));
+            }
+            if let Some(m) = &req.mechanism {
+                g.insert("mechanism".into(), json!(m));
+            }
+            g.insert("requested_by".into(), json!(who));
+            g.insert("expires_at".into(), json!(time(expires_at)));
+            let body = Value::Object(g);
+            // The grants document's own reader: the same errors, the same paths.
+            Grants::from_json(&json!({ "grants": [&body] }).to_string())
+                .map_err(|e| StateError::Refused(e.to_string().replace("grants[0].", "")))?;
+            tx.exec(
+                "INSERT INTO grants (id, body, state, requested_at) VALUES ($1, $2, 'pending', $3)",
+                &[
+                    (&id).into(),
+                    Arg::Text(&body.to_string()),
+                    Arg::Text(&time(now)),
+                ],
+            )?;
+            append(
+                tx,
+                now,
+                who,
+                "grant.request",
+                &id,
+                req.reason.as_deref(),
+                None,
+                Some(body),
+            )?;
+            Ok(id)
+        })
     }
 
     /// Approves a pending request; the approver is never its requester.
@@ -211,97 +215,88 @@ impl Store {
         approve: bool,
         why: Option<&str>,
     ) -> R<i64> {
-        let tx = self.db.transaction()?;
-        let (before, state) = load(&tx, id)?;
-        if state != "pending" {
-            return Err(StateError::Refused(format!(
-                "grant {id} is {state}: only a pending request is approved or rejected"
-            )));
-        }
-        let requester = before
-            .as_object()
-            .and_then(|o| field(o, "requested_by"))
-            .unwrap_or_default()
-            .to_string();
-        // The engine's own rule for separation of duties, so the workflow
-        // and a decision never disagree on who is the same person.
-        if crate::eval::same_identity(&requester, who) {
-            return Err(StateError::Forbidden(format!(
+        self.db.write(|tx| {
+            let (before, state) = load(tx, id)?;
+            if state != "pending" {
+                return Err(StateError::Refused(format!(
+                    "grant {id} is {state}: only a pending request is approved or rejected"
+                )));
+            }
+            let requester = before
+                .as_object()
+                .and_then(|o| field(o, "requested_by"))
+                .unwrap_or_default()
+                .to_string();
+            // The engine's own rule for separation of duties, so the workflow
+            // and a decision never disagree on who is the same person.
+            if crate::eval::same_identity(&requester, who) {
+                return Err(StateError::Forbidden(format!(
                 "grant {id} was requested by {requester}: a different person approves or rejects it"
             )));
-        }
-        let mut after = before.clone();
-        let (what, new_state) = if approve {
-            if let Some(o) = after.as_object_mut() {
-                o.insert("approved_by".into(), json!(who));
-                o.insert("valid_from".into(), json!(time(now)));
             }
-            ("grant.approve", "approved")
-        } else {
-            ("grant.reject", "rejected")
-        };
-        tx.execute(
-            "UPDATE grants SET body = ?2, state = ?3 WHERE id = ?1",
-            params![id, after.to_string(), new_state],
-        )?;
-        let seq = append(&tx, now, who, what, id, why, Some(before), Some(after))?;
-        tx.commit()?;
-        Ok(seq)
+            let mut after = before.clone();
+            let (what, new_state) = if approve {
+                if let Some(o) = after.as_object_mut() {
+                    o.insert("approved_by".into(), json!(who));
+                    o.insert("valid_from".into(), json!(time(now)));
+                }
+                ("grant.approve", "approved")
+            } else {
+                ("grant.reject", "rejected")
+            };
+            tx.exec(
+                "UPDATE grants SET body = $2, state = $3 WHERE id = $1",
+                &[id.into(), Arg::Text(&after.to_string()), new_state.into()],
+            )?;
+            append(tx, now, who, what, id, why, Some(before), Some(after))
+        })
     }
 
     /// Revokes an approved grant, effective at `now`.
     pub fn revoke(&mut self, id: &str, who: &str, why: Option<&str>, now: DateTime<Utc>) -> R<i64> {
-        let tx = self.db.transaction()?;
-        let (before, state) = load(&tx, id)?;
-        if state != "approved" {
-            return Err(StateError::Refused(format!(
-                "grant {id} is {state}: only an approved grant is revoked"
-            )));
-        }
-        let mut after = before.clone();
-        if let Some(o) = after.as_object_mut() {
-            o.insert("revoked_at".into(), json!(time(now)));
-        }
-        tx.execute(
-            "UPDATE grants SET body = ?2, state = 'revoked' WHERE id = ?1",
-            params![id, after.to_string()],
-        )?;
-        let seq = append(
-            &tx,
-            now,
-            who,
-            "grant.revoke",
-            id,
-            why,
-            Some(before),
-            Some(after),
-        )?;
-        tx.commit()?;
-        Ok(seq)
+        self.db.write(|tx| {
+            let (before, state) = load(tx, id)?;
+            if state != "approved" {
+                return Err(StateError::Refused(format!(
+                    "grant {id} is {state}: only an approved grant is revoked"
+                )));
+            }
+            let mut after = before.clone();
+            if let Some(o) = after.as_object_mut() {
+                o.insert("revoked_at".into(), json!(time(now)));
+            }
+            tx.exec(
+                "UPDATE grants SET body = $2, state = 'revoked' WHERE id = $1",
+                &[id.into(), Arg::Text(&after.to_string())],
+            )?;
+            append(
+                tx,
+                now,
+                who,
+                "grant.revoke",
+                id,
+                why,
+                Some(before),
+                Some(after),
+            )
+        })
     }
 
     /// Every grant with its state at `now`, oldest first; only those in
     /// `state` when given.
     pub fn grants(
-        &self,
+        &mut self,
         state: Option<GrantState>,
         now: DateTime<Utc>,
     ) -> R<Vec<(Value, GrantState)>> {
-        let mut stmt = self
+        let rows = self
             .db
-            .prepare("SELECT id, body, state FROM grants ORDER BY rowid")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
+            .read(|tx| tx.rows("SELECT id, body, state FROM grants ORDER BY rowid", &[]))?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, body, stored) = row?;
-            let g = parse(&body, || format!("grant {id}"))?;
-            let s = state_at(&g, &stored, now);
+            let id = row.text(0)?;
+            let g = parse(&row.text(1)?, || format!("grant {id}"))?;
+            let s = state_at(&g, &row.text(2)?, now);
             if state.is_none_or(|want| want == s) {
                 out.push((g, s));
             }
@@ -310,41 +305,23 @@ impl Store {
     }
 
     /// One grant, its state at `now`, and its whole history.
-    pub fn grant(&self, id: &str, now: DateTime<Utc>) -> R<(Value, GrantState, Vec<Change>)> {
-        let row: Option<(String, String)> = self
-            .db
-            .query_row("SELECT body, state FROM grants WHERE id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        let Some((body, stored)) = row else {
-            return Err(StateError::NotFound(format!(
-                "no grant `{id}` in the store"
-            )));
-        };
-        let g = parse(&body, || format!("grant {id}"))?;
+    pub fn grant(&mut self, id: &str, now: DateTime<Utc>) -> R<(Value, GrantState, Vec<Change>)> {
+        let ((g, stored), history) = self.db.read(|tx| Ok((load(tx, id)?, history(tx)?)))?;
         let s = state_at(&g, &stored, now);
-        let history = self
-            .history()?
-            .into_iter()
-            .filter(|c| c.subject == id)
-            .collect();
+        let history = history.into_iter().filter(|c| c.subject == id).collect();
         Ok((g, s, history))
     }
 }
 
-/// A grant's body and stored state, for a change.
-fn load(tx: &Transaction<'_>, id: &str) -> R<(Value, String)> {
-    let row: Option<(String, String)> = tx
-        .query_row("SELECT body, state FROM grants WHERE id = ?1", [id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    let Some((body, state)) = row else {
+/// A grant's body and stored state.
+fn load(tx: &mut Tx<'_>, id: &str) -> R<(Value, String)> {
+    let row = tx.row("SELECT body, state FROM grants WHERE id = $1", &[id.into()])?;
+    let Some(row) = row else {
         return Err(StateError::NotFound(format!(
             "no grant `{id}` in the store"
         )));
     };
+    let (body, state) = (row.text(0)?, row.text(1)?);
     Ok((parse(&body, || format!("grant {id}"))?, state))
 }
 

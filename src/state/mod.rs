@@ -20,11 +20,12 @@
 
 use crate::documents::{Grants, Regions};
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use db::{Arg, Db, Tx};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 mod datasets;
+mod db;
 mod grants;
 
 pub use datasets::{failover, fill, Dataset};
@@ -34,11 +35,11 @@ pub use grants::{GrantRequest, GrantState};
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// The store URL is not one Sovra reads.
-    #[error("`{0}` is not a state store URL: write `sqlite:PATH` (such as `sqlite:state.db`)")]
+    #[error("`{0}` is not a state store URL: write `sqlite:PATH` (such as `sqlite:state.db`) or `postgres://USER@HOST/DATABASE`")]
     Url(String),
     /// The database refused.
     #[error("the state store: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(String),
     /// The store was made by a newer Sovra.
     #[error("the state store is at schema version {found}; this build knows up to {known}: upgrade Sovra")]
     Newer {
@@ -69,7 +70,8 @@ pub enum StateError {
 type R<T> = Result<T, StateError>;
 
 /// The schema, one migration a version: never edited once released, only
-/// appended to.
+/// appended to. SQLite's and PostgreSQL's say the same in each dialect
+/// (PostgreSQL has no implicit `rowid`, so its tables declare one).
 const MIGRATIONS: [&str; 2] = [
     "
     CREATE TABLE regions (id TEXT PRIMARY KEY, body TEXT NOT NULL);
@@ -93,6 +95,34 @@ const MIGRATIONS: [&str; 2] = [
 ",
     "
     CREATE TABLE datasets (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+",
+];
+
+/// [`MIGRATIONS`] for PostgreSQL.
+const PG_MIGRATIONS: [&str; 2] = [
+    "
+    CREATE TABLE regions (rowid BIGSERIAL, id TEXT PRIMARY KEY, body TEXT NOT NULL);
+    CREATE TABLE grants (
+        rowid BIGSERIAL,
+        id TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL,
+        requested_at TEXT NOT NULL
+    );
+    CREATE TABLE history (
+        seq BIGINT PRIMARY KEY,
+        at TEXT NOT NULL,
+        who TEXT NOT NULL,
+        what TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        why TEXT,
+        before TEXT,
+        after TEXT,
+        hash TEXT NOT NULL
+    );
+",
+    "
+    CREATE TABLE datasets (rowid BIGSERIAL, id TEXT PRIMARY KEY, body TEXT NOT NULL);
 ",
 ];
 
@@ -138,60 +168,49 @@ impl Change {
 
 /// A state store.
 pub struct Store {
-    db: Connection,
+    db: Db,
 }
 
 fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
+/// What an engine over a store decides on, read in one snapshot: the
+/// documents, the registered datasets and the state version they are at.
+pub struct Snapshot {
+    /// Today's regions.
+    pub regions: Regions,
+    /// Today's grants (approved and revoked).
+    pub grants: Grants,
+    /// The registered datasets.
+    pub datasets: Vec<Dataset>,
+    /// The state version (the last change's sequence number).
+    pub version: i64,
+}
+
 impl Store {
-    /// Opens (creating if need be) the store at `url` and brings its schema
-    /// up to date.
+    /// Opens (creating if need be) the store at `url` (`sqlite:PATH` or
+    /// `postgres://…`) and brings its schema up to date.
     pub fn open(url: &str) -> R<Store> {
-        let path = url
-            .strip_prefix("sqlite:")
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| StateError::Url(url.to_string()))?;
-        let db = Connection::open(path)?;
-        // Durable on commit; readers do not block the writer.
-        db.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-        )?;
-        db.busy_timeout(std::time::Duration::from_secs(5))?;
-        let mut s = Store { db };
-        s.migrate()?;
+        let mut s = Store { db: Db::open(url)? };
+        s.db.migrate(&MIGRATIONS, &PG_MIGRATIONS)?;
         Ok(s)
     }
 
-    fn migrate(&mut self) -> R<()> {
-        let found: i64 = self.db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let known = MIGRATIONS.len() as i64;
-        if found > known {
-            return Err(StateError::Newer { found, known });
-        }
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let tx = self.db.transaction()?;
-            tx.execute_batch(m)?;
-            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
-            tx.commit()?;
-        }
-        Ok(())
+    /// The database the store is in: `sqlite` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        self.db.kind()
     }
 
     /// The schema version (the number of migrations applied).
-    pub fn schema_version(&self) -> R<i64> {
-        Ok(self.db.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    pub fn schema_version(&mut self) -> R<i64> {
+        self.db.schema_version()
     }
 
     /// The state version: the sequence number of the last change (0 for a
     /// store never changed).
-    pub fn version(&self) -> R<i64> {
-        Ok(self
-            .db
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM history", [], |r| {
-                r.get(0)
-            })?)
+    pub fn version(&mut self) -> R<i64> {
+        self.db.read(version)
     }
 
     /// Seeds an empty store with a regions and a grants document (checked
@@ -201,97 +220,96 @@ impl Store {
             .map_err(|e| StateError::Refused(format!("the regions document: {e}")))?;
         Grants::from_json(grants)
             .map_err(|e| StateError::Refused(format!("the grants document: {e}")))?;
-        let tx = self.db.transaction()?;
-        let held: i64 = tx.query_row(
-            "SELECT (SELECT COUNT(*) FROM regions) + (SELECT COUNT(*) FROM history)",
-            [],
-            |row| row.get(0),
-        )?;
-        if held > 0 {
-            return Err(StateError::Refused(
-                "the store is not empty: `sovra state init` seeds a new store only".into(),
-            ));
-        }
-        for region in &r.regions {
-            let body =
-                serde_json::to_string(region).map_err(|e| StateError::Refused(e.to_string()))?;
-            tx.execute(
-                "INSERT INTO regions (id, body) VALUES (?1, ?2)",
-                params![region.id, body],
-            )?;
-        }
         let gdoc: Value =
             serde_json::from_str(grants).map_err(|e| StateError::Refused(e.to_string()))?;
-        for g in gdoc
-            .get("grants")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let id = g.get("id").and_then(Value::as_str).unwrap_or_default();
-            let state = if g.get("revoked_at").is_some_and(|v| !v.is_null()) {
-                "revoked"
-            } else if g.get("approved_by").is_some_and(|v| !v.is_null()) {
-                "approved"
-            } else {
-                "pending"
-            };
-            tx.execute(
-                "INSERT INTO grants (id, body, state, requested_at) VALUES (?1, ?2, ?3, ?4)",
-                params![id, g.to_string(), state, time(now)],
+        self.db.write(|tx| {
+            let held = tx.int(
+                "SELECT (SELECT COUNT(*) FROM regions) + (SELECT COUNT(*) FROM history)",
+                &[],
             )?;
-        }
-        let after = json!({ "regions": r.regions.len(), "grants": gdoc.get("grants").and_then(Value::as_array).map_or(0, Vec::len) });
-        append(&tx, now, who, "init", "*", None, None, Some(after))?;
-        tx.commit()?;
-        Ok(())
+            if held > 0 {
+                return Err(StateError::Refused(
+                    "the store is not empty: `sovra state init` seeds a new store only".into(),
+                ));
+            }
+            for region in &r.regions {
+                let body = serde_json::to_string(region)
+                    .map_err(|e| StateError::Refused(e.to_string()))?;
+                tx.exec(
+                    "INSERT INTO regions (id, body) VALUES ($1, $2)",
+                    &[Arg::Text(&region.id), Arg::Text(&body)],
+                )?;
+            }
+            let list = gdoc.get("grants").and_then(Value::as_array);
+            for g in list.into_iter().flatten() {
+                let id = g.get("id").and_then(Value::as_str).unwrap_or_default();
+                let state = if g.get("revoked_at").is_some_and(|v| !v.is_null()) {
+                    "revoked"
+                } else if g.get("approved_by").is_some_and(|v| !v.is_null()) {
+                    "approved"
+                } else {
+                    "pending"
+                };
+                tx.exec(
+                    "INSERT INTO grants (id, body, state, requested_at) VALUES ($1, $2, $3, $4)",
+                    &[
+                        id.into(),
+                        Arg::Text(&g.to_string()),
+                        state.into(),
+                        Arg::Text(&time(now)),
+                    ],
+                )?;
+            }
+            let after = json!({ "regions": r.regions.len(), "grants": list.map_or(0, Vec::len) });
+            append(tx, now, who, "init", "*", None, None, Some(after))?;
+            Ok(())
+        })
     }
 
     /// Today's regions document.
-    pub fn regions_document(&self) -> R<Value> {
-        let mut stmt = self
-            .db
-            .prepare("SELECT id, body FROM regions ORDER BY rowid")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, body) = row?;
-            out.push(parse(&body, || format!("region {id}"))?);
-        }
-        Ok(json!({ "regions": out }))
+    pub fn regions_document(&mut self) -> R<Value> {
+        self.db.read(regions_document)
     }
 
     /// Today's grants document: the approved and the revoked grants (a
     /// pending or rejected request is workflow, never a grant).
-    pub fn grants_document(&self) -> R<Value> {
-        let mut stmt = self.db.prepare(
-            "SELECT id, body FROM grants WHERE state IN ('approved', 'revoked') ORDER BY rowid",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, body) = row?;
-            out.push(parse(&body, || format!("grant {id}"))?);
-        }
-        Ok(json!({ "grants": out }))
+    pub fn grants_document(&mut self) -> R<Value> {
+        self.db.read(grants_document)
     }
 
     /// Today's documents, read by the documents' own readers: what an engine
     /// over this store decides on.
-    pub fn documents(&self) -> R<(Regions, Grants)> {
-        let regions = Regions::from_json(&self.regions_document()?.to_string()).map_err(|e| {
-            StateError::Corrupt {
-                what: "regions document".into(),
-                why: e.to_string(),
-            }
+    pub fn documents(&mut self) -> R<(Regions, Grants)> {
+        let s = self.snapshot()?;
+        Ok((s.regions, s.grants))
+    }
+
+    /// Today's documents, datasets and state version, read in one snapshot
+    /// (a change another replica commits meanwhile is in all of them or in
+    /// none).
+    pub fn snapshot(&mut self) -> R<Snapshot> {
+        let (r, g, datasets, version) = self.db.read(|tx| {
+            Ok((
+                regions_document(tx)?,
+                grants_document(tx)?,
+                datasets::all(tx)?,
+                version(tx)?,
+            ))
         })?;
-        let grants = Grants::from_json(&self.grants_document()?.to_string()).map_err(|e| {
-            StateError::Corrupt {
-                what: "grants document".into(),
-                why: e.to_string(),
-            }
+        let regions = Regions::from_json(&r.to_string()).map_err(|e| StateError::Corrupt {
+            what: "regions document".into(),
+            why: e.to_string(),
         })?;
-        Ok((regions, grants))
+        let grants = Grants::from_json(&g.to_string()).map_err(|e| StateError::Corrupt {
+            what: "grants document".into(),
+            why: e.to_string(),
+        })?;
+        Ok(Snapshot {
+            regions,
+            grants,
+            datasets,
+            version,
+        })
     }
 
     /// Sets a region's status (`active`, `degraded`, `draining`, `offline`),
@@ -310,62 +328,26 @@ impl Store {
                 crate::check::STATUSES.join(", ")
             )));
         }
-        let tx = self.db.transaction()?;
-        let seq = set_field(
-            &tx,
-            Table::Regions,
-            id,
-            ("status", json!(status)),
-            ("region.status", Some(reason), who, now),
-        )?;
-        tx.commit()?;
-        Ok(seq)
+        self.db.write(|tx| {
+            set_field(
+                tx,
+                Table::Regions,
+                id,
+                ("status", json!(status)),
+                ("region.status", Some(reason), who, now),
+            )
+        })
     }
 
     /// The history, oldest first.
-    pub fn history(&self) -> R<Vec<Change>> {
-        let mut stmt = self.db.prepare(
-            "SELECT seq, at, who, what, subject, why, before, after, hash FROM history ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, Option<String>>(7)?,
-                r.get::<_, String>(8)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (seq, at, who, what, subject, why, before, after, hash) = row?;
-            let value = |t: Option<String>| -> R<Option<Value>> {
-                t.map(|t| parse(&t, || format!("history entry {seq}")))
-                    .transpose()
-            };
-            out.push(Change {
-                seq,
-                at,
-                who,
-                what,
-                subject,
-                why,
-                before: value(before)?,
-                after: value(after)?,
-                hash,
-            });
-        }
-        Ok(out)
+    pub fn history(&mut self) -> R<Vec<Change>> {
+        self.db.read(history)
     }
 
     /// Checks the history's chain: every entry's hash is that of the one
     /// before and itself, and the sequence has no gap. `Err` names the first
     /// entry that fails.
-    pub fn verify(&self) -> R<usize> {
+    pub fn verify(&mut self) -> R<usize> {
         let mut prev = String::new();
         let history = self.history()?;
         for (i, c) in history.iter().enumerate() {
@@ -388,6 +370,60 @@ impl Store {
     }
 }
 
+fn version(tx: &mut Tx<'_>) -> R<i64> {
+    tx.int("SELECT COALESCE(MAX(seq), 0) FROM history", &[])
+}
+
+/// Rows of `(id, body)` as documents, `noun id` naming a broken one.
+fn bodies(tx: &mut Tx<'_>, sql: &str, noun: &str) -> R<Vec<Value>> {
+    let mut out = Vec::new();
+    for row in tx.rows(sql, &[])? {
+        let id = row.text(0)?;
+        out.push(parse(&row.text(1)?, || format!("{noun} {id}"))?);
+    }
+    Ok(out)
+}
+
+fn regions_document(tx: &mut Tx<'_>) -> R<Value> {
+    let list = bodies(tx, "SELECT id, body FROM regions ORDER BY rowid", "region")?;
+    Ok(json!({ "regions": list }))
+}
+
+fn grants_document(tx: &mut Tx<'_>) -> R<Value> {
+    let list = bodies(
+        tx,
+        "SELECT id, body FROM grants WHERE state IN ('approved', 'revoked') ORDER BY rowid",
+        "grant",
+    )?;
+    Ok(json!({ "grants": list }))
+}
+
+fn history(tx: &mut Tx<'_>) -> R<Vec<Change>> {
+    let mut out = Vec::new();
+    for r in tx.rows(
+        "SELECT seq, at, who, what, subject, why, before, after, hash FROM history ORDER BY seq",
+        &[],
+    )? {
+        let seq = r.int(0)?;
+        let value = |t: Option<String>| -> R<Option<Value>> {
+            t.map(|t| parse(&t, || format!("history entry {seq}")))
+                .transpose()
+        };
+        out.push(Change {
+            seq,
+            at: r.text(1)?,
+            who: r.text(2)?,
+            what: r.text(3)?,
+            subject: r.text(4)?,
+            why: r.opt_text(5)?,
+            before: value(r.opt_text(6)?)?,
+            after: value(r.opt_text(7)?)?,
+            hash: r.text(8)?,
+        });
+    }
+    Ok(out)
+}
+
 fn parse(text: &str, what: impl Fn() -> String) -> R<Value> {
     serde_json::from_str(text).map_err(|e| StateError::Corrupt {
         what: what(),
@@ -402,7 +438,7 @@ fn parse(text: &str, what: impl Fn() -> String) -> R<Value> {
     reason = "one private helper, every field of an entry"
 )]
 fn append(
-    tx: &Transaction<'_>,
+    tx: &mut Tx<'_>,
     now: DateTime<Utc>,
     who: &str,
     what: &str,
@@ -411,11 +447,13 @@ fn append(
     before: Option<Value>,
     after: Option<Value>,
 ) -> R<i64> {
-    let (seq, prev): (i64, String) = tx.query_row(
-        "SELECT COALESCE(MAX(seq), 0) + 1, COALESCE((SELECT hash FROM history ORDER BY seq DESC LIMIT 1), '') FROM history",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let row = tx
+        .row(
+            "SELECT COALESCE(MAX(seq), 0) + 1, COALESCE((SELECT hash FROM history ORDER BY seq DESC LIMIT 1), '') FROM history",
+            &[],
+        )?
+        .ok_or_else(|| StateError::Db("the history's end has no row".into()))?;
+    let (seq, prev) = (row.int(0)?, row.text(1)?);
     let mut c = Change {
         seq,
         at: time(now),
@@ -428,17 +466,28 @@ fn append(
         hash: String::new(),
     };
     c.hash = c.digest(&prev);
-    let text = |v: &Option<Value>| v.as_ref().map(Value::to_string);
-    tx.execute(
-        "INSERT INTO history (seq, at, who, what, subject, why, before, after, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![c.seq, c.at, c.who, c.what, c.subject, c.why, text(&c.before), text(&c.after), c.hash],
+    let before = c.before.as_ref().map(Value::to_string);
+    let after = c.after.as_ref().map(Value::to_string);
+    tx.exec(
+        "INSERT INTO history (seq, at, who, what, subject, why, before, after, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            c.seq.into(),
+            (&c.at).into(),
+            (&c.who).into(),
+            (&c.what).into(),
+            (&c.subject).into(),
+            c.why.as_deref().into(),
+            before.as_deref().into(),
+            after.as_deref().into(),
+            (&c.hash).into(),
+        ],
     )?;
     Ok(seq)
 }
 
 /// A table whose rows are JSON documents by id.
 #[derive(Clone, Copy)]
-pub(super) enum Table {
+enum Table {
     Regions,
     Datasets,
 }
@@ -446,8 +495,8 @@ pub(super) enum Table {
 /// Sets one field of a stored document in the change's transaction and
 /// appends the change (`what`, why, who, when) with the document before and
 /// after; an unknown id is `NotFound`.
-pub(super) fn set_field(
-    tx: &Transaction<'_>,
+fn set_field(
+    tx: &mut Tx<'_>,
     table: Table,
     id: &str,
     (key, value): (&str, Value),
@@ -455,28 +504,27 @@ pub(super) fn set_field(
 ) -> R<i64> {
     let (select, update, noun) = match table {
         Table::Regions => (
-            "SELECT body FROM regions WHERE id = ?1",
-            "UPDATE regions SET body = ?2 WHERE id = ?1",
+            "SELECT body FROM regions WHERE id = $1",
+            "UPDATE regions SET body = $2 WHERE id = $1",
             "region",
         ),
         Table::Datasets => (
-            "SELECT body FROM datasets WHERE id = ?1",
-            "UPDATE datasets SET body = ?2 WHERE id = ?1",
+            "SELECT body FROM datasets WHERE id = $1",
+            "UPDATE datasets SET body = $2 WHERE id = $1",
             "dataset",
         ),
     };
-    let body: Option<String> = tx.query_row(select, [id], |r| r.get(0)).optional()?;
-    let Some(body) = body else {
+    let Some(body) = tx.row(select, &[id.into()])? else {
         return Err(StateError::NotFound(format!(
             "no {noun} `{id}` in the store"
         )));
     };
-    let before = parse(&body, || format!("{noun} {id}"))?;
+    let before = parse(&body.text(0)?, || format!("{noun} {id}"))?;
     let mut after = before.clone();
     if let Some(o) = after.as_object_mut() {
         o.insert(key.into(), value);
     }
-    tx.execute(update, params![id, after.to_string()])?;
+    tx.exec(update, &[id.into(), Arg::Text(&after.to_string())])?;
     append(tx, now, who, what, id, why, Some(before), Some(after))
 }
 
