@@ -14,7 +14,7 @@ pub(super) enum Cmd {
         /// The decision log folder.
         #[arg(required_unless_present = "state")]
         dir: Option<PathBuf>,
-        /// A state store whose history to verify instead (`sqlite:PATH`).
+        /// A state store whose history to verify instead (`sqlite:PATH` or `postgres://…`).
         #[arg(long, value_name = "URL", conflicts_with = "dir")]
         state: Option<String>,
     },

@@ -65,7 +65,7 @@ struct DocArgs {
     /// The grants document. Absent: no grants.
     #[arg(long, value_name = "FILE")]
     grants: Option<PathBuf>,
-    /// Decide on a state store's regions and grants instead (`sqlite:PATH`).
+    /// Decide on a state store's regions and grants instead (`sqlite:PATH` or `postgres://…`).
     #[arg(long, value_name = "URL", conflicts_with_all = ["regions", "grants"])]
     state: Option<String>,
 }

@@ -6,7 +6,7 @@ use sovra::state::{GrantRequest, GrantState, Store};
 /// The store to act on.
 #[derive(clap::Args)]
 pub(super) struct StoreArg {
-    /// The state store: `sqlite:PATH`.
+    /// The state store: `sqlite:PATH` or `postgres://USER@HOST/DATABASE`.
     #[arg(long = "state", value_name = "URL")]
     url: String,
 }

@@ -33,7 +33,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rustc_hash::FxHashMap;
 use trace::Recorder;
 pub use walk::render_duration;
-pub(crate) use walk::same_identity;
+pub use walk::same_identity;
 use walk::{Ctx, Eval};
 
 /// How much of the reasoning a decision carries.

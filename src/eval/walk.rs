@@ -327,7 +327,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
 /// equal after trimming white space and folding case (`Alice` and `alice `
 /// are one person), compared without allocating.
 #[inline]
-pub(crate) fn same_identity(a: &str, b: &str) -> bool {
+pub fn same_identity(a: &str, b: &str) -> bool {
     fn fold(s: &str) -> impl Iterator<Item = char> + '_ {
         s.trim().chars().flat_map(char::to_lowercase)
     }

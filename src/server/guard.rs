@@ -209,6 +209,12 @@ fn token_caller(tokens: &[Token], headers: &HeaderMap) -> Result<Caller, &'stati
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or("a bearer token is required (Authorization: Bearer TOKEN)")?;
+    lookup(tokens, given)
+}
+
+/// The caller a token names (see [`token_caller`]): also how the
+/// approvers' page signs a person in.
+pub fn lookup(tokens: &[Token], given: &str) -> Result<Caller, &'static str> {
     let digest: [u8; 32] = Sha256::digest(given.trim().as_bytes()).into();
     let mut found = None;
     let mut any = subtle::Choice::from(0);
@@ -232,7 +238,7 @@ fn token_caller(tokens: &[Token], headers: &HeaderMap) -> Result<Caller, &'stati
 /// A state-changing request sent by a browser page of another site: a
 /// `Sec-Fetch-Site` other than same-origin (or none), or an `Origin` that is
 /// not this server.
-fn cross_site(headers: &HeaderMap) -> bool {
+pub fn cross_site(headers: &HeaderMap) -> bool {
     let text = |h| {
         headers
             .get(h)
@@ -252,6 +258,40 @@ fn cross_site(headers: &HeaderMap) -> bool {
         }
         (Some(_), None) => true,
         _ => false,
+    }
+}
+
+/// Whether `caller` may make the call `method path` (the API's scope rule,
+/// which the approvers' page applies to its own forms); `Err` says which
+/// scope it lacks.
+pub fn may(caller: &Caller, method: &Method, path: &str) -> Result<(), String> {
+    permitted(caller, need(method, path))
+}
+
+fn permitted(caller: &Caller, need: Need) -> Result<(), String> {
+    let sc = caller.scopes;
+    let (allowed, lacking) = match need {
+        Need::Nothing => (true, ""),
+        Need::Admin => (sc.admin, "administer (the `admin` scope)"),
+        Need::Request => (sc.request, "ask for grants (the `request` scope)"),
+        Need::Approve => (sc.approve, "approve or reject grants (the `approve` scope)"),
+        Need::Revoke => (
+            sc.approve || sc.admin,
+            "revoke grants (the `approve` or `admin` scope)",
+        ),
+        Need::ReadGrants => (
+            sc.request || sc.approve || sc.admin,
+            "read grants (the `request`, `approve` or `admin` scope)",
+        ),
+        Need::Evaluate => (sc.evaluate, "evaluate (the `evaluate` scope)"),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(format!(
+            "this token ({}) may not {lacking}",
+            caller.identity
+        ))
     }
 }
 
@@ -295,28 +335,9 @@ pub async fn guard(State(s): State<St>, mut req: Request, next: Next) -> Respons
             }
         },
     };
-    let sc = caller.scopes;
-    let (allowed, lacking) = match need {
-        Need::Admin => (sc.admin, "administer (the `admin` scope)"),
-        Need::Request => (sc.request, "ask for grants (the `request` scope)"),
-        Need::Approve => (sc.approve, "approve or reject grants (the `approve` scope)"),
-        Need::Revoke => (
-            sc.approve || sc.admin,
-            "revoke grants (the `approve` or `admin` scope)",
-        ),
-        Need::ReadGrants => (
-            sc.request || sc.approve || sc.admin,
-            "read grants (the `request`, `approve` or `admin` scope)",
-        ),
-        _ => (sc.evaluate, "evaluate (the `evaluate` scope)"),
-    };
-    if !allowed {
+    if let Err(why) = permitted(&caller, need) {
         s.metrics.unauthorized.fetch_add(1, Ordering::Relaxed);
-        return error(
-            StatusCode::FORBIDDEN,
-            format!("this token ({}) may not {lacking}", caller.identity),
-            None,
-        );
+        return error(StatusCode::FORBIDDEN, why, None);
     }
     if req.method() != Method::GET && cross_site(headers) {
         return error(
@@ -377,7 +398,8 @@ pub async fn json_errors(State(max_body): State<usize>, resp: Response) -> Respo
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/json"));
+        .is_some_and(|c| c.starts_with("application/json") || c.starts_with("text/html"));
+    // The approvers' page answers its errors as pages.
     if is_json {
         return resp;
     }

@@ -27,6 +27,7 @@
 mod guard;
 mod metrics;
 mod state;
+mod ui;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Extension, Query, State};
@@ -93,6 +94,8 @@ struct AppState {
     /// The registered datasets (an in-memory copy of the store's, swapped
     /// after each change): requests naming only `resource.id` are filled in.
     registry: RwLock<Arc<Vec<sovra::state::Dataset>>>,
+    /// The approvers' page's signed-in sessions.
+    ui: ui::Sessions,
 }
 
 type St = Arc<AppState>;
@@ -749,6 +752,7 @@ pub fn run(cfg: Config, regions: Regions, grants: Grants) -> Result<(), String> 
             metrics: Metrics::default(),
             store,
             registry: RwLock::new(Arc::new(registry)),
+            ui: ui::Sessions::default(),
         });
         if state.store.is_some() {
             tokio::spawn(follow_store(state.clone()));
@@ -824,6 +828,14 @@ fn router(state: St, max_body: usize, timeout: Duration) -> Router {
         )
         .route("/v1/datasets/{id}/placements", put(state::put_placements))
         .route("/v1/failover", get(state::failover))
+        .route(
+            "/ui",
+            get(|| async { axum::response::Redirect::to("/ui/grants") }),
+        )
+        .route("/ui/grants", get(ui::show))
+        .route("/ui/login", post(ui::login))
+        .route("/ui/logout", post(ui::logout))
+        .route("/ui/grants/{id}/{verb}", post(ui::act))
         .route(
             "/health",
             get(|| async { axum::Json(json!({"status": "ok"})) }),

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 fn no_store() -> Response {
     error(
         StatusCode::NOT_FOUND,
-        "this server keeps no state: start it with --state sqlite:PATH to change regions and grants here",
+        "this server keeps no state: start it with --state sqlite:PATH (or postgres://…) to change regions and grants here",
         None,
     )
 }
@@ -233,38 +233,52 @@ pub(super) async fn decide_grant(
                 Err(r) => return r,
             }
         };
-        let now = chrono::Utc::now();
-        let who = caller.identity.clone();
-        let reason = why.reason.as_deref();
-        let program = s.engine().program().clone();
-        let roles = caller.roles.clone();
-        let made = match verb.as_str() {
-            "approve" => change(&s, |db| {
-                // The policy's approver roles for this grant's classifications.
-                let (g, _, _) = db.grant(&id, now)?;
-                let classes: Vec<&str> = g
-                    .get("classifications")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                let required = program.approver_roles(classes.iter().copied());
-                if let Some(missing) = required.iter().find(|r| !roles.iter().any(|x| x == *r)) {
-                    return Err(StateError::Forbidden(format!(
-                        "grant {id} needs an approver with the role `{missing}` (the policy says so); {who} does not have it"
-                    )));
-                }
-                db.approve(&id, &who, now)
-            }),
-            "reject" => change(&s, |db| db.reject(&id, &who, reason, now)),
-            "revoke" => change(&s, |db| db.revoke(&id, &who, reason, now)),
-            _ => return super::not_found_now(),
-        };
-        answer(made.and_then(|_| {
-            read(&s, |db| db.grant(&id, now))
-                .map(|(g, state, _)| json!({ "grant": g, "state": state.as_str(), "by": &*who }))
-        }))
+        answer(act(&s, &caller, &id, &verb, why.reason.as_deref()))
     })
     .await
+}
+
+/// Approves, rejects or revokes grant `id` as `caller` (who has passed the
+/// scope check for `verb`), and answers the grant after it: what both the
+/// API and the approvers' page do.
+pub(super) fn act(
+    s: &St,
+    caller: &Caller,
+    id: &str,
+    verb: &str,
+    reason: Option<&str>,
+) -> Result<Value, Response> {
+    let now = chrono::Utc::now();
+    let who = caller.identity.clone();
+    let program = s.engine().program().clone();
+    let made = match verb {
+        "approve" => change(s, |db| {
+            // The policy's approver roles for this grant's classifications.
+            let (g, _, _) = db.grant(id, now)?;
+            let classes: Vec<&str> = g
+                .get("classifications")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let required = program.approver_roles(classes.iter().copied());
+            if let Some(missing) = required
+                .iter()
+                .find(|r| !caller.roles.iter().any(|x| x == *r))
+            {
+                return Err(StateError::Forbidden(format!(
+                    "grant {id} needs an approver with the role `{missing}` (the policy says so); {who} does not have it"
+                )));
+            }
+            db.approve(id, &who, now)
+        }),
+        "reject" => change(s, |db| db.reject(id, &who, reason, now)),
+        "revoke" => change(s, |db| db.revoke(id, &who, reason, now)),
+        _ => return Err(super::not_found_now()),
+    };
+    made.and_then(|_| {
+        read(s, |db| db.grant(id, now))
+            .map(|(g, state, _)| json!({ "grant": g, "state": state.as_str(), "by": &*who }))
+    })
 }
 
 #[derive(serde::Deserialize)]

@@ -37,6 +37,7 @@ fn app_over(policies: Vec<PathBuf>) -> Router {
         metrics: Metrics::default(),
         store: None,
         registry: RwLock::new(Arc::new(Vec::new())),
+        ui: super::ui::Sessions::default(),
     });
     router(state, 64 << 20, Duration::from_secs(10))
 }
@@ -287,6 +288,7 @@ fn state_app_over(name: &str, policies: &[PathBuf]) -> (Router, std::path::PathB
         metrics: Metrics::default(),
         store: Some(Mutex::new(store)),
         registry: RwLock::new(Arc::new(Vec::new())),
+        ui: super::ui::Sessions::default(),
     });
     (router(state, 64 << 20, Duration::from_secs(10)), dir)
 }
@@ -494,4 +496,193 @@ async fn a_policy_can_require_an_approver_role_and_bound_a_grant() {
     assert_eq!(st, 200, "{b}");
     assert_eq!(json(&b)["grant"]["approved_by"], "carol");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A form post to the approvers' page, with a session cookie and an
+/// `Origin` when given: the status, the `Set-Cookie` and the body.
+async fn form(
+    app: &Router,
+    path: &str,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    body: &str,
+) -> (u16, String, String) {
+    let mut req = HttpRequest::builder()
+        .method("POST")
+        .uri(path)
+        .header("host", HOST)
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let set = resp
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, set, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The approvers' page as the person with `cookie`: status and body.
+async fn ui_page(app: &Router, cookie: &str) -> (u16, String) {
+    let req = HttpRequest::builder()
+        .uri("/ui/grants")
+        .header("host", HOST)
+        .header("cookie", cookie)
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let csp = resp
+        .headers()
+        .get("content-security-policy")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The approve form of grant g-000001, sent as `form` sends it.
+async fn approve_first(
+    app: &Router,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    body: &str,
+) -> (u16, String, String) {
+    form(app, "/ui/grants/g-000001/approve", cookie, origin, body).await
+}
+
+async fn sign_in(app: &Router, token: &str) -> String {
+    let (st, set, body) = form(app, "/ui/login", None, None, &format!("token={token}")).await;
+    assert_eq!(st, 303, "{body}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/ui"),
+        "{set}"
+    );
+    set.split(';').next().unwrap().to_string()
+}
+
+fn csrf(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    page[at..at + 64].to_string()
+}
+
+#[tokio::test]
+async fn the_approvers_page_acts_only_for_a_signed_in_session_with_its_csrf_token() {
+    let (app, dir) = state_app("ui");
+    let (alice, ben) = ("alice-0123456789abcdef", "ben-0123456789abcdefgh");
+    // Signed out: the sign-in form; a wrong token is refused and counted.
+    let (st, page) = ui_page(&app, "sovra_ui=forged").await;
+    assert_eq!(st, 200);
+    assert!(page.contains("name=\"token\""), "{page}");
+    let (st, _, page) = form(&app, "/ui/login", None, None, "token=nope").await;
+    assert_eq!(st, 401);
+    assert!(page.contains("unknown token"), "{page}");
+    // A request whose fields carry markup: shown as text, never as markup.
+    let (st, body) = call_as(
+        &app,
+        "POST",
+        "/v1/grants",
+        alice,
+        r#"{"principal":"<script>alert(1)</script>","classifications":["identity"],"to_country":"US","duration":"30d"}"#,
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    let ben_in = sign_in(&app, ben).await;
+    let (st, page) = ui_page(&app, &ben_in).await;
+    assert_eq!(st, 200);
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(page.contains("id=\"approve-g-000001\""), "{page}");
+    let token = csrf(&page);
+    let pending = || async {
+        let (_, b) = call_as(&app, "GET", "/v1/grants/g-000001", ben, "").await;
+        serde_json::from_str::<Value>(&b).unwrap()["state"].clone()
+    };
+    // Forged forms change nothing: no session, another session's token, another site.
+    let (st, _, _) = approve_first(&app, None, None, &format!("csrf={token}")).await;
+    assert_eq!(st, 401);
+    let (st, _, page) = approve_first(
+        &app,
+        Some(&ben_in),
+        None,
+        &format!("csrf={}", "0".repeat(64)),
+    )
+    .await;
+    assert_eq!(st, 403);
+    assert!(page.contains("CSRF"), "{page}");
+    let (st, _, _) = approve_first(
+        &app,
+        Some(&ben_in),
+        Some("http://evil.example"),
+        &format!("csrf={token}"),
+    )
+    .await;
+    assert_eq!(st, 403);
+    assert_eq!(pending().await, "pending");
+    // The requester's own session: no button, and the forced form is refused.
+    let alice_in = sign_in(&app, alice).await;
+    let (_, page) = ui_page(&app, &alice_in).await;
+    assert!(page.contains("You asked for this grant"), "{page}");
+    assert!(!page.contains("id=\"approve-g-000001\""), "{page}");
+    let (st, _, page) = approve_first(
+        &app,
+        Some(&alice_in),
+        None,
+        &format!("csrf={}", csrf(&page)),
+    )
+    .await;
+    assert_eq!(st, 403);
+    assert!(page.contains("may not approve"), "{page}");
+    assert_eq!(pending().await, "pending");
+    // Ben's own form, from his session: approved, as ben.
+    let (st, set, _) = approve_first(
+        &app,
+        Some(&ben_in),
+        Some("http://127.0.0.1:8181"),
+        &format!("csrf={token}"),
+    )
+    .await;
+    assert_eq!(st, 303);
+    assert!(set.is_empty());
+    assert_eq!(pending().await, "active");
+    let (_, b) = call_as(&app, "GET", "/v1/grants/g-000001", ben, "").await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&b).unwrap()["grant"]["approved_by"],
+        "ben"
+    );
+    let (_, page) = ui_page(&app, &ben_in).await;
+    assert!(page.contains("id=\"active-g-000001\""), "{page}");
+    // Signed out: the session is gone for good.
+    let (st, set, _) = form(
+        &app,
+        "/ui/logout",
+        Some(&ben_in),
+        None,
+        &format!("csrf={token}"),
+    )
+    .await;
+    assert_eq!(st, 303);
+    assert!(set.contains("Max-Age=0"), "{set}");
+    let (_, page) = ui_page(&app, &ben_in).await;
+    assert!(page.contains("name=\"token\""), "{page}");
+    let _ = std::fs::remove_dir_all(dir);
 }

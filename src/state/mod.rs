@@ -2,7 +2,7 @@
 //! (SQLite, embedded), with the grant workflow (request → approve or reject
 //! → expire or revoke) and a hash-chained history of every change.
 //!
-//! Input: a store URL (`sqlite:PATH`) and changes, each made by an identity
+//! Input: a store URL (`sqlite:PATH` or `postgres://…`) and changes, each made by an identity
 //! at an instant. Output: the regions and grants documents of today's state
 //! ([`Store::documents`]), which the engine, the offline CLI, the Rego bridge
 //! and replay read unchanged; and the history ([`Store::history`],
