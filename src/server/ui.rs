@@ -166,7 +166,9 @@ fn page(status: StatusCode, title: &str, head: &str, body: &str) -> Response {
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     );
     set(h, header::CACHE_CONTROL, "no-store");
-    set(h, header::REFERRER_POLICY, "no-referrer");
+    // Not `no-referrer`: under it a browser sends `Origin: null` with the
+    // page's own forms, which the cross-site check refuses.
+    set(h, header::REFERRER_POLICY, "same-origin");
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     r
 }
@@ -311,6 +313,22 @@ fn field(g: &Value, k: &str) -> String {
     esc(g.get(k).and_then(Value::as_str).unwrap_or("—"))
 }
 
+/// A time field as a person reads it (`2027-01-01 09:59 UTC`).
+fn when(g: &Value, k: &str) -> String {
+    match g
+        .get(k)
+        .and_then(Value::as_str)
+        .map(|t| (t, chrono::DateTime::parse_from_rfc3339(t)))
+    {
+        Some((_, Ok(t))) => t
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%d %H:%M UTC")
+            .to_string(),
+        Some((t, Err(_))) => esc(t),
+        None => "—".into(),
+    }
+}
+
 fn hidden(csrf: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
@@ -397,7 +415,7 @@ fn grants_page(s: &St, who: &Session, flash: Option<String>, problem: Option<Str
             purpose = field(g, "purpose"),
             mechanism = field(g, "mechanism"),
             requester = esc(requester),
-            ends = field(g, "expires_at"),
+            ends = when(g, "expires_at"),
         );
         match previews(s, g) {
             Ok(list) => {
@@ -480,7 +498,7 @@ fn grants_page(s: &St, who: &Session, flash: Option<String>, problem: Option<Str
                 esc(&covers(g)),
                 field(g, "to_country"),
                 field(g, "approved_by"),
-                field(g, "expires_at"),
+                when(g, "expires_at"),
                 id = esc(id)
             );
         }
