@@ -205,7 +205,7 @@ fn the_server_answers_as_openapi_yaml_says() {
             }
         }
     }
-    assert_eq!(ops.len(), 20, "{ops:?}");
+    assert_eq!(ops.len(), 21, "{ops:?}");
     for (path, method, codes) in &ops {
         let body = match (method.as_str(), path.as_str()) {
             ("POST", "/v1/evaluate/batch") => format!("[{ALLOW}]"),

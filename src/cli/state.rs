@@ -68,6 +68,18 @@ pub(super) enum Cmd {
         #[command(flatten)]
         who: Who,
     },
+    /// Add a region the provider opened to the store's catalog (one region
+    /// object, as in the regions document).
+    #[command(after_help = "Examples:
+  sovra state add-region new-region.json --state sqlite:state.db --as ops")]
+    AddRegion {
+        /// The region, as JSON (`-` for standard input).
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+        #[command(flatten)]
+        who: Who,
+    },
     /// Print the history of changes, oldest first, as JSON Lines.
     #[command(after_help = "Examples:
   sovra state history --state sqlite:state.db")]
@@ -248,6 +260,20 @@ pub(super) fn run(cmd: Cmd) -> Result<u8, Fail> {
         } => {
             let v = open(&store)?.set_region_status(&id, &status, &reason, &who.identity, now)?;
             eprintln!("sovra: {id} is {status} (state version {v})");
+            Ok(0)
+        }
+        Cmd::AddRegion { file, store, who } => {
+            let text = super::read(&file)?;
+            let region: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Fail(format!("{}: {e}", super::name(&file))))?;
+            let v = open(&store)?.add_region(&region, &who.identity, now)?;
+            eprintln!(
+                "sovra: {} added (state version {v})",
+                region
+                    .get("id")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("the region")
+            );
             Ok(0)
         }
         Cmd::History { store } => {

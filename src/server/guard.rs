@@ -183,7 +183,7 @@ fn need(method: &Method, path: &str) -> Need {
     match (method.as_str(), path) {
         ("POST", "/v1/evaluate" | "/v1/evaluate/batch" | "/v1/placement")
         | ("GET", "/v1/regions" | "/v1/datasets" | "/v1/failover") => Need::Evaluate,
-        ("POST", "/v1/datasets") => Need::Admin,
+        ("POST", "/v1/datasets" | "/v1/regions") => Need::Admin,
         ("PUT", p) if p.starts_with("/v1/datasets/") => Need::Admin,
         ("PUT", "/v1/documents/regions" | "/v1/documents/grants") | ("POST", "/v1/reload") => {
             Need::Admin

@@ -814,7 +814,7 @@ fn router(state: St, max_body: usize, timeout: Duration) -> Router {
         .route("/v1/documents/regions", put(put_regions))
         .route("/v1/documents/grants", put(put_grants))
         .route("/v1/reload", post(reload))
-        .route("/v1/regions", get(state::regions))
+        .route("/v1/regions", get(state::regions).post(state::add_region))
         .route("/v1/regions/{id}", patch(state::patch_region))
         .route(
             "/v1/grants",

@@ -150,6 +150,32 @@ pub(super) async fn regions(State(s): State<St>) -> Response {
     .await
 }
 
+/// `POST /v1/regions`: a region the provider opened, added to the catalog.
+pub(super) async fn add_region(
+    State(s): State<St>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    blocking(move || {
+        let region: Value = match json_body(&body) {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+        let now = chrono::Utc::now();
+        match change(&s, |db| db.add_region(&region, &caller.identity, now)) {
+            Ok((_, version)) => (
+                StatusCode::CREATED,
+                axum::Json(
+                    json!({ "id": region.get("id"), "version": version, "by": &*caller.identity }),
+                ),
+            )
+                .into_response(),
+            Err(r) => r,
+        }
+    })
+    .await
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StatusChange {

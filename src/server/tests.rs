@@ -686,3 +686,52 @@ async fn the_approvers_page_acts_only_for_a_signed_in_session_with_its_csrf_toke
     assert!(page.contains("name=\"token\""), "{page}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_region_a_provider_opens_is_added_and_decided_on_at_once() {
+    let (app, dir) = state_app("add-region");
+    let (alice, ops) = ("alice-0123456789abcdef", "ops-0123456789abcdefgh");
+    let store = ALLOW.replace("eu-central-1", "eu-new-1");
+    let decide = || async {
+        let (_, b) = call_as(&app, "POST", "/v1/evaluate", alice, &store).await;
+        json(&b)
+    };
+    let before = decide().await;
+    assert_eq!(before["decision"], "deny");
+    assert_eq!(before["reasons"].as_array().unwrap().len(), 1, "{before}");
+    assert!(
+        before["reasons"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not in the regions document"),
+        "{before}"
+    );
+    let region =
+        r#"{"id":"eu-new-1","provider":"aws","country":"DE","status":"active","partition":"aws"}"#;
+    let (st, b) = call_as(&app, "POST", "/v1/regions", alice, region).await;
+    assert_eq!(st, 403, "only an administrator adds regions: {b}");
+    let (st, b) = call_as(&app, "POST", "/v1/regions", ops, region).await;
+    assert_eq!(st, 201, "{b}");
+    assert_eq!(json(&b)["by"], "ops");
+    assert_eq!(decide().await["decision"], "allow");
+    let (st, b) = call_as(&app, "POST", "/v1/regions", ops, region).await;
+    assert_eq!(st, 400);
+    assert!(
+        json(&b)["error"].as_str().unwrap().contains("already"),
+        "{b}"
+    );
+    let (st, b) = call_as(
+        &app,
+        "POST",
+        "/v1/regions",
+        ops,
+        r#"{"id":"xx-1","country":"XX","status":"active"}"#,
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(
+        json(&b)["error"].as_str().unwrap().contains("country"),
+        "{b}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

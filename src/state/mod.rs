@@ -312,6 +312,32 @@ impl Store {
         })
     }
 
+    /// Adds a region to the catalog (a provider opened it), checked by the
+    /// regions document's own reader; a region already there is refused
+    /// (its status changes through [`Store::set_region_status`]).
+    pub fn add_region(&mut self, region: &Value, who: &str, now: DateTime<Utc>) -> R<i64> {
+        let doc = Regions::from_json(&json!({ "regions": [region] }).to_string())
+            .map_err(|e| StateError::Refused(e.to_string().replace("regions[0].", "")))?;
+        let Some(r) = doc.regions.first() else {
+            return Err(StateError::Refused("a region is needed".into()));
+        };
+        let body = serde_json::to_value(r).map_err(|e| StateError::Refused(e.to_string()))?;
+        self.db.write(|tx| {
+            let held = tx.int("SELECT COUNT(*) FROM regions WHERE id = $1", &[(&r.id).into()])?;
+            if held > 0 {
+                return Err(StateError::Refused(format!(
+                    "region `{}` is in the catalog already: change its status instead (PATCH /v1/regions/{})",
+                    r.id, r.id
+                )));
+            }
+            tx.exec(
+                "INSERT INTO regions (id, body) VALUES ($1, $2)",
+                &[(&r.id).into(), Arg::Text(&body.to_string())],
+            )?;
+            append(tx, now, who, "region.add", &r.id, None, None, Some(body.clone()))
+        })
+    }
+
     /// Sets a region's status (`active`, `degraded`, `draining`, `offline`),
     /// saying why.
     pub fn set_region_status(
