@@ -38,6 +38,7 @@
     )
 )]
 
+pub mod analysis;
 pub mod audit;
 pub mod catalog;
 pub mod check;

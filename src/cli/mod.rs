@@ -18,6 +18,7 @@ macro_rules! out {
 mod audit;
 mod catalog;
 mod check;
+mod diff;
 mod eval;
 mod explain;
 mod export;
@@ -112,6 +113,10 @@ enum Cmd {
         #[command(subcommand)]
         cmd: catalog::Cmd,
     },
+    /// What a policy change allows that was denied and denies that was
+    /// allowed, for every possible request: exit 0 when nothing changes, 1
+    /// when something does.
+    Diff(diff::Args),
     /// Export the compiled policy to another policy language.
     Export(export::Args),
     /// Parse and check policies: exit 0 when clean, 2 with every diagnostic otherwise.
@@ -157,6 +162,7 @@ pub fn run() -> ExitCode {
         Cmd::State { cmd } => state::run(cmd),
         Cmd::Grants { cmd } => state::grants(cmd),
         Cmd::Failover(a) => state::failover(a),
+        Cmd::Diff(a) => diff::run(a),
         Cmd::Export(a) => export::run(a),
         Cmd::Check(a) => check::check(a),
         Cmd::Compile(a) => check::compile(a),

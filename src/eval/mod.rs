@@ -29,12 +29,14 @@ pub use walk::{render_json, Val};
 
 use crate::documents::{Grants, Regions, Request};
 use crate::ir::*;
+use crate::vocab::Effect;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rustc_hash::FxHashMap;
 use trace::Recorder;
 pub use walk::render_duration;
 pub use walk::same_identity;
 use walk::{Ctx, Eval};
+pub use walk::{Probe, Var, VARS};
 
 /// How much of the reasoning a decision carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -271,7 +273,45 @@ impl Engine {
                 .as_deref()
                 .map_or(&[], |p| self.grants.of_principal(p)),
             grant: None,
+            probe: None,
         }
+    }
+
+    /// Decides `req` under analysis: `Some((allow, rule))` when the walk
+    /// read only fixed variables (so every request that agrees with `req`
+    /// on them is decided the same, by the same first rule), `None` when it
+    /// read one in `probe.unknown` (recorded in `probe.needed`, the first
+    /// in `probe.first`). Every rule is considered (their conditions carry
+    /// their actions and keys), forbids first, in rule order; the first
+    /// that applies decides (`rule`: it, or `None` for the default deny).
+    pub fn probe(&self, req: &Request, probe: &Probe) -> Option<(bool, Option<u32>)> {
+        probe.needed.set(0);
+        probe.first.set(None);
+        let mut ctx = self.ctx(req, Self::now(req));
+        ctx.probe = Some(probe);
+        if self.unfit.is_some() {
+            return Some((false, None));
+        }
+        let mut ev = Eval {
+            ctx,
+            t: &mut NoTrace,
+        };
+        let rules = &self.program.rules;
+        for effect in [Effect::Forbid, Effect::Permit] {
+            for (i, r) in rules.iter().enumerate() {
+                if r.effect != effect {
+                    continue;
+                }
+                let applies = ev.rule(i as u32);
+                if probe.needed.get() != 0 {
+                    return None;
+                }
+                if applies {
+                    return Some((effect == Effect::Permit, Some(i as u32)));
+                }
+            }
+        }
+        Some((false, None))
     }
 
     fn now(req: &Request) -> DateTime<Utc> {

@@ -66,6 +66,128 @@ pub(super) struct Ctx<'a> {
     pub(super) target: Option<&'a Region>,
     pub(super) grants: &'a [u32],
     pub(super) grant: Option<&'a Grant>,
+    /// The analysis's probe (`None` when deciding): which request fields
+    /// are not fixed yet.
+    pub(super) probe: Option<&'a Probe>,
+}
+
+/// A request field the analysis ([`crate::analysis`]) splits on: a bit of
+/// [`Probe::unknown`]. Fields read through a region or a class (its
+/// country, sensitivity, profile mode) count as the field that selects it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Var {
+    /// `action`
+    Action = 0,
+    /// `purpose`
+    Purpose = 1,
+    /// `principal.id`
+    PrincipalId = 2,
+    /// `principal.country`
+    PrincipalCountry = 3,
+    /// `resource.id`
+    ResourceId = 4,
+    /// `resource.classification` (and its sensitivity)
+    Classification = 5,
+    /// `resource.residency` (and its mode and country)
+    Residency = 6,
+    /// `resource.home_country`
+    HomeCountry = 7,
+    /// `source_region` (and every field of that region)
+    Source = 8,
+    /// `target_region` (and every field of that region)
+    Target = 9,
+}
+
+/// How many [`Var`]s there are; bits from here on are `exists grant`
+/// conditions under `--any-grants`.
+pub const VARS: u32 = 10;
+
+impl Var {
+    /// Every variable, in bit order.
+    pub const ALL: [Var; VARS as usize] = [
+        Var::Action,
+        Var::Purpose,
+        Var::PrincipalId,
+        Var::PrincipalCountry,
+        Var::ResourceId,
+        Var::Classification,
+        Var::Residency,
+        Var::HomeCountry,
+        Var::Source,
+        Var::Target,
+    ];
+
+    /// The variable a field's value depends on, if it is one the analysis
+    /// splits on.
+    pub fn of(f: Field) -> Option<Var> {
+        Some(match f {
+            Field::Action => Var::Action,
+            Field::Purpose => Var::Purpose,
+            Field::PrincipalId => Var::PrincipalId,
+            Field::PrincipalCountry => Var::PrincipalCountry,
+            Field::ResourceId => Var::ResourceId,
+            Field::Classification | Field::Sensitivity => Var::Classification,
+            Field::Residency | Field::ResidencyMode | Field::ResidencyCountry => Var::Residency,
+            Field::HomeCountry => Var::HomeCountry,
+            Field::SourceRegionId
+            | Field::Region(Which::Source)
+            | Field::RegionField(Which::Source, _) => Var::Source,
+            Field::TargetRegionId
+            | Field::Region(Which::Target)
+            | Field::RegionField(Which::Target, _) => Var::Target,
+            _ => return None,
+        })
+    }
+
+    /// The request path it names.
+    pub fn path(self) -> &'static str {
+        match self {
+            Var::Action => "action",
+            Var::Purpose => "purpose",
+            Var::PrincipalId => "principal.id",
+            Var::PrincipalCountry => "principal.country",
+            Var::ResourceId => "resource.id",
+            Var::Classification => "resource.classification",
+            Var::Residency => "resource.residency",
+            Var::HomeCountry => "resource.home_country",
+            Var::Source => "source_region",
+            Var::Target => "target_region",
+        }
+    }
+}
+
+/// What a walk under analysis may read: a read of a variable in `unknown`
+/// is recorded in `needed` (and reads as missing; the walk's result is then
+/// thrown away and the analysis splits on it). Under `--any-grants`, each
+/// `exists grant` condition (by atom, in `exists`) is its own variable,
+/// bit `VARS + i`, true when set in `grants_true`.
+#[derive(Debug, Default)]
+pub struct Probe {
+    /// Variables not fixed yet.
+    pub unknown: u64,
+    /// Variables the walk read while they were not fixed.
+    pub needed: std::cell::Cell<u64>,
+    /// The first of them, in the order the walk read them.
+    pub first: std::cell::Cell<Option<u32>>,
+    /// `Some(atoms)`: whatever grants exist (`--any-grants`).
+    pub exists: Option<Vec<u32>>,
+    /// The `exists` conditions fixed true.
+    pub grants_true: u64,
+}
+
+impl Probe {
+    #[inline]
+    fn read(&self, bit: u32) -> bool {
+        if self.unknown >> bit & 1 == 1 {
+            self.needed.set(self.needed.get() | 1 << bit);
+            if self.first.get().is_none() {
+                self.first.set(Some(bit));
+            }
+            false
+        } else {
+            true
+        }
+    }
 }
 
 /// A walk over the program for one request.
@@ -178,7 +300,10 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                 res
             }
             Node::Exists { cond, atom } => {
-                let res = self.exists(*cond);
+                let res = match self.ctx.probe {
+                    Some(p) => self.probe_exists(p, *cond, *atom),
+                    None => self.exists(*cond),
+                };
                 self.t.atom(*atom, res, Val::Missing, Val::Missing);
                 res
             }
@@ -214,6 +339,29 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                 set.contains(r.country) && (!p.sovereign || r.sovereign)
             }
         }
+    }
+
+    /// `exists grant` under analysis: a free variable under
+    /// `--any-grants`; otherwise the grants, once the fields that choose
+    /// and check them are fixed.
+    #[cold]
+    fn probe_exists(&mut self, p: &Probe, cond: Option<NodeId>, atom: u32) -> bool {
+        if let Some(atoms) = &p.exists {
+            let Some(i) = atoms.iter().position(|a| *a == atom) else {
+                return false;
+            };
+            let bit = VARS + i as u32;
+            return p.read(bit) && p.grants_true >> bit & 1 == 1;
+        }
+        let fixed = [
+            Var::PrincipalId,
+            Var::ResourceId,
+            Var::Classification,
+            Var::Purpose,
+        ]
+        .iter()
+        .all(|v| p.read(*v as u32));
+        fixed && self.exists(cond)
     }
 
     fn exists(&mut self, cond: Option<NodeId>) -> bool {
@@ -410,6 +558,11 @@ impl<'a> Ctx<'a> {
 
     #[inline]
     fn load(&self, f: Field) -> Val<'a> {
+        if let Some(p) = self.probe {
+            if Var::of(f).is_some_and(|v| !p.read(v as u32)) {
+                return Val::Missing;
+            }
+        }
         let req = self.req;
         let p = &self.e.program;
         let s = |o: &'a Option<String>| o.as_deref().map_or(Val::Missing, Val::Str);

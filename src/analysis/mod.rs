@@ -1,0 +1,658 @@
+//! Policy analysis over every possible request: `sovra diff` (what a
+//! change allows that was denied, and the reverse).
+//!
+//! Input: one or more engines (programs over the same documents) and an
+//! instant. Output: the classes of requests on which they decide
+//! differently, each with its constraints and a concrete example.
+//!
+//! How: each request field the policies can read ([`Var`]) is cut into a
+//! finite partition induced by what the programs and documents compare it
+//! with ([`Space`]): every value they name is its own class, the values
+//! they do not name fall into classes of values no comparison tells apart
+//! (countries by their membership in every set; regions by every attribute
+//! a policy can read), plus "missing". The search starts with every field
+//! unfixed and runs the real evaluator on a request with the fixed ones
+//! ([`Engine::probe`]); when the walk reads an unfixed field, it splits on
+//! it, one branch per class. A walk that reads only fixed fields decides
+//! every request that agrees on them, so a leaf's constraints (the fixed
+//! fields' classes; the rest: anything) describe exactly the requests it
+//! decides. The cost follows the policies' structure (a forbid whose first
+//! condition fails reads nothing more), not the product of the domains.
+//!
+//! Invariants (docs/analysis.md): the partition is exact for equality, set
+//! membership, region attributes and profiles; where two request fields
+//! are compared with each other, each unnamed class carries two
+//! representatives, so "equal" and "different" are both explored; what the
+//! analysis does not cover (string patterns, lists, fields outside the
+//! schema, time) is fixed and named in its output ([`Space::caveats`]).
+
+use crate::country::Country;
+use crate::documents::Request;
+use crate::eval::{Engine, Probe, Var, VARS};
+use crate::ir::*;
+use crate::vocab::CmpOp;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Searches stop past this many leaves (the tool says so rather than run
+/// for ever on a space it cannot cover).
+pub const MAX_LEAVES: usize = 2_000_000;
+
+/// One class of a variable's values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Class {
+    /// The value the search puts in the request (`None`: missing).
+    pub value: Option<String>,
+    /// The values the class holds, as a constraint.
+    pub holds: Holds,
+    /// For an unnamed class with two representatives: which one (0 or 1);
+    /// the class is the same.
+    pub rep: u8,
+    /// Its index among the variable's classes with the same `holds`.
+    pub group: usize,
+}
+
+/// The values of one class.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Holds {
+    /// The field is absent.
+    Missing,
+    /// Exactly this value.
+    Is(String),
+    /// Any of these values (an unnamed class of countries or regions).
+    OneOf(Vec<String>),
+    /// Any value but these (an unnamed text, an unknown region).
+    NoneOf(Vec<String>),
+    /// `exists grant` true or false (`--any-grants`).
+    Grant(bool),
+}
+
+/// What the search calls at each leaf: the assignment, and each engine's
+/// decision (allow, and the first rule that applies).
+pub type Leaf<'a> = dyn FnMut(&[Option<usize>], &[(bool, Option<u32>)]) + 'a;
+
+/// The finite space the search explores.
+pub struct Space {
+    /// Per variable bit: its path and classes.
+    pub vars: Vec<(String, Vec<Class>)>,
+    /// The `exists grant` atoms under `--any-grants`.
+    pub exists: Option<Vec<u32>>,
+    /// Pairs of variables compared with each other.
+    pub related: Vec<(u32, u32)>,
+    /// What the analysis does not cover, in words (empty: everything).
+    pub caveats: Vec<String>,
+    /// The instant every request is decided at.
+    pub time: DateTime<Utc>,
+}
+
+/// What a program compares each variable with.
+#[derive(Default)]
+struct Named {
+    strings: BTreeMap<u32, BTreeSet<String>>,
+    countries: BTreeSet<Country>,
+    country_sets: Vec<Vec<Country>>,
+    related: BTreeSet<(u32, u32)>,
+    region_fields: Vec<RegionField>,
+    patterns: BTreeSet<u32>,
+    unread: BTreeSet<&'static str>,
+}
+
+fn var_of(p: &Program, id: NodeId) -> Option<Var> {
+    match p.nodes.get(id as usize)? {
+        Node::Load(f) => Var::of(*f),
+        _ => None,
+    }
+}
+
+fn collect(p: &Program, n: &mut Named) {
+    for node in &p.nodes {
+        match node {
+            Node::Load(f) => match f {
+                Field::RegionField(_, rf) if !n.region_fields.contains(rf) => {
+                    n.region_fields.push(*rf);
+                }
+                Field::PrincipalRoles => {
+                    n.unread.insert("principal.roles");
+                }
+                Field::ClientRegions => {
+                    n.unread.insert("resource.client_regions");
+                }
+                Field::Extra(_) => {
+                    n.unread.insert("fields outside the schema");
+                }
+                _ => {}
+            },
+            Node::Cmp { op, lhs, rhs, .. } => {
+                for (a, b) in [(*lhs, *rhs), (*rhs, *lhs)] {
+                    let Some(v) = var_of(p, a) else { continue };
+                    if matches!(op, CmpOp::StartsWith | CmpOp::EndsWith | CmpOp::Matches) {
+                        n.patterns.insert(v as u32);
+                    }
+                    match p.nodes.get(b as usize) {
+                        Some(Node::Const(c)) => add_const(p, c, v as u32, n),
+                        Some(Node::Load(_)) => {
+                            if let Some(w) = var_of(p, b) {
+                                relate(n, v, w);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Node::Const(Const::Country(k)) => {
+                n.countries.insert(*k);
+            }
+            _ => {}
+        }
+    }
+    for s in &p.sets {
+        if let SetValue::Countries(cs) = &s.value {
+            n.country_sets.push(
+                all_countries()
+                    .into_iter()
+                    .filter(|c| cs.contains(*c))
+                    .collect(),
+            );
+        }
+    }
+    for prof in &p.profiles {
+        if let Some(c) = prof.country {
+            n.countries.insert(c);
+        }
+        for set in [&prof.any, &prof.primary] {
+            n.country_sets.push(
+                all_countries()
+                    .into_iter()
+                    .filter(|c| set.contains(*c))
+                    .collect(),
+            );
+        }
+    }
+    let names = n.strings.entry(Var::Classification as u32).or_default();
+    names.extend(p.classifications.iter().map(|c| p.sym(c.name).to_string()));
+    let names = n.strings.entry(Var::Residency as u32).or_default();
+    names.extend(p.profiles.iter().map(|c| p.sym(c.name).to_string()));
+    let names = n.strings.entry(Var::Action as u32).or_default();
+    names.extend(p.actions.iter().map(|a| p.sym(*a).to_string()));
+}
+
+/// Two variables compared with each other that can fall in one unnamed
+/// class (two countries of the request, two regions, two texts): their
+/// unnamed classes get two representatives, so "equal" and "different"
+/// are both explored. (A region's country is always named, so a region
+/// and a country need none.)
+fn relate(n: &mut Named, v: Var, w: Var) {
+    let kind = |x: Var| match x {
+        Var::PrincipalCountry | Var::HomeCountry => 0,
+        Var::Source | Var::Target => 1,
+        _ => 2,
+    };
+    if v != w && kind(v) == kind(w) {
+        n.related.insert((v.min(w) as u32, v.max(w) as u32));
+    }
+}
+
+fn add_const(p: &Program, c: &Const, v: u32, n: &mut Named) {
+    match c {
+        Const::Str(s) => {
+            n.strings
+                .entry(v)
+                .or_default()
+                .insert(p.sym(*s).to_string());
+        }
+        Const::Country(k) => {
+            n.countries.insert(*k);
+        }
+        Const::Set(i) => match p.sets.get(*i as usize).map(|s| &s.value) {
+            Some(SetValue::Strings(list)) => {
+                let e = n.strings.entry(v).or_default();
+                e.extend(list.iter().map(|s| p.sym(*s).to_string()));
+            }
+            Some(SetValue::Countries(cs)) => {
+                n.country_sets.push(
+                    all_countries()
+                        .into_iter()
+                        .filter(|c| cs.contains(*c))
+                        .collect(),
+                );
+            }
+            _ => {}
+        },
+        Const::Profile(i) => {
+            if let Some(prof) = p.profiles.get(*i as usize) {
+                n.strings
+                    .entry(v)
+                    .or_default()
+                    .insert(p.sym(prof.name).to_string());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every assigned ISO 3166-1 country, in code order.
+fn all_countries() -> Vec<Country> {
+    let mut out = Vec::new();
+    for a in b'A'..=b'Z' {
+        for b in b'A'..=b'Z' {
+            let code = [a, b];
+            if let Some(c) = std::str::from_utf8(&code).ok().and_then(Country::parse) {
+                if c.is_assigned() {
+                    out.push(c);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Text classes: each named value, one unnamed class (two representatives
+/// when related), missing (`with_missing`).
+fn text_classes(named: &BTreeSet<String>, two: bool, with_missing: bool) -> Vec<Class> {
+    let mut out: Vec<Class> = named
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Class {
+            value: Some(s.clone()),
+            holds: Holds::Is(s.clone()),
+            rep: 0,
+            group: i,
+        })
+        .collect();
+    let others = named.iter().cloned().collect::<Vec<_>>();
+    for rep in 0..if two { 2 } else { 1 } {
+        out.push(Class {
+            value: Some(format!("(other-{})", rep + 1)),
+            holds: Holds::NoneOf(others.clone()),
+            rep,
+            group: named.len(),
+        });
+    }
+    if with_missing {
+        out.push(Class {
+            value: None,
+            holds: Holds::Missing,
+            rep: 0,
+            group: named.len() + 1,
+        });
+    }
+    out
+}
+
+impl Space {
+    /// The space for `engines` (programs over the same documents), decided
+    /// at `time`; `any_grants`: each `exists grant` condition is free.
+    pub fn new(engines: &[&Engine], time: DateTime<Utc>, any_grants: bool) -> Space {
+        let mut n = Named::default();
+        for e in engines {
+            collect(e.program(), &mut n);
+        }
+        let Some(first) = engines.first() else {
+            return Space {
+                vars: Vec::new(),
+                exists: None,
+                related: Vec::new(),
+                caveats: Vec::new(),
+                time,
+            };
+        };
+        // The documents' own values are named too: grants are chosen and
+        // checked by them, regions carry countries.
+        if !any_grants {
+            for g in first.grants().iter() {
+                let mut add = |v: Var, s: &str| {
+                    n.strings.entry(v as u32).or_default().insert(s.to_string());
+                };
+                add(Var::PrincipalId, &g.principal);
+                if let Some(r) = &g.resource {
+                    add(Var::ResourceId, r);
+                }
+                if let Some(p) = &g.purpose {
+                    add(Var::Purpose, p);
+                }
+                for c in g.classifications.iter() {
+                    add(Var::Classification, c);
+                }
+                n.countries.insert(g.to_country);
+            }
+        }
+        let regions = &first.regions().regions;
+        n.countries.extend(regions.iter().map(|r| r.country));
+        let related: Vec<(u32, u32)> = n.related.iter().copied().collect();
+        let is_related = |v: Var| {
+            related
+                .iter()
+                .any(|(a, b)| *a == v as u32 || *b == v as u32)
+        };
+        let mut vars = Vec::new();
+        for v in Var::ALL {
+            let two = is_related(v);
+            let empty = BTreeSet::new();
+            let named = n.strings.get(&(v as u32)).unwrap_or(&empty);
+            let classes = match v {
+                Var::PrincipalCountry | Var::HomeCountry => country_classes(&n, two),
+                Var::Source | Var::Target => region_classes(first, &n, named, two),
+                Var::Action => text_classes(named, two, false),
+                _ => text_classes(named, two, true),
+            };
+            vars.push((v.path().to_string(), classes));
+        }
+        let mut caveats: Vec<String> = n
+            .unread
+            .iter()
+            .map(|f| {
+                format!(
+                    "{f}: read by the policies but not explored (the analysis takes it as absent)"
+                )
+            })
+            .collect();
+        for v in &n.patterns {
+            if let Some((path, _)) = vars.get(*v as usize) {
+                caveats.push(format!("{path}: compared with patterns (starts_with, ends_with, matches); the analysis explores the values the policies name and one other, not every text a pattern tells apart"));
+            }
+        }
+        let exists = any_grants.then(|| {
+            let mut atoms = BTreeSet::new();
+            for e in engines {
+                for node in &e.program().nodes {
+                    if let Node::Exists { atom, .. } = node {
+                        atoms.insert(*atom);
+                    }
+                }
+            }
+            atoms.into_iter().collect::<Vec<u32>>()
+        });
+        if let Some(atoms) = &exists {
+            for a in atoms {
+                let text = engines
+                    .iter()
+                    .find_map(|e| e.program().atoms.get(*a as usize))
+                    .map_or_else(|| format!("exists grant #{a}"), |x| x.text.clone());
+                vars.push((
+                    format!("({text})"),
+                    [false, true]
+                        .into_iter()
+                        .map(|b| Class {
+                            value: Some(b.to_string()),
+                            holds: Holds::Grant(b),
+                            rep: 0,
+                            group: usize::from(b),
+                        })
+                        .collect(),
+                ));
+            }
+        }
+        Space {
+            vars,
+            exists,
+            related,
+            caveats,
+            time,
+        }
+    }
+
+    /// The request a (partial) assignment stands for: fixed fields set to
+    /// their class's representative; the rest absent.
+    pub fn request(&self, assign: &[Option<usize>]) -> Request {
+        let mut r = Request {
+            action: String::new(),
+            time: Some(self.time.fixed_offset()),
+            ..Request::default()
+        };
+        for (bit, v) in Var::ALL.iter().enumerate() {
+            let value = assign
+                .get(bit)
+                .copied()
+                .flatten()
+                .and_then(|i| self.vars.get(bit).and_then(|(_, c)| c.get(i)))
+                .and_then(|c| c.value.clone());
+            let country = || value.as_deref().and_then(Country::parse);
+            match v {
+                Var::Action => r.action = value.clone().unwrap_or_default(),
+                Var::Purpose => r.purpose = value.clone(),
+                Var::PrincipalId => r.principal.id = value.clone(),
+                Var::PrincipalCountry => r.principal.country = country(),
+                Var::ResourceId => r.resource.id = value.clone(),
+                Var::Classification => r.resource.classification = value.clone(),
+                Var::Residency => r.resource.residency = value.clone(),
+                Var::HomeCountry => r.resource.home_country = country(),
+                Var::Source => r.source_region = value.clone(),
+                Var::Target => r.target_region = value.clone(),
+            }
+        }
+        r
+    }
+
+    /// The request as JSON (the example a class shows; `sovra eval` reads it).
+    pub fn example(&self, assign: &[Option<usize>]) -> Value {
+        let r = self.request(assign);
+        let mut o = Map::new();
+        o.insert("action".into(), json!(r.action));
+        o.insert(
+            "time".into(),
+            json!(self.time.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        );
+        let mut principal = Map::new();
+        if let Some(id) = &r.principal.id {
+            principal.insert("id".into(), json!(id));
+        }
+        if let Some(c) = r.principal.country {
+            principal.insert("country".into(), json!(c.to_string()));
+        }
+        o.insert("principal".into(), Value::Object(principal));
+        let mut resource = Map::new();
+        for (k, v) in [
+            ("id", &r.resource.id),
+            ("classification", &r.resource.classification),
+            ("residency", &r.resource.residency),
+        ] {
+            if let Some(v) = v {
+                resource.insert(k.into(), json!(v));
+            }
+        }
+        if let Some(c) = r.resource.home_country {
+            resource.insert("home_country".into(), json!(c.to_string()));
+        }
+        o.insert("resource".into(), Value::Object(resource));
+        for (k, v) in [
+            ("source_region", &r.source_region),
+            ("target_region", &r.target_region),
+            ("purpose", &r.purpose),
+        ] {
+            if let Some(v) = v {
+                o.insert(k.into(), json!(v));
+            }
+        }
+        Value::Object(o)
+    }
+
+    /// Explores every class of requests, calling `leaf` with the assignment
+    /// and each engine's decision (allow, and the first rule that applies:
+    /// the same for every request of the class). `Err` when the
+    /// space passes [`MAX_LEAVES`].
+    pub fn explore(&self, engines: &[&Engine], leaf: &mut Leaf<'_>) -> Result<usize, String> {
+        let mut assign = vec![None; self.vars.len()];
+        let mut count = 0;
+        self.walk(engines, &mut assign, leaf, &mut count)?;
+        Ok(count)
+    }
+
+    fn walk(
+        &self,
+        engines: &[&Engine],
+        assign: &mut Vec<Option<usize>>,
+        leaf: &mut Leaf<'_>,
+        count: &mut usize,
+    ) -> Result<(), String> {
+        let unknown = assign
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.is_none())
+            .fold(0u64, |m, (i, _)| m | 1 << i);
+        let mut grants_true = 0u64;
+        for (i, a) in assign.iter().enumerate().skip(VARS as usize) {
+            if *a == Some(1) {
+                grants_true |= 1 << i;
+            }
+        }
+        let probe = Probe {
+            unknown,
+            exists: self.exists.clone(),
+            grants_true,
+            ..Probe::default()
+        };
+        let req = self.request(assign);
+        let mut results = Vec::with_capacity(engines.len());
+        for e in engines {
+            match e.probe(&req, &probe) {
+                Some(r) => results.push(r),
+                None => {
+                    let need = probe
+                        .first
+                        .get()
+                        .unwrap_or_else(|| probe.needed.get().trailing_zeros())
+                        as usize;
+                    let n = self.vars.get(need).map_or(0, |(_, c)| c.len());
+                    for i in 0..n {
+                        if let Some(slot) = assign.get_mut(need) {
+                            *slot = Some(i);
+                        }
+                        self.walk(engines, assign, leaf, count)?;
+                    }
+                    if let Some(slot) = assign.get_mut(need) {
+                        *slot = None;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        *count += 1;
+        if *count > MAX_LEAVES {
+            return Err(format!(
+                "the analysis passed {MAX_LEAVES} classes of requests: the policies and documents name too many values to explore"
+            ));
+        }
+        leaf(assign, &results);
+        Ok(())
+    }
+}
+
+fn country_classes(n: &Named, two: bool) -> Vec<Class> {
+    let mut out: Vec<Class> = n
+        .countries
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Class {
+            value: Some(c.to_string()),
+            holds: Holds::Is(c.to_string()),
+            rep: 0,
+            group: i,
+        })
+        .collect();
+    // The rest, by membership in every country set.
+    let mut by_sig: BTreeMap<Vec<bool>, Vec<Country>> = BTreeMap::new();
+    for c in all_countries() {
+        if n.countries.contains(&c) {
+            continue;
+        }
+        let sig = n.country_sets.iter().map(|s| s.contains(&c)).collect();
+        by_sig.entry(sig).or_default().push(c);
+    }
+    for (g, members) in by_sig.values().enumerate() {
+        let names: Vec<String> = members.iter().map(ToString::to_string).collect();
+        for (rep, c) in members.iter().take(if two { 2 } else { 1 }).enumerate() {
+            out.push(Class {
+                value: Some(c.to_string()),
+                holds: Holds::OneOf(names.clone()),
+                rep: rep as u8,
+                group: n.countries.len() + g,
+            });
+        }
+    }
+    let g = out.len();
+    out.push(Class {
+        value: None,
+        holds: Holds::Missing,
+        rep: 0,
+        group: g,
+    });
+    out
+}
+
+fn region_classes(e: &Engine, n: &Named, named: &BTreeSet<String>, two: bool) -> Vec<Class> {
+    // Regions no comparison tells apart: the same value of every attribute
+    // a policy can read (its id only where a policy names it).
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut singles = Vec::new();
+    for r in &e.regions().regions {
+        if named.contains(&r.id) {
+            singles.push(r.id.clone());
+            continue;
+        }
+        let mut key = vec![
+            r.country.to_string(),
+            r.status.as_str().to_string(),
+            r.sovereign.to_string(),
+        ];
+        for rf in &n.region_fields {
+            key.push(match rf {
+                RegionField::Provider => format!("{:?}", r.provider),
+                RegionField::Location => format!("{:?}", r.location),
+                RegionField::Zones => format!("{:?}", r.zones),
+                RegionField::Partition => format!("{:?}", r.partition),
+                _ => String::new(),
+            });
+        }
+        if !n.unread.is_empty() || !r.attributes.is_empty() {
+            key.push(Value::Object(r.attributes.clone()).to_string());
+        }
+        groups
+            .entry(key.join("\u{1f}"))
+            .or_default()
+            .push(r.id.clone());
+    }
+    let mut out: Vec<Class> = singles
+        .iter()
+        .enumerate()
+        .map(|(i, id)| Class {
+            value: Some(id.clone()),
+            holds: Holds::Is(id.clone()),
+            rep: 0,
+            group: i,
+        })
+        .collect();
+    for (g, ids) in groups.values().enumerate() {
+        for (rep, id) in ids.iter().take(if two { 2 } else { 1 }).enumerate() {
+            out.push(Class {
+                value: Some(id.clone()),
+                holds: if ids.len() == 1 {
+                    Holds::Is(id.clone())
+                } else {
+                    Holds::OneOf(ids.clone())
+                },
+                rep: rep as u8,
+                group: singles.len() + g,
+            });
+        }
+    }
+    let all: Vec<String> = e.regions().regions.iter().map(|r| r.id.clone()).collect();
+    let g = out.len();
+    for rep in 0..if two { 2 } else { 1 } {
+        out.push(Class {
+            value: Some(format!("(unknown-region-{})", rep + 1)),
+            holds: Holds::NoneOf(all.clone()),
+            rep,
+            group: g,
+        });
+    }
+    out.push(Class {
+        value: None,
+        holds: Holds::Missing,
+        rep: 0,
+        group: g + 1,
+    });
+    out
+}
+
+pub mod diff;
