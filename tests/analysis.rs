@@ -45,9 +45,44 @@ fn run(old: &Engine, new: &Engine, any_grants: bool) -> Report {
     diff(&space, old, new, false).unwrap()
 }
 
-/// A deterministic generator of requests, over the values the policy
-/// names and values it does not.
+/// A deterministic generator of requests, over the values the small
+/// policy names and values it does not.
 fn requests(n: usize) -> Vec<Value> {
+    generate(
+        n,
+        &[Some("identity"), Some("analytical"), Some("secret"), None],
+        &[Some("eea"), Some("global"), Some("mars"), None],
+        &[
+            Some("DE"),
+            Some("NL"),
+            Some("IE"),
+            Some("US"),
+            Some("JP"),
+            Some("BR"),
+            Some("CH"),
+            None,
+        ],
+        &[
+            Some("eu-central-1"),
+            Some("eu-west-1"),
+            Some("eu-nl-1"),
+            Some("eu-nl-2"),
+            Some("us-east-1"),
+            Some("us-east-2"),
+            Some("ch-1"),
+            Some("nowhere-1"),
+            None,
+        ],
+    )
+}
+
+fn generate(
+    n: usize,
+    classes: &[Option<&str>],
+    profiles: &[Option<&str>],
+    countries: &[Option<&str>],
+    regions: &[Option<&str>],
+) -> Vec<Value> {
     let mut x: u64 = 0x5eed_2026_1202;
     let mut next = move |k: usize| {
         x ^= x << 13;
@@ -61,29 +96,6 @@ fn requests(n: usize) -> Vec<Value> {
         Some("replicate"),
         Some("access"),
         Some("delete"),
-    ];
-    let classes = [Some("identity"), Some("analytical"), Some("secret"), None];
-    let profiles = [Some("eea"), Some("global"), Some("mars"), None];
-    let countries = [
-        Some("DE"),
-        Some("NL"),
-        Some("IE"),
-        Some("US"),
-        Some("JP"),
-        Some("BR"),
-        Some("CH"),
-        None,
-    ];
-    let regions = [
-        Some("eu-central-1"),
-        Some("eu-west-1"),
-        Some("eu-nl-1"),
-        Some("eu-nl-2"),
-        Some("us-east-1"),
-        Some("us-east-2"),
-        Some("ch-1"),
-        Some("nowhere-1"),
-        None,
     ];
     let people = [Some("alice"), Some("bob"), None];
     let purposes = [Some("support"), Some("marketing"), None];
@@ -108,32 +120,32 @@ fn requests(n: usize) -> Vec<Value> {
             set(
                 &mut r,
                 &["principal", "country"],
-                pick(next(countries.len()), &countries),
+                pick(next(countries.len()), countries),
             );
             set(
                 &mut r,
                 &["resource", "classification"],
-                pick(next(classes.len()), &classes),
+                pick(next(classes.len()), classes),
             );
             set(
                 &mut r,
                 &["resource", "residency"],
-                pick(next(profiles.len()), &profiles),
+                pick(next(profiles.len()), profiles),
             );
             set(
                 &mut r,
                 &["resource", "home_country"],
-                pick(next(countries.len()), &countries),
+                pick(next(countries.len()), countries),
             );
             set(
                 &mut r,
                 &["source_region"],
-                pick(next(regions.len()), &regions),
+                pick(next(regions.len()), regions),
             );
             set(
                 &mut r,
                 &["target_region"],
-                pick(next(regions.len()), &regions),
+                pick(next(regions.len()), regions),
             );
             set(&mut r, &["purpose"], pick(next(purposes.len()), &purposes));
             r
@@ -294,4 +306,122 @@ fn whatever_grants_exist_a_grant_condition_is_free() {
         any.changes
     );
     assert!(!given.changes.is_empty());
+}
+
+/// The bundled library, its files rewritten by `edit` (file, from, to).
+fn bundled(edits: &[(&str, &str, &str)], name: &str) -> Engine {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let dir = std::env::temp_dir().join(format!("sovra-bundled-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in std::fs::read_dir(&root).unwrap().flatten() {
+        let path = f.path();
+        if path.extension().is_some_and(|e| e == "sov") {
+            let file = path.file_name().unwrap().to_str().unwrap().to_string();
+            let mut text = std::fs::read_to_string(&path).unwrap();
+            for (which, from, to) in edits {
+                if *which == file {
+                    assert!(text.contains(from), "{name}: `{from}` is not in {file}");
+                    text = text.replace(from, to);
+                }
+            }
+            std::fs::write(dir.join(&file), text).unwrap();
+        }
+    }
+    let sources = sovra::policy::load(std::slice::from_ref(&dir)).unwrap();
+    let program = sovra::policy::compile(&sources)
+        .unwrap_or_else(|d| panic!("{name}: {}", sovra::diag::render(&d, &sources)));
+    let _ = std::fs::remove_dir_all(&dir);
+    Engine::new(
+        program,
+        sovra::documents::bundled_regions(),
+        Grants::from_json(GRANTS).unwrap(),
+    )
+}
+
+#[test]
+fn one_line_changes_of_the_bundled_library_are_found_completely() {
+    let old = bundled(&[], "old");
+    let sample = generate(
+        20_000,
+        &[
+            Some("identity"),
+            Some("transactional"),
+            Some("operational"),
+            Some("content"),
+            Some("analytical"),
+            Some("secret"),
+            None,
+        ],
+        &[
+            Some("eea"),
+            Some("eu"),
+            Some("de-only"),
+            Some("us-only"),
+            Some("fr-sovereign"),
+            Some("de-primary-eea"),
+            Some("global"),
+            Some("mars"),
+            None,
+        ],
+        &[
+            Some("DE"),
+            Some("FR"),
+            Some("CH"),
+            Some("GB"),
+            Some("US"),
+            Some("RU"),
+            Some("BR"),
+            Some("JP"),
+            None,
+        ],
+        &[
+            Some("eu-central-1"),
+            Some("eu-west-3"),
+            Some("eu-central-2"),
+            Some("europe-west6"),
+            Some("eu-west-2"),
+            Some("us-east-1"),
+            Some("sa-east-1"),
+            Some("ap-northeast-1"),
+            Some("nowhere-1"),
+            None,
+        ],
+    );
+    let mutations: [(&str, &str, &str, &str); 4] = [
+        (
+            "a set member removed",
+            "geo.sov",
+            "set ADEQUATE = [AD, AR, BR, CA, CH,",
+            "set ADEQUATE = [AD, AR, BR, CA,",
+        ),
+        (
+            "a comparison flipped",
+            "access.sov",
+            "   and principal.country != source.country",
+            "   and principal.country == source.country",
+        ),
+        (
+            "a condition dropped",
+            "classes.sov",
+            "   and resource.classification in PERSONAL\n   and resource.home_country is missing\n",
+            "   and resource.classification in PERSONAL\n",
+        ),
+        (
+            "an effect swapped",
+            "access.sov",
+            "permit read\n",
+            "forbid read\n",
+        ),
+    ];
+    for (name, file, from, to) in mutations {
+        let new = bundled(&[(file, from, to)], name);
+        let space = Space::new(&[&old, &new], TIME.parse().unwrap(), false);
+        let report = diff(&space, &old, &new, false).unwrap();
+        assert!(!report.changes.is_empty(), "{name}: no change reported");
+        assert!(
+            check(name, &old, &new, &report, &sample) > 0,
+            "{name}: the sample never hits it"
+        );
+    }
 }

@@ -115,13 +115,17 @@ pub fn diff(
             obl,
             relations(space, assign),
         );
+        // A variable that may be in every class is unconstrained.
         let alt: Alt = assign
             .iter()
-            .map(|a| a.map(|i| BTreeSet::from([i])))
+            .zip(&space.vars)
+            .map(|(set, (_, all))| (set.len() < all.len()).then(|| set.iter().copied().collect()))
             .collect();
-        let entry = groups
-            .entry(key)
-            .or_insert_with(|| (Vec::new(), assign.to_vec()));
+        let first: Vec<Option<usize>> = alt
+            .iter()
+            .map(|a| a.as_ref().and_then(|s| s.iter().next().copied()))
+            .collect();
+        let entry = groups.entry(key).or_insert_with(|| (Vec::new(), first));
         entry.0.push(alt);
     })?;
     let word = |allow: bool| if allow { "allow" } else { "deny" };
@@ -178,13 +182,16 @@ fn example_of(alt: &Alt, first: &[Option<usize>]) -> Vec<Option<usize>> {
         .collect()
 }
 
-/// For each pair of related fields both in one unnamed class: whether the
-/// leaf has them equal.
-fn relations(space: &Space, assign: &[Option<usize>]) -> Vec<String> {
+/// For each pair of related fields both fixed in one unnamed class:
+/// whether the leaf has them equal.
+fn relations(space: &Space, assign: &[Vec<usize>]) -> Vec<String> {
     let mut out = Vec::new();
     for (a, b) in &space.related {
         let class = |v: u32| {
-            let i = assign.get(v as usize).copied().flatten()?;
+            let i = match assign.get(v as usize).map(Vec::as_slice) {
+                Some([one]) => *one,
+                _ => return None,
+            };
             let (path, classes) = space.vars.get(v as usize)?;
             classes.get(i).map(|c| (path, c))
         };
@@ -255,6 +262,10 @@ fn describe(space: &Space, alt: &Alt, relations: &[String]) -> (Value, String) {
         let (Some(set), Some((path, all))) = (classes, space.vars.get(v)) else {
             continue;
         };
+        // Merged back to every class: unconstrained.
+        if set.len() == all.len() {
+            continue;
+        }
         let mut one_of = BTreeSet::new();
         let mut none_of: Option<Vec<String>> = None;
         let mut missing = false;

@@ -28,7 +28,7 @@
 
 use crate::country::Country;
 use crate::documents::Request;
-use crate::eval::{Engine, Probe, Var, VARS};
+use crate::eval::{Engine, Probe, Splitter, Var, VARS};
 use crate::ir::*;
 use crate::vocab::CmpOp;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -70,7 +70,7 @@ pub enum Holds {
 
 /// What the search calls at each leaf: the assignment, and each engine's
 /// decision (allow, and the first rule that applies).
-pub type Leaf<'a> = dyn FnMut(&[Option<usize>], &[(bool, Option<u32>)]) + 'a;
+pub type Leaf<'a> = dyn FnMut(&[Vec<usize>], &[(bool, Option<u32>)]) + 'a;
 
 /// The finite space the search explores.
 pub struct Space {
@@ -400,28 +400,35 @@ impl Space {
             time: Some(self.time.fixed_offset()),
             ..Request::default()
         };
-        for (bit, v) in Var::ALL.iter().enumerate() {
-            let value = assign
-                .get(bit)
-                .copied()
-                .flatten()
-                .and_then(|i| self.vars.get(bit).and_then(|(_, c)| c.get(i)))
-                .and_then(|c| c.value.clone());
-            let country = || value.as_deref().and_then(Country::parse);
-            match v {
-                Var::Action => r.action = value.clone().unwrap_or_default(),
-                Var::Purpose => r.purpose = value.clone(),
-                Var::PrincipalId => r.principal.id = value.clone(),
-                Var::PrincipalCountry => r.principal.country = country(),
-                Var::ResourceId => r.resource.id = value.clone(),
-                Var::Classification => r.resource.classification = value.clone(),
-                Var::Residency => r.resource.residency = value.clone(),
-                Var::HomeCountry => r.resource.home_country = country(),
-                Var::Source => r.source_region = value.clone(),
-                Var::Target => r.target_region = value.clone(),
+        for (bit, a) in assign.iter().enumerate().take(VARS as usize) {
+            if let Some(c) = a {
+                self.set(&mut r, bit, *c);
             }
         }
         r
+    }
+
+    /// Sets variable `bit` of `r` to class `class`'s representative.
+    fn set(&self, r: &mut Request, bit: usize, class: usize) {
+        let value = self
+            .vars
+            .get(bit)
+            .and_then(|(_, c)| c.get(class))
+            .and_then(|c| c.value.clone());
+        let country = || value.as_deref().and_then(Country::parse);
+        match Var::ALL.get(bit) {
+            Some(Var::Action) => r.action = value.clone().unwrap_or_default(),
+            Some(Var::Purpose) => r.purpose = value.clone(),
+            Some(Var::PrincipalId) => r.principal.id = value.clone(),
+            Some(Var::PrincipalCountry) => r.principal.country = country(),
+            Some(Var::ResourceId) => r.resource.id = value.clone(),
+            Some(Var::Classification) => r.resource.classification = value.clone(),
+            Some(Var::Residency) => r.resource.residency = value.clone(),
+            Some(Var::HomeCountry) => r.resource.home_country = country(),
+            Some(Var::Source) => r.source_region = value.clone(),
+            Some(Var::Target) => r.target_region = value.clone(),
+            None => {}
+        }
     }
 
     /// The request as JSON (the example a class shows; `sovra eval` reads it).
@@ -467,65 +474,97 @@ impl Space {
         Value::Object(o)
     }
 
-    /// Explores every class of requests, calling `leaf` with the assignment
-    /// and each engine's decision (allow, and the first rule that applies:
-    /// the same for every request of the class). `Err` when the
-    /// space passes [`MAX_LEAVES`].
+    /// Explores every class of requests, calling `leaf` with the classes
+    /// each variable may be in (all of them: any value) and each engine's
+    /// decision (allow, and the first rule that applies: the same for
+    /// every request of the class). `Err` past [`MAX_LEAVES`].
     pub fn explore(&self, engines: &[&Engine], leaf: &mut Leaf<'_>) -> Result<usize, String> {
-        let mut assign = vec![None; self.vars.len()];
+        let mut sets: Vec<Vec<usize>> = self
+            .vars
+            .iter()
+            .map(|(_, c)| (0..c.len()).collect())
+            .collect();
         let mut count = 0;
-        self.walk(engines, &mut assign, leaf, &mut count)?;
+        self.walk(engines, &mut sets, leaf, &mut count)?;
         Ok(count)
     }
 
     fn walk(
         &self,
         engines: &[&Engine],
-        assign: &mut Vec<Option<usize>>,
+        sets: &mut Vec<Vec<usize>>,
         leaf: &mut Leaf<'_>,
         count: &mut usize,
     ) -> Result<(), String> {
-        let unknown = assign
+        let fixed: Vec<Option<usize>> = sets
+            .iter()
+            .map(|s| match s.as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            })
+            .collect();
+        let unknown = fixed
             .iter()
             .enumerate()
             .filter(|(_, a)| a.is_none())
             .fold(0u64, |m, (i, _)| m | 1 << i);
         let mut grants_true = 0u64;
-        for (i, a) in assign.iter().enumerate().skip(VARS as usize) {
+        for (i, a) in fixed.iter().enumerate().skip(VARS as usize) {
             if *a == Some(1) {
                 grants_true |= 1 << i;
             }
         }
+        let req = self.request(&fixed);
+        let with = |v: u32, c: usize| {
+            let mut r = req.clone();
+            self.set(&mut r, v as usize, c);
+            r
+        };
         let probe = Probe {
             unknown,
             exists: self.exists.clone(),
             grants_true,
+            split: Some(Splitter {
+                sets: sets.as_slice(),
+                with: &with,
+            }),
             ..Probe::default()
         };
-        let req = self.request(assign);
         let mut results = Vec::with_capacity(engines.len());
         for e in engines {
-            match e.probe(&req, &probe) {
-                Some(r) => results.push(r),
-                None => {
-                    let need = probe
-                        .first
-                        .get()
-                        .unwrap_or_else(|| probe.needed.get().trailing_zeros())
-                        as usize;
-                    let n = self.vars.get(need).map_or(0, |(_, c)| c.len());
-                    for i in 0..n {
-                        if let Some(slot) = assign.get_mut(need) {
-                            *slot = Some(i);
-                        }
-                        self.walk(engines, assign, leaf, count)?;
-                    }
-                    if let Some(slot) = assign.get_mut(need) {
-                        *slot = None;
-                    }
-                    return Ok(());
-                }
+            if let Some(r) = e.probe(&req, &probe) {
+                results.push(r);
+                continue;
             }
+            let need = probe
+                .first
+                .get()
+                .unwrap_or_else(|| probe.needed.get().trailing_zeros())
+                as usize;
+            let all = sets.get(need).cloned().unwrap_or_default();
+            let divided = probe.divided.borrow().clone();
+            let mut options: Vec<Vec<usize>> = match divided {
+                // A condition divides the classes: two branches.
+                Some((v, holds)) if v as usize == need => {
+                    let rest = all.iter().copied().filter(|c| !holds.contains(c)).collect();
+                    vec![holds, rest]
+                }
+                // A value read directly: one branch a class.
+                _ => all.iter().map(|c| vec![*c]).collect(),
+            };
+            options.retain(|x| !x.is_empty());
+            drop(probe);
+            let saved = sets.get(need).cloned().unwrap_or_default();
+            for option in options {
+                if let Some(slot) = sets.get_mut(need) {
+                    *slot = option;
+                }
+                self.walk(engines, sets, leaf, count)?;
+            }
+            if let Some(slot) = sets.get_mut(need) {
+                *slot = saved;
+            }
+            return Ok(());
         }
         *count += 1;
         if *count > MAX_LEAVES {
@@ -533,7 +572,7 @@ impl Space {
                 "the analysis passed {MAX_LEAVES} classes of requests: the policies and documents name too many values to explore"
             ));
         }
-        leaf(assign, &results);
+        leaf(sets, &results);
         Ok(())
     }
 }

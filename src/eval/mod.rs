@@ -36,7 +36,7 @@ use trace::Recorder;
 pub use walk::render_duration;
 pub use walk::same_identity;
 use walk::{Ctx, Eval};
-pub use walk::{Probe, Var, VARS};
+pub use walk::{Probe, Splitter, Var, VARS};
 
 /// How much of the reasoning a decision carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -284,9 +284,10 @@ impl Engine {
     /// in `probe.first`). Every rule is considered (their conditions carry
     /// their actions and keys), forbids first, in rule order; the first
     /// that applies decides (`rule`: it, or `None` for the default deny).
-    pub fn probe(&self, req: &Request, probe: &Probe) -> Option<(bool, Option<u32>)> {
+    pub fn probe(&self, req: &Request, probe: &Probe<'_>) -> Option<(bool, Option<u32>)> {
         probe.needed.set(0);
         probe.first.set(None);
+        *probe.divided.borrow_mut() = None;
         let mut ctx = self.ctx(req, Self::now(req));
         ctx.probe = Some(probe);
         if self.unfit.is_some() {

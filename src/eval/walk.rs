@@ -68,7 +68,7 @@ pub(super) struct Ctx<'a> {
     pub(super) grant: Option<&'a Grant>,
     /// The analysis's probe (`None` when deciding): which request fields
     /// are not fixed yet.
-    pub(super) probe: Option<&'a Probe>,
+    pub(super) probe: Option<&'a Probe<'a>>,
 }
 
 /// A request field the analysis ([`crate::analysis`]) splits on: a bit of
@@ -161,8 +161,8 @@ impl Var {
 /// thrown away and the analysis splits on it). Under `--any-grants`, each
 /// `exists grant` condition (by atom, in `exists`) is its own variable,
 /// bit `VARS + i`, true when set in `grants_true`.
-#[derive(Debug, Default)]
-pub struct Probe {
+#[derive(Default)]
+pub struct Probe<'a> {
     /// Variables not fixed yet.
     pub unknown: u64,
     /// Variables the walk read while they were not fixed.
@@ -173,9 +173,53 @@ pub struct Probe {
     pub exists: Option<Vec<u32>>,
     /// The `exists` conditions fixed true.
     pub grants_true: u64,
+    /// Splitting on conditions: a condition that reads one unfixed
+    /// variable is decided for each class it may still be in; when they
+    /// all agree the walk goes on, otherwise it stops and says where the
+    /// condition divides them ([`Probe::divided`]).
+    pub split: Option<Splitter<'a>>,
+    /// The first variable a condition divided, and the classes under
+    /// which the condition holds.
+    pub divided: std::cell::RefCell<Option<(u32, Vec<usize>)>>,
 }
 
-impl Probe {
+/// The classes each unfixed variable may still be in, and the request
+/// with one variable set to one class.
+pub struct Splitter<'a> {
+    /// Per variable bit, its classes.
+    pub sets: &'a [Vec<usize>],
+    /// The request with variable `v` set to class `c` (the others as fixed).
+    pub with: &'a dyn Fn(u32, usize) -> Request,
+}
+
+/// The variables a condition's operands read (`false`: it holds
+/// something the split does not handle, such as `exists grant`).
+fn reads(p: &Program, id: NodeId, mask: &mut u64) -> bool {
+    match p.nodes.get(id as usize) {
+        Some(Node::Const(_)) => true,
+        Some(Node::Load(f)) => {
+            if let Some(v) = Var::of(*f) {
+                *mask |= 1 << (v as u32);
+            }
+            true
+        }
+        Some(Node::Cmp { lhs, rhs, .. } | Node::Arith { lhs, rhs, .. }) => {
+            reads(p, *lhs, mask) && reads(p, *rhs, mask)
+        }
+        Some(Node::Is { expr, .. } | Node::CountryOf { expr } | Node::Count { expr }) => {
+            reads(p, *expr, mask)
+        }
+        Some(Node::Satisfies {
+            region, profile, ..
+        }) => reads(p, *region, mask) && reads(p, *profile, mask),
+        Some(Node::InCountry {
+            region, country, ..
+        }) => reads(p, *region, mask) && reads(p, *country, mask),
+        _ => false,
+    }
+}
+
+impl Probe<'_> {
     #[inline]
     fn read(&self, bit: u32) -> bool {
         if self.unknown >> bit & 1 == 1 {
@@ -208,11 +252,67 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         applied
     }
 
+    /// A condition under analysis that reads one unfixed variable:
+    /// decided for each class the variable may be in. `Some(value)` when
+    /// they agree (or, when they do not, `Some(false)` with the division
+    /// recorded: the walk is thrown away); `None`: not such a condition.
+    #[cold]
+    fn divide(&mut self, p: &Probe<'_>, id: NodeId) -> Option<bool> {
+        let sp = p.split.as_ref()?;
+        let mut mask = 0;
+        if !reads(&self.ctx.e.program, id, &mut mask) || (mask & p.unknown).count_ones() != 1 {
+            return None;
+        }
+        let v = (mask & p.unknown).trailing_zeros();
+        let classes = sp.sets.get(v as usize)?;
+        let (mut holds, mut seen_true, mut seen_false) = (Vec::new(), false, false);
+        for &c in classes {
+            let req = (sp.with)(v, c);
+            let inner = Probe {
+                unknown: p.unknown & !(1 << v),
+                ..Probe::default()
+            };
+            let mut ctx = self.ctx.e.ctx(&req, self.ctx.now);
+            ctx.probe = Some(&inner);
+            ctx.grant = self.ctx.grant;
+            let r = Eval {
+                ctx,
+                t: &mut NoTrace,
+            }
+            .bool(id);
+            if inner.needed.get() != 0 {
+                return None;
+            }
+            if r {
+                holds.push(c);
+                seen_true = true;
+            } else {
+                seen_false = true;
+            }
+        }
+        if !(seen_true && seen_false) {
+            return Some(seen_true);
+        }
+        p.needed.set(p.needed.get() | 1 << v);
+        if p.first.get().is_none() {
+            p.first.set(Some(v));
+            *p.divided.borrow_mut() = Some((v, holds));
+        }
+        Some(false)
+    }
+
     fn node(&self, id: NodeId) -> Option<&'a Node> {
         self.ctx.e.program.nodes.get(id as usize)
     }
 
     fn bool(&mut self, id: NodeId) -> bool {
+        if let Some(p) = self.ctx.probe {
+            if p.split.is_some() {
+                if let Some(v) = self.divide(p, id) {
+                    return v;
+                }
+            }
+        }
         let Some(n) = self.node(id) else { return false };
         match n {
             Node::And { start, len } => {
@@ -352,6 +452,10 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
             };
             let bit = VARS + i as u32;
             return p.read(bit) && p.grants_true >> bit & 1 == 1;
+        }
+        // No grants at all: false, whoever asks for what.
+        if self.ctx.e.grants.is_empty() {
+            return false;
         }
         let fixed = [
             Var::PrincipalId,
