@@ -425,3 +425,100 @@ fn one_line_changes_of_the_bundled_library_are_found_completely() {
         );
     }
 }
+
+fn assertions(text: &str) -> Vec<sovra::analysis::verify::Assertion> {
+    sovra::analysis::verify::parse("test.assert", text).unwrap()
+}
+
+fn verify_bundled(
+    sources: &sovra::source::Sources,
+    text: &str,
+    any_grants: bool,
+) -> Vec<sovra::analysis::verify::Outcome> {
+    sovra::analysis::verify::verify(
+        sources,
+        &assertions(text),
+        &sovra::documents::bundled_regions(),
+        &Grants::default(),
+        TIME.parse().unwrap(),
+        any_grants,
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_bundled_guarantees_hold_whatever_grants_exist() {
+    let text = include_str!("../policies/guarantees.assert");
+    let outcomes = verify_bundled(&sovra::policy::bundled(), text, true);
+    assert_eq!(outcomes.len(), 6);
+    for o in &outcomes {
+        assert!(
+            o.holds,
+            "{} fails: {:?} {:?}",
+            o.name, o.counterexample, o.decision
+        );
+    }
+    // Dropping the Russian rule breaks S5, and only S5; the counterexample
+    // is a real one: the policy allows it, and it is what S5 forbids.
+    let mut broken = sovra::policy::bundled();
+    for f in &mut broken.files {
+        if f.name.ends_with("russia.sov") {
+            f.text = "package russia\n".into();
+        }
+    }
+    let outcomes = verify_bundled(&broken, text, true);
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.holds).collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0].name, "s5_russia_localisation");
+    let c = failed[0].counterexample.clone().unwrap();
+    assert_eq!(c["action"], "store");
+    assert_eq!(c["resource"]["classification"], "identity");
+    assert_eq!(c["resource"]["home_country"], "RU");
+    let req = Request::from_json(&c.to_string()).unwrap();
+    let e = Engine::new(
+        sovra::policy::compile(&broken).unwrap(),
+        sovra::documents::bundled_regions(),
+        Grants::default(),
+    );
+    assert!(e.decide(&req, TraceLevel::Off).allowed(), "{c}");
+    let target = c["target_region"].as_str().unwrap();
+    let region = sovra::documents::bundled_regions()
+        .regions
+        .into_iter()
+        .find(|r| r.id == target)
+        .unwrap();
+    assert_ne!(region.country.to_string(), "RU", "{c}");
+}
+
+#[test]
+fn a_false_assertion_gets_a_counterexample_and_a_bad_one_an_error() {
+    let text = include_str!("cases/analysis/false.assert");
+    // On the grants given (none): the counterexample is allowed as it is.
+    let o = &verify_bundled(&sovra::policy::bundled(), text, false)[0];
+    assert!(!o.holds);
+    let c = o.counterexample.clone().unwrap();
+    assert_eq!(c["action"], "store");
+    assert_eq!(o.decision.as_ref().unwrap()["decision"], "allow", "{c}");
+    // Malformed assertions and typos are errors that say where and what to write.
+    let e = sovra::analysis::verify::parse(
+        "x.assert",
+        "assert a: sometimes allow when action == store",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("x.assert:1") && e.contains("never allow when"),
+        "{e}"
+    );
+    let e = sovra::analysis::verify::parse("x.assert", "permit x").unwrap_err();
+    assert!(e.contains("expected `assert NAME"), "{e}");
+    let e = sovra::analysis::verify::verify(
+        &sovra::policy::bundled(),
+        &assertions("assert typo: never allow when resource.clasification == identity"),
+        &sovra::documents::bundled_regions(),
+        &Grants::default(),
+        TIME.parse().unwrap(),
+        false,
+    )
+    .unwrap_err();
+    assert!(e.contains("resource.classification"), "{e}");
+}

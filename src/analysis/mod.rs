@@ -76,8 +76,10 @@ pub type Leaf<'a> = dyn FnMut(&[Vec<usize>], &[(bool, Option<u32>)]) + 'a;
 pub struct Space {
     /// Per variable bit: its path and classes.
     pub vars: Vec<(String, Vec<Class>)>,
-    /// The `exists grant` atoms under `--any-grants`.
-    pub exists: Option<Vec<u32>>,
+    /// The `exists grant` conditions under `--any-grants`, by their text
+    /// (white space folded): the same condition in two programs is one
+    /// variable.
+    pub exists: Option<Vec<String>>,
     /// Pairs of variables compared with each other.
     pub related: Vec<(u32, u32)>,
     /// What the analysis does not cover, in words (empty: everything).
@@ -231,6 +233,28 @@ fn add_const(p: &Program, c: &Const, v: u32, n: &mut Named) {
     }
 }
 
+/// A condition's text with its white space folded to single spaces.
+fn fold(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What the search decides at each leaf.
+#[derive(Clone, Copy)]
+pub enum Decider<'a> {
+    /// A policy set's decision (allow, the first rule that applies).
+    Policy(&'a Engine),
+    /// Whether one rule's condition holds (`Some(rule)` when it does).
+    Rule(&'a Engine, u32),
+}
+
+impl Decider<'_> {
+    fn engine(&self) -> &Engine {
+        match self {
+            Decider::Policy(e) | Decider::Rule(e, _) => e,
+        }
+    }
+}
+
 /// Every assigned ISO 3166-1 country, in code order.
 fn all_countries() -> Vec<Country> {
     let mut out = Vec::new();
@@ -353,35 +377,32 @@ impl Space {
             }
         }
         let exists = any_grants.then(|| {
-            let mut atoms = BTreeSet::new();
+            let mut texts = BTreeSet::new();
             for e in engines {
-                for node in &e.program().nodes {
+                let p = e.program();
+                for node in &p.nodes {
                     if let Node::Exists { atom, .. } = node {
-                        atoms.insert(*atom);
+                        if let Some(a) = p.atoms.get(*atom as usize) {
+                            texts.insert(fold(&a.text));
+                        }
                     }
                 }
             }
-            atoms.into_iter().collect::<Vec<u32>>()
+            texts.into_iter().collect::<Vec<String>>()
         });
-        if let Some(atoms) = &exists {
-            for a in atoms {
-                let text = engines
-                    .iter()
-                    .find_map(|e| e.program().atoms.get(*a as usize))
-                    .map_or_else(|| format!("exists grant #{a}"), |x| x.text.clone());
-                vars.push((
-                    format!("({text})"),
-                    [false, true]
-                        .into_iter()
-                        .map(|b| Class {
-                            value: Some(b.to_string()),
-                            holds: Holds::Grant(b),
-                            rep: 0,
-                            group: usize::from(b),
-                        })
-                        .collect(),
-                ));
-            }
+        for text in exists.iter().flatten() {
+            vars.push((
+                format!("({text})"),
+                [false, true]
+                    .into_iter()
+                    .map(|b| Class {
+                        value: Some(b.to_string()),
+                        holds: Holds::Grant(b),
+                        rep: 0,
+                        group: usize::from(b),
+                    })
+                    .collect(),
+            ));
         }
         Space {
             vars,
@@ -479,19 +500,50 @@ impl Space {
     /// decision (allow, and the first rule that applies: the same for
     /// every request of the class). `Err` past [`MAX_LEAVES`].
     pub fn explore(&self, engines: &[&Engine], leaf: &mut Leaf<'_>) -> Result<usize, String> {
+        let deciders: Vec<Decider<'_>> = engines.iter().map(|e| Decider::Policy(e)).collect();
+        self.explore_with(&deciders, leaf)
+    }
+
+    /// [`Space::explore`] with any deciders: a policy's decision, or
+    /// whether one rule's condition holds (reported as `(holds, rule)`).
+    pub fn explore_with(
+        &self,
+        deciders: &[Decider<'_>],
+        leaf: &mut Leaf<'_>,
+    ) -> Result<usize, String> {
         let mut sets: Vec<Vec<usize>> = self
             .vars
             .iter()
             .map(|(_, c)| (0..c.len()).collect())
             .collect();
         let mut count = 0;
-        self.walk(engines, &mut sets, leaf, &mut count)?;
+        self.walk(deciders, &mut sets, leaf, &mut count)?;
         Ok(count)
+    }
+
+    /// The `exists grant` atoms of `e`'s program, each with its variable
+    /// (the same condition written twice is one variable).
+    fn exists_atoms(&self, e: &Engine) -> Option<Vec<(u32, u32)>> {
+        let texts = self.exists.as_ref()?;
+        let p = e.program();
+        Some(
+            p.nodes
+                .iter()
+                .filter_map(|n| match n {
+                    Node::Exists { atom, .. } => {
+                        let text = fold(&p.atoms.get(*atom as usize)?.text);
+                        let i = texts.iter().position(|t| *t == text)?;
+                        Some((*atom, i as u32))
+                    }
+                    _ => None,
+                })
+                .collect(),
+        )
     }
 
     fn walk(
         &self,
-        engines: &[&Engine],
+        engines: &[Decider<'_>],
         sets: &mut Vec<Vec<usize>>,
         leaf: &mut Leaf<'_>,
         count: &mut usize,
@@ -520,19 +572,25 @@ impl Space {
             self.set(&mut r, v as usize, c);
             r
         };
-        let probe = Probe {
-            unknown,
-            exists: self.exists.clone(),
-            grants_true,
-            split: Some(Splitter {
-                sets: sets.as_slice(),
-                with: &with,
-            }),
-            ..Probe::default()
-        };
         let mut results = Vec::with_capacity(engines.len());
-        for e in engines {
-            if let Some(r) = e.probe(&req, &probe) {
+        for d in engines {
+            let probe = Probe {
+                unknown,
+                exists: self.exists_atoms(d.engine()),
+                grants_true,
+                split: Some(Splitter {
+                    sets: sets.as_slice(),
+                    with: &with,
+                }),
+                ..Probe::default()
+            };
+            let decided = match d {
+                Decider::Policy(e) => e.probe(&req, &probe),
+                Decider::Rule(e, r) => e
+                    .probe_rule(&req, &probe, *r)
+                    .map(|holds| (holds, holds.then_some(*r))),
+            };
+            if let Some(r) = decided {
                 results.push(r);
                 continue;
             }
@@ -695,3 +753,4 @@ fn region_classes(e: &Engine, n: &Named, named: &BTreeSet<String>, two: bool) ->
 }
 
 pub mod diff;
+pub mod verify;

@@ -30,6 +30,7 @@ mod report;
 mod serve;
 mod state;
 mod test;
+mod verify;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sovra::documents::{bundled_regions, Grants, Regions};
@@ -117,6 +118,9 @@ enum Cmd {
     /// allowed, for every possible request: exit 0 when nothing changes, 1
     /// when something does.
     Diff(diff::Args),
+    /// Prove assertions about a policy set over every request (`assert NAME:
+    /// never allow when …`): exit 0 when all hold, 1 with a counterexample.
+    Verify(verify::Args),
     /// Export the compiled policy to another policy language.
     Export(export::Args),
     /// Parse and check policies: exit 0 when clean, 2 with every diagnostic otherwise.
@@ -163,6 +167,7 @@ pub fn run() -> ExitCode {
         Cmd::Grants { cmd } => state::grants(cmd),
         Cmd::Failover(a) => state::failover(a),
         Cmd::Diff(a) => diff::run(a),
+        Cmd::Verify(a) => verify::run(a),
         Cmd::Export(a) => export::run(a),
         Cmd::Check(a) => check::check(a),
         Cmd::Compile(a) => check::compile(a),

@@ -315,6 +315,22 @@ impl Engine {
         Some((false, None))
     }
 
+    /// Whether rule `rule`'s condition holds for `req` under analysis
+    /// (`None`: it read an unfixed variable; see [`Engine::probe`]).
+    pub fn probe_rule(&self, req: &Request, probe: &Probe<'_>, rule: u32) -> Option<bool> {
+        probe.needed.set(0);
+        probe.first.set(None);
+        *probe.divided.borrow_mut() = None;
+        let mut ctx = self.ctx(req, Self::now(req));
+        ctx.probe = Some(probe);
+        let holds = Eval {
+            ctx,
+            t: &mut NoTrace,
+        }
+        .rule(rule);
+        (probe.needed.get() == 0).then_some(holds)
+    }
+
     fn now(req: &Request) -> DateTime<Utc> {
         req.time.map_or_else(Utc::now, |t| t.with_timezone(&Utc))
     }

@@ -169,8 +169,9 @@ pub struct Probe<'a> {
     pub needed: std::cell::Cell<u64>,
     /// The first of them, in the order the walk read them.
     pub first: std::cell::Cell<Option<u32>>,
-    /// `Some(atoms)`: whatever grants exist (`--any-grants`).
-    pub exists: Option<Vec<u32>>,
+    /// `Some((atom, i))`: whatever grants exist (`--any-grants`): the
+    /// `exists grant` condition `atom` is variable `VARS + i`.
+    pub exists: Option<Vec<(u32, u32)>>,
     /// The `exists` conditions fixed true.
     pub grants_true: u64,
     /// Splitting on conditions: a condition that reads one unfixed
@@ -447,10 +448,10 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
     #[cold]
     fn probe_exists(&mut self, p: &Probe, cond: Option<NodeId>, atom: u32) -> bool {
         if let Some(atoms) = &p.exists {
-            let Some(i) = atoms.iter().position(|a| *a == atom) else {
+            let Some(&(_, i)) = atoms.iter().find(|(a, _)| *a == atom) else {
                 return false;
             };
-            let bit = VARS + i as u32;
+            let bit = VARS + i;
             return p.read(bit) && p.grants_true >> bit & 1 == 1;
         }
         // No grants at all: false, whoever asks for what.
