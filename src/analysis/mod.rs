@@ -753,4 +753,5 @@ fn region_classes(e: &Engine, n: &Named, named: &BTreeSet<String>, two: bool) ->
 }
 
 pub mod diff;
+pub mod matrix;
 pub mod verify;

@@ -25,6 +25,7 @@ mod export;
 mod fmt;
 mod generate;
 mod lsp;
+mod matrix;
 mod place;
 mod report;
 mod serve;
@@ -121,6 +122,10 @@ enum Cmd {
     /// Prove assertions about a policy set over every request (`assert NAME:
     /// never allow when …`): exit 0 when all hold, 1 with a counterexample.
     Verify(verify::Args),
+    /// The static flow matrix: for each classification, profile and
+    /// jurisdiction against each target region, allowed, denied (by which
+    /// rule) or allowed only with a grant.
+    Matrix(matrix::Args),
     /// Export the compiled policy to another policy language.
     Export(export::Args),
     /// Parse and check policies: exit 0 when clean, 2 with every diagnostic otherwise.
@@ -168,6 +173,7 @@ pub fn run() -> ExitCode {
         Cmd::Failover(a) => state::failover(a),
         Cmd::Diff(a) => diff::run(a),
         Cmd::Verify(a) => verify::run(a),
+        Cmd::Matrix(a) => matrix::run(a),
         Cmd::Export(a) => export::run(a),
         Cmd::Check(a) => check::check(a),
         Cmd::Compile(a) => check::compile(a),
