@@ -189,12 +189,7 @@ pub fn matrix(e: &Engine, action: &str, time: DateTime<Utc>) -> Matrix {
     }
 }
 
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::report::escape_html as esc;
 
 /// The matrix as text: one line a row, one mark a region (`+` allowed,
 /// `g` with a grant, `.` denied).
