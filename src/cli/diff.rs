@@ -50,12 +50,7 @@ pub(super) struct Args {
 pub(super) fn run(a: Args) -> Result<u8, Fail> {
     let old = engine(&PolicyArgs { policies: a.old }, &a.docs)?;
     let new = engine(&PolicyArgs { policies: a.new }, &a.docs)?;
-    let time = match &a.time {
-        None => chrono::Utc::now(),
-        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
-            .map_err(|e| Fail(format!("--time: `{t}` is not an RFC 3339 time ({e})")))?
-            .with_timezone(&chrono::Utc),
-    };
+    let time = instant(&a.time)?;
     let space = Space::new(&[&old, &new], time, a.any_grants);
     let report = diff(&space, &old, &new, a.obligations).map_err(Fail)?;
     match a.format {

@@ -284,6 +284,16 @@ fn sources(p: &PolicyArgs) -> Result<Sources, Fail> {
     }
 }
 
+/// `--time`: the instant an analysis decides at (RFC 3339; absent: now).
+fn instant(t: &Option<String>) -> Result<chrono::DateTime<chrono::Utc>, Fail> {
+    match t {
+        None => Ok(chrono::Utc::now()),
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .map(|x| x.with_timezone(&chrono::Utc))
+            .map_err(|e| Fail(format!("--time: `{t}` is not an RFC 3339 time ({e})"))),
+    }
+}
+
 fn program(p: &PolicyArgs) -> Result<Program, Fail> {
     let s = sources(p)?;
     sovra::policy::compile(&s).map_err(|d| {

@@ -52,12 +52,7 @@ pub(super) fn run(a: Args) -> Result<u8, Fail> {
         ));
     }
     let e = engine(&a.policy, &a.docs)?;
-    let time = match &a.time {
-        None => chrono::Utc::now(),
-        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
-            .map_err(|err| Fail(format!("--time: `{t}` is not an RFC 3339 time ({err})")))?
-            .with_timezone(&chrono::Utc),
-    };
+    let time = instant(&a.time)?;
     let outcomes = verify(
         &sources(&a.policy)?,
         &list,
