@@ -137,3 +137,24 @@ fn new_constructs_read_in_plain_words() {
         sovra::explain::render(&d)
     );
 }
+
+#[test]
+fn a_conditions_text_never_carries_the_comment_after_it() {
+    let mut s = sovra::source::Sources::default();
+    s.add(
+        "c.sov",
+        "package p\npermit a\n  when action == store\n   and target.country == DE // trailing\n// next rule\npermit b when action == access and not exists grant g where g.to_country == DE\n/* a block */\npermit c when action == replicate // at the end, no newline",
+    );
+    let p = sovra::policy::compile(&s).unwrap();
+    let texts: Vec<&str> = p.atoms.iter().map(|a| a.text.as_str()).collect();
+    assert!(texts.contains(&"target.country == DE"), "{texts:?}");
+    assert!(
+        texts.contains(&"not exists grant g where g.to_country == DE"),
+        "{texts:?}"
+    );
+    assert!(texts.contains(&"action == replicate"), "{texts:?}");
+    assert!(
+        texts.iter().all(|t| !t.contains("//") && !t.contains("/*")),
+        "{texts:?}"
+    );
+}

@@ -12,9 +12,56 @@ pub(super) struct At {
     pub(super) base: usize,
 }
 
+/// The span of a pair's text, without the white space and comments pest
+/// may leave at its end (when an optional part after them did not match),
+/// so that a condition's text never carries the comment after it.
 fn span(at: At, p: &P) -> Span {
     let s = p.as_span();
-    Span::new(at.file, at.base + s.start(), at.base + s.end())
+    Span::new(at.file, at.base + s.start(), at.base + end(p))
+}
+
+/// Where a pair's text ends, trailing trivia left out.
+fn end(p: &P) -> usize {
+    let s = p.as_span();
+    let text = s.get_input().as_bytes();
+    let raw = s.end();
+    let may_trail = raw == text.len()
+        || raw
+            .checked_sub(1)
+            .and_then(|i| text.get(i))
+            .is_some_and(|b| b.is_ascii_whitespace() || *b == b'/');
+    if !may_trail {
+        return raw;
+    }
+    let Some(last) = p.clone().into_inner().last() else {
+        return raw;
+    };
+    // After the last child: trivia and literal tokens (`)`, `]`), never a
+    // string; keep up to the last literal.
+    let mut i = end(&last);
+    let mut kept = i;
+    while i < raw {
+        match (text.get(i), text.get(i + 1)) {
+            (Some(b'/'), Some(b'/')) => {
+                while i < raw && text.get(i) != Some(&b'\n') {
+                    i += 1;
+                }
+            }
+            (Some(b'/'), Some(b'*')) => {
+                i += 2;
+                while i < raw && !(text.get(i) == Some(&b'*') && text.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 2;
+            }
+            (Some(b), _) if b.is_ascii_whitespace() => i += 1,
+            _ => {
+                i += 1;
+                kept = i;
+            }
+        }
+    }
+    kept.min(raw)
 }
 
 fn ident(at: At, p: P) -> Ident {
