@@ -108,6 +108,7 @@ impl Problem {
             },
             Problem::Check(c) => match c {
                 C::DuplicateRule { .. } => "DuplicateRule",
+                C::DuplicateAssertion { .. } => "DuplicateAssertion",
                 C::DuplicateSet { .. } => "DuplicateSet",
                 C::DuplicateClassification { .. } => "DuplicateClassification",
                 C::DuplicateProfile { .. } => "DuplicateProfile",
@@ -177,6 +178,7 @@ impl Problem {
             Problem::Parse(ParseError::TooDeep { .. }) => Code::TooDeep,
             Problem::Check(c) => match c {
                 C::DuplicateRule { .. }
+                | C::DuplicateAssertion { .. }
                 | C::DuplicateSet { .. }
                 | C::DuplicateClassification { .. }
                 | C::DuplicateProfile { .. } => Code::Duplicate,
@@ -237,11 +239,12 @@ impl Problem {
 
 /// Every kind of problem, as [`Problem::kind`] names it (a test requires a
 /// case for each; a unit test checks the list against the match).
-pub const KINDS: [&str; 59] = [
+pub const KINDS: [&str; 60] = [
     "Unexpected",
     "TooDeep",
     "ParserFailed",
     "DuplicateRule",
+    "DuplicateAssertion",
     "DuplicateSet",
     "DuplicateClassification",
     "DuplicateProfile",

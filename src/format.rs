@@ -70,11 +70,12 @@ pub fn format(text: &str) -> Result<String, Vec<Diagnostic>> {
         } else {
             match first {
                 "package" | "use" | "set" | "classification" | "profile" | "condition"
-                | "field" | "actions" | "obligations" | "grants" | "permit" | "forbid" => {
+                | "field" | "actions" | "obligations" | "grants" | "permit" | "forbid"
+                | "assert" => {
                     in_where = false;
                     0
                 }
-                "when" | "with" | "because" | "cites" => {
+                "when" | "with" | "because" | "cites" | "never" | "always" | "under" => {
                     in_where = false;
                     2
                 }

@@ -109,6 +109,21 @@ fn declarations(sources: &Sources) -> Vec<Decl> {
                         format!("residency profile `{}` = {m}", name.name),
                     )
                 }
+                Item::Assert(a) => (
+                    &a.name,
+                    a.name.span,
+                    format!(
+                        "assertion `{package}.{}`: {} allow{} when {}",
+                        a.name.name,
+                        if a.always { "always" } else { "never" },
+                        if a.any_grants {
+                            " under any grants"
+                        } else {
+                            ""
+                        },
+                        sources.text(a.cond.span())
+                    ),
+                ),
                 Item::Rule(r) => {
                     let mut h = format!("{} `{package}.{}`", r.effect.as_str(), r.name.name);
                     if let Some(b) = &r.because {

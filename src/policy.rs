@@ -21,6 +21,10 @@ pub const BUNDLED: &[(&str, &str)] = &[
         include_str!("../policies/classes.sov"),
     ),
     ("policies/gdpr.sov", include_str!("../policies/gdpr.sov")),
+    (
+        "policies/guarantees.sov",
+        include_str!("../policies/guarantees.sov"),
+    ),
     ("policies/geo.sov", include_str!("../policies/geo.sov")),
     (
         "policies/residency.sov",

@@ -436,37 +436,40 @@ fn one_line_changes_of_the_bundled_library_are_found_completely() {
     }
 }
 
-fn assertions(text: &str) -> Vec<sovra::analysis::verify::Assertion> {
-    sovra::analysis::verify::parse("test.assert", text).unwrap()
-}
-
 fn verify_bundled(
     sources: &sovra::source::Sources,
-    text: &str,
+    files: &[(&str, &str)],
     any_grants: bool,
-) -> Vec<sovra::analysis::verify::Outcome> {
+) -> Result<Vec<sovra::analysis::verify::Outcome>, String> {
+    let files: Vec<(String, String)> = files
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
     sovra::analysis::verify::verify(
         sources,
-        &assertions(text),
+        &files,
         &sovra::documents::bundled_regions(),
         &Grants::default(),
         TIME.parse().unwrap(),
         any_grants,
     )
-    .unwrap()
 }
 
 #[test]
 fn the_bundled_guarantees_hold_whatever_grants_exist() {
-    let text = include_str!("../policies/guarantees.assert");
-    let outcomes = verify_bundled(&sovra::policy::bundled(), text, true);
+    // policies/guarantees.sov: each `under any grants`, so proved for every
+    // grants document without --any-grants.
+    let outcomes = verify_bundled(&sovra::policy::bundled(), &[], false).unwrap();
     assert_eq!(outcomes.len(), 6);
     for o in &outcomes {
         assert!(
-            o.holds,
+            o.holds && o.any_grants,
             "{} fails: {:?} {:?}",
-            o.name, o.counterexample, o.decision
+            o.name,
+            o.counterexample,
+            o.decision
         );
+        assert!(o.at.starts_with("policies/guarantees.sov:"), "{}", o.at);
     }
     // Dropping the Russian rule breaks S5, and only S5; the counterexample
     // is a real one: the policy allows it, and it is what S5 forbids.
@@ -476,10 +479,10 @@ fn the_bundled_guarantees_hold_whatever_grants_exist() {
             f.text = "package russia\n".into();
         }
     }
-    let outcomes = verify_bundled(&broken, text, true);
+    let outcomes = verify_bundled(&broken, &[], false).unwrap();
     let failed: Vec<_> = outcomes.iter().filter(|o| !o.holds).collect();
     assert_eq!(failed.len(), 1, "{failed:#?}");
-    assert_eq!(failed[0].name, "s5_russia_localisation");
+    assert_eq!(failed[0].name, "guarantees.s5_russia_localisation");
     let c = failed[0].counterexample.clone().unwrap();
     assert_eq!(c["action"], "store");
     assert_eq!(c["resource"]["classification"], "identity");
@@ -504,33 +507,39 @@ fn the_bundled_guarantees_hold_whatever_grants_exist() {
 fn a_false_assertion_gets_a_counterexample_and_a_bad_one_an_error() {
     let text = include_str!("cases/analysis/false.assert");
     // On the grants given (none): the counterexample is allowed as it is.
-    let o = &verify_bundled(&sovra::policy::bundled(), text, false)[0];
+    let outcomes =
+        verify_bundled(&sovra::policy::bundled(), &[("false.assert", text)], false).unwrap();
+    let o = outcomes
+        .iter()
+        .find(|o| o.name == "nothing_stored_in_the_us")
+        .unwrap();
     assert!(!o.holds);
+    assert_eq!(o.at, "false.assert:3:1");
     let c = o.counterexample.clone().unwrap();
     assert_eq!(c["action"], "store");
     assert_eq!(o.decision.as_ref().unwrap()["decision"], "allow", "{c}");
     // Malformed assertions and typos are errors that say where and what to write.
-    let e = sovra::analysis::verify::parse(
-        "x.assert",
-        "assert a: sometimes allow when action == store",
+    let bad = |t: &str| verify_bundled(&sovra::policy::bundled(), &[("x.assert", t)], false);
+    let e = bad("// a comment\nassert a: sometimes allow when action == store").unwrap_err();
+    assert!(
+        e.contains("x.assert:2") && e.contains("`never allow` or `always allow`"),
+        "{e}"
+    );
+    let e = bad("permit x when action == store").unwrap_err();
+    assert!(e.contains("x.assert") && e.contains("only `assert`"), "{e}");
+    let e = bad("assert typo: never allow when resource.clasification == identity").unwrap_err();
+    assert!(
+        e.contains("resource.classification") && e.contains("prove nothing"),
+        "{e}"
+    );
+    let e = bad(
+        "assert a: never allow when action == store\nassert a: never allow when action == access",
     )
     .unwrap_err();
     assert!(
-        e.contains("x.assert:1") && e.contains("never allow when"),
+        e.contains("assertion `sovra_assertions.a` is declared twice"),
         "{e}"
     );
-    let e = sovra::analysis::verify::parse("x.assert", "permit x").unwrap_err();
-    assert!(e.contains("expected `assert NAME"), "{e}");
-    let e = sovra::analysis::verify::verify(
-        &sovra::policy::bundled(),
-        &assertions("assert typo: never allow when resource.clasification == identity"),
-        &sovra::documents::bundled_regions(),
-        &Grants::default(),
-        TIME.parse().unwrap(),
-        false,
-    )
-    .unwrap_err();
-    assert!(e.contains("resource.classification"), "{e}");
 }
 
 /// One-line semantic changes of the bundled library, generated: every

@@ -321,7 +321,7 @@ fn eval_batch_prints_in_order_and_reports_bad_lines() {
 fn check_exits_0_clean_and_2_with_every_diagnostic() {
     let o = sovra(&["check"], None);
     assert_eq!(o.status.code(), Some(0));
-    assert!(out(&o).starts_with("ok: 7 files, 15 rules"));
+    assert!(out(&o).starts_with("ok: 8 files, 15 rules, 6 assertions, 0 warnings"));
     let o = sovra(&["check", "--policies", "policies"], None);
     assert_eq!(o.status.code(), Some(0));
     let o = sovra(
@@ -541,6 +541,59 @@ fn audit_commands_exit_0_clean_1_tampered_2_error() {
 }
 
 #[test]
+fn the_bundled_tests_prove_the_policy_files_assertions() {
+    let dir = std::env::temp_dir().join(format!("sovra-test-assert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("p.sov");
+    let write = |claim: &str| {
+        std::fs::write(
+            &policy,
+            format!(
+                "package p\n\npermit store_in_de\n  when action == store and target.country == DE\n\n{claim}\n"
+            ),
+        )
+        .unwrap()
+    };
+    let d = dir.to_str().unwrap();
+    // No case files: the assertions are the tests.
+    write("assert only_de: never allow\n  when action == store and target.country != DE");
+    let o = sovra(&["test", "--policies", d], None);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    assert!(out(&o).ends_with("1 passed, 0 failed\n"), "{}", out(&o));
+    let o = sovra(&["check", "--policies", d], None);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    // A false one fails with a counterexample the policy allows.
+    write("assert nothing_in_de: never allow\n  when action == store and target.country == DE");
+    let o = sovra(&["test", "--policies", d], None);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    let text = out(&o);
+    assert!(
+        text.contains("FAIL assertion p.nothing_in_de (") && text.contains("p.sov:6:1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("counterexample: {\"action\":\"store\""),
+        "{text}"
+    );
+    assert!(text.contains("the policy says allow"), "{text}");
+    let o = sovra(&["verify", "--policies", d], None);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(out(&o).contains("FAILS   p.nothing_in_de"), "{}", out(&o));
+    // A typo is an error in check, test and verify alike, naming the line.
+    write("assert typo: never allow\n  when action == store and target.contry == DE");
+    for cmd in ["check", "test", "verify"] {
+        let o = sovra(&[cmd, "--policies", d], None);
+        assert_ne!(o.status.code(), Some(0), "{cmd}");
+        assert!(
+            err(&o).contains("`country`") && err(&o).contains("p.sov:7"),
+            "{cmd}: {}",
+            err(&o)
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn sovra_test_runs_case_files_and_says_why_one_fails() {
     // The bundled library's own tests, built in.
     let o = sovra(&["test"], None);
@@ -610,7 +663,8 @@ fn sovra_test_runs_case_files_and_says_why_one_fails() {
         text.contains("| Decision: DENY"),
         "the trace of the failing case: {text}"
     );
-    assert!(text.ends_with("3 passed, 1 failed\n"), "{text}");
+    // The six assertions of policies/guarantees.sov count as tests too.
+    assert!(text.ends_with("9 passed, 1 failed\n"), "{text}");
     // A misspelt key is an invalid suite: exit 2, naming the file.
     std::fs::write(&file, suite(r#"{"name": "x", "decison": "deny"}"#)).unwrap();
     let o = sovra(&["test", f], None);

@@ -153,6 +153,26 @@ fn every_documentation_example_runs() {
                             sovra::diag::render(&d, &s)
                         )
                     });
+                    // Its assertions hold, as `sovra test` would prove them.
+                    if !p.assertions.is_empty() {
+                        let out = sovra::analysis::verify::verify(
+                            &s,
+                            &[],
+                            &bundled_regions(),
+                            &Grants::default(),
+                            chrono::Utc::now(),
+                            false,
+                        )
+                        .unwrap_or_else(|e| panic!("{at}: {e}"));
+                        for o in out {
+                            assert!(
+                                o.holds,
+                                "{at}: assertion {} fails: {:?}",
+                                o.name, o.counterexample
+                            );
+                            ran += 1;
+                        }
+                    }
                     engine = Some(Engine::new(p, bundled_regions(), Grants::default()));
                     ran += 1;
                 }

@@ -2,17 +2,19 @@
 //! request (or refuted with a counterexample).
 //!
 //! ```text
-//! assert no_eea_identity_in_us:
-//!   never allow when action == store and resource.classification == identity
-//!     and resource.home_country in EEA and target.country == US
+//! assert no_eea_identity_in_us: never allow
+//!   when action == store and resource.classification == identity
+//!    and resource.home_country in EEA and target.country == US
 //! ```
 //!
 //! `never allow when C`: no request satisfying C is allowed; `always allow
-//! when C`: every one is. Each condition is compiled with the policies (in
-//! a package of its own that imports every set they declare), so it is
-//! type-checked like a rule; the search explores the policy's decision and
-//! whether C holds together ([`super::Decider`]), so a counterexample is
-//! found if one exists, on the partition docs/analysis.md states.
+//! when C`: every one is; `under any grants`: whatever grants exist.
+//! Assertions sit in policy files (the checker types them like a rule's
+//! condition and keeps them apart from the rules) or in files of their own,
+//! compiled with the policies in a package ([`PACKAGE`]) that imports every
+//! set they declare. The search explores the policy's decision and whether
+//! C holds together ([`super::Decider`]), so a counterexample is found if
+//! one exists, on the partition docs/analysis.md states.
 
 use super::{Decider, Space};
 use crate::documents::{Grants, Regions};
@@ -26,19 +28,6 @@ use std::collections::BTreeMap;
 /// The package the assertions' conditions are compiled in.
 pub const PACKAGE: &str = "sovra_assertions";
 
-/// One assertion as written.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Assertion {
-    /// Its name.
-    pub name: String,
-    /// `never` or `always`.
-    pub kind: Kind,
-    /// The condition's text.
-    pub cond: String,
-    /// Where it is written: `file:line`.
-    pub at: String,
-}
-
 /// What an assertion claims.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,96 +38,6 @@ pub enum Kind {
     Always,
 }
 
-/// Reads the assertions of one file (`name` for messages).
-pub fn parse(name: &str, text: &str) -> Result<Vec<Assertion>, String> {
-    let mut out: Vec<Assertion> = Vec::new();
-    let mut current: Option<(String, usize, String)> = None;
-    let flush = |cur: Option<(String, usize, String)>,
-                 out: &mut Vec<Assertion>|
-     -> Result<(), String> {
-        let Some((head, line, body)) = cur else {
-            return Ok(());
-        };
-        let at = format!("{name}:{line}");
-        let words: Vec<&str> = body.split_whitespace().collect();
-        let kind = match words.first().copied() {
-            Some("never") => Kind::Never,
-            Some("always") => Kind::Always,
-            _ => {
-                return Err(format!(
-                    "{at}: assertion `{head}`: write `never allow when CONDITION` or `always allow when CONDITION` after the colon"
-                ))
-            }
-        };
-        if words.get(1) != Some(&"allow") || words.get(2) != Some(&"when") || words.len() < 4 {
-            return Err(format!(
-                "{at}: assertion `{head}`: write `{} allow when CONDITION`",
-                if kind == Kind::Never {
-                    "never"
-                } else {
-                    "always"
-                }
-            ));
-        }
-        let cond = body
-            .split_once("when")
-            .map_or("", |(_, c)| c)
-            .trim()
-            .to_string();
-        out.push(Assertion {
-            name: head,
-            kind,
-            cond,
-            at,
-        });
-        Ok(())
-    };
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if let Some(rest) = trimmed.strip_prefix("assert ") {
-            flush(current.take(), &mut out)?;
-            let Some((head, body)) = rest.split_once(':') else {
-                return Err(format!(
-                    "{name}:{}: write `assert NAME: never allow when CONDITION`",
-                    i + 1
-                ));
-            };
-            let head = head.trim();
-            let ok = head
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && head.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ok {
-                return Err(format!(
-                    "{name}:{}: `{head}` is not an assertion name: letters, digits and `_`",
-                    i + 1
-                ));
-            }
-            if out.iter().any(|a| a.name == head) {
-                return Err(format!(
-                    "{name}:{}: assertion `{head}` is written twice",
-                    i + 1
-                ));
-            }
-            current = Some((head.to_string(), i + 1, body.to_string()));
-        } else if let Some((_, _, body)) = &mut current {
-            // Whole-line comments end nothing; the rest continues the condition.
-            if !trimmed.starts_with("//") {
-                body.push('\n');
-                body.push_str(line);
-            }
-        } else if !trimmed.is_empty() && !trimmed.starts_with("//") {
-            return Err(format!(
-                "{name}:{}: expected `assert NAME: never allow when CONDITION`",
-                i + 1
-            ));
-        }
-    }
-    flush(current, &mut out)?;
-    Ok(out)
-}
-
 /// The outcome of one assertion.
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
@@ -146,8 +45,10 @@ pub struct Outcome {
     pub name: String,
     /// What it claims.
     pub kind: Kind,
-    /// Where it is written.
+    /// Where it is written (`file:line:column`).
     pub at: String,
+    /// Proved whatever grants exist (`under any grants`, or `--any-grants`).
+    pub any_grants: bool,
     /// Whether it holds for every request.
     pub holds: bool,
     /// How many classes of requests the search decided.
@@ -165,12 +66,14 @@ pub struct Outcome {
     pub grants_assumed: Vec<String>,
 }
 
-/// The policy set's sources with the assertions' conditions added, as
-/// one permit each in [`PACKAGE`], importing every set the policies declare.
+/// The policy set's sources with each file of assertions added as a
+/// package of its own ([`PACKAGE`]) that imports every set the policies
+/// declare. The imports share the file's first line, so the author's lines
+/// keep their numbers in every message.
 fn with_assertions(
     policies: &Sources,
     program: &crate::ir::Program,
-    list: &[Assertion],
+    files: &[(String, String)],
 ) -> Sources {
     let mut by_pkg: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -187,23 +90,24 @@ fn with_assertions(
             by_pkg.entry(pkg).or_default().push(name);
         }
     }
-    let mut text = format!("package {PACKAGE}\n");
+    let mut header = format!("package {PACKAGE}");
     for (pkg, names) in by_pkg {
-        text.push_str(&format!("use {pkg}.{{{}}}\n", names.join(", ")));
-    }
-    for a in list {
-        text.push_str(&format!("\npermit {}\n  when {}\n", a.name, a.cond));
+        header.push_str(&format!(" use {pkg}.{{{}}}", names.join(", ")));
     }
     let mut out = policies.clone();
-    out.add("assertions (sovra verify)", text);
+    for (name, text) in files {
+        out.add(name.clone(), format!("{header} {text}"));
+    }
     out
 }
 
-/// Proves or refutes each assertion about the policies, over `regions`
-/// and `grants`, at `time`.
+/// Proves or refutes every assertion of the policies, and those of
+/// `files` (name, text: `assert` declarations, the sets the policies
+/// declare in scope), over `regions` and `grants` at `time`;
+/// `any_grants`: each whatever grants exist.
 pub fn verify(
     policies: &Sources,
-    list: &[Assertion],
+    files: &[(String, String)],
     regions: &Regions,
     grants: &Grants,
     time: DateTime<Utc>,
@@ -215,42 +119,51 @@ pub fn verify(
             crate::diag::render(&d, policies)
         )
     })?;
-    let both = with_assertions(policies, &program, list);
-    // A warning in an assertion (a path outside the schema, most often a
-    // typo) would make it prove nothing: it is an error here.
+    let both = with_assertions(policies, &program, files);
+    // The checker makes a warning in an assertion (a typo, most often) an
+    // error: it would make the assertion prove nothing.
     let all = crate::policy::compile_all(&both);
-    let mine = (both.files.len() - 1) as u32;
-    // The imports are Sovra's, not the author's: an unused one says nothing.
-    let header = both
-        .files
-        .last()
-        .and_then(|f| f.text.find("\npermit "))
-        .unwrap_or(0) as u32;
-    let mut wrong = all.errors.clone();
-    wrong.extend(
-        all.warnings
-            .iter()
-            .filter(|w| w.span.file == mine && w.span.start > header)
-            .cloned(),
-    );
     let checked = match all.program {
-        Some(p) if wrong.is_empty() => p,
+        Some(p) if all.errors.is_empty() => p,
         _ => {
             return Err(format!(
                 "the assertions do not check:\n\n{}",
-                crate::diag::render(&wrong, &both)
+                crate::diag::render(&all.errors, &both)
             ))
         }
     };
+    if let Some(r) = checked.rules.get(program.rules.len()) {
+        return Err(format!(
+            "{}: a file of assertions holds only `assert` declarations (and sets); `{}` is a rule: put it in a policy file",
+            r.location, r.id
+        ));
+    }
+    // The conditions, one permit each, in an engine of their own.
+    let mut conds = checked;
+    let list = std::mem::take(&mut conds.assertions);
+    conds.rules = list
+        .iter()
+        .map(|a| crate::ir::RuleDef {
+            id: a.id.clone(),
+            effect: crate::vocab::Effect::Permit,
+            cond: Some(a.cond),
+            message: None,
+            obligations: Vec::new(),
+            location: a.location.clone(),
+            actions: None,
+            cites: None,
+        })
+        .collect();
+    crate::check::index::build(&mut conds);
     let policy = Engine::new(program, regions.clone(), grants.clone());
-    let conds = Engine::new(checked, regions.clone(), grants.clone());
-    let space = Space::new(&[&policy, &conds], time, any_grants);
+    let conds = Engine::new(conds, regions.clone(), grants.clone());
+    let (mut given, mut any): (Option<Space>, Option<Space>) = (None, None);
     let mut out = Vec::new();
-    for a in list {
-        let id = format!("{PACKAGE}.{}", a.name);
-        let Some(rule) = conds.program().rules.iter().position(|r| r.id == id) else {
-            return Err(format!("{}: assertion `{}` was not compiled", a.at, a.name));
-        };
+    for (rule, a) in list.iter().enumerate() {
+        let free = any_grants || a.any_grants;
+        let slot = if free { &mut any } else { &mut given };
+        let space = slot.get_or_insert_with(|| Space::new(&[&policy, &conds], time, free));
+        let kind = if a.always { Kind::Always } else { Kind::Never };
         let mut found: Option<Vec<Option<usize>>> = None;
         let classes = space.explore_with(
             &[Decider::Policy(&policy), Decider::Rule(&conds, rule as u32)],
@@ -259,7 +172,7 @@ pub fn verify(
                     return;
                 };
                 let refuted = *holds
-                    && match a.kind {
+                    && match kind {
                         Kind::Never => *allow,
                         Kind::Always => !*allow,
                     };
@@ -287,10 +200,15 @@ pub fn verify(
                     .map(|(_, (text, _))| text.clone())
             })
             .collect();
+        let name =
+            a.id.strip_prefix(PACKAGE)
+                .and_then(|n| n.strip_prefix('.'))
+                .unwrap_or(&a.id);
         out.push(Outcome {
-            name: a.name.clone(),
-            kind: a.kind,
-            at: a.at.clone(),
+            name: name.to_string(),
+            kind,
+            at: a.location.clone(),
+            any_grants: free,
             holds: found.is_none(),
             classes,
             counterexample,

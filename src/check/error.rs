@@ -16,6 +16,13 @@ pub enum CheckError {
         /// The rule's id (`package.name`).
         id: String,
     },
+    /// An assertion name used twice in a package.
+    #[error("assertion `{id}` is declared twice")]
+    #[diagnostic(code("sovra::duplicate"))]
+    DuplicateAssertion {
+        /// The assertion's id (`package.name`).
+        id: String,
+    },
     /// A set name used twice in a package.
     #[error("set `{name}` is declared twice in package `{package}`")]
     #[diagnostic(code("sovra::duplicate"))]

@@ -145,7 +145,7 @@ fn keyed_conjunct(p: &Program, cond: NodeId) -> Option<(NodeId, Field, Vec<Strin
     best.map(|(_, c, f, v)| (c, f, v))
 }
 
-pub(super) fn build(p: &mut Program) {
+pub(crate) fn build(p: &mut Program) {
     let mut actions: BTreeSet<Sym> = BTreeSet::new();
     for r in &p.rules {
         actions.extend(r.actions.iter().flatten().copied());

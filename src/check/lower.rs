@@ -10,24 +10,83 @@ impl<'s> Checker<'s> {
             for item in &f.items {
                 let Item::Rule(r) = item else { continue };
                 let id = format!("{}.{}", f.package.name, r.name.name);
-                if let Some(first) = seen.get(&id).copied() {
-                    let loc = self.sources.path_location(first);
-                    self.err(
-                        Diagnostic::new(CheckError::DuplicateRule { id: id.clone() }, r.name.span)
-                            .also(first, "first declared here")
-                            .label("declared again here")
-                            .help(format!(
-                                "the first is at {loc}; rule names must be unique within a package"
-                            )),
-                    );
-                    continue;
+                let twice = CheckError::DuplicateRule { id: id.clone() };
+                if self.first_of_name(&mut seen, &id, r.name.span, twice, "rule") {
+                    self.rule(id, r, fi);
                 }
-                seen.insert(id.clone(), r.name.span);
-                self.rule(id, r, fi);
             }
         }
         self.shadowed();
         index::build(&mut self.prog);
+        self.assertions(files);
+    }
+
+    /// Whether `id` is declared here first (recorded in `seen`); if not,
+    /// `twice` is reported, pointing at both.
+    fn first_of_name(
+        &mut self,
+        seen: &mut HashMap<String, Span>,
+        id: &str,
+        span: Span,
+        twice: CheckError,
+        what: &str,
+    ) -> bool {
+        let Some(first) = seen.get(id).copied() else {
+            seen.insert(id.to_string(), span);
+            return true;
+        };
+        let loc = self.sources.path_location(first);
+        self.err(
+            Diagnostic::new(twice, span)
+                .also(first, "first declared here")
+                .label("declared again here")
+                .help(format!(
+                    "the first is at {loc}; {what} names must be unique within a package"
+                )),
+        );
+        false
+    }
+
+    /// Assertions: typed and lowered like a rule's condition, kept apart
+    /// from the rules (they claim, they never decide).
+    fn assertions(&mut self, files: &[syntax::File]) {
+        let mut seen: HashMap<String, Span> = HashMap::new();
+        for (fi, f) in files.iter().enumerate() {
+            for item in &f.items {
+                let Item::Assert(a) = item else { continue };
+                let id = format!("{}.{}", f.package.name, a.name.name);
+                let twice = CheckError::DuplicateAssertion { id: id.clone() };
+                if !self.first_of_name(&mut seen, &id, a.name.span, twice, "assertion") {
+                    continue;
+                }
+                let warned = self.warnings.len();
+                let lowered = self.expr(&a.cond, fi);
+                self.action_typos(&a.cond);
+                // A warning here (a path outside the schema, an action no
+                // rule names: a typo, most often) would make the assertion
+                // prove nothing: it is an error.
+                for mut w in self.warnings.split_off(warned) {
+                    w.severity = crate::diag::Severity::Error;
+                    w.help = Some(format!(
+                        "{}; in an assertion this is an error, since it would make the assertion prove nothing",
+                        w.help.as_deref().unwrap_or("check the spelling")
+                    ));
+                    self.diags.push(w);
+                }
+                let Some((cond, t)) = lowered else { continue };
+                if self.expect_bool(t, a.cond.span()).is_none() {
+                    continue;
+                }
+                let location = self.sources.location(a.span);
+                self.prog.assertions.push(AssertionDef {
+                    id,
+                    always: a.always,
+                    any_grants: a.any_grants,
+                    cond,
+                    location,
+                });
+            }
+        }
     }
 
     pub(super) fn rule(&mut self, id: String, r: &syntax::RuleDecl, file: usize) {

@@ -270,6 +270,7 @@ impl<'s> Checker<'s> {
                 rules: Vec::new(),
                 actions: Vec::new(),
                 by_action: Vec::new(),
+                assertions: Vec::new(),
             },
             syms: HashMap::new(),
             pkg_sets: HashMap::new(),

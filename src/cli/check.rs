@@ -85,8 +85,14 @@ pub(super) fn check(a: Args) -> Result<u8, Fail> {
     }
     if let Some(prog) = &checked.program {
         let w = checked.warnings.len();
+        let n = prog.assertions.len();
+        let assertions = match n {
+            0 => String::new(),
+            1 => ", 1 assertion".to_string(),
+            _ => format!(", {n} assertions"),
+        };
         outln!(
-            "{}: {} file{}, {} rule{}, {w} warning{}, policy {}",
+            "{}: {} file{}, {} rule{}{assertions}, {w} warning{}, policy {}",
             if failed { "refused" } else { "ok" },
             s.files.len(),
             if s.files.len() == 1 { "" } else { "s" },

@@ -1,4 +1,5 @@
-//! `sovra test`: run case files against a policy set.
+//! `sovra test`: run case files against a policy set, and prove the
+//! assertions its policy files make.
 
 use super::*;
 use sovra::testing::{Coverage, Suite};
@@ -55,7 +56,7 @@ pub(super) fn run(a: Args) -> Result<u8, Fail> {
             &a.cases
         };
         let found = sovra::testing::discover(roots);
-        if found.is_empty() {
+        if found.is_empty() && (!a.cases.is_empty() || program.assertions.is_empty()) {
             return Err(Fail(format!(
                 "no `*.test.json` case files under {}",
                 roots
@@ -118,6 +119,29 @@ pub(super) fn run(a: Args) -> Result<u8, Fail> {
                     outln!();
                 }
             }
+        }
+    }
+    // The policy files' own assertions, proved over every request on the
+    // bundled catalog and no grants (`under any grants`: whatever grants).
+    if !program.assertions.is_empty() {
+        let outcomes = sovra::analysis::verify::verify(
+            &sources(&a.policy)?,
+            &[],
+            &sovra::documents::bundled_regions(),
+            &sovra::documents::Grants::default(),
+            chrono::Utc::now(),
+            false,
+        )
+        .map_err(Fail)?;
+        for o in outcomes {
+            if o.holds {
+                passed += 1;
+                continue;
+            }
+            failed += 1;
+            outln!("FAIL assertion {} ({})", o.name, o.at);
+            super::verify::refutation(&o, "  ");
+            outln!();
         }
     }
     let mut below = false;

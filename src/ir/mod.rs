@@ -86,6 +86,11 @@ pub struct Program {
     pub rules: Vec<RuleDef>,
     /// Every action a rule names, sorted by text.
     pub actions: Vec<Sym>,
+    /// The assertions the policy files make about themselves (`assert
+    /// NAME: never allow when C`): claims `sovra test` and `sovra verify`
+    /// prove, never part of a decision.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assertions: Vec<AssertionDef>,
     /// Per action (and one last entry for any other action), the rules it can reach.
     pub by_action: Vec<ActionRules>,
 }
@@ -599,6 +604,22 @@ pub enum MessagePart {
     },
 }
 
+/// An assertion a policy file makes: no request satisfying `cond` is
+/// allowed (`always`: every one is).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AssertionDef {
+    /// Qualified name: `package.assertion`.
+    pub id: String,
+    /// `always allow` (else `never allow`).
+    pub always: bool,
+    /// `under any grants`: whatever grants exist.
+    pub any_grants: bool,
+    /// Its condition.
+    pub cond: NodeId,
+    /// Debug info (not hashed): `file:line:column`.
+    pub location: String,
+}
+
 /// A rule: its effect, condition, message and obligations.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RuleDef {
@@ -686,6 +707,9 @@ impl Program {
         p.files.clear();
         for r in &mut p.rules {
             r.location.clear();
+        }
+        for a in &mut p.assertions {
+            a.location.clear();
         }
         for a in &mut p.atoms {
             a.text.clear();

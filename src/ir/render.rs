@@ -95,6 +95,24 @@ impl Program {
                 let _ = writeln!(o, "    cites {c:?}");
             }
         }
+        if !self.assertions.is_empty() {
+            o.push_str("\nassertions:\n");
+            for a in &self.assertions {
+                let _ = writeln!(
+                    o,
+                    "  {} {} allow{}  ({})\n    when {}",
+                    a.id,
+                    if a.always { "always" } else { "never" },
+                    if a.any_grants {
+                        " under any grants"
+                    } else {
+                        ""
+                    },
+                    a.location,
+                    self.render_node(a.cond)
+                );
+            }
+        }
         o
     }
 
@@ -119,6 +137,16 @@ impl Program {
 
     /// One expression as prefix text.
     pub fn render_node(&self, id: NodeId) -> String {
+        self.render_in(id, false)
+    }
+
+    /// One expression as prefix text with each set written out: the same
+    /// text in two programs is the same logic (set indices differ).
+    pub fn render_logic(&self, id: NodeId) -> String {
+        self.render_in(id, true)
+    }
+
+    fn render_in(&self, id: NodeId, sets: bool) -> String {
         let Some(n) = self.nodes.get(id as usize) else {
             return "?".into();
         };
@@ -128,7 +156,7 @@ impl Program {
                 .get(s..s + len as usize)
                 .unwrap_or(&[])
                 .iter()
-                .map(|a| self.render_node(*a))
+                .map(|a| self.render_in(*a, sets))
                 .collect()
         };
         match n {
@@ -139,6 +167,10 @@ impl Program {
                 Const::Country(c) => c.to_string(),
                 Const::Time(t) => t.to_rfc3339(),
                 Const::Duration(d) => format!("{d}s"),
+                Const::Set(i) if sets => self
+                    .sets
+                    .get(*i as usize)
+                    .map_or("?".into(), |s| self.render_set(&s.value)),
                 Const::Set(i) => format!("set#{i}"),
                 Const::Profile(i) => format!(
                     "profile({})",
@@ -148,15 +180,15 @@ impl Program {
                 ),
             },
             Node::Load(f) => format!("load({})", self.field_name(*f)),
-            Node::Not { expr, .. } => format!("not({})", self.render_node(*expr)),
+            Node::Not { expr, .. } => format!("not({})", self.render_in(*expr, sets)),
             Node::And { start, len } => format!("and({})", list(*start, *len).join(", ")),
             Node::Or { start, len } => format!("or({})", list(*start, *len).join(", ")),
             Node::Cmp { op, lhs, rhs, .. } => {
                 format!(
                     "{}({}, {})",
                     op.as_str(),
-                    self.render_node(*lhs),
-                    self.render_node(*rhs)
+                    self.render_in(*lhs, sets),
+                    self.render_in(*rhs, sets)
                 )
             }
             Node::Is {
@@ -169,7 +201,7 @@ impl Program {
                 format!(
                     "is{}-{w}({})",
                     if *negated { "-not" } else { "" },
-                    self.render_node(*expr)
+                    self.render_in(*expr, sets)
                 )
             }
             Node::Satisfies {
@@ -180,23 +212,23 @@ impl Program {
             } => format!(
                 "satisfies{}({}, {})",
                 if *primary_only { "-primary" } else { "" },
-                self.render_node(*region),
-                self.render_node(*profile)
+                self.render_in(*region, sets),
+                self.render_in(*profile, sets)
             ),
             Node::Arith { op, lhs, rhs } => format!(
                 "{}({}, {})",
                 if *op == Arith::Add { "add" } else { "sub" },
-                self.render_node(*lhs),
-                self.render_node(*rhs)
+                self.render_in(*lhs, sets),
+                self.render_in(*rhs, sets)
             ),
-            Node::Count { expr } => format!("count({})", self.render_node(*expr)),
-            Node::CountryOf { expr } => format!("country-of({})", self.render_node(*expr)),
+            Node::Count { expr } => format!("count({})", self.render_in(*expr, sets)),
+            Node::CountryOf { expr } => format!("country-of({})", self.render_in(*expr, sets)),
             Node::Named { expr, atom } => format!(
                 "named({}, {})",
                 self.atoms
                     .get(*atom as usize)
                     .map_or("?", |a| a.text.as_str()),
-                self.render_node(*expr)
+                self.render_in(*expr, sets)
             ),
             Node::InCountry {
                 region,
@@ -206,11 +238,11 @@ impl Program {
             } => format!(
                 "in-country{}({}, {})",
                 if *sovereign { "-sovereign" } else { "" },
-                self.render_node(*region),
-                self.render_node(*country)
+                self.render_in(*region, sets),
+                self.render_in(*country, sets)
             ),
             Node::Exists { cond, .. } => match cond {
-                Some(c) => format!("exists-grant({})", self.render_node(*c)),
+                Some(c) => format!("exists-grant({})", self.render_in(*c, sets)),
                 None => "exists-grant".into(),
             },
         }

@@ -141,6 +141,12 @@ impl Program {
                 return bad(format!("rule `{}`: an index out of range", r.id));
             }
         }
+        if let Some(a) = self.assertions.iter().find(|a| a.cond as usize >= n) {
+            return bad(format!(
+                "assertion `{}`: node {} out of range",
+                a.id, a.cond
+            ));
+        }
         if !self.actions.iter().all(|s| sym(*s)) {
             return bad("an action symbol out of range".into());
         }

@@ -114,6 +114,28 @@ pub(super) fn build_file(f: At, file: P) -> File {
                 }
             }
             Rule::rule_decl => items.push(Item::Rule(build_rule(f, p))),
+            Rule::assert_decl => {
+                let sp = span(f, &p);
+                let mut name = None;
+                let (mut always, mut any_grants, mut cond) = (false, false, None);
+                for q in p.into_inner() {
+                    match q.as_rule() {
+                        Rule::ident => name = Some(ident(f, q)),
+                        Rule::assert_kind => always = q.as_str() == "always",
+                        Rule::any_grants => any_grants = true,
+                        _ => cond = Some(build_expr(f, q)),
+                    }
+                }
+                if let Some(name) = name {
+                    items.push(Item::Assert(AssertDecl {
+                        name,
+                        always,
+                        any_grants,
+                        cond: cond.unwrap_or(Expr::Unexpected("an assertion's condition", sp)),
+                        span: sp,
+                    }));
+                }
+            }
             Rule::field_decl => {
                 let mut path = Vec::new();
                 let mut ty = None;

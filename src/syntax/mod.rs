@@ -90,6 +90,19 @@ pub(crate) enum Item {
         role: Ident,
     },
     Rule(RuleDecl),
+    Assert(AssertDecl),
+}
+
+/// `assert NAME: never|always allow [under any grants] when CONDITION`.
+#[derive(Clone, Debug)]
+pub(crate) struct AssertDecl {
+    pub name: Ident,
+    /// `always` (else `never`).
+    pub always: bool,
+    /// `under any grants`: whatever grants exist.
+    pub any_grants: bool,
+    pub cond: Expr,
+    pub span: Span,
 }
 
 /// A set expression in a declaration or a profile: lists, names, `+` and `-`.

@@ -213,7 +213,7 @@ fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
                     "and" | "or" | "in" | "is" | "satisfies" | "when" | "where" | "because"
                     | "with" | "cites" | "permit" | "forbid" | "set" | "profile"
                     | "classification" | "condition" | "package" | "use" | "field" | "actions"
-                    | "grants" | "obligations" => {
+                    | "grants" | "obligations" | "assert" => {
                         if let Some(l) = levels.last_mut() {
                             depth = depth.saturating_sub(l.0 + l.1);
                             *l = (0, 0);
@@ -286,8 +286,9 @@ fn parse_piece(at: At, text: &str, first: bool) -> Result<File, Vec<Diagnostic>>
     Err(errors)
 }
 
-const ITEM_WORDS: [&str; 11] = [
+const ITEM_WORDS: [&str; 12] = [
     "actions",
+    "assert",
     "grants",
     "field",
     "obligations",
@@ -371,6 +372,8 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         Rule::or_op | Rule::and_op | Rule::not_op => (5, "`and`, `or` or `not`"),
         Rule::set_op | Rule::add_op => (6, "`+` or `-`"),
         Rule::when_clause => (6, "`when`"),
+        Rule::assert_kind => (2, "`never allow` or `always allow`"),
+        Rule::any_grants => (6, "`under any grants` or `when`"),
         Rule::obligations => (7, "`with obligations [...]`"),
         Rule::because => (7, "`because \"...\"`"),
         Rule::cites => (7, "`cites \"...\"`"),
@@ -384,6 +387,7 @@ fn describe(rule: Rule) -> Option<(u8, &'static str)> {
         | Rule::obligations_decl
         | Rule::grants_decl
         | Rule::rule_decl
+        | Rule::assert_decl
         | Rule::effect
         | Rule::EOI => (8, "a new declaration (`permit`, `forbid`, `set`, `profile`, `classification`, `condition`)"),
         _ => return None,
