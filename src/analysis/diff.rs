@@ -2,13 +2,15 @@
 //! differently, over the same documents.
 //!
 //! Complete (every request whose decision differs is in a listed class: the
-//! search covers the whole space, see the module above) and sound (each
+//! search covers the whole space, see the module above, but where no rule
+//! that differs between the two can apply: there both decide alike,
+//! [`differing`]) and sound (each
 //! class's example, decided by each policy set, gives the listed
 //! decisions: it is the leaf's own request). Classes with the same change
 //! and rules are merged where they differ in one field only, so a change
 //! reads as "target_region is one of …" rather than one line a region.
 
-use super::{Holds, Space};
+use super::{Decider, Guard, Holds, Space};
 use crate::eval::Engine;
 use crate::ir::Program;
 use serde::Serialize;
@@ -88,6 +90,98 @@ type Key = (
     Vec<String>,
 );
 
+/// The rules of `old` and `new` that are not in both alike (the same id,
+/// effect, obligations and condition, sets written out), as the search's
+/// guard: the shared rules apply alike under both, so where the others
+/// cannot make the decisions differ ([`Guard`]) the search need not look,
+/// and a change of one rule among thousands costs what that rule reads.
+/// `None` when the programs differ in what any rule may read beyond its
+/// own text (classifications, profiles, declared fields, bounds on
+/// grants): then every request is explored.
+pub fn differing<'a>(old: &'a Engine, new: &'a Engine) -> Option<Guard<'a>> {
+    let (op, np) = (old.program(), new.program());
+    if context(op) != context(np) {
+        return None;
+    }
+    let keys = |p: &Program| -> Vec<String> { p.rules.iter().map(|r| rule_key(p, r)).collect() };
+    let (ok, nk) = (keys(op), keys(np));
+    let (os, ns): (BTreeSet<&String>, BTreeSet<&String>) =
+        (ok.iter().collect(), nk.iter().collect());
+    let only = |p: &Program, keys: &[String], other: &BTreeSet<&String>| {
+        let (mut forbids, mut permits) = (Vec::new(), Vec::new());
+        for (i, (r, k)) in p.rules.iter().zip(keys).enumerate() {
+            if !other.contains(k) {
+                match r.effect {
+                    crate::vocab::Effect::Forbid => forbids.push(i as u32),
+                    crate::vocab::Effect::Permit => permits.push(i as u32),
+                }
+            }
+        }
+        [forbids, permits]
+    };
+    Some(Guard {
+        old,
+        new,
+        old_rules: only(op, &ok, &ns),
+        new_rules: only(np, &nk, &os),
+    })
+}
+
+/// A rule as its logic: the same text in two programs decides alike.
+fn rule_key(p: &Program, r: &crate::ir::RuleDef) -> String {
+    let obligations: Vec<&str> = r.obligations.iter().map(|o| p.sym(*o)).collect();
+    format!(
+        "{} {} [{}] {}",
+        r.id,
+        r.effect.as_str(),
+        obligations.join(" "),
+        r.cond
+            .map_or_else(|| "always".to_string(), |c| p.render_logic(c))
+    )
+}
+
+/// What a rule may read beyond its own text, by content.
+fn context(p: &Program) -> String {
+    let mut classes: Vec<String> = p
+        .classifications
+        .iter()
+        .map(|c| format!("{} {}", p.sym(c.name), p.sym(c.sensitivity)))
+        .collect();
+    classes.sort();
+    let mut profiles: Vec<String> = p
+        .profiles
+        .iter()
+        .map(|x| {
+            format!(
+                "{} {:?} {:?} {:?} {:?} {}",
+                p.sym(x.name),
+                x.mode,
+                x.primary,
+                x.any,
+                x.country,
+                x.sovereign
+            )
+        })
+        .collect();
+    profiles.sort();
+    let mut bounds: Vec<String> = p
+        .grant_bounds
+        .iter()
+        .map(|b| {
+            format!(
+                "{} {}",
+                b.classification.map_or("", |c| p.sym(c)),
+                b.seconds
+            )
+        })
+        .collect();
+    bounds.sort();
+    format!(
+        "{classes:?}\n{profiles:?}\n{bounds:?}\n{}",
+        serde_json::to_string(&p.fields).unwrap_or_default()
+    )
+}
+
 /// Diffs `old` against `new` (over the same documents).
 pub fn diff(
     space: &Space,
@@ -96,7 +190,13 @@ pub fn diff(
     with_obligations: bool,
 ) -> Result<Report, String> {
     let mut groups: BTreeMap<Key, (Vec<Alt>, Vec<Option<usize>>)> = BTreeMap::new();
-    let classes = space.explore(&[old, new], &mut |assign, results| {
+    let guard = differing(old, new);
+    let mut deciders = Vec::with_capacity(3);
+    if let Some(g) = &guard {
+        deciders.push(Decider::Differ(g));
+    }
+    deciders.extend([Decider::Policy(old), Decider::Policy(new)]);
+    let classes = space.explore_with(&deciders, &mut |assign, results| {
         let (Some((oa, or)), Some((na, nr))) = (results.first(), results.get(1)) else {
             return;
         };

@@ -245,15 +245,32 @@ pub enum Decider<'a> {
     Policy(&'a Engine),
     /// Whether one rule's condition holds (`Some(rule)` when it does).
     Rule(&'a Engine, u32),
+    /// A guard for two policy sets: where the rules they do not share
+    /// cannot make their decisions differ, the search goes no further (no
+    /// leaf is reported); elsewhere it gives no result and the deciders
+    /// after it are decided.
+    Differ(&'a Guard<'a>),
 }
 
-impl Decider<'_> {
-    fn engine(&self) -> &Engine {
-        match self {
-            Decider::Policy(e) | Decider::Rule(e, _) => e,
-        }
-    }
+/// The rules two policy sets do not share, by set and effect
+/// ([`diff::differing`]). With `P`/`F` "a permit/forbid of these applies"
+/// and the shared rules the same on both sides, the two decide alike
+/// where `F_old` and `F_new` both hold, or neither does and `P_old ==
+/// P_new`.
+pub struct Guard<'a> {
+    /// The old policy set.
+    pub old: &'a Engine,
+    /// The new one.
+    pub new: &'a Engine,
+    /// Its rules not in the new one: forbids, then permits.
+    pub old_rules: [Vec<u32>; 2],
+    /// The new one's not in the old one: forbids, then permits.
+    pub new_rules: [Vec<u32>; 2],
 }
+
+/// What a decider needs before it can decide: the variable to split on
+/// and, when a condition divides its classes, the classes where it holds.
+type Need = (usize, Option<(u32, Vec<usize>)>);
 
 /// Every assigned ISO 3166-1 country, in code order.
 fn all_countries() -> Vec<Country> {
@@ -574,33 +591,80 @@ impl Space {
         };
         let mut results = Vec::with_capacity(engines.len());
         for d in engines {
-            let probe = Probe {
-                unknown,
-                exists: self.exists_atoms(d.engine()),
-                grants_true,
-                split: Some(Splitter {
-                    sets: sets.as_slice(),
-                    with: &with,
-                }),
-                ..Probe::default()
+            let on = |e: &Engine, rule: Option<u32>| {
+                let probe = Probe {
+                    unknown,
+                    exists: self.exists_atoms(e),
+                    grants_true,
+                    split: Some(Splitter {
+                        sets: sets.as_slice(),
+                        with: &with,
+                    }),
+                    ..Probe::default()
+                };
+                let decided = match rule {
+                    None => e.probe(&req, &probe),
+                    Some(r) => e
+                        .probe_rule(&req, &probe, r)
+                        .map(|holds| (holds, holds.then_some(r))),
+                };
+                decided.ok_or_else(|| -> Need {
+                    let need = probe
+                        .first
+                        .get()
+                        .unwrap_or_else(|| probe.needed.get().trailing_zeros())
+                        as usize;
+                    (need, probe.divided.borrow().clone())
+                })
             };
             let decided = match d {
-                Decider::Policy(e) => e.probe(&req, &probe),
-                Decider::Rule(e, r) => e
-                    .probe_rule(&req, &probe, *r)
-                    .map(|holds| (holds, holds.then_some(*r))),
+                Decider::Policy(e) => on(e, None),
+                Decider::Rule(e, r) => on(e, Some(*r)),
+                Decider::Differ(g) => {
+                    // Whether any of `rules` applies: a rule known to
+                    // apply decides it, whatever the others need.
+                    let any = |e: &Engine, rules: &[u32]| -> Result<bool, Need> {
+                        let mut need = None;
+                        for r in rules {
+                            match on(e, Some(*r)) {
+                                Ok((true, _)) => return Ok(true),
+                                Ok(_) => {}
+                                Err(n) => {
+                                    need.get_or_insert(n);
+                                }
+                            }
+                        }
+                        need.map_or(Ok(false), Err)
+                    };
+                    let fo = any(g.old, &g.old_rules[0]);
+                    let fnew = any(g.new, &g.new_rules[0]);
+                    let po = any(g.old, &g.old_rules[1]);
+                    let pn = any(g.new, &g.new_rules[1]);
+                    let alike = match (&fo, &fnew, &po, &pn) {
+                        (Ok(true), Ok(true), _, _) => true,
+                        (Ok(a), Ok(b), _, _) if a != b => continue,
+                        (Ok(false), Ok(false), Ok(a), Ok(b)) if a != b => continue,
+                        (Ok(false), Ok(false), Ok(_), Ok(_)) => true,
+                        _ => false,
+                    };
+                    if alike {
+                        *count += 1;
+                        return self.within_bound(*count);
+                    }
+                    match [fo, fnew, po, pn].into_iter().find_map(Result::err) {
+                        Some(need) => Err(need),
+                        None => continue,
+                    }
+                }
             };
-            if let Some(r) = decided {
-                results.push(r);
-                continue;
-            }
-            let need = probe
-                .first
-                .get()
-                .unwrap_or_else(|| probe.needed.get().trailing_zeros())
-                as usize;
+            let (need, divided) = match decided {
+                Ok(r) => {
+                    results.push(r);
+                    continue;
+                }
+                Err(need) => need,
+            };
             let all = sets.get(need).cloned().unwrap_or_default();
-            let divided = probe.divided.borrow().clone();
             let mut options: Vec<Vec<usize>> = match divided {
                 // A condition divides the classes: two branches.
                 Some((v, holds)) if v as usize == need => {
@@ -611,7 +675,6 @@ impl Space {
                 _ => all.iter().map(|c| vec![*c]).collect(),
             };
             options.retain(|x| !x.is_empty());
-            drop(probe);
             let saved = sets.get(need).cloned().unwrap_or_default();
             for option in options {
                 if let Some(slot) = sets.get_mut(need) {
@@ -625,12 +688,18 @@ impl Space {
             return Ok(());
         }
         *count += 1;
-        if *count > MAX_LEAVES {
+        self.within_bound(*count)?;
+        leaf(sets, &results);
+        Ok(())
+    }
+
+    /// An error once the search passes [`MAX_LEAVES`] classes.
+    fn within_bound(&self, count: usize) -> Result<(), String> {
+        if count > MAX_LEAVES {
             return Err(format!(
                 "the analysis passed {MAX_LEAVES} classes of requests: the policies and documents name too many values to explore"
             ));
         }
-        leaf(sets, &results);
         Ok(())
     }
 }

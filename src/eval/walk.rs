@@ -302,6 +302,32 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         Some(false)
     }
 
+    /// `and` (`or` when `any`) under analysis: a part known false (true)
+    /// decides the whole whatever the unknown parts are, so what they
+    /// needed is forgotten and nothing is split for them.
+    #[cold]
+    fn junction(&mut self, p: &Probe<'_>, args: &[NodeId], any: bool) -> bool {
+        let saved = (p.needed.get(), p.first.get(), p.divided.borrow().clone());
+        let mut unsure = false;
+        for a in args {
+            let before = p.needed.get();
+            p.needed.set(0);
+            let v = self.bool(*a);
+            let mine = p.needed.get();
+            p.needed.set(before | mine);
+            if mine != 0 {
+                unsure = true;
+            } else if v == any {
+                p.needed.set(saved.0);
+                p.first.set(saved.1);
+                *p.divided.borrow_mut() = saved.2;
+                return any;
+            }
+        }
+        // Unsure: the walk is thrown away and split on what was needed.
+        !any && !unsure
+    }
+
     fn node(&self, id: NodeId) -> Option<&'a Node> {
         self.ctx.e.program.nodes.get(id as usize)
     }
@@ -318,10 +344,16 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         match n {
             Node::And { start, len } => {
                 let args = self.args(*start, *len);
+                if let Some(p) = self.ctx.probe {
+                    return self.junction(p, args, false);
+                }
                 args.iter().all(|a| self.bool(*a))
             }
             Node::Or { start, len } => {
                 let args = self.args(*start, *len);
+                if let Some(p) = self.ctx.probe {
+                    return self.junction(p, args, true);
+                }
                 args.iter().any(|a| self.bool(*a))
             }
             Node::Not { expr, atom } => {
