@@ -562,6 +562,8 @@ fn mutations() -> Vec<(String, String, String, String)> {
         .flatten()
         .map(|f| f.path())
         .filter(|p| p.extension().is_some_and(|e| e == "sov"))
+        // Assertions claim, they never decide: changing one changes no decision.
+        .filter(|p| !p.ends_with("guarantees.sov"))
         .collect();
     files.sort();
     for path in files {
@@ -572,34 +574,80 @@ fn mutations() -> Vec<(String, String, String, String)> {
                 continue;
             }
             let mut variants: Vec<(String, String)> = Vec::new();
-            if let (Some(a), Some(b)) = (line.find('['), line.rfind(']')) {
-                if a < b {
-                    let members: Vec<&str> = line[a + 1..b].split(',').map(str::trim).collect();
-                    for (k, m) in members.iter().enumerate() {
-                        if members.len() < 2 || m.is_empty() {
-                            continue;
+            // A list's members: between brackets on the line, or a line
+            // of a list that spans lines (`  AT, BE, BG,`).
+            let bracket = match (line.find('['), line.rfind(']')) {
+                (Some(a), Some(b)) if a < b => Some((a + 1, b)),
+                _ => None,
+            };
+            let bare = line.trim_end().ends_with(',')
+                && line
+                    .split(',')
+                    .all(|m| m.trim().chars().all(|c| c.is_ascii_uppercase()));
+            let span = bracket.or_else(|| bare.then(|| (0, line.trim_end().len() - 1)));
+            if let Some((a, b)) = span {
+                let members: Vec<&str> = line[a..b].split(',').map(str::trim).collect();
+                for (k, m) in members.iter().enumerate() {
+                    if (members.len() < 2 && bracket.is_some()) || m.is_empty() {
+                        continue;
+                    }
+                    let rest: Vec<&str> = members
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != k)
+                        .map(|(_, x)| *x)
+                        .collect();
+                    let indent = if bracket.is_some() { "" } else { "  " };
+                    let new = format!("{}{indent}{}{}", &line[..a], rest.join(", "), &line[b..]);
+                    variants.push((format!("{m} removed"), new));
+                }
+                // A member added: a country or an action (those that do
+                // not fit the list do not compile and are skipped).
+                if bracket.is_some() {
+                    for extra in ["US", "CN", "delete"] {
+                        if !members.contains(&extra) {
+                            let new = format!("{}{extra}, {}", &line[..a], &line[a..]);
+                            variants.push((format!("{extra} added"), new));
                         }
-                        let rest: Vec<&str> = members
-                            .iter()
-                            .enumerate()
-                            .filter(|(j, _)| *j != k)
-                            .map(|(_, x)| *x)
-                            .collect();
-                        let new = format!("{}[{}]{}", &line[..a], rest.join(", "), &line[b + 1..]);
-                        variants.push((format!("{m} removed"), new));
                     }
                 }
             }
-            for (from, to) in [(" == ", " != "), (" != ", " == ")] {
+            for (from, to) in [
+                (" == ", " != "),
+                (" != ", " == "),
+                (" not in ", " in "),
+                (" is missing", " is present"),
+                (" is present", " is missing"),
+                (" is not declared", " is declared"),
+                (" == store", " == replicate"),
+                (" == access", " == store"),
+                (" == RU", " == BY"),
+                (" != RU", " != BY"),
+                (" == US", " == CA"),
+                (" <= ", " < "),
+                (" satisfies ", " not satisfies "),
+            ] {
                 if line.contains(from) {
                     variants.push((
-                        format!("`{}` flipped", from.trim()),
+                        format!("`{}` made `{}`", from.trim(), to.trim()),
                         line.replacen(from, to, 1),
                     ));
                 }
             }
-            if line.trim_start().starts_with("and ") {
+            if line.contains(" in ") && !line.contains(" not in ") && !line.contains(" in [store") {
+                variants.push((
+                    "`in` made `not in`".into(),
+                    line.replacen(" in ", " not in ", 1),
+                ));
+            }
+            if let Some(cond) = line.trim_start().strip_prefix("and ") {
+                let indent = &line[..line.len() - line.trim_start().len()];
                 variants.push(("a condition dropped".into(), String::new()));
+                variants.push((
+                    "a condition negated".into(),
+                    format!("{indent}and not ({cond})"),
+                ));
+                variants.push(("`and` made `or`".into(), format!("{indent}or {cond}")));
             }
             for (from, to) in [("forbid ", "permit "), ("permit ", "forbid ")] {
                 if let Some(rest) = line.strip_prefix(from) {
@@ -635,10 +683,10 @@ fn generated_one_line_changes_of_the_bundled_library_are_found_completely() {
         .iter()
         .map(|r| old.verdict(r, &mut scratch).allow)
         .collect();
-    let (mut checked, mut changing) = (0, 0);
-    // Every one with SOVRA_ALL_MUTATIONS=1 (about 14 minutes in a debug
-    // build: 90 compile, all found completely on 2026-12-02); a fixed
-    // sixth of them otherwise, so that CI stays quick.
+    let (mut checked, mut changing, mut skipped) = (0, 0, 0);
+    // Every one with SOVRA_ALL_MUTATIONS=1 (in a release build: `cargo
+    // test --release --test analysis generated`); a fixed sixth of them
+    // otherwise, each within 20,000 classes, so that CI stays quick.
     let all = std::env::var_os("SOVRA_ALL_MUTATIONS").is_some();
     let every = if all { 1 } else { 6 };
     for (name, file, _, changed) in mutations().into_iter().step_by(every) {
@@ -665,8 +713,26 @@ fn generated_one_line_changes_of_the_bundled_library_are_found_completely() {
             sovra::documents::bundled_regions(),
             Grants::from_json(GRANTS).unwrap(),
         );
-        let space = Space::new(&[&old, &new], TIME.parse().unwrap(), false);
-        let report = diff(&space, &old, &new, false).unwrap();
+        let started = std::time::Instant::now();
+        let mut space = Space::new(&[&old, &new], TIME.parse().unwrap(), false);
+        // In CI, a change whose classes run past 20,000 (a comparison
+        // flipped in a rule every store reads: a million classes, a
+        // minute in release) is left to the full run.
+        if !all {
+            space.limit = 20_000;
+        }
+        let Ok(report) = diff(&space, &old, &new, false) else {
+            skipped += 1;
+            continue;
+        };
+        if all {
+            eprintln!(
+                "{name}: {} changes, {} classes, {:?}",
+                report.changes.len(),
+                report.classes,
+                started.elapsed()
+            );
+        }
         for c in &report.changes {
             assert_eq!(
                 decide(&old, &c.example),
@@ -692,8 +758,15 @@ fn generated_one_line_changes_of_the_bundled_library_are_found_completely() {
         checked += 1;
         changing += usize::from(!report.changes.is_empty());
     }
+    eprintln!(
+        "{checked} mutations compiled and checked, {changing} change a decision, {skipped} over the limit"
+    );
     assert!(
-        checked >= if all { 80 } else { 12 },
+        all || skipped * 4 < checked,
+        "{skipped} of {checked} over the limit"
+    );
+    assert!(
+        checked >= if all { 200 } else { 30 },
         "only {checked} mutations compiled"
     );
     assert!(

@@ -86,6 +86,8 @@ pub struct Space {
     pub caveats: Vec<String>,
     /// The instant every request is decided at.
     pub time: DateTime<Utc>,
+    /// The most classes a search may decide ([`MAX_LEAVES`] unless set).
+    pub limit: usize,
 }
 
 /// What a program compares each variable with.
@@ -336,6 +338,7 @@ impl Space {
                 related: Vec::new(),
                 caveats: Vec::new(),
                 time,
+                limit: MAX_LEAVES,
             };
         };
         // The documents' own values are named too: grants are chosen and
@@ -427,6 +430,7 @@ impl Space {
             related,
             caveats,
             time,
+            limit: MAX_LEAVES,
         }
     }
 
@@ -515,7 +519,7 @@ impl Space {
     /// Explores every class of requests, calling `leaf` with the classes
     /// each variable may be in (all of them: any value) and each engine's
     /// decision (allow, and the first rule that applies: the same for
-    /// every request of the class). `Err` past [`MAX_LEAVES`].
+    /// every request of the class). `Err` past [`Space::limit`].
     pub fn explore(&self, engines: &[&Engine], leaf: &mut Leaf<'_>) -> Result<usize, String> {
         let deciders: Vec<Decider<'_>> = engines.iter().map(|e| Decider::Policy(e)).collect();
         self.explore_with(&deciders, leaf)
@@ -693,11 +697,12 @@ impl Space {
         Ok(())
     }
 
-    /// An error once the search passes [`MAX_LEAVES`] classes.
+    /// An error once the search passes [`Space::limit`] classes.
     fn within_bound(&self, count: usize) -> Result<(), String> {
-        if count > MAX_LEAVES {
+        if count > self.limit {
             return Err(format!(
-                "the analysis passed {MAX_LEAVES} classes of requests: the policies and documents name too many values to explore"
+                "the analysis passed {} classes of requests: the policies and documents name too many values to explore",
+                self.limit
             ));
         }
         Ok(())
