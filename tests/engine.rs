@@ -535,3 +535,55 @@ fn a_declared_field_of_another_type_is_denied_through_the_library_saying_which()
         d.reasons
     );
 }
+
+/// The path without a trace decides each rule by its pre-digested
+/// conjuncts (src/eval/fast.rs); the traced path walks every condition as
+/// written. On generated policies (with the bundled library), documents and
+/// requests, and on the scale policy, both give the same decision and the
+/// same determining rules.
+#[test]
+fn the_quick_path_decides_as_the_traced_walk() {
+    let mut rng = gen::Rng::new(0x0F_A57);
+    let mut compared = 0;
+    let mut check = |engine: &Engine, req: &Request| {
+        let mut scratch = Scratch::default();
+        let v = engine.verdict(req, &mut scratch);
+        let (allow, rules) = (v.allow, v.rules.to_vec());
+        let full = engine.decide(req, TraceLevel::Full);
+        let names: Vec<&str> = rules
+            .iter()
+            .map(|r| engine.program().rules[*r as usize].id.as_str())
+            .collect();
+        let traced: Vec<&str> = full.reasons.iter().map(|r| r.rule.as_str()).collect();
+        assert_eq!(allow, full.allowed(), "{req:?}");
+        if !names.is_empty() {
+            assert_eq!(names, traced, "{req:?}");
+        }
+        compared += 1;
+    };
+    for _ in 0..12 {
+        let mut sources = sovra::policy::bundled();
+        sources.add("gen.sov", gen::policy(&mut rng, 12));
+        let Ok(program) = sovra::policy::compile(&sources) else {
+            continue;
+        };
+        let regions = Regions::from_json(&gen::regions(&mut rng, 12).to_string()).unwrap();
+        let grants = Grants::from_json(&gen::grants(&mut rng, 6, 4).to_string()).unwrap();
+        let engine = Engine::new(program, regions, grants);
+        for _ in 0..300 {
+            let req = Request::from_value(&gen::request(&mut rng, 12)).unwrap();
+            check(&engine, &req);
+        }
+    }
+    let mut src = sovra::source::Sources::default();
+    src.add("scale.sov", gen::scale_policy(&mut rng, 400));
+    let engine = Engine::new(
+        sovra::policy::compile(&src).unwrap(),
+        bundled_regions(),
+        Grants::from_json(&gen::scale_grants(&mut rng, 200)).unwrap(),
+    );
+    for r in gen::scale_requests(&mut rng, 400, 40, 2_000) {
+        check(&engine, &Request::from_json(&r).unwrap());
+    }
+    assert!(compared > 4_000, "{compared}");
+}

@@ -16,6 +16,7 @@
 
 mod decision;
 mod declared;
+mod fast;
 pub use declared::Misfit;
 mod trace;
 mod walk;
@@ -74,6 +75,8 @@ pub struct Engine {
     profiles: FxHashMap<String, usize>,
     /// Per action entry, per keyed group: value → index into its `values`.
     keys: Vec<Vec<FxHashMap<String, usize>>>,
+    /// Each rule's conjuncts for the path without a trace (src/eval/fast.rs).
+    fast: Vec<Vec<fast::Test>>,
     /// sha256 state after `regions hash \n grants hash \n`.
     input_prefix: sha2::Sha256,
     /// Per rule, `"rule":…,"effect":"…","message":` as JSON, and
@@ -194,7 +197,9 @@ impl Engine {
             .collect();
         let hash_json =
             format!("],\"policy_hash\":{},\"input_hash\":", q(&policy_hash)).into_boxed_str();
+        let fast = fast::compile(&program);
         Engine {
+            fast,
             defect,
             unfit,
             state_version: None,
@@ -510,14 +515,23 @@ fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdi
             });
         found.chain(rest)
     };
+    // Without a trace or a probe, each rule's pre-digested conjuncts.
+    let quick = !T::ON && ctx.probe.is_none();
+    let mut applies = |r: u32| {
+        if quick {
+            ev.quick_rule(r)
+        } else {
+            ev.rule(r)
+        }
+    };
     for &r in entry.forbids.iter().chain(keyed(true)) {
-        if ev.rule(r) {
+        if applies(r) {
             scratch.forbids.push(r);
         }
     }
     if scratch.forbids.is_empty() || T::ON {
         for &r in entry.permits.iter().chain(keyed(false)) {
-            if ev.rule(r) {
+            if applies(r) {
                 scratch.permits.push(r);
             }
         }

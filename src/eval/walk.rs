@@ -253,6 +253,40 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         applied
     }
 
+    /// Whether rule `r` applies, by its pre-digested conjuncts
+    /// ([`super::fast`]): the same answer as [`Eval::rule`] without a trace.
+    #[inline]
+    pub(super) fn quick_rule(&mut self, r: u32) -> bool {
+        use super::fast::{CountryField, Test};
+        let Some(tests) = self.ctx.e.fast.get(r as usize) else {
+            return false;
+        };
+        for t in tests {
+            let holds = match t {
+                Test::Text { field, value, ne } => match field.get(self.ctx.req) {
+                    Some(v) => (v == &**value) != *ne,
+                    None => false,
+                },
+                Test::Country { field, set, out } => {
+                    let c = match field {
+                        CountryField::Principal => self.ctx.req.principal.country,
+                        CountryField::Home => self.ctx.req.resource.home_country,
+                        CountryField::Region(w) => self.ctx.region(*w).map(|r| r.country),
+                    };
+                    match c {
+                        Some(c) => set.contains(c) != *out,
+                        None => false,
+                    }
+                }
+                Test::Walk(id) => self.bool(*id),
+            };
+            if !holds {
+                return false;
+            }
+        }
+        true
+    }
+
     /// A condition under analysis that reads one unfixed variable:
     /// decided for each class the variable may be in. `Some(value)` when
     /// they agree (or, when they do not, `Some(false)` with the division

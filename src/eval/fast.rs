@@ -1,0 +1,192 @@
+//! The decision path's rules, pre-digested: each rule's condition as the
+//! list of its top-level conjuncts, the common shapes specialised into
+//! tests that need no value of the walk (`resource.id == "ds-7"`, a
+//! country `in` a set), the rest left to the walk.
+//!
+//! Only the path without a trace and without the analysis's probe uses it
+//! ([`super::run`]); the trace walks every condition as written. An action
+//! test a rule's place in the action index already guarantees (`action in
+//! [store, replicate]` for a rule reached only for those two actions) is
+//! dropped. Each specialised test gives what the walk gives on the same
+//! request, a missing value included (every comparison with it false);
+//! `tests/engine.rs` holds the two to the same decisions.
+
+use crate::country::CountrySet;
+use crate::documents::Request;
+use crate::ir::{Const, Field, Node, NodeId, Program, RegionField, SetValue, Sym, Which};
+use crate::vocab::CmpOp;
+
+/// One conjunct of a rule's condition.
+#[derive(Clone, Debug)]
+pub(super) enum Test {
+    /// A request text field equal (`ne`: not equal) to a constant.
+    Text {
+        field: Text,
+        value: Box<str>,
+        ne: bool,
+    },
+    /// A country field in (`out`: not in) a set of countries.
+    Country {
+        field: CountryField,
+        set: Box<CountrySet>,
+        out: bool,
+    },
+    /// Any other condition: the walk decides it.
+    Walk(NodeId),
+}
+
+/// The request's text fields a test reads directly.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Text {
+    ResourceId,
+    PrincipalId,
+    Purpose,
+    Classification,
+    SourceRegion,
+    TargetRegion,
+}
+
+/// The country fields a test reads directly.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum CountryField {
+    Principal,
+    Home,
+    Region(Which),
+}
+
+impl Text {
+    fn of(f: Field) -> Option<Text> {
+        Some(match f {
+            Field::ResourceId => Text::ResourceId,
+            Field::PrincipalId => Text::PrincipalId,
+            Field::Purpose => Text::Purpose,
+            Field::Classification => Text::Classification,
+            Field::SourceRegionId => Text::SourceRegion,
+            Field::TargetRegionId => Text::TargetRegion,
+            _ => return None,
+        })
+    }
+
+    #[inline]
+    pub(super) fn get(self, req: &Request) -> Option<&str> {
+        match self {
+            Text::ResourceId => req.resource.id.as_deref(),
+            Text::PrincipalId => req.principal.id.as_deref(),
+            Text::Purpose => req.purpose.as_deref(),
+            Text::Classification => req.resource.classification.as_deref(),
+            Text::SourceRegion => req.source_region.as_deref(),
+            Text::TargetRegion => req.target_region.as_deref(),
+        }
+    }
+}
+
+impl CountryField {
+    fn of(f: Field) -> Option<CountryField> {
+        Some(match f {
+            Field::PrincipalCountry => CountryField::Principal,
+            Field::HomeCountry => CountryField::Home,
+            Field::RegionField(w, RegionField::Country) => CountryField::Region(w),
+            _ => return None,
+        })
+    }
+}
+
+/// Each rule's conjuncts, by rule index.
+pub(super) fn compile(p: &Program) -> Vec<Vec<Test>> {
+    p.rules
+        .iter()
+        .map(|r| {
+            let Some(cond) = r.cond else {
+                return Vec::new();
+            };
+            let parts: Vec<NodeId> = match p.nodes.get(cond as usize) {
+                Some(Node::And { start, len }) => {
+                    let s = *start as usize;
+                    p.args
+                        .get(s..s + *len as usize)
+                        .map_or_else(|| vec![cond], <[NodeId]>::to_vec)
+                }
+                _ => vec![cond],
+            };
+            parts
+                .into_iter()
+                .filter(|c| !implied_action(p, r.actions.as_deref(), *c))
+                .map(|c| test(p, c))
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether conjunct `c` tests the action and holds for every action the
+/// rule is indexed under (so a rule reached through the index needs it
+/// not).
+fn implied_action(p: &Program, actions: Option<&[Sym]>, c: NodeId) -> bool {
+    let Some(actions) = actions else {
+        return false;
+    };
+    let Some(Node::Cmp { op, lhs, rhs, .. }) = p.nodes.get(c as usize) else {
+        return false;
+    };
+    if !matches!(p.nodes.get(*lhs as usize), Some(Node::Load(Field::Action))) {
+        return false;
+    }
+    let holds = |a: &Sym| match (op, p.nodes.get(*rhs as usize)) {
+        (CmpOp::Eq, Some(Node::Const(Const::Str(s)))) => p.sym(*s) == p.sym(*a),
+        (CmpOp::In, Some(Node::Const(Const::Set(i)))) => match p.sets.get(*i as usize) {
+            Some(set) => match &set.value {
+                SetValue::Strings(v) => v.iter().any(|s| p.sym(*s) == p.sym(*a)),
+                SetValue::Countries(_) => false,
+            },
+            None => false,
+        },
+        _ => false,
+    };
+    !actions.is_empty() && actions.iter().all(holds)
+}
+
+/// Conjunct `c` as a test.
+fn test(p: &Program, c: NodeId) -> Test {
+    let node = |id: NodeId| p.nodes.get(id as usize);
+    let Some(Node::Cmp { op, lhs, rhs, .. }) = node(c) else {
+        return Test::Walk(c);
+    };
+    let (Some(Node::Load(f)), Some(Node::Const(k))) = (node(*lhs), node(*rhs)) else {
+        return Test::Walk(c);
+    };
+    match (op, k) {
+        (CmpOp::Eq | CmpOp::Ne, Const::Str(s)) => match Text::of(*f) {
+            Some(field) => Test::Text {
+                field,
+                value: p.sym(*s).into(),
+                ne: *op == CmpOp::Ne,
+            },
+            None => Test::Walk(c),
+        },
+        (CmpOp::Eq | CmpOp::Ne, Const::Country(k)) => match CountryField::of(*f) {
+            Some(field) => {
+                let mut set = CountrySet::default();
+                set.insert(*k);
+                Test::Country {
+                    field,
+                    set: Box::new(set),
+                    out: *op == CmpOp::Ne,
+                }
+            }
+            None => Test::Walk(c),
+        },
+        (CmpOp::In | CmpOp::NotIn, Const::Set(i)) => {
+            match (
+                CountryField::of(*f),
+                p.sets.get(*i as usize).map(|s| &s.value),
+            ) {
+                (Some(field), Some(SetValue::Countries(set))) => Test::Country {
+                    field,
+                    set: Box::new(*set),
+                    out: *op == CmpOp::NotIn,
+                },
+                _ => Test::Walk(c),
+            }
+        }
+        _ => Test::Walk(c),
+    }
+}
