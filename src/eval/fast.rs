@@ -14,7 +14,7 @@
 use crate::country::CountrySet;
 use crate::documents::Request;
 use crate::ir::{Const, Field, Node, NodeId, Program, RegionField, SetValue, Sym, Which};
-use crate::vocab::CmpOp;
+use crate::vocab::{CmpOp, IsWhat};
 
 /// One conjunct of a rule's condition.
 #[derive(Clone, Debug)]
@@ -30,6 +30,17 @@ pub(super) enum Test {
         field: CountryField,
         set: Box<CountrySet>,
         out: bool,
+    },
+    /// `resource.classification is [not] declared` (`residency`: the
+    /// profile's), true when declared differs from `not`.
+    Declared { residency: bool, not: bool },
+    /// `[not] (region satisfies profile)`: the profile the request names
+    /// (`None`) or a constant one.
+    Satisfies {
+        region: Which,
+        profile: Option<u32>,
+        primary_only: bool,
+        not: bool,
     },
     /// Any other condition: the walk decides it.
     Walk(NodeId),
@@ -147,6 +158,50 @@ fn implied_action(p: &Program, actions: Option<&[Sym]>, c: NodeId) -> bool {
 /// Conjunct `c` as a test.
 fn test(p: &Program, c: NodeId) -> Test {
     let node = |id: NodeId| p.nodes.get(id as usize);
+    let (inner, not) = match node(c) {
+        Some(Node::Not { expr, .. }) => (*expr, true),
+        _ => (c, false),
+    };
+    match node(inner) {
+        Some(Node::Is {
+            what: IsWhat::Declared,
+            negated,
+            expr,
+            ..
+        }) => {
+            let residency = match node(*expr) {
+                Some(Node::Load(Field::Classification)) => false,
+                Some(Node::Load(Field::Residency)) => true,
+                _ => return Test::Walk(c),
+            };
+            return Test::Declared {
+                residency,
+                not: *negated != not,
+            };
+        }
+        Some(Node::Satisfies {
+            region,
+            profile,
+            primary_only,
+            ..
+        }) => {
+            let Some(Node::Load(Field::Region(w))) = node(*region) else {
+                return Test::Walk(c);
+            };
+            let profile = match node(*profile) {
+                Some(Node::Load(Field::Residency)) => None,
+                Some(Node::Const(Const::Profile(i))) => Some(*i),
+                _ => return Test::Walk(c),
+            };
+            return Test::Satisfies {
+                region: *w,
+                profile,
+                primary_only: *primary_only,
+                not,
+            };
+        }
+        _ => {}
+    }
     let Some(Node::Cmp { op, lhs, rhs, .. }) = node(c) else {
         return Test::Walk(c);
     };

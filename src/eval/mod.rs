@@ -272,11 +272,7 @@ impl Engine {
                 .target_region
                 .as_deref()
                 .and_then(|r| self.regions.get(r)),
-            grants: req
-                .principal
-                .id
-                .as_deref()
-                .map_or(&[], |p| self.grants.of_principal(p)),
+            grants: std::cell::OnceCell::new(),
             grant: None,
             probe: None,
         }
@@ -493,28 +489,6 @@ fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdi
         ctx: ctx.clone(),
         t,
     };
-    let keyed = |forbid: bool| {
-        let found = hits.iter().flatten().flat_map(move |k| {
-            if forbid {
-                k.forbids.iter()
-            } else {
-                k.permits.iter()
-            }
-        });
-        // More than eight keyed groups in one action: look the rest up as we go.
-        let rest = (8..entry.keyed.len())
-            .filter(move |_| overflow)
-            .flat_map(move |gi| {
-                lookup(gi).into_iter().flat_map(move |k| {
-                    if forbid {
-                        k.forbids.iter()
-                    } else {
-                        k.permits.iter()
-                    }
-                })
-            });
-        found.chain(rest)
-    };
     // Without a trace or a probe, each rule's pre-digested conjuncts.
     let quick = !T::ON && ctx.probe.is_none();
     let mut applies = |r: u32| {
@@ -524,17 +498,49 @@ fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdi
             ev.rule(r)
         }
     };
-    for &r in entry.forbids.iter().chain(keyed(true)) {
-        if applies(r) {
-            scratch.forbids.push(r);
-        }
-    }
-    if scratch.forbids.is_empty() || T::ON {
-        for &r in entry.permits.iter().chain(keyed(false)) {
-            if applies(r) {
-                scratch.permits.push(r);
+    // The rules of one effect: the action's own, then those of the keyed
+    // groups this request reaches (plain loops: this is the hot path).
+    let mut visit = |forbid: bool, into: &mut Vec<u32>| {
+        fn pick(k: &KeyedEntry, forbid: bool) -> &[u32] {
+            if forbid {
+                &k.forbids
+            } else {
+                &k.permits
             }
         }
+        let own = if forbid {
+            &entry.forbids
+        } else {
+            &entry.permits
+        };
+        for &r in own {
+            if applies(r) {
+                into.push(r);
+            }
+        }
+        for k in hits.iter().flatten() {
+            for &r in pick(k, forbid) {
+                if applies(r) {
+                    into.push(r);
+                }
+            }
+        }
+        // More than eight keyed groups in one action: look the rest up.
+        if overflow {
+            for gi in 8..entry.keyed.len() {
+                if let Some(k) = lookup(gi) {
+                    for &r in pick(k, forbid) {
+                        if applies(r) {
+                            into.push(r);
+                        }
+                    }
+                }
+            }
+        }
+    };
+    visit(true, &mut scratch.forbids);
+    if scratch.forbids.is_empty() || T::ON {
+        visit(false, &mut scratch.permits);
     }
     // Reasons come in rule order, whichever index found them.
     scratch.forbids.sort_unstable();

@@ -64,7 +64,9 @@ pub(super) struct Ctx<'a> {
     pub(super) profile: Option<usize>,
     pub(super) source: Option<&'a Region>,
     pub(super) target: Option<&'a Region>,
-    pub(super) grants: &'a [u32],
+    /// The principal's grants, looked up when a condition first asks
+    /// (most requests never do).
+    pub(super) grants: std::cell::OnceCell<&'a [u32]>,
     pub(super) grant: Option<&'a Grant>,
     /// The analysis's probe (`None` when deciding): which request fields
     /// are not fixed yet.
@@ -277,6 +279,27 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                         Some(c) => set.contains(c) != *out,
                         None => false,
                     }
+                }
+                Test::Declared { residency, not } => {
+                    let declared = if *residency {
+                        self.ctx.profile.is_some()
+                    } else {
+                        self.ctx.class.is_some()
+                    };
+                    declared != *not
+                }
+                Test::Satisfies {
+                    region,
+                    profile,
+                    primary_only,
+                    not,
+                } => {
+                    let p = profile.or(self.ctx.profile.map(|i| i as u32));
+                    let holds = match (self.ctx.region(*region), p) {
+                        (Some(r), Some(p)) => self.satisfies(r, p, *primary_only),
+                        _ => false,
+                    };
+                    holds != *not
                 }
                 Test::Walk(id) => self.bool(*id),
             };
@@ -537,7 +560,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
 
     fn exists(&mut self, cond: Option<NodeId>) -> bool {
         let (e, req): (&'a Engine, &'a Request) = (self.ctx.e, self.ctx.req);
-        let (grants, now) = (self.ctx.grants, self.ctx.now);
+        let (grants, now) = (self.ctx.grants(), self.ctx.now);
         let res = &req.resource;
         let purpose = req.purpose.as_deref();
         let mut found = false;
@@ -717,6 +740,18 @@ impl<'a> Ctx<'a> {
             }
             _ => None,
         }
+    }
+
+    /// The principal's grants (indices into the engine's grants).
+    #[inline]
+    pub(super) fn grants(&self) -> &'a [u32] {
+        let (e, req) = (self.e, self.req);
+        self.grants.get_or_init(|| {
+            req.principal
+                .id
+                .as_deref()
+                .map_or(&[], |p| e.grants.of_principal(p))
+        })
     }
 
     #[inline]
