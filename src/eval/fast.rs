@@ -245,3 +245,46 @@ fn test(p: &Program, c: NodeId) -> Test {
         _ => Test::Walk(c),
     }
 }
+
+/// Names to indices: a short list compared in place (no hashing) when
+/// there are few, as for actions, classifications and profiles; a hash
+/// map otherwise. Kept hand-written: the request's names are looked up on
+/// every decision, and hashing three short strings cost more than the
+/// rest of a simple decision (benches/verdict.rs).
+#[derive(Debug, Default)]
+pub(super) struct Names {
+    few: Vec<(Box<str>, usize)>,
+    many: Option<rustc_hash::FxHashMap<Box<str>, usize>>,
+}
+
+/// Past this many names, a hash map.
+const FEW: usize = 12;
+
+impl Names {
+    pub(super) fn new(names: impl Iterator<Item = (String, usize)>) -> Names {
+        let all: Vec<(Box<str>, usize)> = names.map(|(n, i)| (n.into_boxed_str(), i)).collect();
+        if all.len() <= FEW {
+            Names {
+                few: all,
+                many: None,
+            }
+        } else {
+            Names {
+                few: Vec::new(),
+                many: Some(all.into_iter().collect()),
+            }
+        }
+    }
+
+    #[inline]
+    pub(super) fn get(&self, name: &str) -> Option<usize> {
+        match &self.many {
+            Some(m) => m.get(name).copied(),
+            None => self
+                .few
+                .iter()
+                .find(|(n, _)| n.len() == name.len() && **n == *name)
+                .map(|(_, i)| *i),
+        }
+    }
+}

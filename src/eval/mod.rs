@@ -70,9 +70,9 @@ pub struct Engine {
     regions: Regions,
     grants: Grants,
     policy_hash: String,
-    actions: FxHashMap<String, usize>,
-    classes: FxHashMap<String, usize>,
-    profiles: FxHashMap<String, usize>,
+    actions: fast::Names,
+    classes: fast::Names,
+    profiles: fast::Names,
     /// Per action entry, per keyed group: value → index into its `values`.
     keys: Vec<Vec<FxHashMap<String, usize>>>,
     /// Each rule's conjuncts for the path without a trace (src/eval/fast.rs).
@@ -136,26 +136,29 @@ impl Engine {
             Err(why) => (Program::default(), Some(why)),
         };
         let unfit = declared::check_documents(&program, &regions, &grants);
-        let actions = program
-            .actions
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (program.sym(*s).to_string(), i))
-            .collect();
-        let classes = program
-            .classifications
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (program.sym(c.name).to_string(), i))
-            .collect();
+        let actions = fast::Names::new(
+            program
+                .actions
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (program.sym(*s).to_string(), i)),
+        );
+        let classes = fast::Names::new(
+            program
+                .classifications
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (program.sym(c.name).to_string(), i)),
+        );
         // Profiles written in rules are never a request's residency.
-        let profiles = program
-            .profiles
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.inline)
-            .map(|(i, p)| (program.sym(p.name).to_string(), i))
-            .collect();
+        let profiles = fast::Names::new(
+            program
+                .profiles
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !p.inline)
+                .map(|(i, p)| (program.sym(p.name).to_string(), i)),
+        );
         let keys = program
             .by_action
             .iter()
@@ -253,17 +256,13 @@ impl Engine {
             e: self,
             req,
             now,
-            action: self.actions.get(req.action.as_str()).copied(),
+            action: self.actions.get(req.action.as_str()),
             class: res
                 .classification
                 .as_deref()
                 .and_then(|c| self.classes.get(c))
-                .and_then(|i| self.program.classifications.get(*i)),
-            profile: res
-                .residency
-                .as_deref()
-                .and_then(|p| self.profiles.get(p))
-                .copied(),
+                .and_then(|i| self.program.classifications.get(i)),
+            profile: res.residency.as_deref().and_then(|p| self.profiles.get(p)),
             source: req
                 .source_region
                 .as_deref()
