@@ -587,3 +587,34 @@ fn the_quick_path_decides_as_the_traced_walk() {
     }
     assert!(compared > 4_000, "{compared}");
 }
+
+#[test]
+fn one_person_is_one_person_whatever_the_case_and_spaces() {
+    use sovra::eval::same_identity;
+    assert!(same_identity("alice", "alice"));
+    assert!(same_identity("Alice", " alice "));
+    assert!(same_identity("ÅSA", "åsa"));
+    assert!(same_identity(" Jörg", "JÖRG"));
+    assert!(!same_identity("alice", "bob"));
+    assert!(!same_identity("alice", "alice2"));
+    assert!(!same_identity("Jörg", "Jorg"));
+    assert!(!same_identity("", "x"));
+}
+
+#[test]
+fn names_trim_as_trim_does() {
+    use sovra::eval::same_identity;
+    for (a, b) in [
+        ("\u{0b}alice\r\n", "ALICE"),
+        ("\talice\u{0c}", "alice"),
+        ("  ", ""),
+        ("a b", "A B"),
+    ] {
+        assert!(same_identity(a, b), "{a:?} {b:?}");
+        assert_eq!(
+            same_identity(a, b),
+            a.trim().to_lowercase() == b.trim().to_lowercase()
+        );
+    }
+    assert!(!same_identity("a b", "ab"));
+}

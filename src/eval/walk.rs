@@ -671,9 +671,23 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
 #[inline]
 pub fn same_identity(a: &str, b: &str) -> bool {
     fn fold(s: &str) -> impl Iterator<Item = char> + '_ {
-        s.trim().chars().flat_map(char::to_lowercase)
+        s.chars().flat_map(char::to_lowercase)
     }
-    fold(a).eq(fold(b))
+    // Checked on every grant a decision counts: ASCII names (nearly all)
+    // are trimmed and compared bytewise, as `trim` and `to_lowercase`
+    // would (the ASCII white space of `char::is_whitespace`: tab to
+    // carriage return, and space).
+    if a.is_ascii() && b.is_ascii() {
+        fn trim(s: &str) -> &[u8] {
+            let space = |c: &u8| *c == b' ' || (b'\t'..=b'\r').contains(c);
+            let b = s.as_bytes();
+            let start = b.iter().position(|c| !space(c)).unwrap_or(b.len());
+            let end = b.iter().rposition(|c| !space(c)).map_or(start, |e| e + 1);
+            b.get(start..end).unwrap_or(&[])
+        }
+        return trim(a).eq_ignore_ascii_case(trim(b));
+    }
+    fold(a.trim()).eq(fold(b.trim()))
 }
 
 #[inline]
