@@ -13,7 +13,9 @@
 
 use crate::country::CountrySet;
 use crate::documents::Request;
-use crate::ir::{Const, Field, Node, NodeId, Program, RegionField, SetValue, Sym, Which};
+use crate::ir::{
+    Const, Field, GrantField, Node, NodeId, Program, RegionField, SetValue, Sym, Which,
+};
 use crate::vocab::{CmpOp, IsWhat};
 
 /// One conjunct of a rule's condition.
@@ -42,6 +44,9 @@ pub(super) enum Test {
         primary_only: bool,
         not: bool,
     },
+    /// Inside `exists grant`: the grant's destination equal (`ne`: not
+    /// equal) to a country field of the request.
+    GrantCountry { field: CountryField, ne: bool },
     /// Any other condition: the walk decides it.
     Walk(NodeId),
 }
@@ -110,22 +115,43 @@ pub(super) fn compile(p: &Program) -> Vec<Vec<Test>> {
             let Some(cond) = r.cond else {
                 return Vec::new();
             };
-            let parts: Vec<NodeId> = match p.nodes.get(cond as usize) {
-                Some(Node::And { start, len }) => {
-                    let s = *start as usize;
-                    p.args
-                        .get(s..s + *len as usize)
-                        .map_or_else(|| vec![cond], <[NodeId]>::to_vec)
-                }
-                _ => vec![cond],
-            };
-            parts
+            conjuncts(p, cond)
                 .into_iter()
                 .filter(|c| !implied_action(p, r.actions.as_deref(), *c))
                 .map(|c| test(p, c))
                 .collect()
         })
         .collect()
+}
+
+/// The conditions of `exists grant g where C`, by the node of C, sorted:
+/// each as its conjuncts.
+pub(super) fn grant_conditions(p: &Program) -> Vec<(NodeId, Vec<Test>)> {
+    let mut out: Vec<(NodeId, Vec<Test>)> = p
+        .nodes
+        .iter()
+        .filter_map(|n| match n {
+            Node::Exists { cond: Some(c), .. } => Some(*c),
+            _ => None,
+        })
+        .map(|c| (c, conjuncts(p, c).into_iter().map(|x| test(p, x)).collect()))
+        .collect();
+    out.sort_by_key(|(c, _)| *c);
+    out.dedup_by_key(|(c, _)| *c);
+    out
+}
+
+/// The top-level conjuncts of node `c` (itself when it is no `and`).
+fn conjuncts(p: &Program, c: NodeId) -> Vec<NodeId> {
+    match p.nodes.get(c as usize) {
+        Some(Node::And { start, len }) => {
+            let s = *start as usize;
+            p.args
+                .get(s..s + *len as usize)
+                .map_or_else(|| vec![c], <[NodeId]>::to_vec)
+        }
+        _ => vec![c],
+    }
 }
 
 /// Whether conjunct `c` tests the action and holds for every action the
@@ -205,6 +231,22 @@ fn test(p: &Program, c: NodeId) -> Test {
     let Some(Node::Cmp { op, lhs, rhs, .. }) = node(c) else {
         return Test::Walk(c);
     };
+    // `g.to_country == principal.country`, either way round.
+    if matches!(op, CmpOp::Eq | CmpOp::Ne) {
+        let field = match (node(*lhs), node(*rhs)) {
+            (Some(Node::Load(Field::Grant(GrantField::ToCountry))), Some(Node::Load(f)))
+            | (Some(Node::Load(f)), Some(Node::Load(Field::Grant(GrantField::ToCountry)))) => {
+                CountryField::of(*f)
+            }
+            _ => None,
+        };
+        if let Some(field) = field {
+            return Test::GrantCountry {
+                field,
+                ne: *op == CmpOp::Ne,
+            };
+        }
+    }
     let (Some(Node::Load(f)), Some(Node::Const(k))) = (node(*lhs), node(*rhs)) else {
         return Test::Walk(c);
     };

@@ -77,6 +77,8 @@ pub struct Engine {
     keys: Vec<Vec<FxHashMap<String, usize>>>,
     /// Each rule's conjuncts for the path without a trace (src/eval/fast.rs).
     fast: Vec<Vec<fast::Test>>,
+    /// The conditions of `exists grant`, likewise, by node.
+    grant_conds: Vec<(crate::ir::NodeId, Vec<fast::Test>)>,
     /// sha256 state after `regions hash \n grants hash \n`.
     input_prefix: sha2::Sha256,
     /// Per rule, `"rule":…,"effect":"…","message":` as JSON, and
@@ -201,8 +203,10 @@ impl Engine {
         let hash_json =
             format!("],\"policy_hash\":{},\"input_hash\":", q(&policy_hash)).into_boxed_str();
         let fast = fast::compile(&program);
+        let grant_conds = fast::grant_conditions(&program);
         Engine {
             fast,
+            grant_conds,
             defect,
             unfit,
             state_version: None,

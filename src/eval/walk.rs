@@ -259,9 +259,21 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
     /// ([`super::fast`]): the same answer as [`Eval::rule`] without a trace.
     #[inline]
     pub(super) fn quick_rule(&mut self, r: u32) -> bool {
+        let e: &'a Engine = self.ctx.e;
+        match e.fast.get(r as usize) {
+            Some(tests) => self.quick(tests),
+            None => false,
+        }
+    }
+
+    /// Whether every test holds (see [`super::fast`]).
+    #[inline]
+    fn quick(&mut self, tests: &[super::fast::Test]) -> bool {
         use super::fast::{CountryField, Test};
-        let Some(tests) = self.ctx.e.fast.get(r as usize) else {
-            return false;
+        let country = |ctx: &Ctx<'a>, field: &CountryField| match field {
+            CountryField::Principal => ctx.req.principal.country,
+            CountryField::Home => ctx.req.resource.home_country,
+            CountryField::Region(w) => ctx.region(*w).map(|r| r.country),
         };
         for t in tests {
             let holds = match t {
@@ -269,17 +281,10 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                     Some(v) => (v == &**value) != *ne,
                     None => false,
                 },
-                Test::Country { field, set, out } => {
-                    let c = match field {
-                        CountryField::Principal => self.ctx.req.principal.country,
-                        CountryField::Home => self.ctx.req.resource.home_country,
-                        CountryField::Region(w) => self.ctx.region(*w).map(|r| r.country),
-                    };
-                    match c {
-                        Some(c) => set.contains(c) != *out,
-                        None => false,
-                    }
-                }
+                Test::Country { field, set, out } => match country(&self.ctx, field) {
+                    Some(c) => set.contains(c) != *out,
+                    None => false,
+                },
                 Test::Declared { residency, not } => {
                     let declared = if *residency {
                         self.ctx.profile.is_some()
@@ -300,6 +305,12 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                         _ => false,
                     };
                     holds != *not
+                }
+                Test::GrantCountry { field, ne } => {
+                    match (self.ctx.grant, country(&self.ctx, field)) {
+                        (Some(g), Some(c)) => (g.to_country == c) != *ne,
+                        _ => false,
+                    }
                 }
                 Test::Walk(id) => self.bool(*id),
             };
@@ -602,7 +613,15 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         }
         if let Some(c) = cond {
             let outer = self.ctx.grant.replace(g);
-            let ok = self.bool(c);
+            let e: &'a Engine = self.ctx.e;
+            let quick = (!T::ON && self.ctx.probe.is_none())
+                .then(|| e.grant_conds.binary_search_by_key(&c, |(n, _)| *n).ok())
+                .flatten()
+                .and_then(|i| e.grant_conds.get(i));
+            let ok = match quick {
+                Some((_, tests)) => self.quick(tests),
+                None => self.bool(c),
+            };
             self.ctx.grant = outer;
             if !ok {
                 return Err(GrantCheck::Condition);
