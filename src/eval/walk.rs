@@ -574,18 +574,17 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         let (grants, now) = (self.ctx.grants(), self.ctx.now);
         let res = &req.resource;
         let purpose = req.purpose.as_deref();
+        // The condition's pre-digested tests, found once for every grant.
+        let quick = cond
+            .filter(|_| !T::ON && self.ctx.probe.is_none())
+            .and_then(|c| e.grant_conds.binary_search_by_key(&c, |(n, _)| *n).ok())
+            .and_then(|i| e.grant_conds.get(i))
+            .map(|(_, tests)| tests.as_slice());
         let mut found = false;
         for &gi in grants {
             let Some(g) = e.grants.get(gi) else { continue };
             self.t.grant_start(g);
-            let check = self.grant_check(
-                g,
-                cond,
-                now,
-                res.id.as_deref(),
-                res.classification.as_deref(),
-                purpose,
-            );
+            let check = self.grant_check(g, (cond, quick), now, res, purpose);
             self.t.grant_end(g, check, now, purpose);
             if check.is_ok() {
                 found = true;
@@ -600,12 +599,12 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
     fn grant_check(
         &mut self,
         g: &'a Grant,
-        cond: Option<NodeId>,
+        (cond, quick): (Option<NodeId>, Option<&'a [super::fast::Test]>),
         now: DateTime<Utc>,
-        resource: Option<&str>,
-        class: Option<&str>,
+        res: &crate::documents::Resource,
         purpose: Option<&str>,
     ) -> Result<(), GrantCheck> {
+        let (resource, class) = (res.id.as_deref(), res.classification.as_deref());
         let covers = (g.resource.is_some() && g.resource.as_deref() == resource)
             || class.is_some_and(|c| g.classifications.iter().any(|x| x == c));
         if !covers {
@@ -613,13 +612,8 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         }
         if let Some(c) = cond {
             let outer = self.ctx.grant.replace(g);
-            let e: &'a Engine = self.ctx.e;
-            let quick = (!T::ON && self.ctx.probe.is_none())
-                .then(|| e.grant_conds.binary_search_by_key(&c, |(n, _)| *n).ok())
-                .flatten()
-                .and_then(|i| e.grant_conds.get(i));
             let ok = match quick {
-                Some((_, tests)) => self.quick(tests),
+                Some(tests) => self.quick(tests),
                 None => self.bool(c),
             };
             self.ctx.grant = outer;
