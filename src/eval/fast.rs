@@ -11,7 +11,7 @@
 //! request, a missing value included (every comparison with it false);
 //! `tests/engine.rs` holds the two to the same decisions.
 
-use crate::country::CountrySet;
+use crate::country::Country;
 use crate::documents::Request;
 use crate::ir::{
     Const, Field, GrantField, Node, NodeId, Program, RegionField, SetValue, Sym, Which,
@@ -30,8 +30,15 @@ pub(super) enum Test {
     /// A country field in (`out`: not in) a set of countries.
     Country {
         field: CountryField,
-        set: Box<CountrySet>,
+        /// The set's index in the program (a set of countries).
+        set: u32,
         out: bool,
+    },
+    /// A country field equal (`ne`: not equal) to a country.
+    CountryIs {
+        field: CountryField,
+        country: Country,
+        ne: bool,
     },
     /// `resource.classification is [not] declared` (`residency`: the
     /// profile's), true when declared differs from `not`.
@@ -260,15 +267,11 @@ fn test(p: &Program, c: NodeId) -> Test {
             None => Test::Walk(c),
         },
         (CmpOp::Eq | CmpOp::Ne, Const::Country(k)) => match CountryField::of(*f) {
-            Some(field) => {
-                let mut set = CountrySet::default();
-                set.insert(*k);
-                Test::Country {
-                    field,
-                    set: Box::new(set),
-                    out: *op == CmpOp::Ne,
-                }
-            }
+            Some(field) => Test::CountryIs {
+                field,
+                country: *k,
+                ne: *op == CmpOp::Ne,
+            },
             None => Test::Walk(c),
         },
         (CmpOp::In | CmpOp::NotIn, Const::Set(i)) => {
@@ -276,9 +279,9 @@ fn test(p: &Program, c: NodeId) -> Test {
                 CountryField::of(*f),
                 p.sets.get(*i as usize).map(|s| &s.value),
             ) {
-                (Some(field), Some(SetValue::Countries(set))) => Test::Country {
+                (Some(field), Some(SetValue::Countries(_))) => Test::Country {
                     field,
-                    set: Box::new(*set),
+                    set: *i,
                     out: *op == CmpOp::NotIn,
                 },
                 _ => Test::Walk(c),

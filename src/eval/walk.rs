@@ -281,8 +281,25 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                     Some(v) => (v == &**value) != *ne,
                     None => false,
                 },
-                Test::Country { field, set, out } => match country(&self.ctx, field) {
-                    Some(c) => set.contains(c) != *out,
+                Test::Country { field, set, out } => {
+                    let sets = &self.ctx.e.program.sets;
+                    match (country(&self.ctx, field), sets.get(*set as usize)) {
+                        (
+                            Some(c),
+                            Some(SetDef {
+                                value: SetValue::Countries(s),
+                                ..
+                            }),
+                        ) => s.contains(c) != *out,
+                        _ => false,
+                    }
+                }
+                Test::CountryIs {
+                    field,
+                    country: k,
+                    ne,
+                } => match country(&self.ctx, field) {
+                    Some(c) => (c == *k) != *ne,
                     None => false,
                 },
                 Test::Declared { residency, not } => {
