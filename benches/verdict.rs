@@ -1,12 +1,14 @@
 //! The verdict against the machine (issue 15): Sovra's `Engine::verdict`
 //! (the decision and its determining rules, input prebuilt) side by side
 //! with a hand-written Rust decider of the same policy (the floor: what the
-//! machine can do), and with regorus's RVM on the exported Rego, at 0,
-//! 1,000 and 10,000 per-dataset rules and 10 and 100,000 grants, on three
-//! requests: a store that is allowed, a store that is denied (outside the
-//! profile and the dataset's countries), and a cross-border read allowed by
-//! a grant. Every decider's answers are checked against Sovra's before
-//! anything is timed. Reproduce: `cargo bench --bench verdict`.
+//! machine can do), with regorus's RVM on the exported Rego and with Cedar
+//! on the same policy written in Cedar, at 0, 1,000 and 10,000 per-dataset
+//! rules and 10 and 100,000 grants, on three requests: a store that is
+//! allowed, a store that is denied (outside the profile and the dataset's
+//! countries), and a cross-border read allowed by a grant. Every decider's
+//! answers (the decision and its determining rules) are checked against
+//! Sovra's before anything is timed. Reproduce: `cargo bench --features
+//! peers --bench verdict`.
 
 #![allow(
     missing_docs,
@@ -251,6 +253,160 @@ impl Floor {
     }
 }
 
+/// The same policy in Cedar. The request's resource, target region and
+/// principal country are the context; regions are entities (`Region`, with
+/// their country), and each principal an entity (`User`) with the set of
+/// countries its grants reach. Cedar has no quantifier over a set of
+/// records, so a grant's validity window cannot be tested in the policy:
+/// the set holds the grants in force at the bench's time (every grant in
+/// the bench is), which leaves Cedar less work than the others.
+struct CedarPeer {
+    policies: cedar_policy::PolicySet,
+    entities: cedar_policy::Entities,
+    auth: cedar_policy::Authorizer,
+    /// Rule ids to Sovra's rule numbers.
+    numbers: HashMap<String, u32>,
+}
+
+impl CedarPeer {
+    fn new(n: usize, grants_json: &str) -> CedarPeer {
+        use cedar_policy::{Policy, PolicyId, PolicySet};
+        let eea = format!(
+            "[{}]",
+            EEA.iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut rules: Vec<(String, String)> = vec![
+            (
+                "unclassified".into(),
+                r#"forbid(principal, action, resource) unless { context.resource has classification && ["identity", "operational"].contains(context.resource.classification) };"#.into(),
+            ),
+            (
+                "unknown_profile".into(),
+                r#"forbid(principal, action, resource) unless { context.resource has residency && ["eea", "global"].contains(context.resource.residency) };"#.into(),
+            ),
+            (
+                "outside_profile".into(),
+                format!(r#"forbid(principal, action in [Action::"store", Action::"replicate"], resource) unless {{ context has target && context.resource has residency && (context.resource.residency == "global" || (context.resource.residency == "eea" && {eea}.contains(context.target.country))) }};"#),
+            ),
+            (
+                "cross_border_read".into(),
+                format!(r#"forbid(principal, action == Action::"access", resource) when {{ context.resource has classification && context.resource.classification == "identity" && context has principal_country && !{eea}.contains(context.principal_country) && !(principal has grants && principal.grants.contains(context.principal_country)) }};"#),
+            ),
+            (
+                "write".into(),
+                r#"permit(principal, action in [Action::"store", Action::"replicate"], resource);"#.into(),
+            ),
+            (
+                "read".into(),
+                r#"permit(principal, action == Action::"access", resource);"#.into(),
+            ),
+        ];
+        for i in 0..n {
+            let list = dataset_countries(i).map(|c| format!("\"{c}\"")).join(", ");
+            rules.push((
+                format!("ds_{i}"),
+                format!(r#"forbid(principal, action in [Action::"store", Action::"replicate"], resource == Dataset::"ds-{i}") when {{ context has target && ![{list}].contains(context.target.country) }};"#),
+            ));
+        }
+        let mut policies = PolicySet::new();
+        let mut numbers = HashMap::new();
+        for (i, (id, text)) in rules.iter().enumerate() {
+            policies
+                .add(Policy::parse(Some(PolicyId::new(id)), text).unwrap())
+                .unwrap();
+            numbers.insert(id.clone(), i as u32);
+        }
+        // Entities: the regions, and the principals with their grants.
+        let mut ents: Vec<serde_json::Value> = REGION_COUNTRIES
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                serde_json::json!({"uid": {"type": "Region", "id": format!("r{i}")},
+                    "attrs": {"country": c}, "parents": []})
+            })
+            .collect();
+        let doc: serde_json::Value = serde_json::from_str(grants_json).unwrap();
+        let mut by_principal: HashMap<&str, Vec<&str>> = HashMap::new();
+        for g in doc["grants"].as_array().unwrap() {
+            by_principal
+                .entry(g["principal"].as_str().unwrap())
+                .or_default()
+                .push(g["to_country"].as_str().unwrap());
+        }
+        for (p, to) in by_principal {
+            ents.push(serde_json::json!({"uid": {"type": "User", "id": p},
+                "attrs": {"grants": to}, "parents": []}));
+        }
+        let entities =
+            cedar_policy::Entities::from_json_value(serde_json::Value::Array(ents), None).unwrap();
+        CedarPeer {
+            policies,
+            entities,
+            auth: cedar_policy::Authorizer::new(),
+            numbers,
+        }
+    }
+
+    /// The request in Cedar's terms, built once (as Sovra's is).
+    fn request(r: &Request) -> cedar_policy::Request {
+        use std::str::FromStr;
+        let uid = |t: &str, id: &str| {
+            cedar_policy::EntityUid::from_type_name_and_id(
+                cedar_policy::EntityTypeName::from_str(t).unwrap(),
+                cedar_policy::EntityId::new(id),
+            )
+        };
+        let res = &r.resource;
+        let mut resource = serde_json::Map::new();
+        for (k, v) in [
+            ("id", &res.id),
+            ("classification", &res.classification),
+            ("residency", &res.residency),
+        ] {
+            if let Some(v) = v {
+                resource.insert(k.into(), v.clone().into());
+            }
+        }
+        let mut context = serde_json::Map::new();
+        context.insert("resource".into(), resource.into());
+        if let Some(t) = &r.target_region {
+            context.insert(
+                "target".into(),
+                serde_json::json!({"__entity": {"type": "Region", "id": t}}),
+            );
+        }
+        if let Some(c) = r.principal.country {
+            context.insert("principal_country".into(), c.to_string().into());
+        }
+        let context =
+            cedar_policy::Context::from_json_value(serde_json::Value::Object(context), None)
+                .unwrap();
+        cedar_policy::Request::new(
+            uid("User", r.principal.id.as_deref().unwrap_or("")),
+            uid("Action", &r.action),
+            uid("Dataset", res.id.as_deref().unwrap_or("")),
+            context,
+            None,
+        )
+        .unwrap()
+    }
+
+    /// The decision and its determining rules (Sovra's numbers, sorted).
+    fn decide(&self, req: &cedar_policy::Request) -> (bool, Vec<u32>) {
+        let resp = self.auth.is_authorized(req, &self.policies, &self.entities);
+        let mut rules: Vec<u32> = resp
+            .diagnostics()
+            .reason()
+            .map(|id| self.numbers[id.to_string().as_str()])
+            .collect();
+        rules.sort_unstable();
+        (resp.decision() == cedar_policy::Decision::Allow, rules)
+    }
+}
+
 fn verdicts(c: &mut Criterion) {
     let regions = Regions::from_json(&regions()).unwrap();
     let requests: Vec<(&str, Request)> = REQUESTS
@@ -268,6 +424,7 @@ fn verdicts(c: &mut Criterion) {
             let grants = Grants::from_json(&text).unwrap();
             let engine = Engine::new(program.clone(), regions.clone(), grants.clone());
             let floor = Floor::new(rules, &text);
+            let cedar = CedarPeer::new(rules, &text);
             let mut rego = (rules <= 1_000 && n <= 10)
                 .then(|| RegoEngine::new(&program, &regions, &grants, RegoMode::Rvm).unwrap());
             let mut scratch = Scratch::default();
@@ -286,6 +443,11 @@ fn verdicts(c: &mut Criterion) {
                 });
                 g.bench_function(BenchmarkId::new("floor", &id), |b| {
                     b.iter(|| black_box(floor.decide(black_box(req), &mut out)))
+                });
+                let creq = CedarPeer::request(req);
+                assert_eq!(cedar.decide(&creq), (allow, rules_hit.clone()), "{name}");
+                g.bench_function(BenchmarkId::new("cedar", &id), |b| {
+                    b.iter(|| black_box(cedar.decide(black_box(&creq)).0))
                 });
                 if let Some(rego) = rego.as_mut() {
                     let input = to_rego_value(req).unwrap();
