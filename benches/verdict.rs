@@ -424,8 +424,11 @@ fn verdicts(c: &mut Criterion) {
             let grants = Grants::from_json(&text).unwrap();
             let engine = Engine::new(program.clone(), regions.clone(), grants.clone());
             let floor = Floor::new(rules, &text);
-            let cedar = CedarPeer::new(rules, &text);
-            let mut rego = (rules <= 1_000 && n <= 10)
+            // SOVRA_BENCH_PEERS=0: Sovra and the floor only (a profile
+            // under callgrind need not build the peers).
+            let peers = std::env::var("SOVRA_BENCH_PEERS").map_or(true, |v| v != "0");
+            let cedar = peers.then(|| CedarPeer::new(rules, &text));
+            let mut rego = (peers && rules <= 1_000 && n <= 10)
                 .then(|| RegoEngine::new(&program, &regions, &grants, RegoMode::Rvm).unwrap());
             let mut scratch = Scratch::default();
             let mut out = Vec::new();
@@ -444,11 +447,13 @@ fn verdicts(c: &mut Criterion) {
                 g.bench_function(BenchmarkId::new("floor", &id), |b| {
                     b.iter(|| black_box(floor.decide(black_box(req), &mut out)))
                 });
-                let creq = CedarPeer::request(req);
-                assert_eq!(cedar.decide(&creq), (allow, rules_hit.clone()), "{name}");
-                g.bench_function(BenchmarkId::new("cedar", &id), |b| {
-                    b.iter(|| black_box(cedar.decide(black_box(&creq)).0))
-                });
+                if let Some(cedar) = &cedar {
+                    let creq = CedarPeer::request(req);
+                    assert_eq!(cedar.decide(&creq), (allow, rules_hit.clone()), "{name}");
+                    g.bench_function(BenchmarkId::new("cedar", &id), |b| {
+                        b.iter(|| black_box(cedar.decide(black_box(&creq)).0))
+                    });
+                }
                 if let Some(rego) = rego.as_mut() {
                     let input = to_rego_value(req).unwrap();
                     assert_eq!(rego.decide_value(input.clone()).unwrap().allow, allow);

@@ -45,6 +45,23 @@ pub struct Grant {
     pub extra: Map<String, Value>,
 }
 
+impl Grant {
+    /// Whether its approval counts: `Unapproved` when no one approved it
+    /// (`approved_by` missing or blank), `SelfApproved` when its requester
+    /// did (separation of duties).
+    pub fn approval(&self) -> Result<(), crate::eval::GrantCheck> {
+        use crate::eval::GrantCheck;
+        match self.approved_by.as_deref() {
+            Some(a) if a.trim().is_empty() => Err(GrantCheck::Unapproved),
+            None => Err(GrantCheck::Unapproved),
+            Some(a) if crate::eval::same_identity(a, &self.requested_by) => {
+                Err(GrantCheck::SelfApproved)
+            }
+            Some(_) => Ok(()),
+        }
+    }
+}
+
 /// The grants document, indexed by principal.
 #[derive(Clone, Debug, Default)]
 pub struct Grants {
@@ -55,6 +72,9 @@ pub struct Grants {
     starts: Vec<u32>,
     len: usize,
     by_principal: FxHashMap<Arc<str>, Vec<u32>>,
+    /// One bit a grant: approved by someone other than its requester
+    /// (decided once here, not on every decision that looks at it).
+    approved: Vec<u64>,
     /// sha256 of the document's bytes (part of every decision's input hash).
     pub hash: String,
 }
@@ -171,15 +191,23 @@ impl Grants {
     fn from_chunks(chunks: Vec<Vec<Grant>>, hash: String) -> Grants {
         let mut by_principal: FxHashMap<Arc<str>, Vec<u32>> = FxHashMap::default();
         let mut starts = Vec::with_capacity(chunks.len());
+        let mut approved = Vec::new();
         let mut i = 0u32;
         for chunk in &chunks {
             starts.push(i);
             for g in chunk {
                 by_principal.entry(g.principal.clone()).or_default().push(i);
+                if i.is_multiple_of(64) {
+                    approved.push(0);
+                }
+                if let Some(word) = approved.last_mut() {
+                    *word |= u64::from(g.approval().is_ok()) << (i % 64);
+                }
                 i += 1;
             }
         }
         Grants {
+            approved,
             len: i as usize,
             chunks,
             starts,
@@ -207,6 +235,15 @@ impl Grants {
     #[inline]
     pub fn of_principal(&self, principal: &str) -> &[u32] {
         self.by_principal.get(principal).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether grant `i` was approved by someone other than its requester
+    /// ([`Grant::approval`], decided when the grants were read).
+    #[inline]
+    pub fn approved(&self, i: u32) -> bool {
+        self.approved
+            .get(i as usize / 64)
+            .is_some_and(|w| w >> (i % 64) & 1 == 1)
     }
 
     /// The grant at an index (the order of the document).

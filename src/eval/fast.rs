@@ -27,6 +27,11 @@ pub(super) enum Test {
         value: Box<str>,
         ne: bool,
     },
+    /// `resource.classification == C` (`ne`: `!=`) for a declared
+    /// classification C: its index compared with the request's, found once.
+    Class { class: usize, ne: bool },
+    /// `[not] exists grant g [where C]`.
+    Exists { cond: Option<NodeId>, not: bool },
     /// A country field in (`out`: not in) a set of countries.
     Country {
         field: CountryField,
@@ -212,6 +217,9 @@ fn test(p: &Program, c: NodeId) -> Test {
                 not: *negated != not,
             };
         }
+        Some(Node::Exists { cond, .. }) => {
+            return Test::Exists { cond: *cond, not };
+        }
         Some(Node::Satisfies {
             region,
             profile,
@@ -258,6 +266,19 @@ fn test(p: &Program, c: NodeId) -> Test {
         return Test::Walk(c);
     };
     match (op, k) {
+        (CmpOp::Eq | CmpOp::Ne, Const::Str(s))
+            if *f == Field::Classification
+                && p.classifications.iter().any(|c| p.sym(c.name) == p.sym(*s)) =>
+        {
+            Test::Class {
+                class: p
+                    .classifications
+                    .iter()
+                    .position(|c| p.sym(c.name) == p.sym(*s))
+                    .unwrap_or(usize::MAX),
+                ne: *op == CmpOp::Ne,
+            }
+        }
         (CmpOp::Eq | CmpOp::Ne, Const::Str(s)) => match Text::of(*f) {
             Some(field) => Test::Text {
                 field,

@@ -61,6 +61,8 @@ pub(super) struct Ctx<'a> {
     pub(super) now: DateTime<Utc>,
     pub(super) action: Option<usize>,
     pub(super) class: Option<&'a ClassDef>,
+    /// The index of `class` in the program's classifications.
+    pub(super) class_no: Option<usize>,
     pub(super) profile: Option<usize>,
     pub(super) source: Option<&'a Region>,
     pub(super) target: Option<&'a Region>,
@@ -281,6 +283,11 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                     Some(v) => (v == &**value) != *ne,
                     None => false,
                 },
+                Test::Class { class, ne } => {
+                    self.ctx.req.resource.classification.is_some()
+                        && (self.ctx.class_no == Some(*class)) != *ne
+                }
+                Test::Exists { cond, not } => self.exists(*cond) != *not,
                 Test::Country { field, set, out } => {
                     let sets = &self.ctx.e.program.sets;
                     match (country(&self.ctx, field), sets.get(*set as usize)) {
@@ -601,7 +608,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         for &gi in grants {
             let Some(g) = e.grants.get(gi) else { continue };
             self.t.grant_start(g);
-            let check = self.grant_check(g, (cond, quick), now, res, purpose);
+            let check = self.grant_check((gi, g), (cond, quick), now, res, purpose);
             self.t.grant_end(g, check, now, purpose);
             if check.is_ok() {
                 found = true;
@@ -615,7 +622,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
 
     fn grant_check(
         &mut self,
-        g: &'a Grant,
+        (gi, g): (u32, &'a Grant),
         (cond, quick): (Option<NodeId>, Option<&'a [super::fast::Test]>),
         now: DateTime<Utc>,
         res: &crate::documents::Resource,
@@ -638,11 +645,9 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                 return Err(GrantCheck::Condition);
             }
         }
-        match g.approved_by.as_deref() {
-            Some(a) if a.trim().is_empty() => return Err(GrantCheck::Unapproved),
-            None => return Err(GrantCheck::Unapproved),
-            Some(a) if same_identity(a, &g.requested_by) => return Err(GrantCheck::SelfApproved),
-            Some(_) => {}
+        // Decided once when the grants were read; why, only when it failed.
+        if !self.ctx.e.grants.approved(gi) {
+            g.approval()?;
         }
         if g.valid_from.is_some_and(|f| now < f) {
             return Err(GrantCheck::NotYetValid);
