@@ -377,7 +377,7 @@ impl Coverage {
     pub fn add(&mut self, d: &Decision) {
         let Some(t) = &d.trace else { return };
         for r in &t.rules {
-            if let Some(c) = self.rules.iter_mut().find(|c| c.rule == r.rule) {
+            if let Some(c) = self.rules.iter_mut().find(|c| *c.rule == *r.rule) {
                 c.considered += 1;
                 c.applied += u64::from(r.applied);
             }
@@ -386,21 +386,22 @@ impl Coverage {
             for c in conds.chain(in_grants) {
                 if self
                     .guaranteed
-                    .contains(&(r.rule.clone(), c.location.clone()))
+                    .iter()
+                    .any(|(rule, at)| **rule == *r.rule && **at == *c.location)
                 {
                     continue;
                 }
                 let slot = match self
                     .conditions
                     .iter()
-                    .position(|x| x.rule == r.rule && x.location == c.location)
+                    .position(|x| *x.rule == *r.rule && *x.location == *c.location)
                 {
                     Some(i) => i,
                     None => {
                         self.conditions.push(ConditionCoverage {
-                            rule: r.rule.clone(),
-                            condition: c.condition.clone(),
-                            location: c.location.clone(),
+                            rule: r.rule.to_string(),
+                            condition: c.condition.to_string(),
+                            location: c.location.to_string(),
                             r#true: 0,
                             r#false: 0,
                         });

@@ -139,7 +139,7 @@ fn only_rules_indexed_for_the_action_are_visited() {
     let req = Request::from_json(EEA_TO_US).unwrap();
     let d = engine.decide(&req, TraceLevel::Summary);
     let t = d.trace.unwrap();
-    let visited: Vec<&str> = t.rules.iter().map(|r| r.rule.as_str()).collect();
+    let visited: Vec<&str> = t.rules.iter().map(|r| &*r.rule).collect();
     assert!(
         !visited.iter().any(|r| r.starts_with("access.")),
         "store never visits access rules: {visited:?}"

@@ -48,7 +48,7 @@ fn full_trace_shows_each_grant_and_why() {
     let rules = &d.trace.as_ref().unwrap().rules;
     let a2 = rules
         .iter()
-        .find(|r| r.rule == "access.cross_border_access")
+        .find(|r| &*r.rule == "access.cross_border_access")
         .unwrap();
     assert_eq!(a2.grants[0].grant, "g-104");
     assert_eq!(a2.grants[0].failed, Some(GrantCheck::Expired));
@@ -77,13 +77,13 @@ fn missing_values_are_named_in_the_trace() {
     let rules = &d.trace.as_ref().unwrap().rules;
     let gdpr = rules
         .iter()
-        .find(|r| r.rule == "gdpr.transfer_outside_eea")
+        .find(|r| &*r.rule == "gdpr.transfer_outside_eea")
         .unwrap();
     let home = gdpr
         .conditions
         .iter()
         .flatten()
-        .find(|c| c.condition == "resource.home_country in EEA")
+        .find(|c| &*c.condition == "resource.home_country in EEA")
         .unwrap();
     assert!(!home.result);
     assert_eq!(home.missing, ["resource.home_country"]);

@@ -145,10 +145,16 @@ pub(super) fn scrub_record(rec: &mut Record, secrets: &[(String, String)]) {
         }
         r.zones.iter_mut().for_each(clean);
     }
+    // The trace's shared texts (rule ids, places, conditions as written).
+    let clean_shared = |s: &mut std::sync::Arc<str>| {
+        if let Some(c) = scrub_text(s, secrets) {
+            *s = c.into();
+        }
+    };
     let conditions = |cs: &mut Vec<ConditionTrace>| {
         for c in cs {
             for s in [&mut c.condition, &mut c.location, &mut c.phrase] {
-                clean(s);
+                clean_shared(s);
             }
             c.missing.iter_mut().for_each(clean);
             let mut values = Value::Object(std::mem::take(&mut c.values));
@@ -159,8 +165,8 @@ pub(super) fn scrub_record(rec: &mut Record, secrets: &[(String, String)]) {
         }
     };
     for r in &mut t.rules {
-        clean(&mut r.rule);
-        clean(&mut r.location);
+        clean_shared(&mut r.rule);
+        clean_shared(&mut r.location);
         if let Some(cs) = r.conditions.as_mut() {
             conditions(cs);
         }

@@ -18,6 +18,7 @@ use crate::vocab::Effect;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// The rule id a default deny reports (no permit rule applied).
 pub const DEFAULT_DENY: &str = "default_deny";
@@ -191,9 +192,9 @@ pub struct RuleTrace {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub grants_omitted: u64,
     /// `file:line:column`.
-    pub location: String,
+    pub location: Arc<str>,
     /// The rule's id.
-    pub rule: String,
+    pub rule: Arc<str>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -204,14 +205,14 @@ fn is_zero(n: &u64) -> bool {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ConditionTrace {
     /// The condition as written.
-    pub condition: String,
+    pub condition: Arc<str>,
     /// `file:line:column`.
-    pub location: String,
+    pub location: Arc<str>,
     /// The operands whose value was missing (the comparison is then false).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
     /// The condition in plain words.
-    pub phrase: String,
+    pub phrase: Arc<str>,
     /// Whether it held.
     pub result: bool,
     /// Each operand's value, by the operand as written.

@@ -95,6 +95,8 @@ pub struct Engine {
     /// The state store's version its documents were read at, when they
     /// came from one (decision records name it).
     state_version: Option<i64>,
+    /// The texts traces repeat, shared; built when first traced.
+    trace_texts: std::sync::OnceLock<trace::Texts>,
 }
 
 /// Reusable buffers for [`Engine::verdict`].
@@ -210,6 +212,7 @@ impl Engine {
             defect,
             unfit,
             state_version: None,
+            trace_texts: std::sync::OnceLock::new(),
             rule_json,
             hash_json,
             input_prefix,
@@ -354,7 +357,10 @@ impl Engine {
             let v = run(&ctx, &mut NoTrace, &mut found);
             return self.build_in(&ctx, v.allow, v.rules, None);
         }
-        let mut t = Recorder::new(&self.program, level == TraceLevel::Full);
+        let texts = self
+            .trace_texts
+            .get_or_init(|| trace::Texts::new(&self.program));
+        let mut t = Recorder::new(&self.program, texts, level == TraceLevel::Full);
         let v = run(&ctx, &mut t, &mut found);
         let trace = t.finish(&ctx, level);
         self.build_in(&ctx, v.allow, v.rules, Some(trace))

@@ -14,6 +14,7 @@ use crate::documents::Grant;
 use crate::ir::Program;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Map;
+use std::sync::Arc;
 
 /// Observes evaluation. The no-op [`NoTrace`] compiles away.
 pub trait Tracer {
@@ -48,9 +49,48 @@ impl Tracer for NoTrace {
 /// million grants gives a trace of bounded size (the rest are counted).
 pub const TRACED_GRANTS: usize = 100;
 
+/// The program's texts a trace repeats (rule ids and places, each
+/// condition's text, phrase, place and operands), shared: a trace line
+/// takes a reference count, not a copy of the text. Built the first time
+/// an engine traces.
+#[derive(Debug)]
+pub(super) struct Texts {
+    /// Per rule: its id and place.
+    rules: Vec<(Arc<str>, Arc<str>)>,
+    atoms: Vec<AtomTexts>,
+}
+
+#[derive(Debug)]
+struct AtomTexts {
+    text: Arc<str>,
+    phrase: Arc<str>,
+    location: Arc<str>,
+    operands: [Option<Arc<str>>; 2],
+}
+
+impl Texts {
+    pub(super) fn new(p: &Program) -> Texts {
+        let a = |s: &str| Arc::<str>::from(s);
+        Texts {
+            rules: p.rules.iter().map(|r| (a(&r.id), a(&r.location))).collect(),
+            atoms: p
+                .atoms
+                .iter()
+                .map(|x| AtomTexts {
+                    text: a(&x.text),
+                    phrase: a(&x.phrase),
+                    location: a(&x.location),
+                    operands: x.operands.clone().map(|o| o.map(Arc::from)),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Records a [`Trace`].
 pub(super) struct Recorder<'p> {
     p: &'p Program,
+    texts: &'p Texts,
     full: bool,
     rules: Vec<RuleTrace>,
     /// The conditions of the grant being looked at.
@@ -60,11 +100,12 @@ pub(super) struct Recorder<'p> {
 }
 
 impl<'p> Recorder<'p> {
-    pub(super) fn new(p: &'p Program, full: bool) -> Self {
+    pub(super) fn new(p: &'p Program, texts: &'p Texts, full: bool) -> Self {
         Recorder {
             p,
+            texts,
             full,
-            rules: Vec::new(),
+            rules: Vec::with_capacity(p.rules.len().min(32)),
             grant: None,
             omitting: false,
         }
@@ -143,27 +184,26 @@ impl Tracer for Recorder<'_> {
     const ON: bool = true;
 
     fn rule_start(&mut self, rule: u32) {
-        let Some(def) = self.p.rules.get(rule as usize) else {
+        let (Some(def), Some((id, location))) = (
+            self.p.rules.get(rule as usize),
+            self.texts.rules.get(rule as usize),
+        ) else {
             return;
         };
         self.rules.push(RuleTrace {
             applied: false,
-            conditions: self.full.then(Vec::new),
+            conditions: self.full.then(|| Vec::with_capacity(4)),
             effect: def.effect,
             grants: Vec::new(),
             grants_omitted: 0,
-            location: def.location.clone(),
-            rule: def.id.clone(),
+            location: location.clone(),
+            rule: id.clone(),
         });
     }
 
     fn rule_end(&mut self, rule: u32, applied: bool) {
-        let id = self.p.rules.get(rule as usize).map(|d| d.id.as_str());
-        if let Some(r) = self
-            .rules
-            .last_mut()
-            .filter(|r| Some(r.rule.as_str()) == id)
-        {
+        let id = self.texts.rules.get(rule as usize).map(|(id, _)| id);
+        if let Some(r) = self.rules.last_mut().filter(|r| Some(&r.rule) == id) {
             r.applied = applied;
         }
     }
@@ -172,7 +212,7 @@ impl Tracer for Recorder<'_> {
         if !self.full || self.omitting {
             return;
         }
-        let Some(a) = self.p.atoms.get(atom as usize) else {
+        let Some(a) = self.texts.atoms.get(atom as usize) else {
             return;
         };
         let mut values = Map::new();
@@ -181,9 +221,9 @@ impl Tracer for Recorder<'_> {
             if let Some(text) = text {
                 let j = render_json(self.p, v);
                 if j.is_null() {
-                    missing.push(text.clone());
+                    missing.push(String::from(&**text));
                 }
-                values.insert(text.clone(), j);
+                values.insert(String::from(&**text), j);
             }
         }
         let c = ConditionTrace {

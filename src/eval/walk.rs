@@ -22,7 +22,7 @@ use crate::documents::{Grant, Region, Request};
 use crate::ir::*;
 use crate::vocab::{CmpOp, Effect, IsWhat};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// A value during evaluation. `Copy`, borrowed: making one never allocates.
 #[derive(Clone, Copy, Debug)]
@@ -1227,18 +1227,21 @@ pub fn render_duration(d: i64) -> String {
 
 /// A value as the trace shows it.
 pub fn render_json(p: &Program, v: Val<'_>) -> Value {
+    // Built directly, not through `json!` and `to_string` (the formatting
+    // machinery): a full trace renders every operand it shows.
+    let text = |s: &str| Value::String(s.to_owned());
     match v {
         Val::Missing => Value::Null,
-        Val::Bool(b) => json!(b),
-        Val::Num(x) => json!(x),
-        Val::Str(s) => json!(s),
-        Val::Country(c) => json!(c.to_string()),
-        Val::Time(t) => json!(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-        Val::Dur(d) => json!(render_duration(d)),
-        Val::Set(i) => json!(p.sets.get(i as usize).map_or("?", |s| s.name.as_str())),
-        Val::List(l) => json!(l),
-        Val::Region(r) => json!(r.id),
-        Val::Profile(i) => json!(p.profiles.get(i as usize).map_or("?", |x| p.sym(x.name))),
+        Val::Bool(b) => Value::Bool(b),
+        Val::Num(x) => serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number),
+        Val::Str(s) => text(s),
+        Val::Country(c) => text(std::str::from_utf8(&c.letters()).unwrap_or_default()),
+        Val::Time(t) => Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        Val::Dur(d) => Value::String(render_duration(d)),
+        Val::Set(i) => text(p.sets.get(i as usize).map_or("?", |s| s.name.as_str())),
+        Val::List(l) => Value::Array(l.iter().map(|s| text(s)).collect()),
+        Val::Region(r) => text(&r.id),
+        Val::Profile(i) => text(p.profiles.get(i as usize).map_or("?", |x| p.sym(x.name))),
         Val::Json(j) => j.clone(),
     }
 }
