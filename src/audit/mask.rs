@@ -157,10 +157,10 @@ pub(super) fn scrub_record(rec: &mut Record, secrets: &[(String, String)]) {
                 clean_shared(s);
             }
             c.missing.iter_mut().for_each(clean);
-            let mut values = Value::Object(std::mem::take(&mut c.values));
-            scrub(&mut values, secrets);
-            if let Value::Object(o) = values {
-                c.values = o;
+            for (mut k, mut v) in c.values.take() {
+                clean_shared(&mut k);
+                scrub(&mut v, secrets);
+                c.values.insert(k, v);
             }
         }
     };

@@ -216,8 +216,72 @@ pub struct ConditionTrace {
     /// Whether it held.
     pub result: bool,
     /// Each operand's value, by the operand as written.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub values: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Values::is_empty")]
+    pub values: Values,
+}
+
+/// A condition's operands and their values, by the operand as written: a
+/// JSON object, ordered by operand as a sorted map is. Kept as a short list
+/// with the operands' texts shared (a condition has one or two): a full
+/// trace builds one for every condition it shows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Values(Vec<(Arc<str>, Value)>);
+
+impl Values {
+    /// Sets `operand`'s value (replacing one it had).
+    pub fn insert(&mut self, operand: Arc<str>, value: Value) {
+        match self.0.binary_search_by(|(k, _)| k.cmp(&operand)) {
+            Ok(i) => {
+                if let Some(slot) = self.0.get_mut(i) {
+                    slot.1 = value;
+                }
+            }
+            Err(i) => self.0.insert(i, (operand, value)),
+        }
+    }
+
+    /// The value of `operand`, if shown.
+    pub fn get(&self, operand: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| &**k == operand).map(|(_, v)| v)
+    }
+
+    /// Whether none is shown.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many are shown.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Each operand and its value, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(k, v)| (&**k, v))
+    }
+
+    /// The pairs themselves, for a pass that rewrites them (masking).
+    pub fn take(&mut self) -> Vec<(Arc<str>, Value)> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Serialize for Values {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(&**k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Values {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Values, D::Error> {
+        let m = Map::<String, Value>::deserialize(d)?;
+        Ok(Values(m.into_iter().map(|(k, v)| (k.into(), v)).collect()))
+    }
 }
 
 /// One grant looked at by a rule's `exists grant` condition.

@@ -23,7 +23,7 @@ mod walk;
 
 pub use decision::{
     ConditionTrace, Decision, Detail, GrantCheck, GrantTrace, Outcome, Reason, RegionSeen,
-    RuleTrace, Trace, DEFAULT_DENY,
+    RuleTrace, Trace, Values, DEFAULT_DENY,
 };
 pub use trace::{NoTrace, Tracer, TRACED_GRANTS};
 pub use walk::{render_json, Val};

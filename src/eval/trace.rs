@@ -7,13 +7,14 @@
 //! function and `Tracer::ON` is `false`, so the hot path compiles without
 //! them; a full trace shows at most [`TRACED_GRANTS`] grants a rule.
 
-use super::decision::{ConditionTrace, Detail, GrantCheck, GrantTrace, RegionSeen, RuleTrace};
+use super::decision::{
+    ConditionTrace, Detail, GrantCheck, GrantTrace, RegionSeen, RuleTrace, Values,
+};
 use super::walk::{render_json, Ctx, Val};
 use super::{Trace, TraceLevel};
 use crate::documents::Grant;
 use crate::ir::Program;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::Map;
 use std::sync::Arc;
 
 /// Observes evaluation. The no-op [`NoTrace`] compiles away.
@@ -215,7 +216,7 @@ impl Tracer for Recorder<'_> {
         let Some(a) = self.texts.atoms.get(atom as usize) else {
             return;
         };
-        let mut values = Map::new();
+        let mut values = Values::default();
         let mut missing = Vec::new();
         for (text, v) in a.operands.iter().zip([l, r]) {
             if let Some(text) = text {
@@ -223,7 +224,7 @@ impl Tracer for Recorder<'_> {
                 if j.is_null() {
                     missing.push(String::from(&**text));
                 }
-                values.insert(String::from(&**text), j);
+                values.insert(text.clone(), j);
             }
         }
         let c = ConditionTrace {
