@@ -266,27 +266,26 @@ fn test(p: &Program, c: NodeId) -> Test {
         return Test::Walk(c);
     };
     match (op, k) {
-        (CmpOp::Eq | CmpOp::Ne, Const::Str(s))
-            if *f == Field::Classification
-                && p.classifications.iter().any(|c| p.sym(c.name) == p.sym(*s)) =>
-        {
-            Test::Class {
-                class: p
-                    .classifications
-                    .iter()
-                    .position(|c| p.sym(c.name) == p.sym(*s))
-                    .unwrap_or(usize::MAX),
-                ne: *op == CmpOp::Ne,
+        (CmpOp::Eq | CmpOp::Ne, Const::Str(s)) => {
+            let ne = *op == CmpOp::Ne;
+            // A declared classification: its index, found once per request.
+            let class = (*f == Field::Classification)
+                .then(|| {
+                    p.classifications
+                        .iter()
+                        .position(|c| p.sym(c.name) == p.sym(*s))
+                })
+                .flatten();
+            match (class, Text::of(*f)) {
+                (Some(class), _) => Test::Class { class, ne },
+                (None, Some(field)) => Test::Text {
+                    field,
+                    value: p.sym(*s).into(),
+                    ne,
+                },
+                (None, None) => Test::Walk(c),
             }
         }
-        (CmpOp::Eq | CmpOp::Ne, Const::Str(s)) => match Text::of(*f) {
-            Some(field) => Test::Text {
-                field,
-                value: p.sym(*s).into(),
-                ne: *op == CmpOp::Ne,
-            },
-            None => Test::Walk(c),
-        },
         (CmpOp::Eq | CmpOp::Ne, Const::Country(k)) => match CountryField::of(*f) {
             Some(field) => Test::CountryIs {
                 field,

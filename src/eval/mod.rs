@@ -259,17 +259,15 @@ impl Engine {
 
     fn ctx<'a>(&'a self, req: &'a Request, now: DateTime<Utc>) -> Ctx<'a> {
         let res = &req.resource;
-        let class_no = res
-            .classification
-            .as_deref()
-            .and_then(|c| self.classes.get(c));
         Ctx {
             e: self,
             req,
             now,
             action: self.actions.get(req.action.as_str()),
-            class: class_no.and_then(|i| self.program.classifications.get(i)),
-            class_no,
+            class: res
+                .classification
+                .as_deref()
+                .and_then(|c| self.classes.get(c)),
             profile: res.residency.as_deref().and_then(|p| self.profiles.get(p)),
             source: req
                 .source_region

@@ -60,9 +60,9 @@ pub(super) struct Ctx<'a> {
     pub(super) req: &'a Request,
     pub(super) now: DateTime<Utc>,
     pub(super) action: Option<usize>,
-    pub(super) class: Option<&'a ClassDef>,
-    /// The index of `class` in the program's classifications.
-    pub(super) class_no: Option<usize>,
+    /// The request's classification, as an index into the program's
+    /// (`None`: missing or not declared).
+    pub(super) class: Option<usize>,
     pub(super) profile: Option<usize>,
     pub(super) source: Option<&'a Region>,
     pub(super) target: Option<&'a Region>,
@@ -285,7 +285,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                 },
                 Test::Class { class, ne } => {
                     self.ctx.req.resource.classification.is_some()
-                        && (self.ctx.class_no == Some(*class)) != *ne
+                        && (self.ctx.class == Some(*class)) != *ne
                 }
                 Test::Exists { cond, not } => self.exists(*cond) != *not,
                 Test::Country { field, set, out } => {
@@ -835,6 +835,7 @@ impl<'a> Ctx<'a> {
             Field::Classification => s(&req.resource.classification),
             Field::Sensitivity => self
                 .class
+                .and_then(|i| p.classifications.get(i))
                 .map_or(Val::Missing, |k| Val::Str(p.sym(k.sensitivity))),
             Field::Residency => match self.profile {
                 Some(i) => Val::Profile(i as u32),
