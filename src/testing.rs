@@ -312,7 +312,7 @@ pub struct Coverage {
     pub conditions: Vec<ConditionCoverage>,
     /// (rule, condition location) the index guarantees.
     #[serde(skip)]
-    guaranteed: std::collections::HashSet<(String, String)>,
+    guaranteed: std::collections::HashSet<(std::sync::Arc<str>, std::sync::Arc<str>)>,
 }
 
 /// How often a rule was considered and applied.
@@ -367,7 +367,7 @@ impl Coverage {
                         .unwrap_or_default()
                         .into_iter()
                         .filter_map(|a| program.atoms.get(a as usize))
-                        .map(|a| (r.id.clone(), a.location.clone()))
+                        .map(|a| (r.id.as_str().into(), a.location.as_str().into()))
                 })
                 .collect(),
         }
@@ -386,8 +386,7 @@ impl Coverage {
             for c in conds.chain(in_grants) {
                 if self
                     .guaranteed
-                    .iter()
-                    .any(|(rule, at)| **rule == *r.rule && **at == *c.location)
+                    .contains(&(r.rule.clone(), c.location.clone()))
                 {
                     continue;
                 }
