@@ -255,16 +255,21 @@ impl Checker<'_> {
             (Some(_), None) => false,
             (Some(fa), Some(ra)) => ra.iter().all(|a| fa.contains(a)),
         };
+        // The unconditional forbids, found once: scanning every rule for
+        // each permit was quadratic (10,000 rules took seconds to compile).
+        let forbids: Vec<(usize, &RuleDef)> = p
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.effect == Effect::Forbid && unconditional(f))
+            .collect();
         let mut found = Vec::new();
         for (pi, permit) in p.rules.iter().enumerate() {
             if permit.effect != Effect::Permit {
                 continue;
             }
-            let forbid =
-                p.rules.iter().enumerate().find(|(_, f)| {
-                    f.effect == Effect::Forbid && unconditional(f) && covers(f, permit)
-                });
-            if let Some((fi, f)) = forbid {
+            let forbid = forbids.iter().find(|(_, f)| covers(f, permit));
+            if let Some(&(fi, f)) = forbid {
                 found.push((pi, fi, permit.id.clone(), f.id.clone()));
             }
         }
