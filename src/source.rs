@@ -49,6 +49,32 @@ pub struct SourceFile {
     pub text: Arc<str>,
     /// Byte offset of the start of each line, for line and column lookups.
     lines: Arc<[u32]>,
+    /// Whether a carriage return stands alone (not before a newline).
+    lone_cr: bool,
+}
+
+impl SourceFile {
+    /// The whole lines around bytes `lo..hi`, with `margin` more lines
+    /// either side: the byte range and the 0-based number of its first
+    /// line. Diagnostics show a few lines of a file; rendering them from
+    /// this excerpt, not from the file's start, keeps a file with thousands
+    /// of warnings from costing the file's length for each one. `None` for
+    /// a file with a lone carriage return, which counts as a line break
+    /// where `lines` does not.
+    pub fn excerpt(&self, lo: u32, hi: u32, margin: usize) -> Option<(usize, usize, usize)> {
+        if self.lone_cr {
+            return None;
+        }
+        let line_of = |at: u32| self.lines.partition_point(|&s| s <= at).saturating_sub(1);
+        let first = line_of(lo).saturating_sub(margin);
+        let past = line_of(hi).saturating_add(margin + 1);
+        let start = self.lines.get(first).copied().unwrap_or(0) as usize;
+        let end = self
+            .lines
+            .get(past)
+            .map_or(self.text.len(), |&e| e as usize);
+        Some((start, end, first))
+    }
 }
 
 /// Every policy file of a policy set, in a fixed order (sorted by name).
@@ -71,11 +97,17 @@ impl Sources {
         let lines = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i as u32 + 1))
             .collect();
+        let b = text.as_bytes();
+        let lone_cr = b
+            .iter()
+            .enumerate()
+            .any(|(i, &c)| c == b'\r' && b.get(i + 1) != Some(&b'\n'));
         self.files.push(SourceFile {
             name,
             path,
             text,
             lines,
+            lone_cr,
         });
         (self.files.len() - 1) as u32
     }

@@ -243,13 +243,19 @@ fn deep_nesting_is_a_diagnostic_never_a_crash() {
             );
         }
         if kind != "list" {
+            let text = format!("package p\npermit r when {}\n", cond(kind, limit - 2));
             let mut src = sovra::source::Sources::default();
-            src.add(
-                "ok.sov",
-                format!("package p\npermit r when {}\n", cond(kind, limit - 2)),
-            );
+            src.add("ok.sov", text.clone());
             sovra::policy::compile(&src)
                 .unwrap_or_else(|d| panic!("{kind}: {}", sovra::diag::render(&d, &src)));
+            // The formatter and the editor's lookups parse on this (test)
+            // thread's caller too: they must not overflow its stack either
+            // (the parser has no stack probe of its own).
+            let formatted = sovra::format::format(&text)
+                .unwrap_or_else(|d| panic!("{kind}: {}", sovra::diag::render(&d, &src)));
+            assert!(formatted.contains("permit r when"), "{kind}");
+            let at = text.find("r when").unwrap();
+            assert!(sovra::ide::definition(&src, 0, at).is_some(), "{kind}");
         }
     }
 }
@@ -299,4 +305,47 @@ fn keyed_rules_compile_to_an_ir_linear_in_their_number() {
         per(&small)
     );
     assert!(large.nodes.len() < small.nodes.len() * 25);
+}
+
+/// Diagnostics are rendered from the lines around their places (miette
+/// counts lines from the start of the text it is given: the whole of a large
+/// file for each diagnostic was quadratic). The excerpt must render exactly
+/// as the whole file would: the same lines, numbers and columns, with line
+/// ends of every kind, far into a file and at its ends.
+#[test]
+fn diagnostics_render_the_same_far_into_a_large_file() {
+    let rule = |i: usize| {
+        format!("forbid f{i}\n  when resource.tenant == \"t\" and target.country not in [CH, FR]\n")
+    };
+    let mut lf = String::from("package p\n");
+    for i in 0..3_000 {
+        lf.push_str(&rule(i));
+    }
+    let crlf = lf.replace('\n', "\r\n");
+    let render = |text: &str| {
+        let mut src = sovra::source::Sources::default();
+        src.add("big.sov", text.to_string());
+        let checked = sovra::policy::compile_all(&src);
+        assert!(checked.program.is_some());
+        sovra::diag::render(&checked.warnings, &src)
+    };
+    let started = std::time::Instant::now();
+    let out = render(&lf);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "3,000 warnings of a 6,000-line file rendered in {:?}",
+        started.elapsed()
+    );
+    // The last rule's condition is on line 6,001, the test at column 35.
+    assert!(out.contains("big.sov:6001:35]"), "{out}");
+    assert!(out.contains("big.sov:3:35]"));
+    assert!(out.contains(" 6001 │   when resource.tenant"));
+    assert!(out.ends_with("3000 warnings found\n"));
+    // Line ends of CRLF render the same as LF.
+    assert_eq!(render(&crlf).replace('\r', ""), out);
+    // A lone carriage return counts as a line break for the renderer: the
+    // whole file is given to it then, and the numbers stay its own.
+    let small: String = (0..50).map(rule).collect();
+    let lone_out = render(&format!("package p\r{small}"));
+    assert_eq!(render(&format!("package p\n{small}")), lone_out);
 }
