@@ -15,7 +15,18 @@ use crate::diag::Diagnostic;
 
 /// Formats one file; the file's diagnostics when it does not parse.
 pub fn format(text: &str) -> Result<String, Vec<Diagnostic>> {
-    crate::syntax::parse(0, text)?;
+    // On a thread with room for the parser's recursion (a caller's thread
+    // may have 2 MiB).
+    match crate::policy::on_compile_stack(|| crate::syntax::parse(0, text).map(drop)) {
+        Ok(parsed) => parsed?,
+        Err(crate::policy::Stackless::NoThread) => crate::syntax::parse(0, text).map(drop)?,
+        Err(crate::policy::Stackless::Panicked) => {
+            return Err(vec![Diagnostic::new(
+                crate::check::CheckError::CompilerFailed,
+                crate::source::Span::new(0, 0, 0),
+            )])
+        }
+    }
     let mut out = String::with_capacity(text.len());
     let mut blank = 0usize;
     let mut in_block = false;

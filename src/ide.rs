@@ -27,8 +27,18 @@ struct Decl {
     hover: String,
 }
 
-/// The declarations of every file that parses.
+/// The declarations of every file that parses (parsed on a thread with room
+/// for the parser's recursion).
 fn declarations(sources: &Sources) -> Vec<Decl> {
+    use crate::policy::{on_compile_stack, Stackless};
+    match on_compile_stack(|| declarations_here(sources)) {
+        Ok(d) => d,
+        Err(Stackless::NoThread) => declarations_here(sources),
+        Err(Stackless::Panicked) => Vec::new(),
+    }
+}
+
+fn declarations_here(sources: &Sources) -> Vec<Decl> {
     let mut out = Vec::new();
     for (i, f) in sources.files.iter().enumerate() {
         let Ok(file) = syntax::parse(i as u32, &f.text) else {

@@ -220,21 +220,39 @@ pub fn compile(sources: &Sources) -> Result<Program, Vec<Diagnostic>> {
 
 /// [`compile`], with the warnings too.
 pub fn compile_all(sources: &Sources) -> crate::check::Checked {
+    match on_compile_stack(|| crate::check::check_all(sources)) {
+        Ok(checked) => checked,
+        Err(Stackless::Panicked) => crate::check::Checked {
+            program: None,
+            errors: vec![Diagnostic::new(
+                crate::check::CheckError::CompilerFailed,
+                crate::source::Span::new(0, 0, 0),
+            )],
+            warnings: Vec::new(),
+        },
+        Err(Stackless::NoThread) => crate::check::check_all(sources),
+    }
+}
+
+/// Why [`on_compile_stack`] has no answer.
+pub(crate) enum Stackless {
+    /// The work panicked (a defect).
+    Panicked,
+    /// No thread could be started.
+    NoThread,
+}
+
+/// Runs `f` (parsing, checking) on a thread with [`COMPILE_STACK`]: the
+/// parser recurses once a nesting level and has no stack probe of its own.
+pub(crate) fn on_compile_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, Stackless> {
     std::thread::scope(|s| {
         let run = std::thread::Builder::new()
             .name("sovra-compile".into())
             .stack_size(COMPILE_STACK)
-            .spawn_scoped(s, || crate::check::check_all(sources));
+            .spawn_scoped(s, f);
         match run {
-            Ok(h) => h.join().unwrap_or_else(|_| crate::check::Checked {
-                program: None,
-                errors: vec![Diagnostic::new(
-                    crate::check::CheckError::CompilerFailed,
-                    crate::source::Span::new(0, 0, 0),
-                )],
-                warnings: Vec::new(),
-            }),
-            Err(_) => crate::check::check_all(sources),
+            Ok(h) => h.join().map_err(|_| Stackless::Panicked),
+            Err(_) => Err(Stackless::NoThread),
         }
     })
 }

@@ -39,7 +39,7 @@ pub const SENSITIVITIES: [&str; 5] = ["low", "medium", "high", "critical", "vari
 /// Checks a policy set and lowers it to the IR (its warnings dropped; see
 /// [`check_all`]).
 pub fn check(sources: &Sources) -> Result<Program, Vec<Diagnostic>> {
-    let checked = check_all(sources);
+    let checked = crate::policy::compile_all(sources);
     match checked.program {
         Some(p) => Ok(p),
         None => Err(checked.errors),
@@ -58,6 +58,9 @@ pub struct Checked {
 }
 
 /// Checks a policy set: the program, or every error; and every warning.
+/// The parser and checker recurse once a nesting level: on a thread of
+/// small stack, call [`crate::policy::compile_all`], which runs this on a
+/// thread with room for it.
 pub fn check_all(sources: &Sources) -> Checked {
     let mut files = Vec::new();
     let mut diags = Vec::new();
