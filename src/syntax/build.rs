@@ -33,7 +33,7 @@ fn end(p: &P) -> usize {
     if !may_trail {
         return raw;
     }
-    let Some(last) = p.clone().into_inner().last() else {
+    let Some(last) = p.clone().into_inner().next_back() else {
         return raw;
     };
     // After the last child: trivia and literal tokens (`)`, `]`), never a
