@@ -73,6 +73,15 @@ impl Request {
     /// Parses a request from JSON text, straight into the typed request (no
     /// intermediate JSON tree); errors name the JSON path.
     pub fn from_json(text: &str) -> R<Request> {
+        let mut r = Request::default();
+        r.read_json(text)?;
+        Ok(r)
+    }
+
+    /// [`Request::from_json`] with the JSON path tracked, for the error:
+    /// tracking costs more than the rest of the read, so a request is first
+    /// read without it, and read again with it only when it is refused.
+    fn from_json_tracked(text: &str) -> R<Request> {
         let mut de = serde_json::Deserializer::from_str(text);
         let mut track = serde_path_to_error::Track::new();
         let mut r = Request::default();
@@ -100,7 +109,7 @@ impl Request {
             return Ok(());
         }
         // Read again with the JSON path tracked, for the error.
-        *self = Request::from_json(text)?;
+        *self = Request::from_json_tracked(text)?;
         Ok(())
     }
 
