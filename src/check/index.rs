@@ -10,7 +10,7 @@
 
 use crate::ir::*;
 use crate::vocab::{CmpOp, Effect};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn node(p: &Program, id: NodeId) -> Option<&Node> {
     p.nodes.get(id as usize)
@@ -158,6 +158,8 @@ pub(crate) fn build(p: &mut Program) {
         .map(|r| r.cond.and_then(|c| rule_key(p, c)))
         .collect();
     let mut by_action = vec![ActionRules::default(); actions.len() + 1];
+    type Entries = BTreeMap<String, KeyedEntry>;
+    let mut keyed: Vec<Vec<(Field, Entries)>> = vec![Vec::new(); by_action.len()];
     for (i, r) in p.rules.iter().enumerate() {
         let key = keys.get(i).cloned().flatten();
         for (ai, entry) in by_action.iter_mut().enumerate() {
@@ -178,43 +180,48 @@ pub(crate) fn build(p: &mut Program) {
                 }
                 continue;
             };
-            let group = match entry.keyed.iter().position(|k| k.field == *field) {
+            // Values gathered in a sorted map, laid out as a sorted list at
+            // the end: inserting each into the sorted list moved the list's
+            // tail every time (quadratic: 100,000 keyed rules spent most of
+            // their compile moving it).
+            let Some(groups) = keyed.get_mut(ai) else {
+                continue;
+            };
+            let group = match groups.iter().position(|(f, _)| f == field) {
                 Some(g) => g,
                 None => {
-                    entry.keyed.push(KeyedRules {
-                        field: *field,
-                        values: Vec::new(),
-                    });
-                    entry.keyed.len() - 1
+                    groups.push((*field, BTreeMap::new()));
+                    groups.len() - 1
                 }
             };
-            let Some(group) = entry.keyed.get_mut(group) else {
+            let Some((_, entries)) = groups.get_mut(group) else {
                 continue;
             };
             for v in values {
-                let slot = match group.values.binary_search_by(|e| e.value.as_str().cmp(v)) {
-                    Ok(x) => x,
-                    Err(x) => {
-                        group.values.insert(
-                            x,
-                            KeyedEntry {
-                                value: v.clone(),
-                                forbids: Vec::new(),
-                                permits: Vec::new(),
-                            },
-                        );
-                        x
-                    }
+                let e = match entries.get_mut(v.as_str()) {
+                    Some(e) => e,
+                    None => entries.entry(v.clone()).or_insert_with(|| KeyedEntry {
+                        value: v.clone(),
+                        forbids: Vec::new(),
+                        permits: Vec::new(),
+                    }),
                 };
-                if let Some(e) = group.values.get_mut(slot) {
-                    if forbid {
-                        e.forbids.push(i as u32)
-                    } else {
-                        e.permits.push(i as u32)
-                    }
+                if forbid {
+                    e.forbids.push(i as u32)
+                } else {
+                    e.permits.push(i as u32)
                 }
             }
         }
+    }
+    for (entry, groups) in by_action.iter_mut().zip(keyed) {
+        entry.keyed = groups
+            .into_iter()
+            .map(|(field, entries)| KeyedRules {
+                field,
+                values: entries.into_values().collect(),
+            })
+            .collect();
     }
     p.actions = actions;
     p.by_action = by_action;
