@@ -23,7 +23,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn compile(c: &mut Criterion) {
     let mut g = c.benchmark_group("compile");
     g.sample_size(20);
-    for n in [10, 100, 1_000, 10_000] {
+    for n in [10, 100, 1_000, 10_000, 100_000] {
+        if n == 100_000 {
+            g.sample_size(10);
+        }
         let mut src = sovra::source::Sources::default();
         src.add(
             "scale.sov",
