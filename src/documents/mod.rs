@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 mod grants;
 mod parallel;
+mod plain;
 mod regions;
 mod request;
 

@@ -103,6 +103,10 @@ impl Request {
     /// reading many requests one after another (`sovra eval --requests`).
     /// The same result and errors as [`Request::from_json`].
     pub fn read_json(&mut self, text: &str) -> R<()> {
+        // The plain shape by hand; the rest (and every error) by serde.
+        if super::plain::read(self, text).is_some() {
+            return Ok(());
+        }
         let mut de = serde_json::Deserializer::from_str(text);
         let read = serde::de::DeserializeSeed::deserialize(Fill(&mut *self), &mut de);
         if read.is_ok() && de.end().is_ok() {
@@ -276,7 +280,7 @@ impl Request {
 struct Fill<'r, T>(&'r mut T);
 
 /// Copies `s` into `slot`, reusing the string already there.
-fn put(slot: &mut Option<String>, s: &str) {
+pub(super) fn put(slot: &mut Option<String>, s: &str) {
     match slot {
         Some(x) => {
             x.clear();
@@ -394,7 +398,7 @@ where
 
 /// An object of the request (`principal`, `resource`) read in place: its
 /// own fields by name, the rest kept as extras; `null` is the empty object.
-trait Fields: Default {
+pub(super) trait Fields: Default {
     /// Reads field `k` if it is one of ours and says which it was (its
     /// place in `reset`'s list); `None` for an extra.
     fn field<'de, A: serde::de::MapAccess<'de>>(
@@ -540,6 +544,34 @@ impl<'de, T: Fields> serde::de::DeserializeSeed<'de> for Fill<'_, T> {
     }
 }
 
+impl Request {
+    /// Resets the fields a request left out (which of `time`, `principal`,
+    /// `resource`, `source_region`, `target_region`, `purpose` it had).
+    pub(super) fn reset(
+        &mut self,
+        [time, principal, resource, source, target, purpose]: [bool; 6],
+    ) {
+        if !time {
+            self.time = None;
+        }
+        if !principal {
+            self.principal = Principal::default();
+        }
+        if !resource {
+            self.resource = Resource::default();
+        }
+        if !source {
+            self.source_region = None;
+        }
+        if !target {
+            self.target_region = None;
+        }
+        if !purpose {
+            self.purpose = None;
+        }
+    }
+}
+
 impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Request> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -601,24 +633,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Request> {
                     Some(a) if has_action => r.action = a,
                     _ => return Err(serde::de::Error::missing_field("action")),
                 }
-                if !time {
-                    r.time = None;
-                }
-                if !principal {
-                    r.principal = Principal::default();
-                }
-                if !resource {
-                    r.resource = Resource::default();
-                }
-                if !source {
-                    r.source_region = None;
-                }
-                if !target {
-                    r.target_region = None;
-                }
-                if !purpose {
-                    r.purpose = None;
-                }
+                r.reset([time, principal, resource, source, target, purpose]);
                 Ok(())
             }
         }

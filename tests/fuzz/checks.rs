@@ -283,6 +283,14 @@ pub fn request(data: &[u8]) {
     assert_eq!(alone.is_ok(), in_place.is_ok(), "{alone:?} vs {in_place:?}");
     if let Ok(a) = &alone {
         assert_eq!(*a, reused, "read in place");
+        // The same as serde reads it from a JSON value (requests of the plain
+        // shape are read by hand, the rest by serde).
+        let value: serde_json::Value = serde_json::from_str(text).expect("valid JSON");
+        assert_eq!(
+            Request::from_value(&value).as_ref(),
+            Ok(a),
+            "read from a JSON value"
+        );
         let mut seen = Vec::new();
         let batch = format!("[{text}]");
         assert!(Request::each_from_json(batch.as_bytes(), |run| seen.extend_from_slice(run)));
