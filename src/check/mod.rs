@@ -222,7 +222,7 @@ struct Checker<'s> {
     profiles: HashMap<String, Span>,
     extras: HashMap<ExtraPath, u32>,
     /// Sets by name and content, so equal literals share one table entry.
-    set_index: HashMap<String, u32>,
+    set_index: HashMap<(String, SetValue), u32>,
     grant_var: Option<String>,
     /// Named conditions, by index; package → name → index; per file, those in scope.
     cond_decls: Vec<calls::CondDecl>,

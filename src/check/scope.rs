@@ -198,13 +198,18 @@ impl<'s> Checker<'s> {
                 SetValue::Strings(texts.iter().map(|t| self.intern(t)).collect())
             }
         };
-        // Equal inline sets (`[store, replicate]` in many rules) share one entry.
-        let key = format!("{name}\u{0}{value:?}");
+        // Equal inline sets (`[store, replicate]` in many rules) share one
+        // entry, found by name and value (not by their text, which cost a
+        // formatted copy of every set).
+        let key = (name, value);
         if let Some(i) = self.set_index.get(&key) {
             return *i;
         }
-        self.prog.sets.push(SetDef { name, value });
-        let i = (self.prog.sets.len() - 1) as u32;
+        let i = self.prog.sets.len() as u32;
+        self.prog.sets.push(SetDef {
+            name: key.0.clone(),
+            value: key.1.clone(),
+        });
         self.set_index.insert(key, i);
         i
     }

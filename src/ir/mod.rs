@@ -105,7 +105,7 @@ pub struct SetDef {
 }
 
 /// What a set holds.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 pub enum SetValue {
     /// Countries.
     Countries(CountrySet),
