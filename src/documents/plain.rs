@@ -9,7 +9,7 @@
 //! each key's visitor) was most of reading a request: 6,450 instructions for
 //! the reference pack's first.
 
-use super::request::{put, Fields as _};
+use super::request::{put, Fields};
 use super::*;
 
 /// What [`Scan::object`]'s `member` answers for a field it kept as an extra.
@@ -194,15 +194,27 @@ impl<'t> Scan<'t> {
         }
     }
 
-    fn principal(&mut self, p: &mut Principal) -> Option<()> {
+    /// The principal or the resource (`null`: empty): `field` reads a field
+    /// of it, an extra one included, and says which of its fields it was.
+    fn part<T: Fields>(
+        &mut self,
+        t: &mut T,
+        mut field: impl FnMut(&mut Self, &mut T, &str) -> Option<usize>,
+    ) -> Option<()> {
         if self.null() {
-            *p = Principal::default();
+            *t = T::default();
             return Some(());
         }
-        if !p.extra.is_empty() {
-            p.extra.clear();
+        if !t.extra().is_empty() {
+            t.extra().clear();
         }
-        let [id, country, roles] = self.object(|s, k| match k {
+        let seen = self.object(|s, k| field(s, t, k))?;
+        t.reset(seen);
+        Some(())
+    }
+
+    fn principal(&mut self, p: &mut Principal) -> Option<()> {
+        self.part(p, |s, p, k| match k {
             "id" => s.text_into(&mut p.id).map(|()| 0),
             "country" => {
                 p.country = s.country()?;
@@ -210,20 +222,11 @@ impl<'t> Scan<'t> {
             }
             "roles" => s.list_into(&mut p.roles).map(|()| 2),
             _ => s.extra(k, &mut p.extra),
-        })?;
-        p.reset([id, country, roles, false, false]);
-        Some(())
+        })
     }
 
     fn resource(&mut self, r: &mut Resource) -> Option<()> {
-        if self.null() {
-            *r = Resource::default();
-            return Some(());
-        }
-        if !r.extra.is_empty() {
-            r.extra.clear();
-        }
-        let [id, class, residency, home, regions] = self.object(|s, k| match k {
+        self.part(r, |s, r, k| match k {
             "id" => s.text_into(&mut r.id).map(|()| 0),
             "classification" => s.text_into(&mut r.classification).map(|()| 1),
             "residency" => s.text_into(&mut r.residency).map(|()| 2),
@@ -233,9 +236,7 @@ impl<'t> Scan<'t> {
             }
             "client_regions" => s.list_into(&mut r.client_regions).map(|()| 4),
             _ => s.extra(k, &mut r.extra),
-        })?;
-        r.reset([id, class, residency, home, regions]);
-        Some(())
+        })
     }
 }
 
