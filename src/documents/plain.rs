@@ -9,7 +9,7 @@
 //! each key's visitor) was most of reading a request: 6,450 instructions for
 //! the reference pack's first.
 
-use super::request::{put, Fields};
+use super::request::{put, put_at, Fields};
 use super::*;
 
 /// What [`Scan::object`]'s `member` answers for a field it kept as an extra.
@@ -97,13 +97,7 @@ impl<'t> Scan<'t> {
         if self.peek()? != b']' {
             loop {
                 let s = self.string()?;
-                match out.get_mut(n) {
-                    Some(x) => {
-                        x.clear();
-                        x.push_str(s);
-                    }
-                    None => out.push(s.to_owned()),
-                }
+                put_at(out, n, s);
                 n += 1;
                 match self.peek()? {
                     b',' => self.at += 1,

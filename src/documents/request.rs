@@ -290,6 +290,18 @@ pub(super) fn put(slot: &mut Option<String>, s: &str) {
     }
 }
 
+/// Copies `s` into item `n` of a list (the next one to fill), reusing the
+/// string already there.
+pub(super) fn put_at(list: &mut Vec<String>, n: usize, s: &str) {
+    match list.get_mut(n) {
+        Some(x) => {
+            x.clear();
+            x.push_str(s);
+        }
+        None => list.push(s.to_owned()),
+    }
+}
+
 /// A string field; `null` is absent.
 impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Option<String>> {
     type Value = ();
@@ -337,13 +349,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Vec<String>> {
                 f.write_str("a string")
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
-                match self.0.get_mut(self.1) {
-                    Some(x) => {
-                        x.clear();
-                        x.push_str(s);
-                    }
-                    None => self.0.push(s.to_owned()),
-                }
+                put_at(self.0, self.1, s);
                 Ok(())
             }
         }
