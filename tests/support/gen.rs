@@ -493,7 +493,8 @@ pub fn scale_policy(rng: &mut Rng, rules: usize) -> String {
     s
 }
 
-/// `n` grants over `n / 5` principals (`svc-K`), for datasets `ds-K`.
+/// `n` grants over `n / 5` principals (`svc-K`), one classification each,
+/// for datasets `ds-K`.
 pub fn scale_grants(rng: &mut Rng, n: usize) -> String {
     let principals = (n / 5).max(1);
     let mut s = String::with_capacity(n * 300 + 16);
@@ -502,6 +503,7 @@ pub fn scale_grants(rng: &mut Rng, n: usize) -> String {
         let p = rng.below(principals);
         let country = rng.pick(&["US", "IN", "JP", "BR", "CA", "SG"]);
         let mech = rng.pick(&["scc", "bcr", "dpf"]);
+        let class = rng.pick(&["identity", "financial", "health"]);
         let expires = 1_790_000_000 + rng.below(10_000_000) as i64;
         let t = chrono::DateTime::from_timestamp(expires, 0)
             .unwrap()
@@ -510,7 +512,7 @@ pub fn scale_grants(rng: &mut Rng, n: usize) -> String {
             s.push_str(",\n");
         }
         s.push_str(&format!(
-            "{{\"id\": \"g-{i}\", \"principal\": \"svc-{p}\", \"resource\": \"ds-{}\", \"to_country\": \"{country}\", \"mechanism\": \"{mech}\", \"purpose\": \"analytics\", \"requested_by\": \"owner-{}\", \"approved_by\": \"dpo-{}\", \"valid_from\": \"2026-01-01T00:00:00Z\", \"expires_at\": \"{t}\"}}",
+            "{{\"id\": \"g-{i}\", \"principal\": \"svc-{p}\", \"resource\": \"ds-{}\", \"classifications\": [\"{class}\"], \"to_country\": \"{country}\", \"mechanism\": \"{mech}\", \"purpose\": \"analytics\", \"requested_by\": \"owner-{}\", \"approved_by\": \"dpo-{}\", \"valid_from\": \"2026-01-01T00:00:00Z\", \"expires_at\": \"{t}\"}}",
             rng.below(principals),
             rng.below(50),
             rng.below(10)
