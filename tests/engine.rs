@@ -279,6 +279,48 @@ fn grants_files_read_in_parallel_as_in_one_piece() {
     assert!(a.get(40_000).is_none());
     assert_eq!(a.hash, b.hash);
     assert_eq!(a.of_principal("svc-7"), b.of_principal("svc-7"));
+    // The index by principal: every grant of each principal, in document
+    // order, whichever reader read it.
+    let mut listed = 0;
+    for p in b
+        .iter()
+        .map(|g| &*g.principal)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let mine = a.of_principal(p);
+        assert_eq!(mine, b.of_principal(p), "{p}");
+        assert!(mine.windows(2).all(|w| w[0] < w[1]), "{p}");
+        assert!(
+            mine.iter().all(|&i| &*a.get(i).unwrap().principal == p),
+            "{p}"
+        );
+        listed += mine.len();
+    }
+    assert_eq!(listed, 40_000);
+    assert!(a.of_principal("svc-none").is_empty());
+    // A repeated id or an empty window in a late piece is refused with the
+    // serial reader's error, naming the first offender.
+    let refused = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let e = Grants::from_file(&path)
+            .unwrap()
+            .map(|g| g.len())
+            .unwrap_err();
+        e.to_string()
+    };
+    let dup = text.replace(r#""id": "g-39990""#, r#""id": "g-5""#);
+    let e = refused("dup.json", &dup);
+    let first = "grants[39990].id: duplicate grant id `g-5` (first at grants[5])";
+    assert!(e.contains(first), "{e}");
+    let at = text.find(r#""id": "g-30000""#).unwrap();
+    let from = "\"valid_from\": \"2026-01-01T00:00:00Z\"";
+    let window = text[at..].find(from).unwrap() + at;
+    let mut inverted = text.clone();
+    inverted.replace_range(window..window + from.len(), &from.replace("2026", "2030"));
+    let e = refused("inverted.json", &inverted);
+    let first = "grants[30000].expires_at: the grant expires at or before";
+    assert!(e.contains(first), "{e}");
     // Other top-level keys, escapes and nesting are no obstacle.
     let odd = dir.join("odd.json");
     std::fs::write(&odd, r#"{"note": {"x": ["{", "}"]}, "grants": [{"id": "g\"1", "principal": "p", "to_country": "US", "requested_by": "a", "expires_at": "2026-01-01T00:00:00Z", "meta": {"k": [1, {"z": "]"}]}}], "after": 1}"#).unwrap();

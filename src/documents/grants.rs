@@ -1,6 +1,7 @@
 //! Grants: time-limited cross-border exceptions, read streaming (a
 //! million grants in a few hundred megabytes) and indexed by principal.
 
+use super::pool::Seen;
 use super::*;
 use crate::ir::GrantField;
 
@@ -60,6 +61,12 @@ impl Grant {
             Some(_) => Ok(()),
         }
     }
+
+    /// Whether it expires at or before it becomes valid (no reader
+    /// accepts such a grant).
+    pub fn ends_before_it_starts(&self) -> bool {
+        self.valid_from.is_some_and(|from| self.expires_at <= from)
+    }
 }
 
 /// The grants document, indexed by principal.
@@ -71,7 +78,11 @@ pub struct Grants {
     /// The index of the first grant of each chunk.
     starts: Vec<u32>,
     len: usize,
-    by_principal: FxHashMap<Arc<str>, Vec<u32>>,
+    /// Each principal's number; its grants are
+    /// `order[offsets[n]..offsets[n + 1]]`, in document order.
+    principals: FxHashMap<Arc<str>, u32>,
+    offsets: Vec<u32>,
+    order: Vec<u32>,
     /// One bit a grant: approved by someone other than its requester
     /// (decided once here, not on every decision that looks at it).
     approved: Vec<u64>,
@@ -82,9 +93,17 @@ pub struct Grants {
 impl Grants {
     /// Parses the grants document from JSON text.
     pub fn from_json(text: &str) -> R<Grants> {
+        let mut reader = Interner::default();
         let mut de = serde_json::Deserializer::from_str(text);
-        let grants = Grants::from_deserializer(&mut de)?;
-        Grants::checked(vec![grants], crate::ir::sha256_hex(text.as_bytes()))
+        let mut grants = Grants::from_deserializer(&mut de, &mut reader)?;
+        let pool = Pool::default();
+        let seen = pool.join(reader, &mut grants);
+        Grants::checked(
+            vec![grants],
+            vec![seen],
+            pool,
+            crate::ir::sha256_hex(text.as_bytes()),
+        )
     }
 
     /// Streams the grants document from a reader (a file of a million grants
@@ -95,28 +114,33 @@ impl Grants {
             inner: reader,
             hasher: sha2::Sha256::new(),
         };
-        let grants = {
+        let mut interner = Interner::default();
+        let mut grants = {
             let buffered = std::io::BufReader::with_capacity(1 << 16, &mut hashing);
             let mut de = serde_json::Deserializer::from_reader(buffered);
-            Grants::from_deserializer(&mut de)?
+            Grants::from_deserializer(&mut de, &mut interner)?
         };
+        let pool = Pool::default();
+        let seen = pool.join(interner, &mut grants);
         let hash = crate::ir::hex_digest(&hashing.hasher.finalize());
-        Grants::checked(vec![grants], hash)
+        Grants::checked(vec![grants], vec![seen], pool, hash)
     }
 
     pub(super) fn from_deserializer<'de, Rd: serde_json::de::Read<'de>>(
         de: &mut serde_json::Deserializer<Rd>,
+        reader: &mut Interner,
     ) -> R<Vec<Grant>> {
         let mut track = serde_path_to_error::Track::new();
-        let doc = serde::Deserialize::deserialize(serde_path_to_error::Deserializer::new(
-            &mut *de, &mut track,
-        ));
-        let doc: GrantsDoc = match doc {
+        let doc = serde::de::DeserializeSeed::deserialize(
+            GrantsDoc(reader),
+            serde_path_to_error::Deserializer::new(&mut *de, &mut track),
+        );
+        let grants = match doc {
             Ok(d) => d,
             Err(e) => return Err(serde_error(&track.path().to_string(), &e.to_string())),
         };
         de.end().map_err(|e| serde_error("", &e.to_string()))?;
-        Ok(doc.0)
+        Ok(grants)
     }
 
     /// Reads a grants file, parsing it on every core: the file streams through
@@ -148,13 +172,40 @@ impl Grants {
         let bytes =
             serde_json::to_vec(&serde_json::json!({ "grants": grants })).unwrap_or_default();
         let hash = crate::ir::sha256_hex(&bytes);
-        Grants::build(grants, hash)
+        let mut reader = Interner::default();
+        for g in &grants {
+            let (_, n) = reader.principal(&g.principal);
+            reader.read(g, n);
+        }
+        let mut grants = grants;
+        let pool = Pool::default();
+        let seen = pool.join(reader, &mut grants);
+        Grants::from_chunks(vec![grants], vec![seen], pool).with_hash(hash)
+    }
+
+    fn with_hash(mut self, hash: String) -> Grants {
+        self.hash = hash;
+        self
     }
 
     /// Builds a document read from input, refusing what no reader may
     /// accept: a grant id used twice, and a grant that expires at or before
-    /// it becomes valid.
-    pub(super) fn checked(chunks: Vec<Vec<Grant>>, hash: String) -> R<Grants> {
+    /// it becomes valid. The readers note both as they read (a repeated
+    /// hash of an id, a grant's own window); only then are the grants
+    /// walked in order, for the exact check and the first offender's name.
+    pub(super) fn checked(
+        chunks: Vec<Vec<Grant>>,
+        seen: Vec<Vec<Seen>>,
+        pool: Pool,
+        hash: String,
+    ) -> R<Grants> {
+        if pool.is_suspect() {
+            Grants::check_in_order(&chunks)?;
+        }
+        Ok(Grants::from_chunks(chunks, seen, pool).with_hash(hash))
+    }
+
+    fn check_in_order(chunks: &[Vec<Grant>]) -> R<()> {
         let total = chunks.iter().map(Vec::len).sum();
         let mut ids: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
         ids.reserve(total);
@@ -173,46 +224,62 @@ impl Grants {
                     ),
                 ));
             }
-            if g.valid_from.is_some_and(|from| g.expires_at <= from) {
+            if g.ends_before_it_starts() {
                 return Err(DocError::new(
                     &format!("grants[{i}].expires_at"),
                     "the grant expires at or before it becomes valid: `expires_at` must be after `valid_from`",
                 ));
             }
         }
-        drop(ids);
-        Ok(Grants::from_chunks(chunks, hash))
+        Ok(())
     }
 
-    fn build(grants: Vec<Grant>, hash: String) -> Grants {
-        Grants::from_chunks(vec![grants], hash)
-    }
-
-    fn from_chunks(chunks: Vec<Vec<Grant>>, hash: String) -> Grants {
-        let mut by_principal: FxHashMap<Arc<str>, Vec<u32>> = FxHashMap::default();
-        let mut starts = Vec::with_capacity(chunks.len());
-        let mut approved = Vec::new();
-        let mut i = 0u32;
-        for chunk in &chunks {
-            starts.push(i);
-            for g in chunk {
-                by_principal.entry(g.principal.clone()).or_default().push(i);
-                if i.is_multiple_of(64) {
-                    approved.push(0);
-                }
-                if let Some(word) = approved.last_mut() {
-                    *word |= u64::from(g.approval().is_ok()) << (i % 64);
-                }
-                i += 1;
+    /// The index by principal: a counting sort of the grants' principal
+    /// numbers (no hash-map probe per grant), and the approval bits.
+    fn from_chunks(chunks: Vec<Vec<Grant>>, seen: Vec<Vec<Seen>>, pool: Pool) -> Grants {
+        let total: usize = seen.iter().map(Vec::len).sum();
+        let principals = pool.into_principals();
+        let mut offsets = vec![0u32; principals.len() + 1];
+        for s in seen.iter().flatten() {
+            if let Some(c) = offsets.get_mut(s.principal as usize + 1) {
+                *c += 1;
             }
+        }
+        let mut sum = 0;
+        for c in &mut offsets {
+            sum += *c;
+            *c = sum;
+        }
+        // `next[n]`: where principal n's next grant goes.
+        let mut next = offsets.clone();
+        let mut order = vec![0u32; total];
+        let mut approved = vec![0u64; total.div_ceil(64)];
+        for (i, s) in (0u32..).zip(seen.iter().flatten()) {
+            if let Some(at) = next.get_mut(s.principal as usize) {
+                if let Some(slot) = order.get_mut(*at as usize) {
+                    *slot = i;
+                }
+                *at += 1;
+            }
+            if let Some(word) = approved.get_mut(i as usize / 64) {
+                *word |= u64::from(s.approved) << (i % 64);
+            }
+        }
+        let mut starts = Vec::with_capacity(chunks.len());
+        let mut len = 0u32;
+        for chunk in &chunks {
+            starts.push(len);
+            len += chunk.len() as u32;
         }
         Grants {
             approved,
-            len: i as usize,
+            len: len as usize,
             chunks,
             starts,
-            by_principal,
-            hash,
+            principals,
+            offsets,
+            order,
+            hash: String::new(),
         }
     }
 
@@ -234,7 +301,14 @@ impl Grants {
     /// The indexes of a principal's grants, in document order.
     #[inline]
     pub fn of_principal(&self, principal: &str) -> &[u32] {
-        self.by_principal.get(principal).map_or(&[], Vec::as_slice)
+        let Some(&n) = self.principals.get(principal) else {
+            return &[];
+        };
+        let n = n as usize;
+        match (self.offsets.get(n), self.offsets.get(n + 1)) {
+            (Some(&a), Some(&b)) => self.order.get(a as usize..b as usize).unwrap_or(&[]),
+            _ => &[],
+        }
     }
 
     /// Whether grant `i` was approved by someone other than its requester
@@ -332,12 +406,12 @@ impl<'de> serde::Deserialize<'de> for GrantKey {
 }
 
 /// An optional string, shared through the interner without a copy when seen before.
-struct Shared<'p>(&'p mut Interner);
+struct Shared<'r>(&'r mut Interner);
 
 impl<'de> serde::de::DeserializeSeed<'de> for Shared<'_> {
     type Value = Option<Arc<str>>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        struct V<'p>(&'p mut Interner);
+        struct V<'r>(&'r mut Interner);
         impl<'de> serde::de::Visitor<'de> for V<'_> {
             type Value = Option<Arc<str>>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -364,63 +438,47 @@ impl<'de> serde::de::DeserializeSeed<'de> for Shared<'_> {
 }
 
 /// `{"grants": [...]}`, deserialized grant by grant.
-struct GrantsDoc(Vec<Grant>);
+struct GrantsDoc<'r>(&'r mut Interner);
 
-impl<'de> serde::Deserialize<'de> for GrantsDoc {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = GrantsDoc;
+impl<'de> serde::de::DeserializeSeed<'de> for GrantsDoc<'_> {
+    type Value = Vec<Grant>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Grant>, D::Error> {
+        struct V<'r>(&'r mut Interner);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
+            type Value = Vec<Grant>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an object `{\"grants\": [...]}`")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> Result<GrantsDoc, A::Error> {
+            ) -> Result<Vec<Grant>, A::Error> {
                 let mut grants = None;
-                let mut pool = Interner::default();
                 let mut keys = std::collections::HashSet::new();
                 while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
                     if !keys.insert(key.clone().into_owned()) {
                         return Err(duplicate_key(&key));
                     }
                     if key == "grants" {
-                        grants = Some(map.next_value_seed(GrantList(&mut pool))?);
+                        grants = Some(map.next_value_seed(GrantList(&mut *self.0, 0))?);
                     } else {
                         map.next_value_seed(Strict)?;
                     }
                 }
-                grants
-                    .map(GrantsDoc)
-                    .ok_or_else(|| serde::de::Error::missing_field("grants"))
+                grants.ok_or_else(|| serde::de::Error::missing_field("grants"))
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(self.0))
     }
 }
 
-/// Shares equal strings across grants.
-#[derive(Default)]
-pub(super) struct Interner(rustc_hash::FxHashSet<Arc<str>>);
-
-impl Interner {
-    fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.0.get(s) {
-            return a.clone();
-        }
-        let a: Arc<str> = Arc::from(s);
-        self.0.insert(a.clone());
-        a
-    }
-}
-
-pub(super) struct GrantList<'p>(pub(super) &'p mut Interner);
+/// The `grants` array; the number is how many grants to make room for.
+pub(super) struct GrantList<'r>(pub(super) &'r mut Interner, pub(super) usize);
 
 impl<'de> serde::de::DeserializeSeed<'de> for GrantList<'_> {
     type Value = Vec<Grant>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Grant>, D::Error> {
-        struct V<'p>(&'p mut Interner);
+        struct V<'r>(&'r mut Interner, usize);
         impl<'de> serde::de::Visitor<'de> for V<'_> {
             type Value = Vec<Grant>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -430,23 +488,26 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantList<'_> {
                 self,
                 mut seq: A,
             ) -> Result<Vec<Grant>, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                let mut out = Vec::with_capacity(self.1);
+                self.0.reserve(self.1);
                 while let Some(g) = seq.next_element_seed(GrantSeed(&mut *self.0))? {
                     out.push(g);
                 }
                 Ok(out)
             }
         }
-        d.deserialize_seq(V(self.0))
+        d.deserialize_seq(V(self.0, self.1))
     }
 }
 
-pub(super) struct GrantSeed<'p>(&'p mut Interner);
+/// One grant; what the reader saw of it goes to [`Interner::seen`], and
+/// its id and window to the pool's checks.
+struct GrantSeed<'r>(&'r mut Interner);
 
 impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
     type Value = Grant;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Grant, D::Error> {
-        struct V<'p>(&'p mut Interner);
+        struct V<'r>(&'r mut Interner);
         impl<'de> serde::de::Visitor<'de> for V<'_> {
             type Value = Grant;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -478,7 +539,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                             id = map.next_value::<S>()?.map(|s| Box::from(s.as_ref()))
                         }
                         GrantKey::Known(GrantField::Principal) => {
-                            principal = map.next_value_seed(Shared(pool))?
+                            principal = map.next_value::<S>()?.map(|p| pool.principal(p.as_ref()))
                         }
                         GrantKey::Known(GrantField::Resource) => {
                             resource = map.next_value_seed(Shared(pool))?
@@ -522,9 +583,11 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                         }
                     }
                 }
-                Ok(Grant {
+                let (principal, number) =
+                    principal.ok_or_else(|| A::Error::missing_field("principal"))?;
+                let grant = Grant {
                     id: id.ok_or_else(|| A::Error::missing_field("id"))?,
-                    principal: principal.ok_or_else(|| A::Error::missing_field("principal"))?,
+                    principal,
                     resource,
                     classifications,
                     to_country: to_country.ok_or_else(|| A::Error::missing_field("to_country"))?,
@@ -537,7 +600,9 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                     expires_at: expires_at.ok_or_else(|| A::Error::missing_field("expires_at"))?,
                     revoked_at,
                     extra,
-                })
+                };
+                pool.read(&grant, number);
+                Ok(grant)
             }
         }
         d.deserialize_map(V(self.0))

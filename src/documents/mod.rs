@@ -18,11 +18,13 @@ use std::sync::Arc;
 mod grants;
 mod parallel;
 mod plain;
+mod pool;
 mod regions;
 mod request;
 
+use grants::GrantList;
 pub use grants::{Grant, Grants, GRANT_FIELDS};
-use grants::{GrantList, Interner};
+use pool::{Interner, Pool};
 pub use regions::{Region, Regions, Status};
 pub use request::{Principal, Request, Resource};
 

@@ -4,9 +4,10 @@ use super::*;
 use std::io::Read;
 use std::sync::mpsc;
 
-/// Grant objects of one piece, as a JSON array.
+/// Grant objects of one piece, as a JSON array, and how many.
 struct Piece {
     json: Vec<u8>,
+    count: usize,
 }
 
 /// Cuts the `grants` array of a document into pieces of whole objects.
@@ -21,6 +22,8 @@ struct Scanner {
     state: State,
     piece: Vec<u8>,
     count: usize,
+    /// `count` when the piece being filled began.
+    piece_start: usize,
     /// Every byte outside the `grants` array, the array written `[]`:
     /// parsed at the end, so the rest of the document is held to the
     /// same reading as the small-file reader's.
@@ -130,17 +133,13 @@ impl Scanner {
                             self.count += 1;
                             if self.piece.len() >= PIECE {
                                 self.piece.push(b']');
-                                out.push(Piece {
-                                    json: std::mem::take(&mut self.piece),
-                                });
+                                out.push(self.take_piece());
                                 self.piece.push(b'[');
                             }
                         }
                         State::ArrayWaiting if self.depth == 1 => {
                             self.piece.push(b']');
-                            out.push(Piece {
-                                json: std::mem::take(&mut self.piece),
-                            });
+                            out.push(self.take_piece());
                             self.state = State::Done;
                         }
                         _ => {}
@@ -154,6 +153,15 @@ impl Scanner {
 }
 
 impl Scanner {
+    fn take_piece(&mut self) -> Piece {
+        let count = self.count - self.piece_start;
+        self.piece_start = self.count;
+        Piece {
+            json: std::mem::take(&mut self.piece),
+            count,
+        }
+    }
+
     /// Inside an element: copies the bytes that do not close it into the
     /// piece in runs, searching only for the bytes that matter (a quote or
     /// backslash in a string; a quote or bracket outside), and returns how
@@ -208,16 +216,17 @@ impl Scanner {
     }
 }
 
-fn parse_piece(p: &Piece) -> Option<Vec<Grant>> {
-    let mut pool = Interner::default();
+fn parse_piece(p: &Piece, pool: &Pool) -> Option<(Vec<Grant>, Vec<pool::Seen>)> {
+    let mut reader = Interner::default();
     // The piece's UTF-8 checked at once (the slow path reports bad text),
     // rather than string by string as the reader of bytes does.
     let text = std::str::from_utf8(&p.json).ok()?;
     let mut de = serde_json::Deserializer::from_str(text);
-    let mut out = serde::de::DeserializeSeed::deserialize(GrantList(&mut pool), &mut de).ok()?;
+    let mut out =
+        serde::de::DeserializeSeed::deserialize(GrantList(&mut reader, p.count), &mut de).ok()?;
     de.end().ok()?;
-    out.shrink_to_fit();
-    Some(out)
+    let seen = pool.join(reader, &mut out);
+    Some((out, seen))
 }
 
 /// The grants, or `None` when the slow path must read the file instead.
@@ -227,16 +236,18 @@ pub(super) fn read(mut file: impl Read) -> Option<R<Grants>> {
         .clamp(1, 8);
     let mut hasher = sha2::Sha256::new();
     let mut scanner = Scanner::default();
+    let pool = Pool::default();
     let (to_workers, from_main) = mpsc::sync_channel::<(usize, Piece)>(threads * 2);
     let from_main = std::sync::Mutex::new(from_main);
-    let (to_main, results) = mpsc::channel::<(usize, Option<Vec<Grant>>)>();
+    type Parsed = Option<(Vec<Grant>, Vec<pool::Seen>)>;
+    let (to_main, results) = mpsc::channel::<(usize, Parsed)>();
     let ok = std::thread::scope(|s| {
         for _ in 0..threads {
-            let (rx, tx) = (&from_main, to_main.clone());
+            let (rx, tx, pool) = (&from_main, to_main.clone(), &pool);
             s.spawn(move || loop {
                 let job = rx.lock().ok().and_then(|r| r.recv().ok());
                 let Some((n, piece)) = job else { break };
-                if tx.send((n, parse_piece(&piece))).is_err() {
+                if tx.send((n, parse_piece(&piece, pool))).is_err() {
                     break;
                 }
             });
@@ -271,17 +282,20 @@ pub(super) fn read(mut file: impl Read) -> Option<R<Grants>> {
     }
     // The document around the array must read as the slow path reads it.
     let mut de = serde_json::Deserializer::from_slice(&scanner.outer);
-    if !Grants::from_deserializer(&mut de).ok()?.is_empty() {
+    if !Grants::from_deserializer(&mut de, &mut Interner::default())
+        .ok()?
+        .is_empty()
+    {
         return None;
     }
-    let mut parts: Vec<(usize, Option<Vec<Grant>>)> = results.into_iter().collect();
+    let mut parts: Vec<(usize, Parsed)> = results.into_iter().collect();
     parts.sort_by_key(|(n, _)| *n);
-    let chunks = parts
+    let (chunks, seen) = parts
         .into_iter()
         .map(|(_, p)| p)
-        .collect::<Option<Vec<_>>>()?;
+        .collect::<Option<(Vec<_>, Vec<_>)>>()?;
     let hash = crate::ir::hex_digest(&hasher.finalize());
-    Some(Grants::checked(chunks, hash))
+    Some(Grants::checked(chunks, seen, pool, hash))
 }
 
 #[cfg(test)]

@@ -1,0 +1,155 @@
+//! What the readers of one grants document share, whether one thread reads
+//! it or every core does: each principal's number and shared text, the
+//! grant ids seen, and whether anything read calls for the exact checks.
+//!
+//! A million grants name some 200,000 principals, scattered through the
+//! file. Each piece is read alone, its strings shared within it (small
+//! tables, no lock); then, under one lock per piece, its principals are
+//! numbered for the document and share one text, and its ids join the
+//! document's. The index by principal is then a counting sort of the
+//! numbers ([`super::Grants`]), not a hash-map probe per grant on one
+//! thread.
+
+use super::Grant;
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
+use std::collections::hash_map::Entry;
+use std::hash::BuildHasher as _;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The document's side: principals and ids.
+#[derive(Default)]
+pub(super) struct Pool(Mutex<Joined>);
+
+#[derive(Default)]
+struct Joined {
+    principals: FxHashMap<Arc<str>, u32>,
+    ids: FxHashSet<u64>,
+    /// A grant id's hash seen twice, or a grant that expires at or before
+    /// it becomes valid: the document gets the exact, ordered checks
+    /// (which name the first offending grant) before it is accepted.
+    suspect: bool,
+}
+
+impl Pool {
+    /// Joins a piece read by `reader` (its grants, in order) to the
+    /// document: its principals numbered and shared, its ids noted. What
+    /// the reader saw is returned with the document's numbers.
+    pub(super) fn join(&self, reader: Interner, grants: &mut [Grant]) -> Vec<Seen> {
+        let Interner {
+            principals,
+            mut seen,
+            ids,
+            suspect,
+            ..
+        } = reader;
+        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let doc = &mut *guard;
+        doc.suspect |= suspect;
+        for h in ids {
+            doc.suspect |= !doc.ids.insert(h);
+        }
+        // The piece's principals, by its own number: the document's number
+        // and text.
+        let joined: Vec<(u32, Arc<str>)> = principals
+            .into_iter()
+            .map(|p| {
+                let next = doc.principals.len() as u32;
+                match doc.principals.entry(p) {
+                    Entry::Occupied(o) => (*o.get(), o.key().clone()),
+                    Entry::Vacant(v) => {
+                        let text = v.key().clone();
+                        v.insert(next);
+                        (next, text)
+                    }
+                }
+            })
+            .collect();
+        drop(guard);
+        for (s, g) in seen.iter_mut().zip(grants) {
+            if let Some((n, text)) = joined.get(s.principal as usize) {
+                s.principal = *n;
+                if !Arc::ptr_eq(&g.principal, text) {
+                    g.principal = text.clone();
+                }
+            }
+        }
+        seen
+    }
+
+    /// Whether the exact checks must run.
+    pub(super) fn is_suspect(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .suspect
+    }
+
+    /// The principals and their numbers (`0..len`), once reading is done.
+    pub(super) fn into_principals(self) -> FxHashMap<Arc<str>, u32> {
+        self.0
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .principals
+    }
+}
+
+/// What one reader saw of a grant besides the grant itself.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Seen {
+    /// Its principal's number (the piece's, then the document's).
+    pub(super) principal: u32,
+    /// Approved by someone other than its requester ([`super::Grant::approval`]).
+    pub(super) approved: bool,
+}
+
+/// The reader of one piece: its strings shared within it, its principals
+/// numbered in order of first sight, and what it saw of each grant.
+#[derive(Default)]
+pub(super) struct Interner {
+    strings: FxHashSet<Arc<str>>,
+    numbers: FxHashMap<Arc<str>, u32>,
+    principals: Vec<Arc<str>>,
+    pub(super) seen: Vec<Seen>,
+    ids: Vec<u64>,
+    suspect: bool,
+}
+
+impl Interner {
+    /// A string, shared with its equals in the piece.
+    pub(super) fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.strings.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.strings.insert(a.clone());
+        a
+    }
+
+    /// A principal, shared, and its number in the piece.
+    pub(super) fn principal(&mut self, s: &str) -> (Arc<str>, u32) {
+        if let Some((a, &n)) = self.numbers.get_key_value(s) {
+            return (a.clone(), n);
+        }
+        let n = self.principals.len() as u32;
+        let a: Arc<str> = Arc::from(s);
+        self.numbers.insert(a.clone(), n);
+        self.principals.push(a.clone());
+        (a, n)
+    }
+
+    /// Notes a grant read: its principal's number, its approval, its id
+    /// and whether its window is empty.
+    pub(super) fn read(&mut self, g: &Grant, principal: u32) {
+        self.ids.push(FxBuildHasher.hash_one(&*g.id));
+        self.suspect |= g.ends_before_it_starts();
+        self.seen.push(Seen {
+            principal,
+            approved: g.approval().is_ok(),
+        });
+    }
+
+    pub(super) fn reserve(&mut self, grants: usize) {
+        self.seen.reserve(grants);
+        self.ids.reserve(grants);
+    }
+}
