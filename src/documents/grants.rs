@@ -18,8 +18,8 @@ pub struct Grant {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource: Option<Arc<str>>,
     /// The classifications it covers.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub classifications: Vec<String>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub classifications: Box<[Arc<str>]>,
     /// The country the data may go to or be reached from.
     pub to_country: Country,
     /// The purpose it was granted for; a request must state the same.
@@ -405,35 +405,88 @@ impl<'de> serde::Deserialize<'de> for GrantKey {
     }
 }
 
-/// An optional string, shared through the interner without a copy when seen before.
-struct Shared<'r>(&'r mut Interner);
+/// A string, handed to `F` as it is read (no copy when it has no escapes).
+struct Text<F>(F);
 
-impl<'de> serde::de::DeserializeSeed<'de> for Shared<'_> {
-    type Value = Option<Arc<str>>;
+impl<'de, T, F: FnOnce(&str) -> T> serde::de::DeserializeSeed<'de> for Text<F> {
+    type Value = T;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, T, F: FnOnce(&str) -> T> serde::de::Visitor<'de> for Text<F> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+        Ok((self.0)(s))
+    }
+}
+
+/// A [`Text`] that may be `null` (absent).
+struct OptText<F>(F);
+
+impl<'de, T, F: FnOnce(&str) -> T> serde::de::DeserializeSeed<'de> for OptText<F> {
+    type Value = Option<T>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, T, F: FnOnce(&str) -> T> serde::de::Visitor<'de> for OptText<F> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_str(Text(self.0)).map(Some)
+    }
+}
+
+/// A list of strings (`null`: empty), each shared through the piece's
+/// interner, in a slice of its exact length (serde's `Vec<String>` gave a
+/// list of one room for four, and a copy of each text).
+struct Names<'r>(&'r mut Interner);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Names<'_> {
+    type Value = Box<[Arc<str>]>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        struct V<'r>(&'r mut Interner);
-        impl<'de> serde::de::Visitor<'de> for V<'_> {
-            type Value = Option<Arc<str>>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_some<D: serde::Deserializer<'de>>(
-                self,
-                d: D,
-            ) -> Result<Self::Value, D::Error> {
-                d.deserialize_str(self)
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(Some(self.0.get(s)))
-            }
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Names<'_> {
+    type Value = Box<[Arc<str>]>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        // Worded as serde's `Vec` is, which the errors call an array.
+        f.write_str("a sequence")
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Box::default())
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Box::default())
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let pool = self.0;
+        let mut names = std::mem::take(&mut pool.names);
+        while let Some(name) = seq.next_element_seed(Text(|s: &str| pool.get(s)))? {
+            names.push(name);
         }
-        d.deserialize_option(V(self.0))
+        let out = names.drain(..).collect();
+        pool.names = names;
+        Ok(out)
     }
 }
 
@@ -518,10 +571,9 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                 mut map: A,
             ) -> Result<Grant, A::Error> {
                 use serde::de::Error;
-                type S<'a> = Option<std::borrow::Cow<'a, str>>;
                 let pool = self.0;
                 let (mut id, mut principal, mut resource, mut classifications) =
-                    (None, None, None, Vec::new());
+                    (None, None, None, Box::default());
                 let (mut to_country, mut purpose, mut mechanism, mut requested_by) =
                     (None, None, None, None);
                 let (mut approved_by, mut valid_from, mut expires_at, mut revoked_at) =
@@ -536,32 +588,31 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                     seen |= bit;
                     match key {
                         GrantKey::Known(GrantField::Id) => {
-                            id = map.next_value::<S>()?.map(|s| Box::from(s.as_ref()))
+                            id = map.next_value_seed(OptText(|s: &str| Box::<str>::from(s)))?
                         }
                         GrantKey::Known(GrantField::Principal) => {
-                            principal = map.next_value::<S>()?.map(|p| pool.principal(p.as_ref()))
+                            principal = map.next_value_seed(OptText(|p: &str| pool.principal(p)))?
                         }
                         GrantKey::Known(GrantField::Resource) => {
-                            resource = map.next_value_seed(Shared(pool))?
+                            resource = map.next_value_seed(OptText(|x: &str| pool.get(x)))?
                         }
                         GrantKey::Known(GrantField::Classifications) => {
-                            classifications =
-                                map.next_value::<Option<Vec<String>>>()?.unwrap_or_default()
+                            classifications = map.next_value_seed(Names(&mut *pool))?
                         }
                         GrantKey::Known(GrantField::ToCountry) => {
                             to_country = map.next_value::<Option<CountryField>>()?.map(|c| c.0)
                         }
                         GrantKey::Known(GrantField::Purpose) => {
-                            purpose = map.next_value_seed(Shared(pool))?
+                            purpose = map.next_value_seed(OptText(|x: &str| pool.get(x)))?
                         }
                         GrantKey::Known(GrantField::Mechanism) => {
-                            mechanism = map.next_value_seed(Shared(pool))?
+                            mechanism = map.next_value_seed(OptText(|x: &str| pool.get(x)))?
                         }
                         GrantKey::Known(GrantField::RequestedBy) => {
-                            requested_by = map.next_value_seed(Shared(pool))?
+                            requested_by = map.next_value_seed(OptText(|x: &str| pool.get(x)))?
                         }
                         GrantKey::Known(GrantField::ApprovedBy) => {
-                            approved_by = map.next_value_seed(Shared(pool))?
+                            approved_by = map.next_value_seed(OptText(|x: &str| pool.get(x)))?
                         }
                         GrantKey::Known(GrantField::ValidFrom) => {
                             valid_from = map.next_value::<Option<TimeField>>()?.map(|t| t.0)

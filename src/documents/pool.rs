@@ -112,6 +112,8 @@ pub(super) struct Interner {
     pub(super) seen: Vec<Seen>,
     ids: Vec<u64>,
     suspect: bool,
+    /// A list being read (reused: [`super::grants`]'s `Names`).
+    pub(super) names: Vec<Arc<str>>,
 }
 
 impl Interner {

@@ -23,6 +23,7 @@ use crate::ir::*;
 use crate::vocab::{CmpOp, Effect, IsWhat};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// A value during evaluation. `Copy`, borrowed: making one never allocates.
 #[derive(Clone, Copy, Debug)]
@@ -45,6 +46,8 @@ pub enum Val<'a> {
     Set(u32),
     /// A list of strings.
     List(&'a [String]),
+    /// A list of shared strings (a grant's classifications).
+    Names(&'a [Arc<str>]),
     /// A region of the catalog.
     Region(&'a Region),
     /// A residency profile, by index.
@@ -630,7 +633,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
     ) -> Result<(), GrantCheck> {
         let (resource, class) = (res.id.as_deref(), res.classification.as_deref());
         let covers = (g.resource.is_some() && g.resource.as_deref() == resource)
-            || class.is_some_and(|c| g.classifications.iter().any(|x| x == c));
+            || class.is_some_and(|c| g.classifications.iter().any(|x| &**x == c));
         if !covers {
             return Err(GrantCheck::Resource);
         }
@@ -665,7 +668,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         }
         let p = &self.ctx.e.program;
         if !p.grant_bounds.is_empty() {
-            if let Some(max) = p.grant_bound(g.classifications.iter().map(String::as_str)) {
+            if let Some(max) = p.grant_bound(g.classifications.iter().map(|c| &**c)) {
                 let lasts = g.valid_from.map(|f| (g.expires_at - f).num_seconds());
                 if lasts.is_none_or(|s| s > max) {
                     return Err(GrantCheck::TooLong);
@@ -692,6 +695,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
             },
             Node::Count { expr } => match self.val(*expr) {
                 Val::List(items) => Val::Num(items.len() as f64),
+                Val::Names(items) => Val::Num(items.len() as f64),
                 Val::Json(Value::Array(items)) => Val::Num(items.len() as f64),
                 _ => Val::Missing,
             },
@@ -879,7 +883,7 @@ impl<'a> Ctx<'a> {
                     GrantField::Id => Val::Str(&g.id),
                     GrantField::Principal => Val::Str(&g.principal),
                     GrantField::Resource => sa(&g.resource),
-                    GrantField::Classifications => Val::List(&g.classifications),
+                    GrantField::Classifications => Val::Names(&g.classifications),
                     GrantField::ToCountry => Val::Country(g.to_country),
                     GrantField::Purpose => sa(&g.purpose),
                     GrantField::Mechanism => sa(&g.mechanism),
@@ -1079,6 +1083,10 @@ fn member(ctx: &Ctx<'_>, l: Val<'_>, r: Val<'_>) -> Option<bool> {
             let t = text_of(p, l)?;
             Some(items.iter().any(|s| t.is(s)))
         }
+        Val::Names(items) => {
+            let t = text_of(p, l)?;
+            Some(items.iter().any(|s| t.is(s)))
+        }
         Val::Json(Value::Array(items)) => Some(
             items
                 .iter()
@@ -1131,6 +1139,7 @@ fn list_in(ctx: &Ctx<'_>, op: CmpOp, l: Val<'_>, r: Val<'_>) -> bool {
     }
     match l {
         Val::List(items) => quantify(op, items.iter().map(|x| member(ctx, Val::Str(x), r))),
+        Val::Names(items) => quantify(op, items.iter().map(|x| member(ctx, Val::Str(x), r))),
         Val::Json(Value::Array(items)) => {
             quantify(op, items.iter().map(|x| member(ctx, Val::Json(x), r)))
         }
@@ -1241,6 +1250,7 @@ pub fn render_json(p: &Program, v: Val<'_>) -> Value {
         Val::Dur(d) => Value::String(render_duration(d)),
         Val::Set(i) => text(p.sets.get(i as usize).map_or("?", |s| s.name.as_str())),
         Val::List(l) => Value::Array(l.iter().map(|s| text(s)).collect()),
+        Val::Names(l) => Value::Array(l.iter().map(|s| text(s)).collect()),
         Val::Region(r) => text(&r.id),
         Val::Profile(i) => text(p.profiles.get(i as usize).map_or("?", |x| p.sym(x.name))),
         Val::Json(j) => j.clone(),
