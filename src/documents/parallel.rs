@@ -45,7 +45,10 @@ enum State {
     Done,
 }
 
-const PIECE: usize = 4 << 20;
+/// About how many bytes of grants a piece holds. Every piece in flight
+/// (queued, being parsed, being filled) is memory held while reading:
+/// pieces of 1 MiB, made with room for their last grant, keep that small.
+const PIECE: usize = 1 << 20;
 
 impl Scanner {
     /// Feeds bytes; full pieces go to `out`. `None`: not the expected shape.
@@ -156,10 +159,8 @@ impl Scanner {
     fn take_piece(&mut self) -> Piece {
         let count = self.count - self.piece_start;
         self.piece_start = self.count;
-        Piece {
-            json: std::mem::take(&mut self.piece),
-            count,
-        }
+        let json = std::mem::replace(&mut self.piece, Vec::with_capacity(PIECE + PIECE / 4));
+        Piece { json, count }
     }
 
     /// Inside an element: copies the bytes that do not close it into the
