@@ -41,9 +41,11 @@ pub struct Grant {
     /// The instant it was revoked, if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<DateTime<Utc>>,
-    /// Fields the contract does not name, readable by policies as `g.<field>`.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    /// Fields the contract does not name, readable by policies as
+    /// `g.<field>` (`None` when there are none: most grants have none, and
+    /// an empty map takes 24 bytes in each of a million grants).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Box<Map<String, Value>>>,
 }
 
 impl Grant {
@@ -60,6 +62,12 @@ impl Grant {
             }
             Some(_) => Ok(()),
         }
+    }
+
+    /// The fields the contract does not name (empty when there are none).
+    pub fn extra(&self) -> &Map<String, Value> {
+        static NONE: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+        self.extra.as_deref().unwrap_or(&NONE)
     }
 
     /// Whether it expires at or before it becomes valid (no reader
@@ -650,7 +658,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                     valid_from,
                     expires_at: expires_at.ok_or_else(|| A::Error::missing_field("expires_at"))?,
                     revoked_at,
-                    extra,
+                    extra: (!extra.is_empty()).then(|| Box::new(extra)),
                 };
                 pool.read(&grant, number);
                 Ok(grant)

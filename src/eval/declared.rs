@@ -142,7 +142,7 @@ pub(super) fn check_documents(p: &Program, regions: &Regions, grants: &Grants) -
             }
             ExtraRoot::Grant => {
                 for g in grants.iter() {
-                    if let Some(v) = at(&g.extra, &d.at.path) {
+                    if let Some(v) = at(g.extra(), &d.at.path) {
                         if !fits(d, v) {
                             let m = misfit(d, &format!("grant {}", g.id), v);
                             return Some(format!("the grants document: {m}"));

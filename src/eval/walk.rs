@@ -903,7 +903,7 @@ impl<'a> Ctx<'a> {
                     ExtraRoot::Principal => &req.principal.extra,
                     ExtraRoot::Resource => &req.resource.extra,
                     ExtraRoot::Grant => match self.grant {
-                        Some(g) => &g.extra,
+                        Some(g) => g.extra(),
                         None => return Val::Missing,
                     },
                     ExtraRoot::Source | ExtraRoot::Target => {
