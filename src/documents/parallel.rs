@@ -24,6 +24,10 @@ struct Scanner {
     count: usize,
     /// `count` when the piece being filled began.
     piece_start: usize,
+    /// Emptied pieces' buffers, to fill again (parsed pieces' memory is
+    /// reused rather than freed on one thread and allocated on another,
+    /// which the allocator returned to the system only late).
+    spare: Vec<Vec<u8>>,
     /// Every byte outside the `grants` array, the array written `[]`:
     /// parsed at the end, so the rest of the document is held to the
     /// same reading as the small-file reader's.
@@ -159,7 +163,11 @@ impl Scanner {
     fn take_piece(&mut self) -> Piece {
         let count = self.count - self.piece_start;
         self.piece_start = self.count;
-        let json = std::mem::replace(&mut self.piece, Vec::with_capacity(PIECE + PIECE / 4));
+        let next = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(PIECE + PIECE / 4));
+        let json = std::mem::replace(&mut self.piece, next);
         Piece { json, count }
     }
 
@@ -242,15 +250,19 @@ pub(super) fn read(mut file: impl Read) -> Option<R<Grants>> {
     let from_main = std::sync::Mutex::new(from_main);
     type Parsed = Option<(Vec<Grant>, Vec<pool::Seen>)>;
     let (to_main, results) = mpsc::channel::<(usize, Parsed)>();
+    let (emptied, empties) = mpsc::channel::<Vec<u8>>();
     let ok = std::thread::scope(|s| {
         for _ in 0..threads {
-            let (rx, tx, pool) = (&from_main, to_main.clone(), &pool);
+            let (rx, tx, pool, emptied) = (&from_main, to_main.clone(), &pool, emptied.clone());
             s.spawn(move || loop {
                 let job = rx.lock().ok().and_then(|r| r.recv().ok());
-                let Some((n, piece)) = job else { break };
+                let Some((n, mut piece)) = job else { break };
                 if tx.send((n, parse_piece(&piece, pool))).is_err() {
                     break;
                 }
+                piece.json.clear();
+                // The reader may have finished: then the buffer is freed.
+                let _ = emptied.send(piece.json);
             });
         }
         drop(to_main);
@@ -265,6 +277,7 @@ pub(super) fn read(mut file: impl Read) -> Option<R<Grants>> {
             };
             let bytes = buf.get(..n).unwrap_or(&[]);
             hasher.update(bytes);
+            scanner.spare.extend(empties.try_iter());
             if scanner.feed(bytes, &mut pieces).is_none() {
                 break false;
             }
