@@ -5,10 +5,10 @@
 //! A million grants name some 200,000 principals, scattered through the
 //! file. Each piece is read alone, its strings shared within it (small
 //! tables, no lock); then, under one lock per piece, its principals are
-//! numbered for the document and share one text, and its ids join the
-//! document's. The index by principal is then a counting sort of the
-//! numbers ([`super::Grants`]), not a hash-map probe per grant on one
-//! thread.
+//! numbered for the document and share one text, its resource ids are
+//! shared with the document's, and its ids' hashes join the document's.
+//! The index by principal is then a counting sort of the numbers
+//! ([`super::Grants`]), not a hash-map probe per grant on one thread.
 
 use super::Grant;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
@@ -23,7 +23,12 @@ pub(super) struct Pool(Mutex<Joined>);
 #[derive(Default)]
 struct Joined {
     principals: FxHashMap<Arc<str>, u32>,
-    ids: FxHashSet<u64>,
+    /// Resource ids, shared across pieces (as many as the principals, and
+    /// as scattered).
+    resources: FxHashSet<Arc<str>>,
+    /// Each piece's grant id hashes, sorted (8 bytes a grant, where a set
+    /// of them took 18).
+    ids: Vec<Vec<u64>>,
     /// A grant id's hash seen twice, or a grant that expires at or before
     /// it becomes valid: the document gets the exact, ordered checks
     /// (which name the first offending grant) before it is accepted.
@@ -38,16 +43,15 @@ impl Pool {
         let Interner {
             principals,
             mut seen,
-            ids,
+            mut ids,
             suspect,
             ..
         } = reader;
+        ids.sort_unstable();
         let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let doc = &mut *guard;
         doc.suspect |= suspect;
-        for h in ids {
-            doc.suspect |= !doc.ids.insert(h);
-        }
+        doc.ids.push(ids);
         // The piece's principals, by its own number: the document's number
         // and text.
         let joined: Vec<(u32, Arc<str>)> = principals
@@ -64,6 +68,16 @@ impl Pool {
                 }
             })
             .collect();
+        for g in grants.iter_mut() {
+            if let Some(r) = &mut g.resource {
+                match doc.resources.get(&**r) {
+                    Some(shared) => *r = shared.clone(),
+                    None => {
+                        doc.resources.insert(r.clone());
+                    }
+                }
+            }
+        }
         drop(guard);
         for (s, g) in seen.iter_mut().zip(grants) {
             if let Some((n, text)) = joined.get(s.principal as usize) {
@@ -76,12 +90,22 @@ impl Pool {
         seen
     }
 
-    /// Whether the exact checks must run.
+    /// Whether the exact checks must run: a reader saw an empty window,
+    /// or two grants' ids have one hash (a repeated id, or, rarely, two
+    /// ids of one hash).
     pub(super) fn is_suspect(&self) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .suspect
+        let mut doc = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if doc.suspect {
+            return true;
+        }
+        let runs = std::mem::take(&mut doc.ids);
+        let mut all = Vec::with_capacity(runs.iter().map(Vec::len).sum());
+        for run in runs {
+            all.extend(run);
+        }
+        // Sorted runs, merged.
+        all.sort();
+        all.windows(2).any(|w| w.first() == w.last())
     }
 
     /// The principals and their numbers (`0..len`), once reading is done.
