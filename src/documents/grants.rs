@@ -182,8 +182,7 @@ impl Grants {
         let hash = crate::ir::sha256_hex(&bytes);
         let mut reader = Interner::default();
         for g in &grants {
-            let (_, n) = reader.principal(&g.principal);
-            reader.read(g, n);
+            reader.read(g);
         }
         let mut grants = grants;
         let pool = Pool::default();
@@ -599,10 +598,14 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                             id = map.next_value_seed(OptText(|s: &str| Box::<str>::from(s)))?
                         }
                         GrantKey::Known(GrantField::Principal) => {
-                            principal = map.next_value_seed(OptText(|p: &str| pool.principal(p)))?
+                            // Shared when the piece joins the document.
+                            principal =
+                                map.next_value_seed(OptText(|p: &str| Arc::<str>::from(p)))?
                         }
                         GrantKey::Known(GrantField::Resource) => {
-                            resource = map.next_value_seed(OptText(|x: &str| pool.get(x)))?
+                            // Shared when the piece joins the document.
+                            resource =
+                                map.next_value_seed(OptText(|x: &str| Arc::<str>::from(x)))?
                         }
                         GrantKey::Known(GrantField::Classifications) => {
                             classifications = map.next_value_seed(Names(&mut *pool))?
@@ -642,8 +645,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                         }
                     }
                 }
-                let (principal, number) =
-                    principal.ok_or_else(|| A::Error::missing_field("principal"))?;
+                let principal = principal.ok_or_else(|| A::Error::missing_field("principal"))?;
                 let grant = Grant {
                     id: id.ok_or_else(|| A::Error::missing_field("id"))?,
                     principal,
@@ -660,7 +662,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                     revoked_at,
                     extra: (!extra.is_empty()).then(|| Box::new(extra)),
                 };
-                pool.read(&grant, number);
+                pool.read(&grant);
                 Ok(grant)
             }
         }

@@ -230,6 +230,11 @@ fn parse_piece(p: &Piece, pool: &Pool) -> Option<(Vec<Grant>, Vec<pool::Seen>)> 
     // The piece's UTF-8 checked at once (the slow path reports bad text),
     // rather than string by string as the reader of bytes does.
     let text = std::str::from_utf8(&p.json).ok()?;
+    if let Some(mut out) = plain::grants(text, &mut reader, p.count) {
+        let seen = pool.join(reader, &mut out);
+        return Some((out, seen));
+    }
+    let mut reader = Interner::default();
     let mut de = serde_json::Deserializer::from_str(text);
     let mut out =
         serde::de::DeserializeSeed::deserialize(GrantList(&mut reader, p.count), &mut de).ok()?;

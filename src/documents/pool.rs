@@ -3,8 +3,8 @@
 //! grant ids seen, and whether anything read calls for the exact checks.
 //!
 //! A million grants name some 200,000 principals, scattered through the
-//! file. Each piece is read alone, its strings shared within it (small
-//! tables, no lock); then, under one lock per piece, its principals are
+//! file. Each piece is read alone, its strings of few values (mechanisms,
+//! approvers) shared within it (small tables, no lock); then, under one lock per piece, its principals are
 //! numbered for the document and share one text, its resource ids are
 //! shared with the document's, and its ids' hashes join the document's.
 //! The index by principal is then a counting sort of the numbers
@@ -12,7 +12,6 @@
 
 use super::Grant;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
-use std::collections::hash_map::Entry;
 use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -37,11 +36,11 @@ struct Joined {
 
 impl Pool {
     /// Joins a piece read by `reader` (its grants, in order) to the
-    /// document: its principals numbered and shared, its ids noted. What
-    /// the reader saw is returned with the document's numbers.
+    /// document: its principals numbered and shared, its resource ids
+    /// shared, its ids noted. What the reader saw is returned with the
+    /// principals' numbers.
     pub(super) fn join(&self, reader: Interner, grants: &mut [Grant]) -> Vec<Seen> {
         let Interner {
-            principals,
             mut seen,
             mut ids,
             suspect,
@@ -52,38 +51,24 @@ impl Pool {
         let doc = &mut *guard;
         doc.suspect |= suspect;
         doc.ids.push(ids);
-        // The piece's principals, by its own number: the document's number
-        // and text.
-        let joined: Vec<(u32, Arc<str>)> = principals
-            .into_iter()
-            .map(|p| {
-                let next = doc.principals.len() as u32;
-                match doc.principals.entry(p) {
-                    Entry::Occupied(o) => (*o.get(), o.key().clone()),
-                    Entry::Vacant(v) => {
-                        let text = v.key().clone();
-                        v.insert(next);
-                        (next, text)
-                    }
+        for (s, g) in seen.iter_mut().zip(grants) {
+            s.principal = match doc.principals.get_key_value(&*g.principal) {
+                Some((shared, &n)) => {
+                    g.principal = shared.clone();
+                    n
                 }
-            })
-            .collect();
-        for g in grants.iter_mut() {
+                None => {
+                    let n = doc.principals.len() as u32;
+                    doc.principals.insert(g.principal.clone(), n);
+                    n
+                }
+            };
             if let Some(r) = &mut g.resource {
                 match doc.resources.get(&**r) {
                     Some(shared) => *r = shared.clone(),
                     None => {
                         doc.resources.insert(r.clone());
                     }
-                }
-            }
-        }
-        drop(guard);
-        for (s, g) in seen.iter_mut().zip(grants) {
-            if let Some((n, text)) = joined.get(s.principal as usize) {
-                s.principal = *n;
-                if !Arc::ptr_eq(&g.principal, text) {
-                    g.principal = text.clone();
                 }
             }
         }
@@ -120,19 +105,18 @@ impl Pool {
 /// What one reader saw of a grant besides the grant itself.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Seen {
-    /// Its principal's number (the piece's, then the document's).
+    /// Its principal's number in the document (given when its piece joins).
     pub(super) principal: u32,
     /// Approved by someone other than its requester ([`super::Grant::approval`]).
     pub(super) approved: bool,
 }
 
-/// The reader of one piece: its strings shared within it, its principals
-/// numbered in order of first sight, and what it saw of each grant.
+/// The reader of one piece: its strings of few values shared within it,
+/// and what it saw of each grant (principals and resources, of many values,
+/// are shared when the piece joins the document).
 #[derive(Default)]
 pub(super) struct Interner {
     strings: FxHashSet<Arc<str>>,
-    numbers: FxHashMap<Arc<str>, u32>,
-    principals: Vec<Arc<str>>,
     pub(super) seen: Vec<Seen>,
     ids: Vec<u64>,
     suspect: bool,
@@ -151,25 +135,13 @@ impl Interner {
         a
     }
 
-    /// A principal, shared, and its number in the piece.
-    pub(super) fn principal(&mut self, s: &str) -> (Arc<str>, u32) {
-        if let Some((a, &n)) = self.numbers.get_key_value(s) {
-            return (a.clone(), n);
-        }
-        let n = self.principals.len() as u32;
-        let a: Arc<str> = Arc::from(s);
-        self.numbers.insert(a.clone(), n);
-        self.principals.push(a.clone());
-        (a, n)
-    }
-
-    /// Notes a grant read: its principal's number, its approval, its id
-    /// and whether its window is empty.
-    pub(super) fn read(&mut self, g: &Grant, principal: u32) {
+    /// Notes a grant read: its approval, its id and whether its window is
+    /// empty (its principal is numbered when the piece joins the document).
+    pub(super) fn read(&mut self, g: &Grant) {
         self.ids.push(FxBuildHasher.hash_one(&*g.id));
         self.suspect |= g.ends_before_it_starts();
         self.seen.push(Seen {
-            principal,
+            principal: 0,
             approved: g.approval().is_ok(),
         });
     }
