@@ -101,17 +101,10 @@ pub struct Grants {
 impl Grants {
     /// Parses the grants document from JSON text.
     pub fn from_json(text: &str) -> R<Grants> {
-        let mut reader = Interner::default();
+        let mut reader = PieceReader::default();
         let mut de = serde_json::Deserializer::from_str(text);
-        let mut grants = Grants::from_deserializer(&mut de, &mut reader)?;
-        let pool = Pool::default();
-        let seen = pool.join(reader, &mut grants);
-        Grants::checked(
-            vec![grants],
-            vec![seen],
-            pool,
-            crate::ir::sha256_hex(text.as_bytes()),
-        )
+        let grants = Grants::from_deserializer(&mut de, &mut reader)?;
+        Grants::one_piece(grants, reader, crate::ir::sha256_hex(text.as_bytes()))
     }
 
     /// Streams the grants document from a reader (a file of a million grants
@@ -122,21 +115,26 @@ impl Grants {
             inner: reader,
             hasher: sha2::Sha256::new(),
         };
-        let mut interner = Interner::default();
-        let mut grants = {
+        let mut pieces = PieceReader::default();
+        let grants = {
             let buffered = std::io::BufReader::with_capacity(1 << 16, &mut hashing);
             let mut de = serde_json::Deserializer::from_reader(buffered);
-            Grants::from_deserializer(&mut de, &mut interner)?
+            Grants::from_deserializer(&mut de, &mut pieces)?
         };
-        let pool = Pool::default();
-        let seen = pool.join(interner, &mut grants);
         let hash = crate::ir::hex_digest(&hashing.hasher.finalize());
+        Grants::one_piece(grants, pieces, hash)
+    }
+
+    /// A document read in one piece: joined, checked and indexed.
+    fn one_piece(mut grants: Vec<Grant>, reader: PieceReader, hash: String) -> R<Grants> {
+        let pool = Pool::default();
+        let seen = pool.join(reader, &mut grants);
         Grants::checked(vec![grants], vec![seen], pool, hash)
     }
 
     pub(super) fn from_deserializer<'de, Rd: serde_json::de::Read<'de>>(
         de: &mut serde_json::Deserializer<Rd>,
-        reader: &mut Interner,
+        reader: &mut PieceReader,
     ) -> R<Vec<Grant>> {
         let mut track = serde_path_to_error::Track::new();
         let doc = serde::de::DeserializeSeed::deserialize(
@@ -180,7 +178,7 @@ impl Grants {
         let bytes =
             serde_json::to_vec(&serde_json::json!({ "grants": grants })).unwrap_or_default();
         let hash = crate::ir::sha256_hex(&bytes);
-        let mut reader = Interner::default();
+        let mut reader = PieceReader::default();
         for g in &grants {
             reader.read(g);
         }
@@ -461,7 +459,7 @@ impl<'de, T, F: FnOnce(&str) -> T> serde::de::Visitor<'de> for OptText<F> {
 /// A list of strings (`null`: empty), each shared through the piece's
 /// interner, in a slice of its exact length (serde's `Vec<String>` gave a
 /// list of one room for four, and a copy of each text).
-struct Names<'r>(&'r mut Interner);
+struct Names<'r>(&'r mut PieceReader);
 
 impl<'de> serde::de::DeserializeSeed<'de> for Names<'_> {
     type Value = Box<[Arc<str>]>;
@@ -486,24 +484,24 @@ impl<'de> serde::de::Visitor<'de> for Names<'_> {
         d.deserialize_seq(self)
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let pool = self.0;
-        let mut names = std::mem::take(&mut pool.names);
-        while let Some(name) = seq.next_element_seed(Text(|s: &str| pool.get(s)))? {
+        let reader = self.0;
+        let mut names = std::mem::take(&mut reader.names);
+        while let Some(name) = seq.next_element_seed(Text(|s: &str| reader.get(s)))? {
             names.push(name);
         }
         let out = names.drain(..).collect();
-        pool.names = names;
+        reader.names = names;
         Ok(out)
     }
 }
 
 /// `{"grants": [...]}`, deserialized grant by grant.
-struct GrantsDoc<'r>(&'r mut Interner);
+struct GrantsDoc<'r>(&'r mut PieceReader);
 
 impl<'de> serde::de::DeserializeSeed<'de> for GrantsDoc<'_> {
     type Value = Vec<Grant>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Grant>, D::Error> {
-        struct V<'r>(&'r mut Interner);
+        struct V<'r>(&'r mut PieceReader);
         impl<'de> serde::de::Visitor<'de> for V<'_> {
             type Value = Vec<Grant>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -533,12 +531,12 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantsDoc<'_> {
 }
 
 /// The `grants` array; the number is how many grants to make room for.
-pub(super) struct GrantList<'r>(pub(super) &'r mut Interner, pub(super) usize);
+pub(super) struct GrantList<'r>(pub(super) &'r mut PieceReader, pub(super) usize);
 
 impl<'de> serde::de::DeserializeSeed<'de> for GrantList<'_> {
     type Value = Vec<Grant>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Grant>, D::Error> {
-        struct V<'r>(&'r mut Interner, usize);
+        struct V<'r>(&'r mut PieceReader, usize);
         impl<'de> serde::de::Visitor<'de> for V<'_> {
             type Value = Vec<Grant>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -560,14 +558,55 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantList<'_> {
     }
 }
 
-/// One grant; what the reader saw of it goes to [`Interner::seen`], and
+/// A grant's fields as a reader finds them, in any order.
+#[derive(Default)]
+pub(super) struct GrantParts {
+    pub(super) id: Option<Box<str>>,
+    pub(super) principal: Option<Arc<str>>,
+    pub(super) resource: Option<Arc<str>>,
+    pub(super) classifications: Box<[Arc<str>]>,
+    pub(super) to_country: Option<Country>,
+    pub(super) purpose: Option<Arc<str>>,
+    pub(super) mechanism: Option<Arc<str>>,
+    pub(super) requested_by: Option<Arc<str>>,
+    pub(super) approved_by: Option<Arc<str>>,
+    pub(super) valid_from: Option<DateTime<Utc>>,
+    pub(super) expires_at: Option<DateTime<Utc>>,
+    pub(super) revoked_at: Option<DateTime<Utc>>,
+    pub(super) extra: Map<String, Value>,
+}
+
+impl GrantParts {
+    /// The grant, noted by `reader`; or the first required field missing.
+    pub(super) fn finish(self, reader: &mut PieceReader) -> Result<Grant, &'static str> {
+        let grant = Grant {
+            id: self.id.ok_or("id")?,
+            principal: self.principal.ok_or("principal")?,
+            resource: self.resource,
+            classifications: self.classifications,
+            to_country: self.to_country.ok_or("to_country")?,
+            purpose: self.purpose,
+            mechanism: self.mechanism,
+            requested_by: self.requested_by.ok_or("requested_by")?,
+            approved_by: self.approved_by,
+            valid_from: self.valid_from,
+            expires_at: self.expires_at.ok_or("expires_at")?,
+            revoked_at: self.revoked_at,
+            extra: (!self.extra.is_empty()).then(|| Box::new(self.extra)),
+        };
+        reader.read(&grant);
+        Ok(grant)
+    }
+}
+
+/// One grant; what the reader saw of it goes to [`PieceReader::seen`], and
 /// its id and window to the pool's checks.
-struct GrantSeed<'r>(&'r mut Interner);
+struct GrantSeed<'r>(&'r mut PieceReader);
 
 impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
     type Value = Grant;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Grant, D::Error> {
-        struct V<'r>(&'r mut Interner);
+        struct V<'r>(&'r mut PieceReader);
         impl<'de> serde::de::Visitor<'de> for V<'_> {
             type Value = Grant;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -578,14 +617,8 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                 mut map: A,
             ) -> Result<Grant, A::Error> {
                 use serde::de::Error;
-                let pool = self.0;
-                let (mut id, mut principal, mut resource, mut classifications) =
-                    (None, None, None, Box::default());
-                let (mut to_country, mut purpose, mut mechanism, mut requested_by) =
-                    (None, None, None, None);
-                let (mut approved_by, mut valid_from, mut expires_at, mut revoked_at) =
-                    (None, None, None, None);
-                let mut extra = Map::new();
+                let reader = self.0;
+                let mut g = GrantParts::default();
                 let mut seen = 0u16;
                 while let Some(key) = map.next_key::<GrantKey>()? {
                     let bit = key.bit();
@@ -595,75 +628,58 @@ impl<'de> serde::de::DeserializeSeed<'de> for GrantSeed<'_> {
                     seen |= bit;
                     match key {
                         GrantKey::Known(GrantField::Id) => {
-                            id = map.next_value_seed(OptText(|s: &str| Box::<str>::from(s)))?
+                            g.id = map.next_value_seed(OptText(|s: &str| Box::<str>::from(s)))?
                         }
                         GrantKey::Known(GrantField::Principal) => {
                             // Shared when the piece joins the document.
-                            principal =
+                            g.principal =
                                 map.next_value_seed(OptText(|p: &str| Arc::<str>::from(p)))?
                         }
                         GrantKey::Known(GrantField::Resource) => {
                             // Shared when the piece joins the document.
-                            resource =
+                            g.resource =
                                 map.next_value_seed(OptText(|x: &str| Arc::<str>::from(x)))?
                         }
                         GrantKey::Known(GrantField::Classifications) => {
-                            classifications = map.next_value_seed(Names(&mut *pool))?
+                            g.classifications = map.next_value_seed(Names(&mut *reader))?
                         }
                         GrantKey::Known(GrantField::ToCountry) => {
-                            to_country = map.next_value::<Option<CountryField>>()?.map(|c| c.0)
+                            g.to_country = map.next_value::<Option<CountryField>>()?.map(|c| c.0)
                         }
                         GrantKey::Known(GrantField::Purpose) => {
-                            purpose = map.next_value_seed(OptText(|x: &str| pool.get(x)))?
+                            g.purpose = map.next_value_seed(OptText(|x: &str| reader.get(x)))?
                         }
                         GrantKey::Known(GrantField::Mechanism) => {
-                            mechanism = map.next_value_seed(OptText(|x: &str| pool.get(x)))?
+                            g.mechanism = map.next_value_seed(OptText(|x: &str| reader.get(x)))?
                         }
                         GrantKey::Known(GrantField::RequestedBy) => {
-                            requested_by = map.next_value_seed(OptText(|x: &str| pool.get(x)))?
+                            g.requested_by =
+                                map.next_value_seed(OptText(|x: &str| reader.get(x)))?
                         }
                         GrantKey::Known(GrantField::ApprovedBy) => {
-                            approved_by = map.next_value_seed(OptText(|x: &str| pool.get(x)))?
+                            g.approved_by = map.next_value_seed(OptText(|x: &str| reader.get(x)))?
                         }
                         GrantKey::Known(GrantField::ValidFrom) => {
-                            valid_from = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
+                            g.valid_from = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
                         }
                         GrantKey::Known(GrantField::ExpiresAt) => {
-                            expires_at = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
+                            g.expires_at = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
                         }
                         GrantKey::Known(GrantField::RevokedAt) => {
-                            revoked_at = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
+                            g.revoked_at = map.next_value::<Option<TimeField>>()?.map(|t| t.0)
                         }
                         GrantKey::Other(other) => {
                             let v: Value = map.next_value_seed(Strict)?;
-                            if extra.contains_key(&other) {
+                            if g.extra.contains_key(&other) {
                                 return Err(duplicate_key(&other));
                             }
                             if !v.is_null() {
-                                extra.insert(other, v);
+                                g.extra.insert(other, v);
                             }
                         }
                     }
                 }
-                let principal = principal.ok_or_else(|| A::Error::missing_field("principal"))?;
-                let grant = Grant {
-                    id: id.ok_or_else(|| A::Error::missing_field("id"))?,
-                    principal,
-                    resource,
-                    classifications,
-                    to_country: to_country.ok_or_else(|| A::Error::missing_field("to_country"))?,
-                    purpose,
-                    mechanism,
-                    requested_by: requested_by
-                        .ok_or_else(|| A::Error::missing_field("requested_by"))?,
-                    approved_by,
-                    valid_from,
-                    expires_at: expires_at.ok_or_else(|| A::Error::missing_field("expires_at"))?,
-                    revoked_at,
-                    extra: (!extra.is_empty()).then(|| Box::new(extra)),
-                };
-                pool.read(&grant);
-                Ok(grant)
+                g.finish(reader).map_err(A::Error::missing_field)
             }
         }
         d.deserialize_map(V(self.0))

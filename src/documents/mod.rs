@@ -24,7 +24,7 @@ mod request;
 
 use grants::GrantList;
 pub use grants::{Grant, Grants, GRANT_FIELDS};
-use pool::{Interner, Pool};
+use pool::{PieceReader, Pool};
 pub use regions::{Region, Regions, Status};
 pub use request::{Principal, Request, Resource};
 

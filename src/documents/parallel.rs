@@ -226,7 +226,7 @@ impl Scanner {
 }
 
 fn parse_piece(p: &Piece, pool: &Pool) -> Option<(Vec<Grant>, Vec<pool::Seen>)> {
-    let mut reader = Interner::default();
+    let mut reader = PieceReader::default();
     // The piece's UTF-8 checked at once (the slow path reports bad text),
     // rather than string by string as the reader of bytes does.
     let text = std::str::from_utf8(&p.json).ok()?;
@@ -234,7 +234,7 @@ fn parse_piece(p: &Piece, pool: &Pool) -> Option<(Vec<Grant>, Vec<pool::Seen>)> 
         let seen = pool.join(reader, &mut out);
         return Some((out, seen));
     }
-    let mut reader = Interner::default();
+    let mut reader = PieceReader::default();
     let mut de = serde_json::Deserializer::from_str(text);
     let mut out =
         serde::de::DeserializeSeed::deserialize(GrantList(&mut reader, p.count), &mut de).ok()?;
@@ -301,7 +301,7 @@ pub(super) fn read(mut file: impl Read) -> Option<R<Grants>> {
     }
     // The document around the array must read as the slow path reads it.
     let mut de = serde_json::Deserializer::from_slice(&scanner.outer);
-    if !Grants::from_deserializer(&mut de, &mut Interner::default())
+    if !Grants::from_deserializer(&mut de, &mut PieceReader::default())
         .ok()?
         .is_empty()
     {

@@ -9,7 +9,8 @@
 //! each key's visitor) was most of reading a request: 6,450 instructions for
 //! the reference pack's first.
 
-use super::pool::Interner;
+use super::grants::GrantParts;
+use super::pool::PieceReader;
 use super::request::{put, put_at, Fields};
 use super::*;
 
@@ -281,7 +282,7 @@ pub(super) fn read(r: &mut Request, text: &str) -> Option<()> {
 /// serde from the start with a fresh `reader` (this one may have seen part
 /// of it). serde's visitor, its keys and strings were a quarter of loading
 /// a million grants.
-pub(super) fn grants(text: &str, reader: &mut Interner, count: usize) -> Option<Vec<Grant>> {
+pub(super) fn grants(text: &str, reader: &mut PieceReader, count: usize) -> Option<Vec<Grant>> {
     let mut s = Scan { text, at: 0 };
     let mut out = Vec::with_capacity(count);
     s.eat(b'[')?;
@@ -299,13 +300,8 @@ pub(super) fn grants(text: &str, reader: &mut Interner, count: usize) -> Option<
     s.peek().is_none().then_some(out)
 }
 
-fn grant(s: &mut Scan, reader: &mut Interner) -> Option<Grant> {
-    let (mut id, mut principal, mut resource, mut classifications) =
-        (None, None, None, Box::default());
-    let (mut to_country, mut purpose, mut mechanism, mut requested_by) = (None, None, None, None);
-    let (mut approved_by, mut valid_from, mut expires_at, mut revoked_at) =
-        (None, None, None, None);
-    let mut extra = Map::new();
+fn grant(s: &mut Scan, reader: &mut PieceReader) -> Option<Grant> {
+    let mut g = GrantParts::default();
     // Principals and resources are shared when the piece joins the document.
     let time = |s: &mut Scan| -> Option<Option<DateTime<Utc>>> {
         match s.nullable()? {
@@ -316,75 +312,58 @@ fn grant(s: &mut Scan, reader: &mut Interner) -> Option<Grant> {
     let _: [bool; 12] = s.object(|s, key| {
         Some(match grant_key(key) {
             Some(0) => {
-                id = s.nullable()?.map(Box::<str>::from);
+                g.id = s.nullable()?.map(Box::<str>::from);
                 0
             }
             Some(1) => {
-                principal = s.nullable()?.map(Arc::from);
+                g.principal = s.nullable()?.map(Arc::from);
                 1
             }
             Some(2) => {
-                resource = s.nullable()?.map(Arc::from);
+                g.resource = s.nullable()?.map(Arc::from);
                 2
             }
             Some(3) => {
-                classifications = s.names(reader)?;
+                g.classifications = s.names(reader)?;
                 3
             }
             Some(4) => {
-                to_country = s.country()?;
+                g.to_country = s.country()?;
                 4
             }
             Some(5) => {
-                purpose = s.nullable()?.map(|x| reader.get(x));
+                g.purpose = s.nullable()?.map(|x| reader.get(x));
                 5
             }
             Some(6) => {
-                mechanism = s.nullable()?.map(|x| reader.get(x));
+                g.mechanism = s.nullable()?.map(|x| reader.get(x));
                 6
             }
             Some(7) => {
-                requested_by = s.nullable()?.map(|x| reader.get(x));
+                g.requested_by = s.nullable()?.map(|x| reader.get(x));
                 7
             }
             Some(8) => {
-                approved_by = s.nullable()?.map(|x| reader.get(x));
+                g.approved_by = s.nullable()?.map(|x| reader.get(x));
                 8
             }
             Some(9) => {
-                valid_from = time(s)?;
+                g.valid_from = time(s)?;
                 9
             }
             Some(10) => {
-                expires_at = time(s)?;
+                g.expires_at = time(s)?;
                 10
             }
             Some(11) => {
-                revoked_at = time(s)?;
+                g.revoked_at = time(s)?;
                 11
             }
-            _ => s.extra(key, &mut extra)?,
+            _ => s.extra(key, &mut g.extra)?,
         })
     })?;
     // A required field missing: serde's reading says which.
-    let principal = principal?;
-    let grant = Grant {
-        id: id?,
-        principal,
-        resource,
-        classifications,
-        to_country: to_country?,
-        purpose,
-        mechanism,
-        requested_by: requested_by?,
-        approved_by,
-        valid_from,
-        expires_at: expires_at?,
-        revoked_at,
-        extra: (!extra.is_empty()).then(|| Box::new(extra)),
-    };
-    reader.read(&grant);
-    Some(grant)
+    g.finish(reader).ok()
 }
 
 /// An instant as [`parse_time`] reads it (`None` for what it refuses);
@@ -447,7 +426,7 @@ fn grant_key(key: &str) -> Option<usize> {
 impl Scan<'_> {
     /// A grant's classifications: a list of strings (`null`: empty), each
     /// shared through the piece's interner.
-    fn names(&mut self, reader: &mut Interner) -> Option<Box<[Arc<str>]>> {
+    fn names(&mut self, reader: &mut PieceReader) -> Option<Box<[Arc<str>]>> {
         if self.null() {
             return Some(Box::default());
         }
@@ -551,7 +530,7 @@ mod tests {
 
     /// What serde's reader makes of a piece of the grants array.
     fn grants_by_serde(text: &str) -> Option<Vec<Grant>> {
-        let mut reader = Interner::default();
+        let mut reader = PieceReader::default();
         let mut de = serde_json::Deserializer::from_str(text);
         let out = serde::de::DeserializeSeed::deserialize(
             super::super::GrantList(&mut reader, 0),
@@ -583,7 +562,7 @@ mod tests {
         ];
         for text in &plain {
             let want = grants_by_serde(text).expect("serde reads it");
-            let mut reader = Interner::default();
+            let mut reader = PieceReader::default();
             let got = grants(text, &mut reader, 1);
             assert_eq!(got.as_ref(), Some(&want), "{text}");
             assert_eq!(reader.seen.len(), want.len(), "{text}");
@@ -608,7 +587,7 @@ mod tests {
         ];
         for text in &other {
             assert!(
-                grants(text, &mut Interner::default(), 1).is_none(),
+                grants(text, &mut PieceReader::default(), 1).is_none(),
                 "{text}"
             );
         }

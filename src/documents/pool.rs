@@ -39,8 +39,8 @@ impl Pool {
     /// document: its principals numbered and shared, its resource ids
     /// shared, its ids noted. What the reader saw is returned with the
     /// principals' numbers.
-    pub(super) fn join(&self, reader: Interner, grants: &mut [Grant]) -> Vec<Seen> {
-        let Interner {
+    pub(super) fn join(&self, reader: PieceReader, grants: &mut [Grant]) -> Vec<Seen> {
+        let PieceReader {
             mut seen,
             mut ids,
             suspect,
@@ -115,7 +115,7 @@ pub(super) struct Seen {
 /// and what it saw of each grant (principals and resources, of many values,
 /// are shared when the piece joins the document).
 #[derive(Default)]
-pub(super) struct Interner {
+pub(super) struct PieceReader {
     strings: FxHashSet<Arc<str>>,
     pub(super) seen: Vec<Seen>,
     ids: Vec<u64>,
@@ -124,7 +124,7 @@ pub(super) struct Interner {
     pub(super) names: Vec<Arc<str>>,
 }
 
-impl Interner {
+impl PieceReader {
     /// A string, shared with its equals in the piece.
     pub(super) fn get(&mut self, s: &str) -> Arc<str> {
         if let Some(a) = self.strings.get(s) {
