@@ -8,6 +8,10 @@
 //! not matter. serde_json's general machinery (finding each string's end,
 //! each key's visitor) was most of reading a request: 6,450 instructions for
 //! the reference pack's first.
+//!
+//! The same scanner reads pieces of a grants file ([`grants`]) of that
+//! shape, for the parallel grants reader; a piece it refuses is read by
+//! serde from the start, with a fresh [`PieceReader`].
 
 use super::grants::GrantParts;
 use super::pool::PieceReader;
