@@ -377,6 +377,31 @@ impl GrantKey {
     }
 }
 
+/// The grant field a key names, found by its first byte and compared as a
+/// fixed-size array (a `match` on the text called `memcmp` for each
+/// candidate of the key's length: a tenth of loading a million grants).
+pub(super) fn grant_field(key: &str) -> Option<GrantField> {
+    fn is<const N: usize>(key: &[u8], name: &[u8; N]) -> bool {
+        <&[u8; N]>::try_from(key).is_ok_and(|k| k == name)
+    }
+    let k = key.as_bytes();
+    Some(match k.first()? {
+        b'i' if is(k, b"id") => GrantField::Id,
+        b'p' if is(k, b"principal") => GrantField::Principal,
+        b'r' if is(k, b"resource") => GrantField::Resource,
+        b'c' if is(k, b"classifications") => GrantField::Classifications,
+        b't' if is(k, b"to_country") => GrantField::ToCountry,
+        b'p' if is(k, b"purpose") => GrantField::Purpose,
+        b'm' if is(k, b"mechanism") => GrantField::Mechanism,
+        b'r' if is(k, b"requested_by") => GrantField::RequestedBy,
+        b'a' if is(k, b"approved_by") => GrantField::ApprovedBy,
+        b'v' if is(k, b"valid_from") => GrantField::ValidFrom,
+        b'e' if is(k, b"expires_at") => GrantField::ExpiresAt,
+        b'r' if is(k, b"revoked_at") => GrantField::RevokedAt,
+        _ => return None,
+    })
+}
+
 /// The fields of a grant (contract.md), in the contract's order: the schema's.
 pub use crate::ir::schema::GRANT_FIELDS;
 
@@ -389,20 +414,9 @@ impl<'de> serde::Deserialize<'de> for GrantKey {
                 f.write_str("a field name")
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<GrantKey, E> {
-                Ok(match s {
-                    "id" => GrantKey::Known(GrantField::Id),
-                    "principal" => GrantKey::Known(GrantField::Principal),
-                    "resource" => GrantKey::Known(GrantField::Resource),
-                    "classifications" => GrantKey::Known(GrantField::Classifications),
-                    "to_country" => GrantKey::Known(GrantField::ToCountry),
-                    "purpose" => GrantKey::Known(GrantField::Purpose),
-                    "mechanism" => GrantKey::Known(GrantField::Mechanism),
-                    "requested_by" => GrantKey::Known(GrantField::RequestedBy),
-                    "approved_by" => GrantKey::Known(GrantField::ApprovedBy),
-                    "valid_from" => GrantKey::Known(GrantField::ValidFrom),
-                    "expires_at" => GrantKey::Known(GrantField::ExpiresAt),
-                    "revoked_at" => GrantKey::Known(GrantField::RevokedAt),
-                    other => GrantKey::Other(other.to_string()),
+                Ok(match grant_field(s) {
+                    Some(f) => GrantKey::Known(f),
+                    None => GrantKey::Other(s.to_string()),
                 })
             }
         }
@@ -696,6 +710,9 @@ mod tests {
             let key: GrantKey = serde_json::from_str(&format!("\"{name}\"")).unwrap();
             assert_eq!(key.index(), Some(i), "{name}");
             assert_eq!(key.name(), *name);
+        }
+        for other in ["", "i", "ids", "Id", "principals", "class", "to_countryx"] {
+            assert_eq!(grant_field(other), None, "{other}");
         }
         let other: GrantKey = serde_json::from_str("\"ticket\"").unwrap();
         assert_eq!((other.index(), other.name()), (None, "ticket"));
