@@ -204,7 +204,7 @@ impl Grants {
         pool: Pool,
         hash: String,
     ) -> R<Grants> {
-        if pool.is_suspect() {
+        if pool.needs_checks_in_order() {
             Grants::check_in_order(&chunks)?;
         }
         Ok(Grants::from_chunks(chunks, seen, pool).with_hash(hash))

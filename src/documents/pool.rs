@@ -77,8 +77,9 @@ impl Pool {
 
     /// Whether the exact checks must run: a reader saw an empty window,
     /// or two grants' ids have one hash (a repeated id, or, rarely, two
-    /// ids of one hash).
-    pub(super) fn is_suspect(&self) -> bool {
+    /// ids of one hash). Called once, when reading is done: it merges the
+    /// id hashes the pieces left.
+    pub(super) fn needs_checks_in_order(&self) -> bool {
         let mut doc = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if doc.suspect {
             return true;
