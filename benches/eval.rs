@@ -54,7 +54,7 @@ fn decide(c: &mut Criterion) {
         // (the request read into a reused one, the document written into a
         // reused buffer).
         let mut reused = Request::default();
-        let mut out = Vec::with_capacity(1024);
+        let mut out = Vec::with_capacity(16 * 1024);
         g.bench_with_input(
             BenchmarkId::new("json-to-document", name),
             json,
@@ -84,6 +84,22 @@ fn decide(c: &mut Criterion) {
             b.iter(|| {
                 let d = engine.decide(black_box(req), TraceLevel::Full);
                 assert_eq!(d.allowed(), *allow);
+            })
+        });
+        // Issue 15 point 6: the document with its full trace as JSON text,
+        // as the server answers `?explain=full` and `sovra eval --requests
+        // --explain full` writes each line (the trace written as the walk
+        // goes, into a reused buffer).
+        g.bench_with_input(BenchmarkId::new("trace-full-json", name), &req, |b, req| {
+            b.iter(|| {
+                out.clear();
+                let v = engine.decide_json_traced(
+                    black_box(req),
+                    TraceLevel::Full,
+                    &mut scratch,
+                    &mut out,
+                );
+                assert_eq!(v.allow, *allow);
             })
         });
     }

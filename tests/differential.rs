@@ -197,6 +197,13 @@ fn the_batch_writer_prints_exactly_the_decision_document() {
             engine.decide_json(&req, &mut scratch, &mut fast);
             let slow = serde_json::to_string(&engine.decide(&req, sovra::TraceLevel::Off)).unwrap();
             assert_eq!(String::from_utf8(fast).unwrap(), slow);
+            // And with a trace written as the walk goes, at each level.
+            for level in [sovra::TraceLevel::Summary, sovra::TraceLevel::Full] {
+                let mut fast = Vec::new();
+                engine.decide_json_traced(&req, level, &mut scratch, &mut fast);
+                let slow = serde_json::to_string(&engine.decide(&req, level)).unwrap();
+                assert_eq!(String::from_utf8(fast).unwrap(), slow, "{level:?}");
+            }
         }
     }
 }

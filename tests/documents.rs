@@ -195,8 +195,16 @@ fn control_characters_in_values_are_escaped_in_text_output() {
         serde_json::to_string(forged).unwrap()
     );
     let e = engine(Grants::default());
-    let d = e.decide(&Request::from_json(&req).unwrap(), TraceLevel::Full);
+    let req = Request::from_json(&req).unwrap();
+    let d = e.decide(&req, TraceLevel::Full);
     assert_eq!(d.decision, "deny");
+    // Escaped alike when the trace is written as JSON as the walk goes.
+    let mut json = Vec::new();
+    e.decide_json_traced(&req, TraceLevel::Full, &mut Default::default(), &mut json);
+    assert_eq!(
+        String::from_utf8(json).unwrap(),
+        serde_json::to_string(&d).unwrap()
+    );
     let text = sovra::explain::render(&d);
     assert!(!text.contains("\nDecision: ALLOW"), "{text}");
     assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text}");
@@ -212,8 +220,16 @@ fn a_full_trace_over_a_principal_with_many_grants_stays_small() {
         .map(|i| grant(&format!("g-{i}"), "a", "b").replace("\"US\"", "\"IN\""))
         .collect();
     let e = engine(Grants::from_json(&format!(r#"{{"grants":[{}]}}"#, list.join(","))).unwrap());
-    let d = e.decide(&Request::from_json(ACCESS).unwrap(), TraceLevel::Full);
+    let req = Request::from_json(ACCESS).unwrap();
+    let d = e.decide(&req, TraceLevel::Full);
     assert_eq!(d.decision, "deny");
+    // The trace written as text shows and counts the same grants.
+    let mut text = Vec::new();
+    e.decide_json_traced(&req, TraceLevel::Full, &mut Default::default(), &mut text);
+    assert_eq!(
+        String::from_utf8(text).unwrap(),
+        serde_json::to_string(&d).unwrap()
+    );
     let trace = d.trace.unwrap();
     let rule = trace.rules.iter().find(|r| !r.grants.is_empty()).unwrap();
     let shown = rule.grants.len();

@@ -250,14 +250,11 @@ fn one_line(
     match req.read_json(line) {
         Ok(()) => {
             let req = &*req;
-            match (format, level) {
-                (Format::Json, TraceLevel::Off) => {
-                    engine.decide_json(req, scratch, out);
+            match format {
+                Format::Json => {
+                    engine.decide_json_traced(req, level, scratch, out);
                 }
-                (Format::Json, _) => {
-                    let _ = serde_json::to_writer(&mut *out, &engine.decide(req, level));
-                }
-                (Format::Text, _) => {
+                Format::Text => {
                     let d = engine.decide(req, level);
                     let first = d.reasons.first().map_or(String::new(), |r| {
                         let clean = sovra::explain::clean;

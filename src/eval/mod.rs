@@ -19,6 +19,7 @@ mod declared;
 mod fast;
 pub use declared::Misfit;
 mod trace;
+mod trace_json;
 mod walk;
 
 pub use decision::{
@@ -84,7 +85,7 @@ pub struct Engine {
     /// Per rule, `"rule":…,"effect":"…","message":` as JSON, and
     /// `,"location":…}`, written as they are by [`Engine::decide_json`].
     rule_json: Vec<(Box<str>, Box<str>)>,
-    /// `],"policy_hash":"…","input_hash":` as JSON.
+    /// `,"policy_hash":"…","input_hash":` as JSON.
     hash_json: Box<str>,
     /// Why the program given was refused (it does not validate): the engine
     /// then runs an empty program, so every request is denied, saying why.
@@ -97,6 +98,9 @@ pub struct Engine {
     state_version: Option<i64>,
     /// The texts traces repeat, shared; built when first traced.
     trace_texts: std::sync::OnceLock<trace::Texts>,
+    /// The same as JSON, for traces written as text; built when first
+    /// written.
+    trace_json: std::sync::OnceLock<trace_json::JsonTexts>,
 }
 
 /// Reusable buffers for [`Engine::verdict`].
@@ -109,6 +113,8 @@ pub struct Scratch {
     canonical: Vec<u8>,
     /// The last instant formatted for `evaluated_at`, and its text.
     last_time: Option<(DateTime<Utc>, String)>,
+    /// A trace being written as JSON.
+    trace: trace_json::Bufs,
 }
 
 /// The rules found to apply, by effect.
@@ -203,7 +209,7 @@ impl Engine {
             })
             .collect();
         let hash_json =
-            format!("],\"policy_hash\":{},\"input_hash\":", q(&policy_hash)).into_boxed_str();
+            format!(",\"policy_hash\":{},\"input_hash\":", q(&policy_hash)).into_boxed_str();
         let fast = fast::compile(&program);
         let grant_conds = fast::grant_conditions(&program);
         Engine {
@@ -213,6 +219,7 @@ impl Engine {
             unfit,
             state_version: None,
             trace_texts: std::sync::OnceLock::new(),
+            trace_json: std::sync::OnceLock::new(),
             rule_json,
             hash_json,
             input_prefix,
@@ -394,9 +401,37 @@ impl Engine {
         scratch: &'s mut Scratch,
         out: &mut Vec<u8>,
     ) -> Verdict<'s> {
+        self.decide_json_traced(req, TraceLevel::Off, scratch, out)
+    }
+
+    /// [`Engine::decide_json`] with a trace at `level`: the same bytes as
+    /// serialising [`Engine::decide`]`(req, level)`'s result, the trace
+    /// written as the walk goes rather than built (what the server and
+    /// `sovra eval --requests` answer with when asked to explain).
+    pub fn decide_json_traced<'s>(
+        &self,
+        req: &Request,
+        level: TraceLevel,
+        scratch: &'s mut Scratch,
+        out: &mut Vec<u8>,
+    ) -> Verdict<'s> {
         let now = Self::now(req);
         let ctx = self.ctx(req, now);
-        let v = run(&ctx, &mut NoTrace, &mut scratch.found);
+        let mut writer = None;
+        let v = if level == TraceLevel::Off {
+            run(&ctx, &mut NoTrace, &mut scratch.found)
+        } else {
+            let texts = self
+                .trace_json
+                .get_or_init(|| trace_json::JsonTexts::new(&self.program));
+            let w = writer.insert(trace_json::Writer::new(
+                &self.program,
+                texts,
+                level == TraceLevel::Full,
+                &mut scratch.trace,
+            ));
+            run(&ctx, w, &mut scratch.found)
+        };
         let p = &self.program;
         use crate::json::string as s;
         out.extend_from_slice(br#"{"decision":""#);
@@ -440,19 +475,24 @@ impl Engine {
                 }
             }
         }
+        out.push(b']');
+        let at = match &mut scratch.last_time {
+            Some((t, text)) if *t == now => text,
+            last => {
+                let text = now.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+                &last.insert((now, text)).1
+            }
+        };
+        if let Some(w) = writer {
+            out.push(b',');
+            w.finish(out, &req.action, at, [ctx.source, ctx.target]);
+        }
         out.extend_from_slice(self.hash_json.as_bytes());
         out.push(b'"');
         self.input_hash_into(req, &mut scratch.canonical, out);
         out.push(b'"');
         out.extend_from_slice(br#","evaluated_at":"#);
-        match &scratch.last_time {
-            Some((t, text)) if *t == now => s(out, text),
-            _ => {
-                let text = now.to_rfc3339_opts(SecondsFormat::AutoSi, true);
-                s(out, &text);
-                scratch.last_time = Some((now, text));
-            }
-        }
+        s(out, at);
         out.push(b'}');
         v
     }

@@ -15,6 +15,7 @@ use super::{Trace, TraceLevel};
 use crate::documents::Grant;
 use crate::ir::Program;
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Observes evaluation. The no-op [`NoTrace`] compiles away.
@@ -132,12 +133,12 @@ impl<'p> Recorder<'p> {
 }
 
 /// Why a grant did or did not count, in words.
-fn grant_why(
+pub(super) fn grant_why(
     g: &Grant,
     check: Result<(), GrantCheck>,
     now: DateTime<Utc>,
     purpose: Option<&str>,
-) -> String {
+) -> Cow<'static, str> {
     let t = |x: DateTime<Utc>| x.to_rfc3339_opts(SecondsFormat::AutoSi, true);
     let Err(check) = check else {
         return "valid: approved, within its validity window, not revoked, purpose matches".into();
@@ -149,33 +150,33 @@ fn grant_why(
         GrantCheck::SelfApproved => format!(
             "it was approved by its own requester `{}` (no one approves their own request)",
             g.approved_by.as_deref().unwrap_or_default()
-        ),
+        ).into(),
         GrantCheck::NotYetValid => format!(
             "it is not valid yet: valid_from {} is after {}",
             g.valid_from.map(t).unwrap_or_default(),
             t(now)
-        ),
+        ).into(),
         GrantCheck::Expired => format!(
             "it expired: expires_at {} is not after {}",
             t(g.expires_at),
             t(now)
-        ),
+        ).into(),
         GrantCheck::Revoked => format!(
             "it was revoked at {}, not after {}",
             g.revoked_at.map(t).unwrap_or_default(),
             t(now)
-        ),
+        ).into(),
         GrantCheck::Purpose => format!(
             "its purpose `{}` is not the request's purpose {}",
             g.purpose.as_deref().unwrap_or(""),
             purpose.map_or("(missing)".into(), |p| format!("`{p}`"))
-        ),
+        ).into(),
         GrantCheck::TooLong => match g.valid_from {
             Some(f) => format!(
                 "it lasts longer than the policy lets such grants last (from {} to {})",
                 t(f),
                 t(g.expires_at)
-            ),
+            ).into(),
             None => "the policy bounds how long such grants last, and it has no valid_from to count from".into(),
         },
     }
@@ -276,7 +277,7 @@ impl Tracer for Recorder<'_> {
             counted: check.is_ok(),
             failed: check.err(),
             grant: g.id.to_string(),
-            why: grant_why(g, check, now, purpose),
+            why: grant_why(g, check, now, purpose).into_owned(),
         };
         if let Some(r) = self.rules.last_mut() {
             r.grants.push(t);

@@ -257,15 +257,16 @@ fn decide_one(
         s.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
         return error(StatusCode::BAD_REQUEST, m.message, Some(&m.field));
     }
-    if level == TraceLevel::Off && s.log.is_none() {
-        // The usual case: the decision written straight as JSON, as a batch's.
+    if s.log.is_none() {
+        // The usual case: the decision (and its trace, when asked for)
+        // written straight as JSON, as a batch's.
         thread_local! {
             static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
         }
         let mut buf = Vec::with_capacity(1024);
         let mut tally = Tally::default();
         SCRATCH.with_borrow_mut(|scratch| {
-            tally.verdict(engine.decide_json(&req, scratch, &mut buf));
+            tally.verdict(engine.decide_json_traced(&req, level, scratch, &mut buf));
         });
         tally.merge(&engine, &s.metrics);
         s.metrics.latency(started);
@@ -368,10 +369,10 @@ impl Batch<'_> {
     }
 
     fn decide(&mut self, req: &Request) {
-        if self.level == TraceLevel::Off && self.log.is_none() {
-            let v = self
-                .engine
-                .decide_json(req, &mut self.scratch, &mut self.buf);
+        if self.log.is_none() {
+            let v =
+                self.engine
+                    .decide_json_traced(req, self.level, &mut self.scratch, &mut self.buf);
             self.tally.verdict(v);
             return;
         }
