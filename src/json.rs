@@ -1,7 +1,10 @@
 //! JSON text written by hand on the hot paths (decisions, canonical requests).
 //!
 //! Invariant: [`string`] writes exactly the bytes `serde_json` would for the
-//! same `&str` (the tests below compare them).
+//! same `&str`, [`rfc3339`] those of the instant's text (the tests below
+//! compare them).
+
+use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 
 /// True when `s` can stand between quotes as it is: no control character,
 /// quote or backslash (the characters JSON escapes). Eight bytes at a time.
@@ -40,6 +43,31 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Appends `t` as a JSON string of [`DateTime::to_rfc3339`]'s text, written
+/// directly for whole seconds in years 0 to 9999 (every request the
+/// contract shows), through chrono otherwise: each decision document hashes
+/// its request's instant.
+pub fn rfc3339(out: &mut Vec<u8>, t: &DateTime<FixedOffset>) {
+    let offset = t.offset().local_minus_utc();
+    let year = t.year();
+    if !(0..=9999).contains(&year) || t.nanosecond() != 0 || offset % 60 != 0 {
+        string(out, &t.to_rfc3339());
+        return;
+    }
+    let d = |n: u32| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+    let year = year.unsigned_abs();
+    let minutes = offset.unsigned_abs() / 60;
+    let ([y1, y2], [y3, y4]) = (d(year / 100), d(year % 100));
+    let ([mo1, mo2], [d1, d2]) = (d(t.month()), d(t.day()));
+    let ([h1, h2], [mi1, mi2], [s1, s2]) = (d(t.hour()), d(t.minute()), d(t.second()));
+    let ([oh1, oh2], [om1, om2]) = (d(minutes / 60), d(minutes % 60));
+    let sign = if offset < 0 { b'-' } else { b'+' };
+    out.extend_from_slice(&[
+        b'"', y1, y2, y3, y4, b'-', mo1, mo2, b'-', d1, d2, b'T', h1, h2, b':', mi1, mi2, b':', s1,
+        s2, sign, oh1, oh2, b':', om1, om2, b'"',
+    ]);
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -55,6 +83,44 @@ mod tests {
             }
             let s = "aé€\u{7f} ~".repeat(len);
             assert!(super::plain(&s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn instants_are_written_as_chrono_writes_them() {
+        use chrono::{FixedOffset, TimeZone};
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for i in 0..20_000 {
+            let offset = (next() % (2 * 86_399)) as i32 - 86_399;
+            // Mostly whole minutes of offset, as zones are; some not.
+            let offset = if i % 4 == 0 { offset } else { offset / 60 * 60 };
+            let zone = FixedOffset::east_opt(offset).unwrap();
+            let secs = (next() % 400_000_000_000) as i64 - 100_000_000_000;
+            let nanos = if i % 5 == 0 {
+                (next() % 1_000_000_000) as u32
+            } else {
+                0
+            };
+            let t = zone.timestamp_opt(secs, nanos).unwrap();
+            let mut out = Vec::new();
+            super::rfc3339(&mut out, &t);
+            assert_eq!(out, serde_json::to_vec(&t.to_rfc3339()).unwrap(), "{t:?}");
+        }
+        for text in [
+            "2026-03-01T12:00:00Z",
+            "0000-01-01T00:00:00+14:00",
+            "9999-12-31T23:59:60-05:30",
+        ] {
+            let t = chrono::DateTime::parse_from_rfc3339(text).unwrap();
+            let mut out = Vec::new();
+            super::rfc3339(&mut out, &t);
+            assert_eq!(out, serde_json::to_vec(&t.to_rfc3339()).unwrap(), "{t:?}");
         }
     }
 

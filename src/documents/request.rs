@@ -243,7 +243,7 @@ impl Request {
         text(out, &self.action);
         if let Some(t) = &self.time {
             key(out, &mut f, "time");
-            text(out, &t.to_rfc3339());
+            crate::json::rfc3339(out, t);
         }
         key(out, &mut f, "principal");
         out.push(b'{');

@@ -32,17 +32,16 @@ pub(super) struct JsonTexts {
 /// a copy: a full trace writes some twenty-five conditions).
 #[derive(Debug)]
 struct AtomJson {
-    /// `,{"condition":…,"location":…,"phrase":…,"result":`, for a
-    /// condition whose operands all have a value (written without its
-    /// comma when it comes first).
-    whole: Box<str>,
+    /// When false and when true: `,{"condition":…,"location":…,
+    /// "phrase":…,"result":false` and `,"values":{` with the first shown
+    /// operand's `"text":` (or `}` when none is shown), for a condition
+    /// whose operands all have a value (written without its comma when it
+    /// comes first).
+    whole: [Box<str>; 2],
     /// Where `"phrase"` begins in `whole`: `missing` goes before it.
     phrase: usize,
     /// Each operand's text, as a JSON string (what `missing` lists).
     operands: [Option<Box<str>>; 2],
-    /// After `false` and `true`: `,"values":{` and the first shown
-    /// operand's `"text":`, or `}` when none is shown.
-    then: [Box<str>; 2],
     /// The operand whose value is shown first, if any is.
     first: Option<usize>,
     /// The `values` object's entries in order (by operand text, as the
@@ -96,17 +95,16 @@ impl JsonTexts {
                     quoted(&a.text),
                     quoted(&a.location)
                 );
-                let whole = format!("{head}\"phrase\":{},\"result\":", quoted(&a.phrase));
+                let phrase = format!("\"phrase\":{},\"result\":", quoted(&a.phrase));
                 let key = |t: &str| format!("{}:", quoted(t));
-                let then = [false, true].map(|b| match shown.first() {
-                    Some((_, t)) => format!("{b},\"values\":{{{}", key(t)).into(),
-                    None => format!("{b}}}").into(),
+                let whole = [false, true].map(|b| match shown.first() {
+                    Some((_, t)) => format!("{head}{phrase}{b},\"values\":{{{}", key(t)).into(),
+                    None => format!("{head}{phrase}{b}}}").into(),
                 });
                 AtomJson {
-                    whole: whole.into(),
+                    whole,
                     phrase: head.len(),
                     operands: a.operands.clone().map(|o| o.map(|t| quoted(&t).into())),
-                    then,
                     first: shown.first().map(|(slot, _)| *slot),
                     shown: shown
                         .into_iter()
@@ -123,10 +121,9 @@ impl JsonTexts {
 /// The buffers a traced decision writes into, reused from one to the next.
 #[derive(Debug, Default)]
 pub(super) struct Bufs {
-    /// The `rules` array's elements.
+    /// The `rules` array's elements, the rule being walked last (its
+    /// conditions written in place).
     rules: Vec<u8>,
-    /// The conditions of the rule being walked.
-    conds: Vec<u8>,
     /// The grants the rule being walked looked at.
     grants: Vec<u8>,
     /// The conditions of the grant being looked at.
@@ -142,6 +139,9 @@ pub(super) struct Writer<'a> {
     considered: usize,
     /// The rule being walked.
     open: Option<u32>,
+    /// Where it begins in `rules`, and where its conditions begin.
+    rule_at: usize,
+    conds_at: usize,
     /// Its grants shown, and those beyond the cap.
     shown: usize,
     omitted: u64,
@@ -161,6 +161,8 @@ impl<'a> Writer<'a> {
             b,
             considered: 0,
             open: None,
+            rule_at: 0,
+            conds_at: 0,
             shown: 0,
             omitted: 0,
             in_grant: false,
@@ -213,6 +215,16 @@ fn number(out: &mut Vec<u8>, n: u64) {
 
 fn boolean(out: &mut Vec<u8>, b: bool) {
     out.extend_from_slice(if b { b"true" } else { b"false" });
+}
+
+/// A rule's JSON up to its conditions (or its effect, in a summary).
+fn head(applied: bool, full: bool) -> &'static [u8] {
+    match (applied, full) {
+        (true, true) => br#"{"applied":true,"conditions":["#,
+        (false, true) => br#"{"applied":false,"conditions":["#,
+        (true, false) => br#"{"applied":true,"#,
+        (false, false) => br#"{"applied":false,"#,
+    }
 }
 
 fn comma(out: &mut Vec<u8>) {
@@ -317,9 +329,15 @@ impl Tracer for Writer<'_> {
         }
         self.considered += 1;
         self.open = Some(rule);
-        self.b.conds.clear();
         self.b.grants.clear();
         (self.shown, self.omitted) = (0, 0);
+        // Written as if it will not apply (most do not): one that does
+        // moves its conditions back a byte for `true`.
+        let out = &mut self.b.rules;
+        comma(out);
+        self.rule_at = out.len();
+        out.extend_from_slice(head(false, self.full));
+        self.conds_at = out.len();
     }
 
     fn rule_end(&mut self, rule: u32, applied: bool) {
@@ -332,16 +350,16 @@ impl Tracer for Writer<'_> {
         };
         let b = &mut *self.b;
         let out = &mut b.rules;
-        comma(out);
-        let head: &[u8] = match (applied, self.full) {
-            (true, true) => br#"{"applied":true,"conditions":["#,
-            (false, true) => br#"{"applied":false,"conditions":["#,
-            (true, false) => br#"{"applied":true,"#,
-            (false, false) => br#"{"applied":false,"#,
-        };
-        out.extend_from_slice(head);
+        if applied {
+            let yes = head(true, self.full);
+            let to = self.rule_at + yes.len();
+            out.copy_within(self.conds_at.., to);
+            out.truncate(out.len() - (self.conds_at - to));
+            if let Some(h) = out.get_mut(self.rule_at..to) {
+                h.copy_from_slice(yes);
+            }
+        }
         if self.full {
-            out.extend_from_slice(&b.conds);
             out.extend_from_slice(b"],");
         }
         if b.grants.is_empty() && self.omitted == 0 {
@@ -370,17 +388,18 @@ impl Tracer for Writer<'_> {
         let Some(a) = self.texts.atoms.get(atom as usize) else {
             return;
         };
-        let out = if self.in_grant {
-            &mut self.b.gconds
+        let (out, start) = if self.in_grant {
+            (&mut self.b.gconds, 0)
         } else if self.open.is_some() {
-            &mut self.b.conds
+            (&mut self.b.rules, self.conds_at)
         } else {
             return;
         };
         let vals = [l, r];
         // Without its comma when it comes first.
-        let whole = a.whole.as_bytes();
-        let skip = usize::from(out.is_empty());
+        let [no, yes] = &a.whole;
+        let whole = if result { yes } else { no }.as_bytes();
+        let skip = usize::from(out.len() == start);
         let missing = || {
             a.operands
                 .iter()
@@ -401,8 +420,6 @@ impl Tracer for Writer<'_> {
             out.extend_from_slice(b"],");
             out.extend_from_slice(whole.get(a.phrase..).unwrap_or_default());
         }
-        let [if_false, if_true] = &a.then;
-        out.extend_from_slice(if result { if_true } else { if_false }.as_bytes());
         let value = |slot: usize| vals.get(slot).copied().unwrap_or(Val::Missing);
         if let Some(first) = a.first {
             value_json(out, self.p, value(first));

@@ -1074,6 +1074,9 @@ fn member(ctx: &Ctx<'_>, l: Val<'_>, r: Val<'_>) -> Option<bool> {
             SetValue::Strings(v) => {
                 let t = text_of(p, l)?;
                 Some(match t {
+                    // A short list read in a row (a length compared
+                    // first), a long one searched.
+                    TextVal::S(x) if v.len() <= 8 => v.iter().any(|s| p.sym(*s) == x),
                     TextVal::S(x) => v.binary_search_by(|s| p.sym(*s).cmp(x)).is_ok(),
                     TextVal::C(_) => v.iter().any(|s| t.is(p.sym(*s))),
                 })
