@@ -267,4 +267,16 @@ impl Regions {
             .get(id)
             .and_then(|i| self.regions.get(*i as usize))
     }
+
+    /// Where `r` stands in [`Regions::regions`], when it is one of them:
+    /// found by its address (no lookup), for tables kept in region order.
+    pub fn position(&self, r: &Region) -> Option<usize> {
+        let size = std::mem::size_of::<Region>().max(1);
+        let from = self.regions.as_ptr() as usize;
+        let at = (r as *const Region as usize).checked_sub(from)? / size;
+        self.regions
+            .get(at)
+            .filter(|x| std::ptr::eq(*x, r))
+            .map(|_| at)
+    }
 }

@@ -423,7 +423,7 @@ impl Engine {
         } else {
             let texts = self
                 .trace_json
-                .get_or_init(|| trace_json::JsonTexts::new(&self.program));
+                .get_or_init(|| trace_json::JsonTexts::new(&self.program, &self.regions));
             let w = writer.insert(trace_json::Writer::new(
                 &self.program,
                 texts,
@@ -485,7 +485,12 @@ impl Engine {
         };
         if let Some(w) = writer {
             out.push(b',');
-            w.finish(out, &req.action, at, [ctx.source, ctx.target]);
+            w.finish(
+                out,
+                &req.action,
+                at,
+                (&self.regions, [ctx.source, ctx.target]),
+            );
         }
         out.extend_from_slice(self.hash_json.as_bytes());
         out.push(b'"');

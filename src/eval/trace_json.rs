@@ -14,7 +14,7 @@
 use super::decision::GrantCheck;
 use super::trace::{grant_why, Tracer, TRACED_GRANTS};
 use super::walk::{render_duration, Val};
-use crate::documents::{Grant, Region};
+use crate::documents::{Grant, Region, Regions};
 use crate::ir::Program;
 use crate::json::string;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -26,6 +26,9 @@ pub(super) struct JsonTexts {
     /// `"location"` begins (a rule's grants, if any, go there).
     rules: Vec<(Box<str>, usize)>,
     atoms: Vec<AtomJson>,
+    /// Each region of the engine's document as a trace shows it, in the
+    /// document's order.
+    regions: Vec<Box<str>>,
 }
 
 /// A condition's texts, in as few pieces as its JSON allows (each piece is
@@ -58,7 +61,7 @@ fn quoted(s: &str) -> String {
 }
 
 impl JsonTexts {
-    pub(super) fn new(p: &Program) -> JsonTexts {
+    pub(super) fn new(p: &Program, regions: &Regions) -> JsonTexts {
         let rules = p
             .rules
             .iter()
@@ -114,7 +117,20 @@ impl JsonTexts {
                 }
             })
             .collect();
-        JsonTexts { rules, atoms }
+        let regions = regions
+            .regions
+            .iter()
+            .map(|r| {
+                let mut out = Vec::new();
+                region_json(&mut out, r);
+                String::from_utf8(out).unwrap_or_default().into()
+            })
+            .collect();
+        JsonTexts {
+            rules,
+            atoms,
+            regions,
+        }
     }
 }
 
@@ -176,7 +192,7 @@ impl<'a> Writer<'a> {
         out: &mut Vec<u8>,
         action: &str,
         at: &str,
-        regions: [Option<&Region>; 2],
+        (doc, regions): (&Regions, [Option<&Region>; 2]),
     ) {
         out.extend_from_slice(br#""trace":{"action":"#);
         string(out, action);
@@ -201,7 +217,10 @@ impl<'a> Writer<'a> {
         {
             out.extend_from_slice(key);
             match region {
-                Some(r) => region_json(out, r),
+                Some(r) => match doc.position(r).and_then(|i| self.texts.regions.get(i)) {
+                    Some(json) => out.extend_from_slice(json.as_bytes()),
+                    None => region_json(out, r),
+                },
                 None => out.extend_from_slice(b"null"),
             }
         }
@@ -522,6 +541,11 @@ mod tests {
             assert_eq!(out, serde_json::to_vec(&rendered).unwrap(), "{v:?}");
             assert_eq!(shows_null(v), rendered.is_null(), "{v:?}");
         }
+        // A region of the document is found by its address; a copy is not.
+        for (i, r) in regions.regions.iter().enumerate() {
+            assert_eq!(regions.position(r), Some(i));
+        }
+        assert_eq!(regions.position(&bare), None);
         for r in regions.regions.iter().take(5).chain([&bare]) {
             let mut out = Vec::new();
             region_json(&mut out, r);
