@@ -198,11 +198,13 @@ impl<'a> Writer<'a> {
         string(out, action);
         out.extend_from_slice(br#","at":"#);
         string(out, at);
-        out.extend_from_slice(if self.full {
-            br#","level":"full","rules":["#
+        // Pieces of fixed size chosen by branches, not a slice chosen (so
+        // each is a store of known size, not a call to `memcpy`).
+        if self.full {
+            out.extend_from_slice(br#","level":"full","rules":["#);
         } else {
-            br#","level":"summary","rules":["#
-        });
+            out.extend_from_slice(br#","level":"summary","rules":["#);
+        }
         out.extend_from_slice(&self.b.rules);
         out.extend_from_slice(br#"],"rules_considered":"#);
         number(out, self.considered as u64);
@@ -211,38 +213,46 @@ impl<'a> Writer<'a> {
             out,
             self.p.rules.len().saturating_sub(self.considered) as u64,
         );
-        for (key, region) in [&br#","source":"#[..], br#","target":"#]
-            .into_iter()
-            .zip(regions)
-        {
-            out.extend_from_slice(key);
-            match region {
-                Some(r) => match doc.position(r).and_then(|i| self.texts.regions.get(i)) {
-                    Some(json) => out.extend_from_slice(json.as_bytes()),
-                    None => region_json(out, r),
-                },
-                None => out.extend_from_slice(b"null"),
-            }
-        }
+        let [source, target] = regions;
+        out.extend_from_slice(br#","source":"#);
+        self.region(out, doc, source);
+        out.extend_from_slice(br#","target":"#);
+        self.region(out, doc, target);
         out.push(b'}');
+    }
+
+    fn region(&self, out: &mut Vec<u8>, doc: &Regions, region: Option<&Region>) {
+        match region {
+            Some(r) => match doc.position(r).and_then(|i| self.texts.regions.get(i)) {
+                Some(json) => out.extend_from_slice(json.as_bytes()),
+                None => region_json(out, r),
+            },
+            None => out.extend_from_slice(b"null"),
+        }
     }
 }
 
 fn number(out: &mut Vec<u8>, n: u64) {
-    let _ = serde_json::to_writer(&mut *out, &n);
+    match n {
+        0..=9 => out.push(b'0' + n as u8),
+        10..=99 => out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]),
+        _ => {
+            let _ = serde_json::to_writer(&mut *out, &n);
+        }
+    }
 }
 
 fn boolean(out: &mut Vec<u8>, b: bool) {
     out.extend_from_slice(if b { b"true" } else { b"false" });
 }
 
-/// A rule's JSON up to its conditions (or its effect, in a summary).
-fn head(applied: bool, full: bool) -> &'static [u8] {
-    match (applied, full) {
-        (true, true) => br#"{"applied":true,"conditions":["#,
-        (false, true) => br#"{"applied":false,"conditions":["#,
-        (true, false) => br#"{"applied":true,"#,
-        (false, false) => br#"{"applied":false,"#,
+/// A rule's JSON up to its conditions (or its effect, in a summary), when
+/// it applied.
+fn applied_head(full: bool) -> &'static [u8] {
+    if full {
+        br#"{"applied":true,"conditions":["#
+    } else {
+        br#"{"applied":true,"#
     }
 }
 
@@ -355,7 +365,11 @@ impl Tracer for Writer<'_> {
         let out = &mut self.b.rules;
         comma(out);
         self.rule_at = out.len();
-        out.extend_from_slice(head(false, self.full));
+        if self.full {
+            out.extend_from_slice(br#"{"applied":false,"conditions":["#);
+        } else {
+            out.extend_from_slice(br#"{"applied":false,"#);
+        }
         self.conds_at = out.len();
     }
 
@@ -370,7 +384,7 @@ impl Tracer for Writer<'_> {
         let b = &mut *self.b;
         let out = &mut b.rules;
         if applied {
-            let yes = head(true, self.full);
+            let yes = applied_head(self.full);
             let to = self.rule_at + yes.len();
             out.copy_within(self.conds_at.., to);
             out.truncate(out.len() - (self.conds_at - to));
