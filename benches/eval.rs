@@ -86,6 +86,15 @@ fn decide(c: &mut Criterion) {
                 assert_eq!(d.allowed(), *allow);
             })
         });
+        // The same document as JSON text without a trace: what the trace
+        // adds is the difference.
+        g.bench_with_input(BenchmarkId::new("document-json", name), &req, |b, req| {
+            b.iter(|| {
+                out.clear();
+                let v = engine.decide_json(black_box(req), &mut scratch, &mut out);
+                assert_eq!(v.allow, *allow);
+            })
+        });
         // Issue 15 point 6: the document with its full trace as JSON text,
         // as the server answers `?explain=full` and `sovra eval --requests
         // --explain full` writes each line (the trace written as the walk
