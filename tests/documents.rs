@@ -223,12 +223,25 @@ fn a_full_trace_over_a_principal_with_many_grants_stays_small() {
     let req = Request::from_json(ACCESS).unwrap();
     let d = e.decide(&req, TraceLevel::Full);
     assert_eq!(d.decision, "deny");
-    // The trace written as text shows and counts the same grants.
+    // The trace written as text shows and counts the same grants, at
+    // either level.
     let mut text = Vec::new();
     e.decide_json_traced(&req, TraceLevel::Full, &mut Default::default(), &mut text);
     assert_eq!(
         String::from_utf8(text).unwrap(),
         serde_json::to_string(&d).unwrap()
+    );
+    let mut text = Vec::new();
+    e.decide_json_traced(
+        &req,
+        TraceLevel::Summary,
+        &mut Default::default(),
+        &mut text,
+    );
+    let summary = e.decide(&req, TraceLevel::Summary);
+    assert_eq!(
+        String::from_utf8(text).unwrap(),
+        serde_json::to_string(&summary).unwrap()
     );
     let trace = d.trace.unwrap();
     let rule = trace.rules.iter().find(|r| !r.grants.is_empty()).unwrap();

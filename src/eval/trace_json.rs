@@ -6,8 +6,10 @@
 //! one decision to the next (each rule's and each condition's) written once
 //! per engine ([`JsonTexts`]) and copied, each operand's value written
 //! straight from the walk's value. Invariant: the bytes are those of the
-//! [`Trace`](super::Trace) the recorder builds, serialised (serde); nothing
-//! is allocated that the reused [`Bufs`] already hold room for.
+//! [`Trace`](super::Trace) the recorder builds, serialised (serde). The
+//! buffers ([`Bufs`]) are reused from one decision to the next; the only
+//! texts made per decision are an instant's or a duration's shown as a
+//! value and why a grant failed a check of its window or purpose.
 //! `tests/differential.rs` holds the two to the same bytes on generated
 //! requests at every trace level.
 
