@@ -111,8 +111,11 @@ fn short(out: &mut Vec<u8>, b: &[u8]) -> bool {
 /// its request's instant.
 pub fn rfc3339(out: &mut Vec<u8>, t: &DateTime<FixedOffset>) {
     let offset = t.offset().local_minus_utc();
-    let year = t.year();
-    if !(0..=9999).contains(&year) || t.nanosecond() != 0 || offset % 60 != 0 {
+    // The local date and time, found once (each of `t`'s own accessors
+    // finds it again).
+    let local = t.naive_local();
+    let year = local.year();
+    if !(0..=9999).contains(&year) || local.nanosecond() != 0 || offset % 60 != 0 {
         string(out, &t.to_rfc3339());
         return;
     }
@@ -120,8 +123,9 @@ pub fn rfc3339(out: &mut Vec<u8>, t: &DateTime<FixedOffset>) {
     let year = year.unsigned_abs();
     let minutes = offset.unsigned_abs() / 60;
     let ([y1, y2], [y3, y4]) = (d(year / 100), d(year % 100));
-    let ([mo1, mo2], [d1, d2]) = (d(t.month()), d(t.day()));
-    let ([h1, h2], [mi1, mi2], [s1, s2]) = (d(t.hour()), d(t.minute()), d(t.second()));
+    let ([mo1, mo2], [d1, d2]) = (d(local.month()), d(local.day()));
+    let ([h1, h2], [mi1, mi2]) = (d(local.hour()), d(local.minute()));
+    let [s1, s2] = d(local.second());
     let ([oh1, oh2], [om1, om2]) = (d(minutes / 60), d(minutes % 60));
     let sign = if offset < 0 { b'-' } else { b'+' };
     out.extend_from_slice(&[

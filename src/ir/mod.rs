@@ -756,9 +756,35 @@ pub fn hex_digest(digest: &[u8]) -> String {
 pub fn hex_digest_into(digest: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.extend_from_slice(b"sha256:");
-    for b in digest {
-        for nibble in [b >> 4, b & 15] {
-            out.push(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
+    let hex = |n: u8| HEX.get(usize::from(n)).copied().unwrap_or(b'0');
+    // A sha256 digest's 64 digits written at once (a push each checked
+    // the room 64 times per decision document).
+    if let Ok(digest) = <&[u8; 32]>::try_from(digest) {
+        let mut digits = [0u8; 64];
+        for (pair, b) in digits.chunks_exact_mut(2).zip(digest) {
+            pair.copy_from_slice(&[hex(b >> 4), hex(b & 15)]);
         }
+        out.extend_from_slice(&digits);
+        return;
+    }
+    for b in digest {
+        out.extend_from_slice(&[hex(b >> 4), hex(b & 15)]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn digests_are_written_in_lowercase_hex() {
+        use sha2::Digest;
+        let abc = sha2::Sha256::digest(b"abc");
+        assert_eq!(
+            super::hex_digest(&abc),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(super::hex_digest(&[0x00, 0xff, 0x1a]), "sha256:00ff1a");
+        let mut out = b"x".to_vec();
+        super::hex_digest_into(&abc, &mut out);
+        assert_eq!(&out[..12], b"xsha256:ba78");
     }
 }
