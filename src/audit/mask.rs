@@ -137,6 +137,8 @@ pub(super) fn scrub_record(rec: &mut Record, secrets: &[(String, String)]) {
     clean(&mut t.action);
     clean(&mut t.at);
     for r in [&mut t.source, &mut t.target].into_iter().flatten() {
+        // The engine's shared region, copied before it is masked.
+        let r = std::sync::Arc::make_mut(r);
         for s in [&mut r.country, &mut r.id, &mut r.status] {
             clean(s);
         }

@@ -18,6 +18,7 @@ use crate::vocab::Effect;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// The rule id a default deny reports (no permit rule applied).
@@ -136,9 +137,9 @@ pub struct Trace {
     /// How many could not concern the request (another action or key value).
     pub rules_skipped: usize,
     /// The request's source region as the regions document has it.
-    pub source: Option<RegionSeen>,
+    pub source: Option<Arc<RegionSeen>>,
     /// The request's target region as the regions document has it.
-    pub target: Option<RegionSeen>,
+    pub target: Option<Arc<RegionSeen>>,
 }
 
 /// A region as a trace shows it.
@@ -222,10 +223,10 @@ pub struct ConditionTrace {
 
 /// A condition's operands and their values, by the operand as written: a
 /// JSON object, ordered by operand as a sorted map is. Kept as a short list
-/// with the operands' texts shared (a condition has one or two): a full
-/// trace builds one for every condition it shows.
+/// with the operands' texts shared, inline up to two (a condition has one
+/// or two): a full trace builds one for every condition it shows.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Values(Vec<(Arc<str>, Value)>);
+pub struct Values(SmallVec<[(Arc<str>, Value); 2]>);
 
 impl Values {
     /// Sets `operand`'s value (replacing one it had).
@@ -262,7 +263,7 @@ impl Values {
 
     /// The pairs themselves, for a pass that rewrites them (masking).
     pub fn take(&mut self) -> Vec<(Arc<str>, Value)> {
-        std::mem::take(&mut self.0)
+        std::mem::take(&mut self.0).into_vec()
     }
 }
 

@@ -364,7 +364,7 @@ impl Engine {
         }
         let texts = self
             .trace_texts
-            .get_or_init(|| trace::Texts::new(&self.program));
+            .get_or_init(|| trace::Texts::new(&self.program, &self.regions));
         let mut t = Recorder::new(&self.program, texts, level == TraceLevel::Full);
         let v = run(&ctx, &mut t, &mut found);
         let trace = t.finish(&ctx, level);

@@ -12,7 +12,7 @@ use super::decision::{
 };
 use super::walk::{render_json, Ctx, Val};
 use super::{Trace, TraceLevel};
-use crate::documents::Grant;
+use crate::documents::{Grant, Region, Regions};
 use crate::ir::Program;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::borrow::Cow;
@@ -60,6 +60,9 @@ pub(super) struct Texts {
     /// Per rule: its id and place.
     rules: Vec<(Arc<str>, Arc<str>)>,
     atoms: Vec<AtomTexts>,
+    /// Each region of the engine's document as a trace shows it, in the
+    /// document's order.
+    regions: Vec<Arc<RegionSeen>>,
 }
 
 #[derive(Debug)]
@@ -71,7 +74,7 @@ struct AtomTexts {
 }
 
 impl Texts {
-    pub(super) fn new(p: &Program) -> Texts {
+    pub(super) fn new(p: &Program, regions: &Regions) -> Texts {
         let a = |s: &str| Arc::<str>::from(s);
         Texts {
             rules: p.rules.iter().map(|r| (a(&r.id), a(&r.location))).collect(),
@@ -85,6 +88,19 @@ impl Texts {
                     operands: x.operands.clone().map(|o| o.map(Arc::from)),
                 })
                 .collect(),
+            regions: regions
+                .regions
+                .iter()
+                .map(|r| Arc::new(RegionSeen::from(r)))
+                .collect(),
+        }
+    }
+
+    /// `r` as a trace shows it: shared when it is one of `doc`'s regions.
+    fn region(&self, doc: &Regions, r: &Region) -> Arc<RegionSeen> {
+        match doc.position(r).and_then(|i| self.regions.get(i)) {
+            Some(seen) => seen.clone(),
+            None => Arc::new(RegionSeen::from(r)),
         }
     }
 }
@@ -123,8 +139,8 @@ impl<'p> Recorder<'p> {
             },
             action: ctx.req.action.clone(),
             at: ctx.now.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-            source: ctx.source.map(RegionSeen::from),
-            target: ctx.target.map(RegionSeen::from),
+            source: ctx.source.map(|r| self.texts.region(&ctx.e.regions, r)),
+            target: ctx.target.map(|r| self.texts.region(&ctx.e.regions, r)),
             rules_considered: considered,
             rules_skipped: self.p.rules.len().saturating_sub(considered),
             rules: self.rules,
