@@ -224,6 +224,39 @@ fn masked_means_absent_from_the_folder_and_from_audit_show_and_still_replays() {
 }
 
 #[test]
+fn a_masked_region_is_masked_in_the_log_only_and_not_for_the_next_decision() {
+    // The trace's regions are shared by every decision of an engine: the
+    // log's masking must scrub its own copy, never the engine's.
+    let dir = tmp("mask-region");
+    let log = dir.join("log");
+    let line = r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"svc","country":"DE"},"resource":{"id":"ds","classification":"identity","residency":"eea","home_country":"DE"},"target_region":"eu-central-1"}"#;
+    let o = sovra(
+        &[
+            "eval",
+            "--log",
+            log.to_str().unwrap(),
+            "--mask",
+            "target_region",
+            "--explain",
+            "full",
+            "--requests",
+            "-",
+        ],
+        Some(&format!("{line}\n{line}\n")),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let targets: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["trace"]["target"]["id"].to_string())
+        .collect();
+    assert_eq!(targets, ["\"eu-central-1\"", "\"eu-central-1\""]);
+    // The records (the documents kept beside them name every region).
+    let records = std::fs::read_to_string(log.join("decisions.jsonl")).unwrap();
+    assert_eq!(records.lines().count(), 2);
+    assert!(!records.contains("eu-central-1"), "{records}");
+}
+
+#[test]
 fn a_mask_that_names_nothing_or_the_action_is_refused() {
     let dir = tmp("maskpath");
     let log = dir.join("log");
