@@ -1,5 +1,7 @@
 //! The hot path allocates nothing: with tracing off and a warmed scratch,
-//! `Engine::verdict` makes no heap allocation (counted by a global allocator).
+//! `Engine::verdict` makes no heap allocation (counted by a global
+//! allocator); nor does the document written as text, with or without its
+//! trace, once its buffers have grown.
 
 #![allow(
     clippy::unwrap_used,
@@ -55,16 +57,16 @@ fn measure(engine: &Engine, requests: &[Request]) -> (usize, usize) {
     (allowed, ALLOCS.load(Ordering::SeqCst) - before)
 }
 
-#[test]
-fn verdict_allocates_nothing() {
-    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+/// The bundled library over the access grants, and four requests of which
+/// two are allowed (the replicate and the granted access).
+fn bundled() -> (Engine, Vec<Request>) {
     let grants = Grants::from_json(include_str!("../policies/tests/grants-access.json")).unwrap();
     let engine = Engine::new(
         sovra::policy::compile(&sovra::policy::bundled()).unwrap(),
         bundled_regions(),
         grants,
     );
-    let requests: Vec<Request> = [
+    let requests = [
         r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"svc","country":"DE"},"resource":{"id":"ds","classification":"identity","residency":"eea","home_country":"DE"},"target_region":"us-east-1"}"#,
         r#"{"action":"replicate","time":"2026-03-01T12:00:00Z","principal":{"id":"svc","country":"DE"},"resource":{"id":"ds","classification":"content","residency":"de-primary-eea","home_country":"DE"},"source_region":"eu-central-1","target_region":"eu-west-3"}"#,
         r#"{"action":"access","time":"2026-03-01T12:00:00Z","principal":{"id":"alice","country":"US"},"resource":{"id":"ds-customers","classification":"identity","residency":"eea","home_country":"DE"},"source_region":"eu-central-1","purpose":"support"}"#,
@@ -73,6 +75,13 @@ fn verdict_allocates_nothing() {
     .iter()
     .map(|r| Request::from_json(r).unwrap())
     .collect();
+    (engine, requests)
+}
+
+#[test]
+fn verdict_allocates_nothing() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let (engine, requests) = bundled();
     let (allowed, allocations) = measure(&engine, &requests);
     assert_eq!(
         allowed, 200,
@@ -112,4 +121,39 @@ fn the_language_constructs_allocate_nothing_either() {
         "share, read, place_home and place_eu are allowed"
     );
     assert_eq!(allocations, 0, "verdict allocated {allocations} times");
+}
+
+#[test]
+fn the_document_written_as_text_allocates_nothing_with_or_without_a_trace() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    // The path the server and `sovra eval --requests` answer by: the
+    // document and its trace written into reused buffers.
+    let (engine, requests) = bundled();
+    use sovra::TraceLevel::{Full, Off, Summary};
+    for level in [Off, Summary, Full] {
+        let mut scratch = Scratch::default();
+        let mut out = Vec::new();
+        for r in &requests {
+            engine.decide_json_traced(r, level, &mut scratch, &mut out); // warm
+            out.clear();
+        }
+        let before = ALLOCS.load(Ordering::SeqCst);
+        let mut allowed = 0;
+        for _ in 0..100 {
+            for r in &requests {
+                out.clear();
+                allowed += usize::from(
+                    engine
+                        .decide_json_traced(r, level, &mut scratch, &mut out)
+                        .allow,
+                );
+            }
+        }
+        let allocations = ALLOCS.load(Ordering::SeqCst) - before;
+        assert_eq!(
+            allowed, 200,
+            "{level:?}: the replicate and the granted access"
+        );
+        assert_eq!(allocations, 0, "{level:?}: allocated {allocations} times");
+    }
 }

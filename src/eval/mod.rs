@@ -462,7 +462,9 @@ impl Engine {
         }
         out.extend_from_slice(br#"],"obligations":["#);
         if v.allow {
-            let mut seen: Vec<u32> = Vec::new();
+            // Kept inline: a permit names a few obligations (no allocation
+            // on the batch path; tests/alloc.rs).
+            let mut seen: smallvec::SmallVec<[u32; 8]> = smallvec::SmallVec::new();
             for r in v.rules.iter().filter_map(|r| p.rules.get(*r as usize)) {
                 for o in &r.obligations {
                     if !seen.iter().any(|x| p.sym(*x) == p.sym(*o)) {

@@ -973,6 +973,13 @@ impl<'a> Ctx<'a> {
                         out.push(char::from(b));
                     }
                     Val::Missing => out.push_str("(missing)"),
+                    // As render_text has them, without a string made for
+                    // each (a message that names a region is common).
+                    Val::Region(r) => out.push_str(&r.id),
+                    Val::Profile(i) => {
+                        out.push_str(p.profiles.get(i as usize).map_or("?", |x| p.sym(x.name)))
+                    }
+                    Val::Bool(b) => out.push_str(if b { "true" } else { "false" }),
                     v => out.push_str(&render_text(p, v)),
                 },
             }
