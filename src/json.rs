@@ -6,22 +6,24 @@
 
 use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 
-/// True when `s` can stand between quotes as it is: no control character,
-/// quote or backslash (the characters JSON escapes). Eight bytes at a time.
-pub fn plain(s: &str) -> bool {
+/// True when none of the eight bytes of `x` is a control character, a
+/// quote or a backslash (the characters JSON escapes).
+fn clean(x: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // Nonzero when some byte of `x` is below `n` (exact for n <= 0x80).
     let below = |x: u64, n: u8| x.wrapping_sub(ONES * n as u64) & !x & HIGH;
+    below(x, 0x20) | below(x ^ (ONES * b'"' as u64), 1) | below(x ^ (ONES * b'\\' as u64), 1) == 0
+}
+
+/// True when `s` can stand between quotes as it is: no control character,
+/// quote or backslash (the characters JSON escapes). Eight bytes at a time.
+pub fn plain(s: &str) -> bool {
     let mut chunks = s.as_bytes().chunks_exact(8);
     for c in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(c);
-        let x = u64::from_le_bytes(word);
-        let hit = below(x, 0x20)
-            | below(x ^ (ONES * b'"' as u64), 1)
-            | below(x ^ (ONES * b'\\' as u64), 1);
-        if hit != 0 {
+        if !clean(u64::from_le_bytes(word)) {
             return false;
         }
     }
@@ -51,13 +53,6 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
 /// and stores of fixed size: no loop, no call to `memcpy`. False, with
 /// nothing written, otherwise.
 fn short(out: &mut Vec<u8>, b: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below = |x: u64, n: u8| x.wrapping_sub(ONES * n as u64) & !x & HIGH;
-    let clean = |x: u64| {
-        below(x, 0x20) | below(x ^ (ONES * b'"' as u64), 1) | below(x ^ (ONES * b'\\' as u64), 1)
-            == 0
-    };
     // The N bytes of `b` from `at` (which it has).
     fn word<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
         let mut w = [0; N];
