@@ -965,23 +965,7 @@ impl<'a> Ctx<'a> {
         for part in parts {
             match part {
                 MessagePart::Text(t) => out.push_str(t),
-                MessagePart::Value { node, .. } => match ev.val(*node) {
-                    Val::Str(s) => out.push_str(s),
-                    Val::Country(c) => {
-                        let [a, b] = c.letters();
-                        out.push(char::from(a));
-                        out.push(char::from(b));
-                    }
-                    Val::Missing => out.push_str("(missing)"),
-                    // As render_text has them, without a string made for
-                    // each (a message that names a region is common).
-                    Val::Region(r) => out.push_str(&r.id),
-                    Val::Profile(i) => {
-                        out.push_str(p.profiles.get(i as usize).map_or("?", |x| p.sym(x.name)))
-                    }
-                    Val::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-                    v => out.push_str(&render_text(p, v)),
-                },
+                MessagePart::Value { node, .. } => push_text(out, p, ev.val(*node)),
             }
         }
     }
@@ -1227,11 +1211,28 @@ pub(crate) fn glob(text: &str, pat: &str) -> bool {
     pi >= pat.len()
 }
 
-fn render_text(p: &Program, v: Val<'_>) -> String {
-    match render_json(p, v) {
-        Value::String(s) => s,
-        Value::Null => "(missing)".into(),
-        other => other.to_string(),
+/// Appends `v` as a message shows it: the text of its trace value
+/// ([`render_json`]), `(missing)` for none; the common kinds written
+/// directly, without a string made for each (a message is written for
+/// every determining rule of every decision).
+fn push_text(out: &mut String, p: &Program, v: Val<'_>) {
+    match v {
+        Val::Str(s) => out.push_str(s),
+        Val::Country(c) => {
+            let [a, b] = c.letters();
+            out.push(char::from(a));
+            out.push(char::from(b));
+        }
+        Val::Missing => out.push_str("(missing)"),
+        Val::Region(r) => out.push_str(&r.id),
+        Val::Profile(i) => out.push_str(p.profiles.get(i as usize).map_or("?", |x| p.sym(x.name))),
+        Val::Set(i) => out.push_str(p.sets.get(i as usize).map_or("?", |s| s.name.as_str())),
+        Val::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        v => match render_json(p, v) {
+            Value::String(s) => out.push_str(&s),
+            Value::Null => out.push_str("(missing)"),
+            other => out.push_str(&other.to_string()),
+        },
     }
 }
 
