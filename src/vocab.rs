@@ -112,3 +112,16 @@ impl IsWhat {
         }
     }
 }
+
+/// The seconds in one unit of a duration as the language writes it (`w`,
+/// `d`, `h`, `m`, `s`): policies (`90d`) and the grants workflow share it.
+pub fn duration_unit(unit: &str) -> Option<i64> {
+    Some(match unit {
+        "w" => 604_800,
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return None,
+    })
+}

@@ -82,15 +82,7 @@ impl GrantState {
 fn duration(text: &str) -> Option<i64> {
     let (n, unit) = text.trim().split_at(text.trim().len().checked_sub(1)?);
     let n: i64 = n.parse().ok().filter(|n| *n > 0)?;
-    let secs = match unit {
-        "w" => 604_800,
-        "d" => 86_400,
-        "h" => 3_600,
-        "m" => 60,
-        "s" => 1,
-        _ => return None,
-    };
-    n.checked_mul(secs)
+    n.checked_mul(crate::vocab::duration_unit(unit)?)
 }
 
 impl Store {

@@ -349,7 +349,7 @@ fn build_rule(f: At, p: P) -> RuleDecl {
                     .into_inner()
                     .next()
                     .and_then(|s| s.into_inner().next())
-                    .map(|i| unescape(&join_lines(i.as_str())))
+                    .map(|i| cites(i.as_str()))
             }
             _ => {}
         }
@@ -363,6 +363,12 @@ fn build_message(f: At, p: P) -> Message {
     let (raw, base) = inner.map_or(("", sp.start as usize + 1), |i| {
         (i.as_str(), f.base + i.as_span().start())
     });
+    message(f, raw, base)
+}
+
+/// A `because` text's pieces and holes; `raw` is the text between the
+/// quotes, `base` its offset in the file.
+pub(super) fn message(f: At, raw: &str, base: usize) -> Message {
     let mut parts = Vec::new();
     let mut text = String::new();
     let mut chars = raw.char_indices().peekable();
@@ -422,6 +428,11 @@ fn build_message(f: At, p: P) -> Message {
     Message { parts }
 }
 
+/// A `cites` text (between the quotes) as the rule keeps it.
+pub(super) fn cites(raw: &str) -> String {
+    unescape(&join_lines(raw))
+}
+
 /// A text's line breaks, with the white space around each, as one space.
 fn join_lines(s: &str) -> String {
     if !s.contains('\n') {
@@ -443,7 +454,7 @@ fn join_lines(s: &str) -> String {
     lines.join(" ")
 }
 
-fn unescape(s: &str) -> String {
+pub(super) fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut it = s.chars();
     while let Some(c) = it.next() {
@@ -634,29 +645,36 @@ fn build_expr(f: At, p: P) -> Expr {
         Rule::list => Expr::List(p.into_inner().map(|e| build_expr(f, e)).collect(), sp),
         Rule::boolean => Expr::Lit(Lit::Bool(p.as_str() == "true"), sp),
         Rule::subdivision => Expr::Lit(Lit::Subdivision(p.as_str().to_string()), sp),
-        Rule::number => Expr::Lit(Lit::Number(p.as_str().parse().unwrap_or(f64::NAN)), sp),
+        Rule::number => Expr::Lit(number(p.as_str()), sp),
         Rule::string => {
             let raw = p.into_inner().next().map_or("", |i| i.as_str());
             Expr::Lit(Lit::Str(unescape(raw)), sp)
         }
-        Rule::duration => {
-            let s = p.as_str();
-            let (num, unit) = s.split_at(s.len() - 1);
-            let n: i64 = num.parse().unwrap_or(i64::MAX);
-            let mult = match unit {
-                "w" => 604_800,
-                "d" => 86_400,
-                "h" => 3_600,
-                "m" => 60,
-                "s" => 1,
-                _ => return Expr::Unexpected("a duration's unit", sp),
-            };
-            Expr::Lit(Lit::Duration(n.saturating_mul(mult)), sp)
-        }
-        Rule::time => match chrono::DateTime::parse_from_rfc3339(p.as_str()) {
-            Ok(t) => Expr::Lit(Lit::Time(t.with_timezone(&chrono::Utc)), sp),
-            Err(_) => Expr::Lit(Lit::InvalidTime(p.as_str().to_string()), sp),
+        Rule::duration => match duration(p.as_str()) {
+            Some(d) => Expr::Lit(Lit::Duration(d), sp),
+            None => Expr::Unexpected("a duration's unit", sp),
         },
+        Rule::time => Expr::Lit(time(p.as_str()), sp),
         _ => Expr::Unexpected("an expression", sp),
+    }
+}
+
+/// A number as written (`-2.5`).
+pub(super) fn number(s: &str) -> Lit {
+    Lit::Number(s.parse().unwrap_or(f64::NAN))
+}
+
+/// A duration as written (`90d`), in seconds; `None` for an unknown unit.
+pub(super) fn duration(s: &str) -> Option<i64> {
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = num.parse().unwrap_or(i64::MAX);
+    Some(n.saturating_mul(crate::vocab::duration_unit(unit)?))
+}
+
+/// A time as written, or the text of one that is not a time.
+pub(super) fn time(s: &str) -> Lit {
+    match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(t) => Lit::Time(t.with_timezone(&chrono::Utc)),
+        Err(_) => Lit::InvalidTime(s.to_string()),
     }
 }

@@ -15,11 +15,36 @@ use pest::Parser as _;
 
 mod build;
 mod error;
+mod hand;
 mod parse;
 
 pub use error::ParseError;
 pub(crate) use parse::parse;
 pub use parse::MAX_NESTING;
+
+/// How the hand-written parser and pest compare on one file's text.
+#[doc(hidden)]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Agreement {
+    /// The hand-written parser gives a tree, and pest gives the same.
+    Same,
+    /// The hand-written parser declines: pest alone parses such text (and
+    /// finds it well formed, or not).
+    Declined {
+        /// Whether pest parses it.
+        pest_parses: bool,
+    },
+    /// The hand-written parser gives a tree that pest does not (a defect):
+    /// both, for the report.
+    Differ(String),
+}
+
+/// How the hand-written parser and pest compare on one file's text. For
+/// the fuzz target `policy` and the parser tests.
+#[doc(hidden)]
+pub fn parsers_agree(text: &str) -> Agreement {
+    hand::agree(text)
+}
 
 /// The pest grammar (`grammar/sovra.pest`) and its generated `Rule`s: no
 /// `Rule` leaves the syntax module.

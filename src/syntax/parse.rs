@@ -136,7 +136,7 @@ pub const MAX_NESTING: u32 = 64;
 /// and close levels; within a level, `not`s and `+`/`-` operators add one
 /// each until a word or operator that ends the operand (`and`, `or`, `,`, a
 /// comparison, a keyword) resets them.
-fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
+pub(super) fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
     let b = text.as_bytes();
     // Per open level: (`not`s, arithmetic operators) counted in it.
     let mut levels: Vec<(u32, u32)> = vec![(0, 0)];
@@ -253,10 +253,20 @@ fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
     None
 }
 
+/// One piece: the hand-written parser's tree when it gives one, else pest's
+/// (and pest's errors). Nesting is checked first: both recurse once a level.
 fn parse_piece(at: At, text: &str, first: bool) -> Result<File, Vec<Diagnostic>> {
     if let Some(d) = too_deep(at, text) {
         return Err(vec![d]);
     }
+    match super::hand::parse(at, text, first) {
+        Some(file) => Ok(file),
+        None => parse_pest(at, text, first),
+    }
+}
+
+/// One piece by pest: its tree, or every syntax error in it.
+pub(super) fn parse_pest(at: At, text: &str, first: bool) -> Result<File, Vec<Diagnostic>> {
     let rule = if first { Rule::file } else { Rule::items };
     let mut errors = Vec::new();
     let mut work = text.to_string();

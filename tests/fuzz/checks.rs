@@ -217,6 +217,10 @@ pub fn policy(data: &[u8]) {
     } else {
         String::from_utf8_lossy(rest).into_owned()
     };
+    // The hand-written parser gives pest's tree, or declines.
+    if let sovra::syntax::Agreement::Differ(both) = sovra::syntax::parsers_agree(&text) {
+        panic!("the parsers differ on {text:?}:\n{both}");
+    }
     let mut src = Sources::default();
     src.add("fuzz.sov", text);
     match sovra::policy::compile(&src) {
