@@ -211,7 +211,7 @@ impl<'s> Checker<'s> {
             return None;
         }
         // Bind each parameter in the caller's scope.
-        let mut frame = HashMap::new();
+        let mut frame = HashMap::default();
         for (p, (_, arg)) in params.iter().zip(args) {
             let b = self.bind(arg, file)?;
             frame.insert(p.name.clone(), b);

@@ -5,7 +5,7 @@ use super::*;
 
 impl<'s> Checker<'s> {
     pub(super) fn rules(&mut self, files: &[syntax::File]) {
-        let mut seen: HashMap<String, Span> = HashMap::new();
+        let mut seen: HashMap<String, Span> = HashMap::default();
         for (fi, f) in files.iter().enumerate() {
             for item in &f.items {
                 let Item::Rule(r) = item else { continue };
@@ -50,7 +50,7 @@ impl<'s> Checker<'s> {
     /// Assertions: typed and lowered like a rule's condition, kept apart
     /// from the rules (they claim, they never decide).
     fn assertions(&mut self, files: &[syntax::File]) {
-        let mut seen: HashMap<String, Span> = HashMap::new();
+        let mut seen: HashMap<String, Span> = HashMap::default();
         for (fi, f) in files.iter().enumerate() {
             for item in &f.items {
                 let Item::Assert(a) = item else { continue };

@@ -16,7 +16,8 @@ use crate::syntax::{
     self, AddOp, CmpOp, Expr, Ident, IsWhat, Item, Lit, MessagePart as SynPart, Mode, SetExpr,
 };
 pub use error::CheckError;
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeSet;
 use suggest::{is_symbol, looks_like_country, suggest};
 
 mod calls;
@@ -79,7 +80,7 @@ pub fn check_all(sources: &Sources) -> Checked {
     }
     let mut c = Checker::new(sources);
     c.run(&files);
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::default();
     c.warnings.retain(|d| seen.insert((d.span, d.message())));
     if c.diags.is_empty() {
         Checked {
@@ -88,7 +89,7 @@ pub fn check_all(sources: &Sources) -> Checked {
             warnings: c.warnings,
         }
     } else {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::default();
         c.diags.retain(|d| seen.insert((d.span, d.message())));
         Checked {
             program: None,
@@ -204,9 +205,9 @@ struct Checker<'s> {
     guarded: Vec<String>,
     warnings: Vec<Diagnostic>,
     /// (file, set declaration) pairs: a set used from a file.
-    used: std::collections::HashSet<(usize, usize)>,
+    used: HashSet<(usize, usize)>,
     /// Names of failed imports, by file: reported at the import only.
-    failed_imports: std::collections::HashSet<(usize, String)>,
+    failed_imports: HashSet<(usize, String)>,
     /// Imports: (file, the name as imported, its declaration).
     imported: Vec<(usize, Ident, usize)>,
     prog: Program,
@@ -252,9 +253,9 @@ impl<'s> Checker<'s> {
             warnings: Vec::new(),
             guarded: Vec::new(),
             rule_spans: Vec::new(),
-            used: std::collections::HashSet::new(),
+            used: HashSet::default(),
             imported: Vec::new(),
-            failed_imports: std::collections::HashSet::new(),
+            failed_imports: HashSet::default(),
             prog: Program {
                 format: crate::ir::FORMAT,
                 files: sources.files.iter().map(|f| f.name.clone()).collect(),
@@ -275,24 +276,24 @@ impl<'s> Checker<'s> {
                 by_action: Vec::new(),
                 assertions: Vec::new(),
             },
-            syms: HashMap::new(),
-            pkg_sets: HashMap::new(),
+            syms: HashMap::default(),
+            pkg_sets: HashMap::default(),
             set_decls: Vec::new(),
             resolving: Vec::new(),
             scopes: Vec::new(),
-            classes: HashMap::new(),
-            profiles: HashMap::new(),
-            extras: HashMap::new(),
-            set_index: HashMap::new(),
+            classes: HashMap::default(),
+            profiles: HashMap::default(),
+            extras: HashMap::default(),
+            set_index: HashMap::default(),
             grant_var: None,
             cond_decls: Vec::new(),
-            pkg_conds: HashMap::new(),
+            pkg_conds: HashMap::default(),
             cond_scopes: Vec::new(),
             expanding: Vec::new(),
             bindings: Vec::new(),
             expansion_failed: false,
             depths: Vec::new(),
-            field_decls: HashMap::new(),
+            field_decls: HashMap::default(),
             declared_actions: None,
             declared_obligations: None,
         }
@@ -366,12 +367,17 @@ impl<'s> Checker<'s> {
         }
     }
 
+    /// The text of a span, its runs of white space as one space.
     pub(super) fn text(&self, span: Span) -> String {
-        self.sources
-            .text(span)
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
+        let text = self.sources.text(span);
+        let mut out = String::with_capacity(text.len());
+        for word in text.split_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+        out
     }
 
     /// The text of a span as [`Checker::text`], reading at most about

@@ -561,8 +561,7 @@ impl<'s> Checker<'s> {
 
     /// Warns of sets no rule or set uses, and imports a file never uses.
     pub(super) fn unused(&mut self) {
-        let used_anywhere: std::collections::HashSet<usize> =
-            self.used.iter().map(|(_, d)| *d).collect();
+        let used_anywhere: HashSet<usize> = self.used.iter().map(|(_, d)| *d).collect();
         let mut found = Vec::new();
         for (i, d) in self.set_decls.iter().enumerate() {
             if !used_anywhere.contains(&i) {

@@ -228,9 +228,29 @@ where
     I::IntoIter: Clone,
 {
     let segments = segments.into_iter();
-    REQUEST
-        .iter()
-        .find(|s| s.path.split('.').eq(segments.clone()))
+    REQUEST.iter().find(|s| dotted_eq(s.path, segments.clone()))
+}
+
+/// Whether `path` is `segments` joined by dots (segments hold no dot), as
+/// `path.split('.').eq(segments)` but without splitting: the checker asks
+/// this for every path of every rule.
+fn dotted_eq<'a>(path: &str, segments: impl Iterator<Item = &'a str>) -> bool {
+    let mut rest = path.as_bytes();
+    let mut any = false;
+    for seg in segments {
+        if any {
+            match rest.split_first() {
+                Some((b'.', r)) => rest = r,
+                _ => return false,
+            }
+        }
+        any = true;
+        match rest.strip_prefix(seg.as_bytes()) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    any && rest.is_empty()
 }
 
 /// The region field a name names (`country`).
@@ -298,6 +318,34 @@ impl GrantField {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dotted_eq_is_split_and_compare() {
+        let paths = [
+            "", "a", "ab", "a.b", "a.bc", "ab.c", "a.b.c", "a..b", ".a", "a.",
+        ];
+        let segs: [&[&str]; 10] = [
+            &[],
+            &[""],
+            &["a"],
+            &["ab"],
+            &["a", "b"],
+            &["a", "bc"],
+            &["a", "b", "c"],
+            &["a", "", "b"],
+            &["", "a"],
+            &["a", ""],
+        ];
+        for p in paths {
+            for s in segs {
+                assert_eq!(
+                    dotted_eq(p, s.iter().copied()),
+                    p.split('.').eq(s.iter().copied()),
+                    "{p:?} {s:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn the_tables_and_the_matches_agree() {

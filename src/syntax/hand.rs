@@ -37,37 +37,40 @@ pub(super) fn parse(at: At, text: &str, first: bool) -> Option<File> {
 }
 
 /// Words that may not start a path (pest's `keyword` and `item_word`).
-const RESERVED: [&[u8]; 29] = [
-    b"and",
-    b"or",
-    b"not",
-    b"in",
-    b"is",
-    b"when",
-    b"with",
-    b"where",
-    b"because",
-    b"exists",
-    b"satisfies",
-    b"starts_with",
-    b"true",
-    b"false",
-    b"matches",
-    b"ends_with",
-    b"permit",
-    b"profile",
-    b"package",
-    b"forbid",
-    b"field",
-    b"set",
-    b"classification",
-    b"condition",
-    b"use",
-    b"actions",
-    b"assert",
-    b"obligations",
-    b"grants",
-];
+fn reserved(word: &[u8]) -> bool {
+    matches!(
+        word,
+        b"and"
+            | b"or"
+            | b"not"
+            | b"in"
+            | b"is"
+            | b"when"
+            | b"with"
+            | b"where"
+            | b"because"
+            | b"exists"
+            | b"satisfies"
+            | b"starts_with"
+            | b"true"
+            | b"false"
+            | b"matches"
+            | b"ends_with"
+            | b"permit"
+            | b"profile"
+            | b"package"
+            | b"forbid"
+            | b"field"
+            | b"set"
+            | b"classification"
+            | b"condition"
+            | b"use"
+            | b"actions"
+            | b"assert"
+            | b"obligations"
+            | b"grants"
+    )
+}
 
 fn ident_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
@@ -203,8 +206,7 @@ impl<'t> Hand<'t> {
         while ident_char(self.byte(j)) {
             j += 1;
         }
-        let run = self.b.get(i..j).unwrap_or_default();
-        if RESERVED.contains(&run) {
+        if reserved(self.b.get(i..j).unwrap_or_default()) {
             return None;
         }
         self.ident_end(i)
