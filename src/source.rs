@@ -144,7 +144,15 @@ impl Sources {
     pub fn location(&self, span: Span) -> String {
         let (line, col) = self.line_col(span);
         let name = self.file(span).map_or("<unknown>", |f| f.name.as_str());
-        format!("{name}:{line}:{col}")
+        // Written by hand, not by `format!`: the checker asks this for every
+        // rule and condition.
+        let mut out = String::with_capacity(name.len() + 12);
+        out.push_str(name);
+        for n in [line, col] {
+            out.push(':');
+            out.push_str(itoa::Buffer::new().format(n));
+        }
+        out
     }
 
     /// `file:line:col` for a span, the file as the user named it (for

@@ -3,14 +3,30 @@
 
 use super::*;
 
+/// `package.name`.
+fn qualified(package: &str, name: &str) -> String {
+    let mut id = String::with_capacity(package.len() + 1 + name.len());
+    id.push_str(package);
+    id.push('.');
+    id.push_str(name);
+    id
+}
+
 impl<'s> Checker<'s> {
     pub(super) fn rules(&mut self, files: &[syntax::File]) {
+        let count = files
+            .iter()
+            .flat_map(|f| &f.items)
+            .filter(|i| matches!(i, Item::Rule(_)))
+            .count();
+        self.prog.rules.reserve(count);
         let mut seen: HashMap<String, Span> = HashMap::default();
+        seen.reserve(count);
         for (fi, f) in files.iter().enumerate() {
             for item in &f.items {
                 let Item::Rule(r) = item else { continue };
-                let id = format!("{}.{}", f.package.name, r.name.name);
-                let twice = CheckError::DuplicateRule { id: id.clone() };
+                let id = qualified(&f.package.name, &r.name.name);
+                let twice = || CheckError::DuplicateRule { id: id.clone() };
                 if self.first_of_name(&mut seen, &id, r.name.span, twice, "rule") {
                     self.rule(id, r, fi);
                 }
@@ -28,7 +44,7 @@ impl<'s> Checker<'s> {
         seen: &mut HashMap<String, Span>,
         id: &str,
         span: Span,
-        twice: CheckError,
+        twice: impl FnOnce() -> CheckError,
         what: &str,
     ) -> bool {
         let Some(first) = seen.get(id).copied() else {
@@ -37,7 +53,7 @@ impl<'s> Checker<'s> {
         };
         let loc = self.sources.path_location(first);
         self.err(
-            Diagnostic::new(twice, span)
+            Diagnostic::new(twice(), span)
                 .also(first, "first declared here")
                 .label("declared again here")
                 .help(format!(
@@ -54,8 +70,8 @@ impl<'s> Checker<'s> {
         for (fi, f) in files.iter().enumerate() {
             for item in &f.items {
                 let Item::Assert(a) = item else { continue };
-                let id = format!("{}.{}", f.package.name, a.name.name);
-                let twice = CheckError::DuplicateAssertion { id: id.clone() };
+                let id = qualified(&f.package.name, &a.name.name);
+                let twice = || CheckError::DuplicateAssertion { id: id.clone() };
                 if !self.first_of_name(&mut seen, &id, a.name.span, twice, "assertion") {
                     continue;
                 }

@@ -80,8 +80,7 @@ pub fn check_all(sources: &Sources) -> Checked {
     }
     let mut c = Checker::new(sources);
     c.run(&files);
-    let mut seen = HashSet::default();
-    c.warnings.retain(|d| seen.insert((d.span, d.message())));
+    dedupe(&mut c.warnings);
     if c.diags.is_empty() {
         Checked {
             program: Some(c.prog),
@@ -89,14 +88,25 @@ pub fn check_all(sources: &Sources) -> Checked {
             warnings: c.warnings,
         }
     } else {
-        let mut seen = HashSet::default();
-        c.diags.retain(|d| seen.insert((d.span, d.message())));
+        dedupe(&mut c.diags);
         Checked {
             program: None,
             errors: c.diags,
             warnings: c.warnings,
         }
     }
+}
+
+/// Diagnostics with the same span and message, once: the message is only
+/// written out where two share a span (thousands of warnings have spans of
+/// their own, and writing each out was 1 % of compiling 10,000 rules).
+fn dedupe(diags: &mut Vec<Diagnostic>) {
+    let mut spans: HashMap<Span, u32> = HashMap::default();
+    for d in diags.iter() {
+        *spans.entry(d.span).or_default() += 1;
+    }
+    let mut seen = HashSet::default();
+    diags.retain(|d| spans.get(&d.span) == Some(&1) || seen.insert((d.span, d.message())));
 }
 
 /// The static type of an expression.

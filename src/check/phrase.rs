@@ -23,7 +23,12 @@ impl<'s> Checker<'s> {
             CmpOp::EndsWith => "ends with",
             CmpOp::Matches => "matches",
         };
-        format!("{} {verb} {}", self.words(lhs), self.words(rhs))
+        let mut out = self.words(lhs);
+        out.push(' ');
+        out.push_str(verb);
+        out.push(' ');
+        out.push_str(&self.words(rhs));
+        out
     }
 
     /// Plain words for a condition.

@@ -245,10 +245,12 @@ fn dotted_eq<'a>(path: &str, segments: impl Iterator<Item = &'a str>) -> bool {
             }
         }
         any = true;
-        match rest.strip_prefix(seg.as_bytes()) {
-            Some(r) => rest = r,
-            None => return false,
+        // In line rather than `strip_prefix` (a `memcmp` call a segment).
+        let seg = seg.as_bytes();
+        if rest.len() < seg.len() || !rest.iter().zip(seg).all(|(a, b)| a == b) {
+            return false;
         }
+        rest = rest.get(seg.len()..).unwrap_or_default();
     }
     any && rest.is_empty()
 }

@@ -72,6 +72,12 @@ fn reserved(word: &[u8]) -> bool {
     )
 }
 
+/// Whether `r` starts with `w`, compared in line (the words are short: a
+/// `memcmp` call for each cost more than the comparison).
+fn starts(r: &[u8], w: &[u8]) -> bool {
+    r.len() >= w.len() && r.iter().zip(w).all(|(a, b)| a == b)
+}
+
 fn ident_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
@@ -146,7 +152,7 @@ impl<'t> Hand<'t> {
 
     /// A literal, as pest matches one: its bytes, with no word boundary.
     fn lit(&mut self, w: &[u8]) -> bool {
-        let ok = self.rest().starts_with(w);
+        let ok = starts(self.rest(), w);
         if ok {
             self.token(self.pos + w.len());
         }
@@ -160,7 +166,7 @@ impl<'t> Hand<'t> {
     /// A keyword operator: the word, then no name character (`@{ "and" ~
     /// !ident_char }`).
     fn word(&mut self, w: &[u8]) -> bool {
-        let ok = self.rest().starts_with(w) && !ident_char(self.byte(self.pos + w.len()));
+        let ok = starts(self.rest(), w) && !ident_char(self.byte(self.pos + w.len()));
         if ok {
             self.token(self.pos + w.len());
         }
@@ -259,7 +265,7 @@ impl<'t> Hand<'t> {
             }
             package = self.ident_at(start, end);
             self.token(end);
-            while self.rest().starts_with(b"use") {
+            while starts(self.rest(), b"use") {
                 uses.push(self.use_decl()?);
             }
         }
@@ -321,7 +327,7 @@ impl<'t> Hand<'t> {
 
     fn item(&mut self, items: &mut Vec<Item>) -> Option<()> {
         let r = self.rest();
-        let item = if r.starts_with(b"set") {
+        let item = if starts(r, b"set") {
             self.token(self.pos + 3);
             let name = self.ident()?;
             self.expect(b"=")?;
@@ -329,7 +335,7 @@ impl<'t> Hand<'t> {
                 name,
                 value: self.set_expr()?,
             }
-        } else if r.starts_with(b"classification") {
+        } else if starts(r, b"classification") {
             self.token(self.pos + 14);
             let name = self.ident()?;
             self.expect(b"sensitivity")?;
@@ -337,7 +343,7 @@ impl<'t> Hand<'t> {
                 name,
                 sensitivity: self.ident()?,
             }
-        } else if r.starts_with(b"profile") {
+        } else if starts(r, b"profile") {
             self.token(self.pos + 7);
             let name = self.ident()?;
             self.expect(b"=")?;
@@ -345,7 +351,7 @@ impl<'t> Hand<'t> {
                 name,
                 mode: self.mode()?,
             }
-        } else if r.starts_with(b"condition") {
+        } else if starts(r, b"condition") {
             self.token(self.pos + 9);
             let name = self.ident()?;
             let params = if self.lit(b"(") {
@@ -359,23 +365,23 @@ impl<'t> Hand<'t> {
                 params,
                 body: self.expr()?,
             })
-        } else if r.starts_with(b"field") {
+        } else if starts(r, b"field") {
             self.token(self.pos + 5);
             self.field()?
-        } else if r.starts_with(b"actions") {
+        } else if starts(r, b"actions") {
             self.token(self.pos + 7);
             self.expect(b"[")?;
             Item::Actions(self.idents_until(b"]")?)
-        } else if r.starts_with(b"obligations") {
+        } else if starts(r, b"obligations") {
             self.token(self.pos + 11);
             self.expect(b"[")?;
             Item::Obligations(self.idents_until(b"]")?)
-        } else if r.starts_with(b"grants") {
+        } else if starts(r, b"grants") {
             self.token(self.pos + 6);
             self.grants()?
-        } else if r.starts_with(b"permit") || r.starts_with(b"forbid") {
+        } else if starts(r, b"permit") || starts(r, b"forbid") {
             Item::Rule(self.rule()?)
-        } else if r.starts_with(b"assert") {
+        } else if starts(r, b"assert") {
             self.assert()?
         } else {
             return None;
@@ -626,7 +632,7 @@ impl<'t> Hand<'t> {
     /// `[ (expr ("," expr)* ","?)? ]`.
     fn list(&mut self) -> Option<Vec<Expr>> {
         self.expect(b"[")?;
-        let mut v = Vec::new();
+        let mut v = Vec::with_capacity(4);
         if self.lit(b"]") {
             return Some(v);
         }
@@ -651,7 +657,9 @@ impl<'t> Hand<'t> {
         if !self.word(b"or") {
             return Some(first);
         }
-        let mut parts = vec![first, self.and_expr()?];
+        let mut parts = Vec::with_capacity(4);
+        parts.push(first);
+        parts.push(self.and_expr()?);
         while self.word(b"or") {
             parts.push(self.and_expr()?);
         }
@@ -664,7 +672,9 @@ impl<'t> Hand<'t> {
         if !self.word(b"and") {
             return Some(first);
         }
-        let mut parts = vec![first, self.not_expr()?];
+        let mut parts = Vec::with_capacity(4);
+        parts.push(first);
+        parts.push(self.not_expr()?);
         while self.word(b"and") {
             parts.push(self.not_expr()?);
         }
@@ -677,7 +687,7 @@ impl<'t> Hand<'t> {
             let inner = self.not_expr()?;
             return Some(Expr::Not(Box::new(inner), self.span(start, self.end)));
         }
-        if self.rest().starts_with(b"exists") {
+        if starts(self.rest(), b"exists") {
             self.token(self.pos + 6);
             self.expect(b"grant")?;
             let var = self.ident()?;
@@ -740,9 +750,8 @@ impl<'t> Hand<'t> {
             (b'<', _) => (CmpOp::Lt, 1),
             (b'>', _) => (CmpOp::Gt, 1),
             _ => {
-                let bounded = |w: &[u8]| {
-                    r.starts_with(w) && !ident_char(r.get(w.len()).copied().unwrap_or(0))
-                };
+                let bounded =
+                    |w: &[u8]| starts(r, w) && !ident_char(r.get(w.len()).copied().unwrap_or(0));
                 if let Some(n) = self.spaced_in(b"not") {
                     (CmpOp::NotIn, n)
                 } else if bounded(b"in") {
@@ -774,7 +783,7 @@ impl<'t> Hand<'t> {
     /// character after it, when that is what comes next (`not in`, `any in`).
     fn spaced_in(&self, w: &[u8]) -> Option<usize> {
         let r = self.rest();
-        if !r.starts_with(w) {
+        if !starts(r, w) {
             return None;
         }
         let gap = r
@@ -784,7 +793,7 @@ impl<'t> Hand<'t> {
             .count();
         let n = w.len() + gap;
         let ok = gap > 0
-            && r.get(n..)?.starts_with(b"in")
+            && starts(r.get(n..)?, b"in")
             && !ident_char(r.get(n + 2).copied().unwrap_or(0));
         ok.then_some(n + 2)
     }
@@ -879,7 +888,8 @@ impl<'t> Hand<'t> {
     }
 
     fn path(&mut self, start: usize, first: usize) -> Expr {
-        let mut segs = vec![self.ident_at(start, first)];
+        let mut segs = Vec::with_capacity(3);
+        segs.push(self.ident_at(start, first));
         let mut end = first;
         while self.byte(end) == b'.' {
             match self.ident_end(end + 1) {

@@ -107,12 +107,15 @@ fn cut_points(text: &str) -> Vec<usize> {
     for line in text.split_inclusive('\n') {
         let starts_in_text = in_text;
         let mut escaped = false;
-        for (i, c) in line.char_indices() {
+        // By bytes: the characters sought are ASCII, and no byte of a
+        // longer character is one of them.
+        let bytes = line.as_bytes();
+        for (i, &c) in bytes.iter().enumerate() {
             match c {
                 _ if escaped => escaped = false,
-                '\\' if in_text => escaped = true,
-                '"' => in_text = !in_text,
-                '/' if !in_text && line.get(i..).is_some_and(|r| r.starts_with("//")) => break,
+                b'\\' if in_text => escaped = true,
+                b'"' => in_text = !in_text,
+                b'/' if !in_text && bytes.get(i + 1) == Some(&b'/') => break,
                 _ => {}
             }
         }
