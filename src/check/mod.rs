@@ -250,6 +250,9 @@ struct Checker<'s> {
     depths: Vec<usize>,
     /// Declared fields: where → (index into `prog.fields`, span).
     field_decls: HashMap<ExtraPath, (usize, Span)>,
+    /// `root.field` names outside the schema with no field of it close
+    /// (paths::near_miss): looked at once.
+    far_fields: HashSet<String>,
     /// `actions [...]` and `obligations [...]`, once any are declared.
     declared_actions: Option<Vec<String>>,
     declared_obligations: Option<Vec<String>>,
@@ -304,6 +307,7 @@ impl<'s> Checker<'s> {
             expansion_failed: false,
             depths: Vec::new(),
             field_decls: HashMap::default(),
+            far_fields: HashSet::default(),
             declared_actions: None,
             declared_obligations: None,
         }

@@ -338,7 +338,22 @@ impl Checker<'_> {
         if fields.contains(&first.name.as_str()) {
             return;
         }
+        // A name far from every field is looked at once (the same extra
+        // field is read by thousands of rules): keyed by the path and the
+        // fields it was held to.
+        let mut key = String::with_capacity(root.len() + 1 + first.name.len() + 16 * fields.len());
+        key.push_str(root);
+        key.push('.');
+        key.push_str(&first.name);
+        for f in fields {
+            key.push(' ');
+            key.push_str(f);
+        }
+        if self.far_fields.contains(&key) {
+            return;
+        }
         let Some(close) = super::suggest::closest(&first.name, fields.iter().copied()) else {
+            self.far_fields.insert(key);
             return;
         };
         let path: Vec<&str> = std::iter::once(root)

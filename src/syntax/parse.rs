@@ -13,6 +13,22 @@ use super::*;
 /// the file (on 10,000 rules, the growing queue's fresh pages were a third of
 /// the compile).
 pub(crate) fn parse(file_id: u32, text: &str) -> Result<File, Vec<Diagnostic>> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        // On one core, cutting the file buys nothing when the hand-written
+        // parser reads it whole; the pieces are for pest, if it declines.
+        // (Nesting counts restart at every declaration, so checking the
+        // whole file and checking its pieces agree on a file that parses.)
+        let at = At {
+            file: file_id,
+            base: 0,
+        };
+        if too_deep(at, text).is_none() {
+            if let Some(file) = super::hand::parse(at, text, true) {
+                return Ok(file);
+            }
+        }
+    }
     let cuts = cut_points(text);
     let pieces: Vec<(usize, &str)> = cuts
         .iter()
@@ -31,10 +47,7 @@ pub(crate) fn parse(file_id: u32, text: &str) -> Result<File, Vec<Diagnostic>> {
             })
             .collect()
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8)
-        .min(pieces.len());
+    let threads = cores.min(8).min(pieces.len());
     let results: Vec<Result<File, Vec<Diagnostic>>> = if threads < 2 {
         parse_run(0, &pieces)
     } else {
