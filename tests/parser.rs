@@ -17,7 +17,7 @@
 #[path = "support/gen.rs"]
 mod gen;
 
-use sovra::syntax::{parsers_agree, Agreement};
+use sovra::syntax::{parsers_agree, parsers_agree_in_pieces, Agreement};
 use std::path::{Path, PathBuf};
 
 fn policy_files() -> Vec<(PathBuf, String)> {
@@ -89,6 +89,28 @@ fn generated_policies() {
             Agreement::Same
         );
     }
+}
+
+/// A file large enough to be cut into pieces (as on several cores): the
+/// pieces, each read by hand with its offset in the file, give pest's tree
+/// of the whole file; with a broken declaration in the middle, pest's
+/// errors.
+#[test]
+fn a_large_file_in_pieces() {
+    let mut rng = gen::Rng::new(3);
+    let mut text = gen::scale_policy(&mut rng, 2_000);
+    // A `because` text over several lines (no block comment: a file with
+    // one is never cut).
+    text.push_str("permit tail\n  because \"a\n  b {target.country}\"\n// c\n");
+    assert!(text.len() > 300_000, "{} bytes", text.len());
+    assert_eq!(parsers_agree_in_pieces(&text), Agreement::Same);
+    let mid = text.len() / 2;
+    let at = mid + text[mid..].find("\nforbid").unwrap() + 1;
+    text.insert_str(at, "forbid broken when ==\n");
+    assert_eq!(
+        parsers_agree_in_pieces(&text),
+        Agreement::Declined { pest_parses: false }
+    );
 }
 
 /// Tokens and trivia that bend the syntax where they land.

@@ -1027,6 +1027,23 @@ pub(super) fn agree(text: &str) -> Agreement {
         .unwrap_or_else(|_| Agreement::Differ("the comparison failed".into()))
 }
 
+/// As [`agree`], for the file parsed as on several cores: cut into pieces,
+/// each read by hand (or pest), against pest on the whole file.
+pub(super) fn agree_in_pieces(text: &str) -> Agreement {
+    crate::policy::on_compile_stack(|| {
+        let at = At { file: 0, base: 0 };
+        let pest = super::parse::parse_pest(at, text, true);
+        match (super::parse::in_pieces(0, text, 2), pest) {
+            (Err(_), pest) => Agreement::Declined {
+                pest_parses: pest.is_ok(),
+            },
+            (Ok(hand), Ok(p)) if format!("{p:?}") == format!("{hand:?}") => Agreement::Same,
+            (Ok(hand), other) => Agreement::Differ(format!("pest: {other:?}\nin pieces: {hand:?}")),
+        }
+    })
+    .unwrap_or_else(|_| Agreement::Differ("the comparison failed".into()))
+}
+
 fn agree_here(text: &str) -> Agreement {
     let at = At { file: 0, base: 0 };
     if super::parse::too_deep(at, text).is_some() {

@@ -46,6 +46,14 @@ pub fn parsers_agree(text: &str) -> Agreement {
     hand::agree(text)
 }
 
+/// As [`parsers_agree`], for a large file parsed as on several cores (cut
+/// at declarations into pieces, each read by hand or by pest), against
+/// pest on the whole file.
+#[doc(hidden)]
+pub fn parsers_agree_in_pieces(text: &str) -> Agreement {
+    hand::agree_in_pieces(text)
+}
+
 /// The pest grammar (`grammar/sovra.pest`) and its generated `Rule`s: no
 /// `Rule` leaves the syntax module.
 mod grammar {

@@ -29,6 +29,13 @@ pub(crate) fn parse(file_id: u32, text: &str) -> Result<File, Vec<Diagnostic>> {
             }
         }
     }
+    in_pieces(file_id, text, cores)
+}
+
+/// [`parse`] on `cores` cores: the file cut at declarations into pieces of
+/// about [`PIECE`] bytes, each parsed (by hand, or by pest where the
+/// hand-written parser declines) and their declarations joined in order.
+pub(super) fn in_pieces(file_id: u32, text: &str, cores: usize) -> Result<File, Vec<Diagnostic>> {
     let cuts = cut_points(text);
     let pieces: Vec<(usize, &str)> = cuts
         .iter()
