@@ -226,14 +226,19 @@ impl<'t> Hand<'t> {
         Some(id)
     }
 
-    /// `open (ident ("," ident)* ","?)? close`, `open` already read.
-    fn idents_until(&mut self, close: &[u8]) -> Option<Vec<Ident>> {
-        let mut v = Vec::new();
+    /// `(item ("," item)* ","?)? close`, the opening bracket already read:
+    /// the grammar's shape of every list (names, values, arguments).
+    fn until<T>(
+        &mut self,
+        close: &[u8],
+        mut item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let mut v = Vec::with_capacity(4);
         if self.lit(close) {
             return Some(v);
         }
         loop {
-            v.push(self.ident()?);
+            v.push(item(self)?);
             if self.lit(b",") {
                 if self.lit(close) {
                     return Some(v);
@@ -243,6 +248,11 @@ impl<'t> Hand<'t> {
             self.expect(close)?;
             return Some(v);
         }
+    }
+
+    /// Names up to `close`, the opening bracket already read.
+    fn idents_until(&mut self, close: &[u8]) -> Option<Vec<Ident>> {
+        self.until(close, Self::ident)
     }
 
     // ---- declarations -----------------------------------------------------------
@@ -299,30 +309,15 @@ impl<'t> Hand<'t> {
         self.pos = end + 1;
         let names = if self.peek() == b'{' {
             self.token(self.pos + 1);
-            let first = self.ident()?;
-            let mut names = vec![first];
-            names.extend(self.more_idents(b"}")?);
-            names
+            // At least one name: `{}` is not a group.
+            if self.peek() == b'}' {
+                return None;
+            }
+            self.idents_until(b"}")?
         } else {
             vec![self.ident()?]
         };
         Some(Use { package, names })
-    }
-
-    /// `("," ident)* ","? close` after a first ident.
-    fn more_idents(&mut self, close: &[u8]) -> Option<Vec<Ident>> {
-        let mut v = Vec::new();
-        loop {
-            if self.lit(b",") {
-                if self.lit(close) {
-                    return Some(v);
-                }
-                v.push(self.ident()?);
-                continue;
-            }
-            self.expect(close)?;
-            return Some(v);
-        }
     }
 
     fn item(&mut self, items: &mut Vec<Item>) -> Option<()> {
@@ -632,21 +627,7 @@ impl<'t> Hand<'t> {
     /// `[ (expr ("," expr)* ","?)? ]`.
     fn list(&mut self) -> Option<Vec<Expr>> {
         self.expect(b"[")?;
-        let mut v = Vec::with_capacity(4);
-        if self.lit(b"]") {
-            return Some(v);
-        }
-        loop {
-            v.push(self.expr()?);
-            if self.lit(b",") {
-                if self.lit(b"]") {
-                    return Some(v);
-                }
-                continue;
-            }
-            self.expect(b"]")?;
-            return Some(v);
-        }
+        self.until(b"]", Self::expr)
     }
 
     // ---- expressions ------------------------------------------------------------
@@ -908,20 +889,7 @@ impl<'t> Hand<'t> {
     fn call(&mut self, start: usize, name_end: usize) -> Option<Expr> {
         let name = self.ident_at(start, name_end);
         self.token(name_end + 1);
-        let mut args = Vec::new();
-        if !self.lit(b")") {
-            loop {
-                args.push(self.call_arg()?);
-                if self.lit(b",") {
-                    if self.lit(b")") {
-                        break;
-                    }
-                    continue;
-                }
-                self.expect(b")")?;
-                break;
-            }
-        }
+        let args = self.until(b")", Self::call_arg)?;
         Some(Expr::Call {
             name,
             args,
