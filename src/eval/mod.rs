@@ -33,7 +33,6 @@ use crate::documents::{Grants, Regions, Request};
 use crate::ir::*;
 use crate::vocab::Effect;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rustc_hash::FxHashMap;
 use trace::Recorder;
 pub use walk::render_duration;
 pub use walk::same_identity;
@@ -75,7 +74,7 @@ pub struct Engine {
     classes: fast::Names,
     profiles: fast::Names,
     /// Per action entry, per keyed group: value → index into its `values`.
-    keys: Vec<Vec<FxHashMap<String, usize>>>,
+    keys: Vec<Vec<fast::Names>>,
     /// Each rule's conjuncts for the path without a trace (src/eval/fast.rs).
     fast: Vec<Vec<fast::Test>>,
     /// The conditions of `exists grant`, likewise, by node.
@@ -176,11 +175,12 @@ impl Engine {
                 e.keyed
                     .iter()
                     .map(|k| {
-                        k.values
-                            .iter()
-                            .enumerate()
-                            .map(|(i, v)| (v.value.clone(), i))
-                            .collect()
+                        fast::Names::new(
+                            k.values
+                                .iter()
+                                .enumerate()
+                                .map(|(i, v)| (v.value.clone(), i)),
+                        )
                     })
                     .collect()
             })
@@ -527,7 +527,7 @@ fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdi
                 .get(slot)
                 .and_then(|g| g.get(gi))
                 .and_then(|m| m.get(text))
-                .and_then(|i| group.values.get(*i))
+                .and_then(|i| group.values.get(i))
         })
     };
     // The keyed groups this request reaches: one entry per group at most.

@@ -633,7 +633,11 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
     ) -> Result<(), GrantCheck> {
         let (resource, class) = (res.id.as_deref(), res.classification.as_deref());
         let covers = (g.resource.is_some() && g.resource.as_deref() == resource)
-            || class.is_some_and(|c| g.classifications.iter().any(|x| &**x == c));
+            || class.is_some_and(|c| {
+                g.classifications
+                    .iter()
+                    .any(|x| super::fast::same(x.as_bytes(), c.as_bytes()))
+            });
         if !covers {
             return Err(GrantCheck::Resource);
         }
