@@ -358,6 +358,40 @@ impl Names {
     }
 }
 
+/// One keyed group's values to their entries. A group keyed on the
+/// classification whose every value is a declared classification is also
+/// indexed by classification (`by_class`): the request's was found once,
+/// and a classification that is not declared equals none of the values.
+#[derive(Debug, Default)]
+pub(super) struct Keys {
+    pub(super) names: Names,
+    pub(super) by_class: Option<Vec<Option<usize>>>,
+}
+
+impl Keys {
+    pub(super) fn new(p: &Program, group: &crate::ir::KeyedRules, classes: &Names) -> Keys {
+        let names = Names::new(
+            group
+                .values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v.value.clone(), i)),
+        );
+        let by_class = (group.field == Field::Classification)
+            .then(|| {
+                let mut by = vec![None; p.classifications.len()];
+                for (i, v) in group.values.iter().enumerate() {
+                    let slot = by.get_mut(classes.get(&v.value)?)?;
+                    // The first of equal values, as `names` has it.
+                    slot.get_or_insert(i);
+                }
+                Some(by)
+            })
+            .flatten();
+        Keys { names, by_class }
+    }
+}
+
 /// Whether two names are equal, compared in line: the names a request
 /// gives (actions, classifications, profiles, keys) are short, and a call
 /// to `memcmp` for each cost more than the comparison.

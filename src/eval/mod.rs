@@ -74,7 +74,7 @@ pub struct Engine {
     classes: fast::Names,
     profiles: fast::Names,
     /// Per action entry, per keyed group: value → index into its `values`.
-    keys: Vec<Vec<fast::Names>>,
+    keys: Vec<Vec<fast::Keys>>,
     /// Each rule's conjuncts for the path without a trace (src/eval/fast.rs).
     fast: Vec<Vec<fast::Test>>,
     /// The conditions of `exists grant`, likewise, by node.
@@ -174,14 +174,7 @@ impl Engine {
             .map(|e| {
                 e.keyed
                     .iter()
-                    .map(|k| {
-                        fast::Names::new(
-                            k.values
-                                .iter()
-                                .enumerate()
-                                .map(|(i, v)| (v.value.clone(), i)),
-                        )
-                    })
+                    .map(|k| fast::Keys::new(&program, k, &classes))
                     .collect()
             })
             .collect();
@@ -522,13 +515,12 @@ fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdi
     // The entry of keyed group `gi` for this request's value of its field.
     let lookup = move |gi: usize| {
         let group = entry.keyed.get(gi)?;
-        ctx.key(group.field, |text| {
-            e.keys
-                .get(slot)
-                .and_then(|g| g.get(gi))
-                .and_then(|m| m.get(text))
-                .and_then(|i| group.values.get(i))
-        })
+        let keys = e.keys.get(slot).and_then(|g| g.get(gi))?;
+        let i = match &keys.by_class {
+            Some(by) if ctx.probe.is_none() => by.get(ctx.class?).copied().flatten(),
+            _ => ctx.key(group.field, |text| keys.names.get(text)),
+        };
+        group.values.get(i?)
     };
     // The keyed groups this request reaches: one entry per group at most.
     let mut hits: [Option<&KeyedEntry>; 8] = [None; 8];

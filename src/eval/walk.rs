@@ -283,7 +283,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         for t in tests {
             let holds = match t {
                 Test::Text { field, value, ne } => match field.get(self.ctx.req) {
-                    Some(v) => (v == &**value) != *ne,
+                    Some(v) => super::fast::same(v.as_bytes(), value.as_bytes()) != *ne,
                     None => false,
                 },
                 Test::Class { class, ne } => {
