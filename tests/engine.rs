@@ -584,6 +584,57 @@ fn a_declared_field_of_another_type_is_denied_through_the_library_saying_which()
 /// requests, and on the scale policy, both give the same decision and the
 /// same determining rules.
 #[test]
+fn rules_keyed_on_the_classification_are_found_by_the_declared_name_only() {
+    // The engine finds a group keyed on the classification by the index of
+    // the request's declared classification, not by its text: a name that
+    // is not declared (another case, a near miss, none) reaches no group.
+    let text = "package keyed\n\n\
+        classification identity sensitivity high\n\
+        classification health   sensitivity high\n\n\
+        permit all when action == store\n\
+        forbid f when resource.classification == identity\n\
+        forbid g when resource.classification == health and resource.id == \"ds-1\"\n";
+    let mut src = sovra::source::Sources::default();
+    src.add("keyed.sov", text.to_string());
+    let engine = Engine::new(
+        sovra::policy::compile(&src).unwrap(),
+        bundled_regions(),
+        Grants::default(),
+    );
+    let keyed: Vec<_> = engine
+        .program()
+        .by_action
+        .iter()
+        .flat_map(|a| a.keyed.iter().map(|k| k.field))
+        .collect();
+    assert!(
+        keyed.contains(&sovra::ir::Field::Classification),
+        "{keyed:?}"
+    );
+    let mut scratch = Scratch::default();
+    for (class, id, expect) in [
+        (Some("identity"), "ds-9", Some("keyed.f")),
+        (Some("health"), "ds-1", Some("keyed.g")),
+        (Some("health"), "ds-2", None),
+        (Some("Identity"), "ds-1", None),
+        (Some("identit"), "ds-1", None),
+        (Some("other"), "ds-1", None),
+        (None, "ds-1", None),
+    ] {
+        let mut req = serde_json::json!({"action": "store", "resource": {"id": id}});
+        if let Some(c) = class {
+            req["resource"]["classification"] = c.into();
+        }
+        let req = Request::from_value(&req).unwrap();
+        let v = engine.verdict(&req, &mut scratch);
+        let rule = (!v.allow).then(|| engine.program().rules[v.rules[0] as usize].id.clone());
+        assert_eq!(rule.as_deref(), expect, "{class:?} {id}");
+        let full = engine.decide(&req, TraceLevel::Full);
+        assert_eq!(full.allowed(), v.allow, "{class:?} {id}");
+    }
+}
+
+#[test]
 fn the_quick_path_decides_as_the_traced_walk() {
     let mut rng = gen::Rng::new(0x0F_A57);
     let mut compared = 0;
