@@ -15,6 +15,7 @@
 //! functions would be calls across units (measured: 6–20% per decision).
 
 use super::decision::GrantCheck;
+use super::fast::same;
 use super::trace::{NoTrace, Tracer};
 use super::Engine;
 use crate::country::Country;
@@ -283,7 +284,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         for t in tests {
             let holds = match t {
                 Test::Text { field, value, ne } => match field.get(self.ctx.req) {
-                    Some(v) => super::fast::same(v.as_bytes(), value.as_bytes()) != *ne,
+                    Some(v) => same(v.as_bytes(), value.as_bytes()) != *ne,
                     None => false,
                 },
                 Test::Class { class, ne } => {
@@ -636,7 +637,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
             || class.is_some_and(|c| {
                 g.classifications
                     .iter()
-                    .any(|x| super::fast::same(x.as_bytes(), c.as_bytes()))
+                    .any(|x| same(x.as_bytes(), c.as_bytes()))
             });
         if !covers {
             return Err(GrantCheck::Resource);
@@ -1012,7 +1013,7 @@ impl TextVal<'_> {
     #[inline]
     fn eq(&self, o: &TextVal<'_>) -> bool {
         match (self, o) {
-            (TextVal::S(a), TextVal::S(b)) => a == b,
+            (TextVal::S(a), TextVal::S(b)) => same(a.as_bytes(), b.as_bytes()),
             (TextVal::C(a), TextVal::C(b)) => a == b,
             (TextVal::S(a), TextVal::C(c)) | (TextVal::C(c), TextVal::S(a)) => {
                 a.as_bytes() == c.letters()
@@ -1022,7 +1023,7 @@ impl TextVal<'_> {
     #[inline]
     fn is(&self, s: &str) -> bool {
         match self {
-            TextVal::S(a) => *a == s,
+            TextVal::S(a) => same(a.as_bytes(), s.as_bytes()),
             TextVal::C(c) => s.as_bytes() == c.letters(),
         }
     }
@@ -1071,7 +1072,9 @@ fn member(ctx: &Ctx<'_>, l: Val<'_>, r: Val<'_>) -> Option<bool> {
                 Some(match t {
                     // A short list read in a row (a length compared
                     // first), a long one searched.
-                    TextVal::S(x) if v.len() <= 8 => v.iter().any(|s| p.sym(*s) == x),
+                    TextVal::S(x) if v.len() <= 8 => {
+                        v.iter().any(|s| same(p.sym(*s).as_bytes(), x.as_bytes()))
+                    }
                     TextVal::S(x) => v.binary_search_by(|s| p.sym(*s).cmp(x)).is_ok(),
                     TextVal::C(_) => v.iter().any(|s| t.is(p.sym(*s))),
                 })
