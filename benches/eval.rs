@@ -86,6 +86,30 @@ fn decide(c: &mut Criterion) {
                 assert_eq!(d.allowed(), *allow);
             })
         });
+        // What every decision document pays whatever the engine does: the
+        // input hash, sha256 of the documents' hashes (a state taken once)
+        // and the request's canonical JSON (issue 15 points 2 and 5: the
+        // cost no change to the engine removes).
+        let mut canonical = Vec::with_capacity(1024);
+        let prefix = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            for part in [&engine.regions().hash, &engine.grants().hash] {
+                h.update(part.as_bytes());
+                h.update(b"\n");
+            }
+            h
+        };
+        g.bench_with_input(BenchmarkId::new("input-hash", name), &req, |b, req| {
+            b.iter(|| {
+                use sha2::Digest;
+                canonical.clear();
+                black_box(req).write_canonical(&mut canonical);
+                let mut h = prefix.clone();
+                h.update(&canonical);
+                black_box(h.finalize())
+            })
+        });
         // The same document as JSON text without a trace: what the trace
         // adds is the difference.
         g.bench_with_input(BenchmarkId::new("document-json", name), &req, |b, req| {
