@@ -635,6 +635,84 @@ fn rules_keyed_on_the_classification_are_found_by_the_declared_name_only() {
 }
 
 #[test]
+fn membership_of_classifications_and_presence_decide_as_the_walk() {
+    // The quick path tests `classification in S` by the declared
+    // classification's bit and `is present`/`is missing` by the value
+    // loaded; a classification that is not declared is in no set of
+    // declared names (so `not in` holds), a missing one neither in nor out.
+    let text = "package shapes\n\n\
+        classification identity sensitivity high\n\
+        classification health   sensitivity high\n\
+        classification public   sensitivity low\n\n\
+        set PERSONAL = [identity, health]\n\n\
+        permit all when action == store\n\
+        forbid inside when resource.classification in PERSONAL and resource.id == \"a\"\n\
+        forbid outside when resource.classification not in PERSONAL and resource.id == \"b\"\n\
+        forbid nowhere when resource.home_country is missing and resource.id == \"c\"\n\
+        forbid somewhere when not (resource.home_country is present) and resource.id == \"d\"\n\
+        forbid target when target is present and resource.id == \"e\"\n";
+    let mut src = sovra::source::Sources::default();
+    src.add("shapes.sov", text.to_string());
+    let engine = Engine::new(
+        sovra::policy::compile(&src).unwrap(),
+        bundled_regions(),
+        Grants::default(),
+    );
+    let mut scratch = Scratch::default();
+    let cases: &[(&str, Option<&str>, Option<&str>, Option<&str>, Option<&str>)] = &[
+        ("a", Some("identity"), None, None, Some("shapes.inside")),
+        ("a", Some("public"), None, None, None),
+        ("a", Some("Identity"), None, None, None),
+        ("a", None, None, None, None),
+        ("b", Some("public"), None, None, Some("shapes.outside")),
+        ("b", Some("health"), None, None, None),
+        (
+            "b",
+            Some("not-declared"),
+            None,
+            None,
+            Some("shapes.outside"),
+        ),
+        ("b", None, None, None, None),
+        ("c", Some("public"), None, None, Some("shapes.nowhere")),
+        ("c", Some("public"), Some("DE"), None, None),
+        ("d", Some("public"), None, None, Some("shapes.somewhere")),
+        ("d", Some("public"), Some("FR"), None, None),
+        (
+            "e",
+            Some("public"),
+            None,
+            Some("eu-central-1"),
+            Some("shapes.target"),
+        ),
+        ("e", Some("public"), None, Some("no-such-region"), None),
+        ("e", Some("public"), None, None, None),
+    ];
+    for (id, class, home, target, expect) in cases {
+        let mut req = serde_json::json!({"action": "store", "resource": {"id": id}});
+        if let Some(c) = class {
+            req["resource"]["classification"] = (*c).into();
+        }
+        if let Some(h) = home {
+            req["resource"]["home_country"] = (*h).into();
+        }
+        if let Some(t) = target {
+            req["target_region"] = (*t).into();
+        }
+        let req = Request::from_value(&req).unwrap();
+        let v = engine.verdict(&req, &mut scratch);
+        let rule = (!v.allow).then(|| engine.program().rules[v.rules[0] as usize].id.clone());
+        assert_eq!(rule.as_deref(), *expect, "{req:?}");
+        let full = engine.decide(&req, TraceLevel::Full);
+        assert_eq!(full.allowed(), v.allow, "{req:?}");
+        let traced: Vec<&str> = full.reasons.iter().map(|r| r.rule.as_str()).collect();
+        if !v.allow {
+            assert_eq!(traced, [expect.unwrap()], "{req:?}");
+        }
+    }
+}
+
+#[test]
 fn the_quick_path_decides_as_the_traced_walk() {
     let mut rng = gen::Rng::new(0x0F_A57);
     let mut compared = 0;

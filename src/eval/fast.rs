@@ -56,6 +56,14 @@ pub(super) enum Test {
         primary_only: bool,
         not: bool,
     },
+    /// `resource.classification in S` (`out`: `not in`) for a set S of
+    /// declared classifications: bit `i` of `mask` for the request's
+    /// declared classification `i`, found once.
+    ClassIn { mask: u64, out: bool },
+    /// `F is present` (or `is missing`, or either under `not`) for a field
+    /// the request or its regions give: true when whether F has a value
+    /// is `present`.
+    Has { field: Field, present: bool },
     /// Inside `exists grant`: the grant's destination equal (`ne`: not
     /// equal) to a country field of the request.
     GrantCountry { field: CountryField, ne: bool },
@@ -217,6 +225,22 @@ fn test(p: &Program, c: NodeId) -> Test {
                 not: *negated != not,
             };
         }
+        Some(Node::Is {
+            what: what @ (IsWhat::Present | IsWhat::Missing),
+            negated,
+            expr,
+            ..
+        }) => {
+            let Some(Node::Load(field)) = node(*expr) else {
+                return Test::Walk(c);
+            };
+            // `is present` holds when it has a value, unless negated.
+            let present = (*what == IsWhat::Present) != *negated;
+            return Test::Has {
+                field: *field,
+                present: present != not,
+            };
+        }
         Some(Node::Exists { cond, .. }) => {
             return Test::Exists { cond: *cond, not };
         }
@@ -294,6 +318,15 @@ fn test(p: &Program, c: NodeId) -> Test {
             },
             None => Test::Walk(c),
         },
+        (CmpOp::In | CmpOp::NotIn, Const::Set(i)) if *f == Field::Classification => {
+            match class_mask(p, *i) {
+                Some(mask) => Test::ClassIn {
+                    mask,
+                    out: *op == CmpOp::NotIn,
+                },
+                None => Test::Walk(c),
+            }
+        }
         (CmpOp::In | CmpOp::NotIn, Const::Set(i)) => {
             match (
                 CountryField::of(*f),
@@ -309,6 +342,24 @@ fn test(p: &Program, c: NodeId) -> Test {
         }
         _ => Test::Walk(c),
     }
+}
+
+/// Set `i` as a mask of declared classifications, when it is a set of
+/// names each of which is one (and there are at most 64).
+fn class_mask(p: &Program, i: u32) -> Option<u64> {
+    let Some(SetValue::Strings(names)) = p.sets.get(i as usize).map(|s| &s.value) else {
+        return None;
+    };
+    if p.classifications.len() > 64 {
+        return None;
+    }
+    names.iter().try_fold(0u64, |mask, n| {
+        let c = p
+            .classifications
+            .iter()
+            .position(|c| p.sym(c.name) == p.sym(*n))?;
+        Some(mask | 1 << c)
+    })
 }
 
 /// Names to indices: a short list compared in place (no hashing) when

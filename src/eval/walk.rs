@@ -334,6 +334,21 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                     };
                     holds != *not
                 }
+                Test::ClassIn { mask, out } => {
+                    match (&self.ctx.req.resource.classification, self.ctx.class) {
+                        // A missing classification is neither in nor out.
+                        (None, _) => false,
+                        (Some(_), Some(i)) => {
+                            (mask.checked_shr(i as u32).unwrap_or(0) & 1 == 1) != *out
+                        }
+                        // One not declared is none of the set's names.
+                        (Some(_), None) => *out,
+                    }
+                }
+                Test::Has { field, present } => {
+                    let v = self.ctx.load(*field);
+                    !matches!(v, Val::Missing | Val::Json(Value::Null)) == *present
+                }
                 Test::GrantCountry { field, ne } => {
                     match (self.ctx.grant, country(&self.ctx, field)) {
                         (Some(g), Some(c)) => (g.to_country == c) != *ne,
