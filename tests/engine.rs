@@ -583,6 +583,17 @@ fn a_declared_field_of_another_type_is_denied_through_the_library_saying_which()
 /// written. On generated policies (with the bundled library), documents and
 /// requests, and on the scale policy, both give the same decision and the
 /// same determining rules.
+/// An engine of one policy file, the bundled regions and no grants.
+fn engine_of(name: &str, text: &str) -> Engine {
+    let mut src = sovra::source::Sources::default();
+    src.add(name, text.to_string());
+    Engine::new(
+        sovra::policy::compile(&src).unwrap(),
+        bundled_regions(),
+        Grants::default(),
+    )
+}
+
 #[test]
 fn rules_keyed_on_the_classification_are_found_by_the_declared_name_only() {
     // The engine finds a group keyed on the classification by the index of
@@ -594,13 +605,7 @@ fn rules_keyed_on_the_classification_are_found_by_the_declared_name_only() {
         permit all when action == store\n\
         forbid f when resource.classification == identity\n\
         forbid g when resource.classification == health and resource.id == \"ds-1\"\n";
-    let mut src = sovra::source::Sources::default();
-    src.add("keyed.sov", text.to_string());
-    let engine = Engine::new(
-        sovra::policy::compile(&src).unwrap(),
-        bundled_regions(),
-        Grants::default(),
-    );
+    let engine = engine_of("keyed.sov", text);
     let keyed: Vec<_> = engine
         .program()
         .by_action
@@ -651,15 +656,18 @@ fn membership_of_classifications_and_presence_decide_as_the_walk() {
         forbid nowhere when resource.home_country is missing and resource.id == \"c\"\n\
         forbid somewhere when not (resource.home_country is present) and resource.id == \"d\"\n\
         forbid target when target is present and resource.id == \"e\"\n";
-    let mut src = sovra::source::Sources::default();
-    src.add("shapes.sov", text.to_string());
-    let engine = Engine::new(
-        sovra::policy::compile(&src).unwrap(),
-        bundled_regions(),
-        Grants::default(),
-    );
+    let engine = engine_of("shapes.sov", text);
     let mut scratch = Scratch::default();
-    let cases: &[(&str, Option<&str>, Option<&str>, Option<&str>, Option<&str>)] = &[
+    // The resource id, its classification and home country, the target
+    // region, and the rule expected to deny.
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+    let cases: &[Case] = &[
         ("a", Some("identity"), None, None, Some("shapes.inside")),
         ("a", Some("public"), None, None, None),
         ("a", Some("Identity"), None, None, None),
