@@ -29,9 +29,15 @@ pub(super) enum Test {
     },
     /// `resource.classification == C` (`ne`: `!=`) for a declared
     /// classification C: its index compared with the request's, found once.
-    Class { class: usize, ne: bool },
+    Class {
+        class: usize,
+        ne: bool,
+    },
     /// `[not] exists grant g [where C]`.
-    Exists { cond: Option<NodeId>, not: bool },
+    Exists {
+        cond: Option<NodeId>,
+        not: bool,
+    },
     /// A country field in (`out`: not in) a set of countries.
     Country {
         field: CountryField,
@@ -47,7 +53,10 @@ pub(super) enum Test {
     },
     /// `resource.classification is [not] declared` (`residency`: the
     /// profile's), true when declared differs from `not`.
-    Declared { residency: bool, not: bool },
+    Declared {
+        residency: bool,
+        not: bool,
+    },
     /// `[not] (region satisfies profile)`: the profile the request names
     /// (`None`) or a constant one.
     Satisfies {
@@ -59,14 +68,34 @@ pub(super) enum Test {
     /// `resource.classification in S` (`out`: `not in`) for a set S of
     /// declared classifications: bit `i` of `mask` for the request's
     /// declared classification `i`, found once.
-    ClassIn { mask: u64, out: bool },
+    ClassIn {
+        mask: u64,
+        out: bool,
+    },
     /// `F is present` (or `is missing`, or either under `not`) for a field
     /// the request or its regions give: true when whether F has a value
     /// is `present`.
-    Has { field: Field, present: bool },
+    Has {
+        field: Field,
+        present: bool,
+    },
     /// Inside `exists grant`: the grant's destination equal (`ne`: not
     /// equal) to a country field of the request.
-    GrantCountry { field: CountryField, ne: bool },
+    GrantCountry {
+        field: CountryField,
+        ne: bool,
+    },
+    /// Two country fields equal (`ne`: not equal); false when either has
+    /// no value.
+    SameCountry {
+        a: CountryField,
+        b: CountryField,
+        ne: bool,
+    },
+    /// `not C`, `C and …`, `C or …` of tests: as the walk combines them.
+    Not(Box<Test>),
+    All(Vec<Test>),
+    Any(Vec<Test>),
     /// Any other condition: the walk decides it.
     Walk(NodeId),
 }
@@ -267,9 +296,42 @@ fn test(p: &Program, c: NodeId) -> Test {
         }
         _ => {}
     }
-    let Some(Node::Cmp { op, lhs, rhs, .. }) = node(c) else {
-        return Test::Walk(c);
+    // A combination pays only when some part is a test of its own.
+    let walked = |t: &Test| matches!(t, Test::Walk(_));
+    if not {
+        let t = test(p, inner);
+        return if walked(&t) {
+            Test::Walk(c)
+        } else {
+            Test::Not(Box::new(t))
+        };
+    }
+    let args = |start: &u32, len: &u32| {
+        let s = *start as usize;
+        p.args
+            .get(s..s + *len as usize)
+            .map(|a| a.iter().map(|x| test(p, *x)).collect::<Vec<_>>())
+            .filter(|ts| !ts.iter().all(walked))
     };
+    let Some(Node::Cmp { op, lhs, rhs, .. }) = node(c) else {
+        return match node(c) {
+            Some(Node::And { start, len }) => args(start, len).map_or(Test::Walk(c), Test::All),
+            Some(Node::Or { start, len }) => args(start, len).map_or(Test::Walk(c), Test::Any),
+            _ => Test::Walk(c),
+        };
+    };
+    // Two country fields, as `principal.country != source.country`.
+    if matches!(op, CmpOp::Eq | CmpOp::Ne) {
+        if let (Some(Node::Load(l)), Some(Node::Load(r))) = (node(*lhs), node(*rhs)) {
+            if let (Some(a), Some(b)) = (CountryField::of(*l), CountryField::of(*r)) {
+                return Test::SameCountry {
+                    a,
+                    b,
+                    ne: *op == CmpOp::Ne,
+                };
+            }
+        }
+    }
     // `g.to_country == principal.country`, either way round.
     if matches!(op, CmpOp::Eq | CmpOp::Ne) {
         let field = match (node(*lhs), node(*rhs)) {

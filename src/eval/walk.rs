@@ -355,6 +355,15 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                         _ => false,
                     }
                 }
+                Test::SameCountry { a, b, ne } => {
+                    match (country(&self.ctx, a), country(&self.ctx, b)) {
+                        (Some(x), Some(y)) => (x == y) != *ne,
+                        _ => false,
+                    }
+                }
+                Test::Not(t) => !self.quick(std::slice::from_ref(&**t)),
+                Test::All(ts) => self.quick(ts),
+                Test::Any(ts) => ts.iter().any(|t| self.quick(std::slice::from_ref(t))),
                 Test::Walk(id) => self.bool(*id),
             };
             if !holds {
