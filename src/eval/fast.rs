@@ -27,12 +27,6 @@ pub(super) enum Test {
         value: Box<str>,
         ne: bool,
     },
-    /// `resource.classification == C` (`ne`: `!=`) for a declared
-    /// classification C: its index compared with the request's, found once.
-    Class {
-        class: usize,
-        ne: bool,
-    },
     /// `[not] exists grant g [where C]`.
     Exists {
         cond: Option<NodeId>,
@@ -66,8 +60,9 @@ pub(super) enum Test {
         not: bool,
     },
     /// `resource.classification in S` (`out`: `not in`) for a set S of
-    /// declared classifications: bit `i` of `mask` for the request's
-    /// declared classification `i`, found once.
+    /// declared classifications, and `== C` (`!=`) as the set of C alone:
+    /// bit `i` of `mask` for the request's declared classification `i`,
+    /// found once.
     ClassIn {
         mask: u64,
         out: bool,
@@ -354,16 +349,21 @@ fn test(p: &Program, c: NodeId) -> Test {
     match (op, k) {
         (CmpOp::Eq | CmpOp::Ne, Const::Str(s)) => {
             let ne = *op == CmpOp::Ne;
-            // A declared classification: its index, found once per request.
+            // A declared classification: its bit, the request's found once
+            // per request (past 64 classifications, the text compared).
             let class = (*f == Field::Classification)
                 .then(|| {
                     p.classifications
                         .iter()
                         .position(|c| p.sym(c.name) == p.sym(*s))
                 })
-                .flatten();
+                .flatten()
+                .filter(|c| *c < 64);
             match (class, Text::of(*f)) {
-                (Some(class), _) => Test::Class { class, ne },
+                (Some(class), _) => Test::ClassIn {
+                    mask: 1 << class,
+                    out: ne,
+                },
                 (None, Some(field)) => Test::Text {
                     field,
                     value: p.sym(*s).into(),

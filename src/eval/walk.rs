@@ -287,10 +287,6 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                     Some(v) => same(v.as_bytes(), value.as_bytes()) != *ne,
                     None => false,
                 },
-                Test::Class { class, ne } => {
-                    self.ctx.req.resource.classification.is_some()
-                        && (self.ctx.class == Some(*class)) != *ne
-                }
                 Test::Exists { cond, not } => self.exists(*cond) != *not,
                 Test::Country { field, set, out } => {
                     let sets = &self.ctx.e.program.sets;
