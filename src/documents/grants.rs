@@ -165,12 +165,13 @@ impl Grants {
         Ok(Grants::from_reader(std::fs::File::open(path)?))
     }
 
-    /// The parallel reader behind [`Grants::from_file`] on any input, for
-    /// the fuzzers and tests that hold it to the small-file reader: `None`
-    /// when it hands the input to the streaming reader instead.
+    /// The parallel reader behind [`Grants::from_file`] on any input, its
+    /// grants array cut into pieces of about `piece` bytes, for the fuzzers
+    /// and tests that hold it to the small-file reader: `None` when it
+    /// hands the input to the streaming reader instead.
     #[doc(hidden)]
-    pub fn from_reader_parallel(reader: impl std::io::Read) -> Option<R<Grants>> {
-        parallel::read(reader)
+    pub fn from_reader_parallel(reader: impl std::io::Read, piece: usize) -> Option<R<Grants>> {
+        parallel::read_in(reader, piece)
     }
 
     /// Grants built in code; the hash is over their canonical JSON.

@@ -2,6 +2,7 @@
 
 use super::*;
 use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 /// Grant objects of one piece, as a JSON array, and how many.
@@ -10,9 +11,14 @@ struct Piece {
     count: usize,
 }
 
-/// Cuts the `grants` array of a document into pieces of whole objects.
-#[derive(Default)]
+/// Reads a document byte by byte, as JSON: its head up to the `grants`
+/// array and the rest after the array's last piece kept (`outer`), the
+/// array's objects copied into pieces of whole objects. [`read`] runs it on
+/// the head and the tail of the array, and on all of an array it cannot
+/// cut faster.
 struct Scanner {
+    /// About how many bytes a piece holds.
+    size: usize,
     depth: u32,
     in_str: bool,
     escaped: bool,
@@ -55,6 +61,38 @@ enum State {
 const PIECE: usize = 1 << 20;
 
 impl Scanner {
+    fn new(size: usize) -> Scanner {
+        Scanner {
+            size,
+            depth: 0,
+            in_str: false,
+            escaped: false,
+            key: Vec::new(),
+            key_buf: None,
+            state: State::Top,
+            piece: Vec::new(),
+            count: 0,
+            piece_start: 0,
+            spare: Vec::new(),
+            outer: Vec::new(),
+            need_sep: false,
+            need_elem: false,
+        }
+    }
+
+    /// Feeds the document's head up to the `[` of its `grants` array: how
+    /// many bytes of `bytes` that took (`Some(None)`: not there yet, all of
+    /// them read); `None`: not the expected shape.
+    fn open(&mut self, bytes: &[u8]) -> Option<Option<usize>> {
+        for (i, b) in bytes.iter().enumerate() {
+            self.feed(std::slice::from_ref(b), &mut Vec::new())?;
+            if self.state == State::ArrayWaiting {
+                return Some(Some(i + 1));
+            }
+        }
+        Some(None)
+    }
+
     /// Feeds bytes; full pieces go to `out`. `None`: not the expected shape.
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<Piece>) -> Option<()> {
         let mut i = 0;
@@ -138,7 +176,7 @@ impl Scanner {
                             self.state = State::ArrayWaiting;
                             self.need_sep = true;
                             self.count += 1;
-                            if self.piece.len() >= PIECE {
+                            if self.piece.len() >= self.size {
                                 self.piece.push(b']');
                                 out.push(self.take_piece());
                                 self.piece.push(b'[');
@@ -166,7 +204,7 @@ impl Scanner {
         let next = self
             .spare
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(PIECE + PIECE / 4));
+            .unwrap_or_else(|| Vec::with_capacity(self.size + self.size / 4));
         let json = std::mem::replace(&mut self.piece, next);
         Piece { json, count }
     }
@@ -243,14 +281,57 @@ fn parse_piece(p: &Piece, pool: &Pool) -> Option<(Vec<Grant>, Vec<pool::Seen>)> 
     Some((out, seen))
 }
 
+/// Where a piece of the array may end: the last comma at or after `from`
+/// in `buf` between a `}` and a `{` (white space aside), as between two
+/// grants. It may also be in a string or in a grant's nested value: then
+/// the piece before it does not read as whole grants, and [`read`] hands
+/// the file to the slow path.
+fn cut(buf: &[u8], from: usize) -> Option<usize> {
+    let ws = |b: &&u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let mut end = buf.len();
+    while let Some(at) = memchr::memrchr(b',', buf.get(from..end)?) {
+        let at = from + at;
+        let before = buf.get(..at)?.iter().rev().find(|b| !ws(b));
+        let after = buf.get(at + 1..)?.iter().find(|b| !ws(b));
+        if before == Some(&b'}') && after == Some(&b'{') {
+            return Some(at);
+        }
+        end = at;
+    }
+    None
+}
+
 /// The grants, or `None` when the slow path must read the file instead.
-pub(super) fn read(mut file: impl Read) -> Option<R<Grants>> {
+pub(super) fn read(file: impl Read) -> Option<R<Grants>> {
+    read_in(file, PIECE)
+}
+
+/// [`read`] with pieces of about `size` bytes (small ones in tests).
+///
+/// The head of the document is read exactly ([`Scanner`]) until its
+/// `grants` array begins. The array is then read into buffers of about
+/// `size` bytes, each cut after its last grant by [`cut`], and each piece,
+/// `[` and its grants and `]` (the comma after the last written over), goes
+/// to a core whole, as read: the cores see every byte once more and the
+/// reading thread only reads and hashes. A cut is a guess, checked by the
+/// reading: the first piece begins where the array does, and a piece that
+/// begins between two grants reads as whole grants only when it ends
+/// between two grants too (one that ends in a string or inside a grant is
+/// refused), so when every piece reads, every cut was right; when one does
+/// not, the slow path reads the file. The array's last piece and the rest
+/// of the document are read exactly again, as is all of an array in which
+/// no cut is found within a few pieces' bytes.
+pub(super) fn read_in(mut file: impl Read, size: usize) -> Option<R<Grants>> {
+    let size = size.max(1);
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
     let mut hasher = sha2::Sha256::new();
-    let mut scanner = Scanner::default();
+    let mut scanner = Scanner::new(size);
     let pool = Pool::default();
+    // Bytes and grants of the pieces read so far: how many grants to make
+    // room for in a piece cut by guess.
+    let (read_bytes, read_grants) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let (to_workers, from_main) = mpsc::sync_channel::<(usize, Piece)>(threads * 2);
     let from_main = std::sync::Mutex::new(from_main);
     type Parsed = Option<(Vec<Grant>, Vec<pool::Seen>)>;
@@ -259,10 +340,16 @@ pub(super) fn read(mut file: impl Read) -> Option<R<Grants>> {
     let ok = std::thread::scope(|s| {
         for _ in 0..threads {
             let (rx, tx, pool, emptied) = (&from_main, to_main.clone(), &pool, emptied.clone());
+            let (read_bytes, read_grants) = (&read_bytes, &read_grants);
             s.spawn(move || loop {
                 let job = rx.lock().ok().and_then(|r| r.recv().ok());
                 let Some((n, mut piece)) = job else { break };
-                if tx.send((n, parse_piece(&piece, pool))).is_err() {
+                let parsed = parse_piece(&piece, pool);
+                if let Some((grants, _)) = &parsed {
+                    read_bytes.fetch_add(piece.json.len(), Ordering::Relaxed);
+                    read_grants.fetch_add(grants.len(), Ordering::Relaxed);
+                }
+                if tx.send((n, parsed)).is_err() {
                     break;
                 }
                 piece.json.clear();
@@ -271,30 +358,98 @@ pub(super) fn read(mut file: impl Read) -> Option<R<Grants>> {
             });
         }
         drop(to_main);
-        let mut buf = vec![0u8; 8 << 20];
-        let mut pieces = Vec::new();
-        let mut sent = 0;
-        let ok = loop {
-            let n = match file.read(&mut buf) {
-                Ok(0) => break true,
-                Ok(n) => n,
-                Err(_) => break false,
+        let ok = (|| {
+            let mut pieces = Vec::new();
+            let mut sent = 0;
+            let mut send = |pieces: &mut Vec<Piece>| {
+                pieces.drain(..).all(|p| {
+                    sent += 1;
+                    to_workers.send((sent - 1, p)).is_ok()
+                })
             };
-            let bytes = buf.get(..n).unwrap_or(&[]);
-            hasher.update(bytes);
-            scanner.spare.extend(empties.try_iter());
-            if scanner.feed(bytes, &mut pieces).is_none() {
-                break false;
-            }
-            for p in pieces.drain(..) {
-                if to_workers.send((sent, p)).is_err() {
+            let fresh = |spare: &mut Vec<Vec<u8>>| {
+                let mut buf = spare
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(size + size / 4));
+                buf.push(b'[');
+                buf
+            };
+            // `buf[0]` is the `[` of the piece being filled.
+            let mut buf = fresh(&mut scanner.spare);
+            let (mut opened, mut exact) = (false, false);
+            // Where the search for a cut resumes.
+            let mut from = 1;
+            loop {
+                let had = buf.len();
+                let want = if had > size { size } else { size + 1 - had };
+                let Ok(n) = (&mut file).take(want as u64).read_to_end(&mut buf) else {
                     return false;
+                };
+                let eof = n < want;
+                hasher.update(buf.get(had..).unwrap_or(&[]));
+                scanner.spare.extend(empties.try_iter());
+                if !opened {
+                    match scanner.open(buf.get(had..).unwrap_or(&[])) {
+                        None => return false,
+                        Some(None) if eof => return false,
+                        Some(None) => {
+                            buf.truncate(1);
+                            continue;
+                        }
+                        Some(Some(k)) => {
+                            opened = true;
+                            buf.drain(1..had + k);
+                        }
+                    }
                 }
-                sent += 1;
+                if exact || eof {
+                    let ok = scanner
+                        .feed(buf.get(1..).unwrap_or(&[]), &mut pieces)
+                        .is_some();
+                    buf.truncate(1);
+                    if !ok || !send(&mut pieces) {
+                        return false;
+                    }
+                    if eof {
+                        return scanner.state == State::Done && scanner.depth == 0;
+                    }
+                    continue;
+                }
+                if let Some(at) = cut(&buf, from.max(1)) {
+                    let mut next = fresh(&mut scanner.spare);
+                    next.extend_from_slice(buf.get(at + 1..).unwrap_or(&[]));
+                    if let Some(comma) = buf.get_mut(at) {
+                        *comma = b']';
+                    }
+                    buf.truncate(at + 1);
+                    let (bytes, grants) = (
+                        read_bytes.load(Ordering::Relaxed),
+                        read_grants.load(Ordering::Relaxed),
+                    );
+                    let count = match grants {
+                        0 => at / 128,
+                        _ => at * grants / bytes.max(1) * 9 / 8,
+                    } + 1;
+                    pieces.push(Piece {
+                        json: std::mem::replace(&mut buf, next),
+                        count,
+                    });
+                    if !send(&mut pieces) {
+                        return false;
+                    }
+                    // After the comma: the scanner expects a grant, should it
+                    // read the rest.
+                    (scanner.need_sep, scanner.need_elem) = (false, true);
+                    from = 1;
+                } else if buf.len() > 4 * size + (64 << 10) {
+                    exact = true;
+                } else {
+                    from = buf.len().saturating_sub(1);
+                }
             }
-        };
+        })();
         drop(to_workers);
-        ok && scanner.state == State::Done && scanner.depth == 0
+        ok
     });
     if !ok {
         return None;
@@ -324,7 +479,7 @@ mod tests {
     /// Feeds `doc` in pieces of `step` bytes: the pieces' JSON, and the
     /// scanner at the end (`None` when it refused the shape).
     fn scan(doc: &str, step: usize) -> Option<(Vec<String>, Scanner)> {
-        let mut s = Scanner::default();
+        let mut s = Scanner::new(PIECE);
         let mut out = Vec::new();
         for chunk in doc.as_bytes().chunks(step) {
             s.feed(chunk, &mut out)?;
@@ -383,5 +538,89 @@ mod tests {
         assert_eq!(fast.hash, slow.hash);
         assert_eq!(fast.iter().count(), 1);
         assert_eq!(fast.get(0), slow.get(0));
+    }
+
+    /// A grant of the plain shape, `extra` written inside it.
+    fn grant(i: usize, extra: &str) -> String {
+        format!(
+            r#"{{"id":"g-{i}","principal":"p-{}","requested_by":"r","approved_by":"a","to_country":"US","expires_at":"2027-01-01T00:00:00Z"{extra}}}"#,
+            i % 7
+        )
+    }
+
+    /// `Some` when the parallel reader read `doc` in pieces of about `size`
+    /// bytes, having read what the small-file reader reads; `None` when it
+    /// handed `doc` to the slow path.
+    fn read_as_the_slow_reader(doc: &str, size: usize) -> Option<()> {
+        match (read_in(doc.as_bytes(), size)?, Grants::from_json(doc)) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!((a.len(), &a.hash), (b.len(), &b.hash), "size {size}");
+                assert!(a.iter().eq(b.iter()), "size {size}");
+                assert_eq!(a.of_principal("p-3"), b.of_principal("p-3"));
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b, "size {size}"),
+            (a, b) => panic!("size {size}: parallel {a:?}, small-file {b:?}"),
+        }
+        Some(())
+    }
+
+    #[test]
+    fn the_array_is_cut_between_grants_whatever_the_piece_size() {
+        let grants: Vec<String> = (0..40).map(|i| grant(i, "")).collect();
+        // Minified, and written out with fields around the array.
+        for (sep, head, tail) in [
+            (",", r#"{"grants":["#, "]}"),
+            (
+                ",\n  ",
+                "{\n \"v\": [1, {\"a\": 2}],\n \"grants\": [\n  ",
+                "\n ],\n \"z\": \"]}\"\n}\n",
+            ),
+        ] {
+            let doc = format!("{head}{}{tail}", grants.join(sep));
+            for size in [1, 2, 7, 40, 150, 400, 1000, doc.len()] {
+                assert!(
+                    read_as_the_slow_reader(&doc, size).is_some(),
+                    "size {size}: the fast path reads it"
+                );
+            }
+        }
+        // An array in which no cut is found is read exactly.
+        let one = format!(
+            r#"{{"grants":[{}]}}"#,
+            grant(0, r#","x":[0,1,2,3,4,5,6,7,8,9]"#)
+        );
+        assert!(read_as_the_slow_reader(&one, 1).is_some());
+    }
+
+    #[test]
+    fn a_cut_in_a_string_or_inside_a_grant_sends_the_file_to_the_slow_path() {
+        // Commas between a `}` and a `{` that are not between two grants.
+        let mut slow = 0;
+        for extra in [
+            r#","note":"}, {""#,
+            r#","nested":[{"a":1}, {"b":[{"c":"}, {"}]}]"#,
+            r#","escaped":"\"}, {\\""#,
+        ] {
+            let grants: Vec<String> = (0..30)
+                .map(|i| grant(i, if i % 3 == 1 { extra } else { "" }))
+                .collect();
+            let doc = format!(r#"{{"grants": [{}]}}"#, grants.join(", "));
+            for size in 1..300 {
+                if read_as_the_slow_reader(&doc, size).is_none() {
+                    slow += 1;
+                }
+            }
+        }
+        assert!(slow > 0, "some cut was guessed wrong, and refused");
+    }
+
+    #[test]
+    fn cuts_are_found_after_whole_grants_only() {
+        let doc = br#"[{"a":"}, {"}, {"b":[{}, 1]} ,{"c":2},"#;
+        assert_eq!(cut(doc, 1), Some(29));
+        assert_eq!(cut(doc, 30), None, "a comma at the end: nothing after it");
+        assert_eq!(cut(&doc[..29], 1), Some(13), "not after a `1`");
+        assert_eq!(cut(&doc[..13], 1), Some(8), "a guess in a string");
+        assert_eq!(cut(&doc[..8], 1), None);
     }
 }
