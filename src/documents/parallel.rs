@@ -426,9 +426,9 @@ pub(super) fn read_in(mut file: impl Read, size: usize) -> Option<R<Grants>> {
                         read_bytes.load(Ordering::Relaxed),
                         read_grants.load(Ordering::Relaxed),
                     );
-                    let count = match grants {
+                    let count = match bytes / grants.max(1) {
                         0 => at / 128,
-                        _ => at * grants / bytes.max(1) * 9 / 8,
+                        per_grant => at / per_grant * 9 / 8,
                     } + 1;
                     pieces.push(Piece {
                         json: std::mem::replace(&mut buf, next),
