@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 
 /// True when none of the eight bytes of `x` is a control character, a
 /// quote or a backslash (the characters JSON escapes).
-fn clean(x: u64) -> bool {
+pub(crate) fn clean(x: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // Nonzero when some byte of `x` is below `n` (exact for n <= 0x80).

@@ -382,23 +382,48 @@ impl GrantKey {
 /// fixed-size array (a `match` on the text called `memcmp` for each
 /// candidate of the key's length: a tenth of loading a million grants).
 pub(super) fn grant_field(key: &str) -> Option<GrantField> {
-    fn is<const N: usize>(key: &[u8], name: &[u8; N]) -> bool {
-        <&[u8; N]>::try_from(key).is_ok_and(|k| k == name)
+    field_named(key.as_bytes(), false).map(|(f, _)| f)
+}
+
+/// The field a grant's key names, read from the text after the key's
+/// opening quote (the key's closing quote right after the name: no escape
+/// can be in it), and the name's length: the hand reader's keys, without
+/// first finding where each ends.
+pub(super) fn grant_field_at(text: &[u8]) -> Option<(GrantField, usize)> {
+    field_named(text, true)
+}
+
+/// [`grant_field`] of `k` whole (`quoted` false), or [`grant_field_at`].
+fn field_named(k: &[u8], quoted: bool) -> Option<(GrantField, usize)> {
+    // Compared as arrays of fixed size: a `match` on the text called
+    // `memcmp` for each candidate.
+    fn named<const N: usize>(k: &[u8], name: &[u8; N], quoted: bool) -> Option<usize> {
+        let head: &[u8; N] = k.get(..N)?.try_into().ok()?;
+        let ends = if quoted {
+            k.get(N) == Some(&b'"')
+        } else {
+            k.len() == N
+        };
+        (head == name && ends).then_some(N)
     }
-    let k = key.as_bytes();
     Some(match k.first()? {
-        b'i' if is(k, b"id") => GrantField::Id,
-        b'p' if is(k, b"principal") => GrantField::Principal,
-        b'r' if is(k, b"resource") => GrantField::Resource,
-        b'c' if is(k, b"classifications") => GrantField::Classifications,
-        b't' if is(k, b"to_country") => GrantField::ToCountry,
-        b'p' if is(k, b"purpose") => GrantField::Purpose,
-        b'm' if is(k, b"mechanism") => GrantField::Mechanism,
-        b'r' if is(k, b"requested_by") => GrantField::RequestedBy,
-        b'a' if is(k, b"approved_by") => GrantField::ApprovedBy,
-        b'v' if is(k, b"valid_from") => GrantField::ValidFrom,
-        b'e' if is(k, b"expires_at") => GrantField::ExpiresAt,
-        b'r' if is(k, b"revoked_at") => GrantField::RevokedAt,
+        b'i' => (GrantField::Id, named(k, b"id", quoted)?),
+        b'p' if k.get(1) == Some(&b'r') => (GrantField::Principal, named(k, b"principal", quoted)?),
+        b'p' => (GrantField::Purpose, named(k, b"purpose", quoted)?),
+        b'r' if k.get(2) == Some(&b's') => (GrantField::Resource, named(k, b"resource", quoted)?),
+        b'r' if k.get(2) == Some(&b'q') => {
+            (GrantField::RequestedBy, named(k, b"requested_by", quoted)?)
+        }
+        b'r' => (GrantField::RevokedAt, named(k, b"revoked_at", quoted)?),
+        b'c' => (
+            GrantField::Classifications,
+            named(k, b"classifications", quoted)?,
+        ),
+        b't' => (GrantField::ToCountry, named(k, b"to_country", quoted)?),
+        b'm' => (GrantField::Mechanism, named(k, b"mechanism", quoted)?),
+        b'a' => (GrantField::ApprovedBy, named(k, b"approved_by", quoted)?),
+        b'v' => (GrantField::ValidFrom, named(k, b"valid_from", quoted)?),
+        b'e' => (GrantField::ExpiresAt, named(k, b"expires_at", quoted)?),
         _ => return None,
     })
 }
@@ -712,8 +737,28 @@ mod tests {
             assert_eq!(key.index(), Some(i), "{name}");
             assert_eq!(key.name(), *name);
         }
-        for other in ["", "i", "ids", "Id", "principals", "class", "to_countryx"] {
+        for (i, name) in GRANT_FIELDS.iter().enumerate() {
+            // The hand reader's keys: the name, then the key's closing quote.
+            let field = grant_field(name).unwrap();
+            assert_eq!(field.index(), i, "{name}");
+            let at = grant_field_at(format!("{name}\": 1").as_bytes());
+            assert_eq!(at, Some((field, name.len())), "{name}");
+            assert_eq!(grant_field_at(format!("{name}x\"").as_bytes()), None);
+            assert_eq!(grant_field_at(name.as_bytes()), None, "no quote after it");
+        }
+        for other in [
+            "",
+            "i",
+            "ids",
+            "Id",
+            "principals",
+            "class",
+            "to_countryx",
+            "pr",
+            "rex",
+        ] {
             assert_eq!(grant_field(other), None, "{other}");
+            assert_eq!(grant_field_at(format!("{other}\"").as_bytes()), None);
         }
         let other: GrantKey = serde_json::from_str("\"ticket\"").unwrap();
         assert_eq!((other.index(), other.name()), (None, "ticket"));

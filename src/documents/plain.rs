@@ -13,7 +13,7 @@
 //! shape, for the parallel grants reader; a piece it refuses is read by
 //! serde from the start, with a fresh [`PieceReader`].
 
-use super::grants::{grant_field, GrantParts};
+use super::grants::{grant_field, grant_field_at, GrantParts};
 use super::pool::PieceReader;
 use super::request::{put, put_at, Fields};
 use super::*;
@@ -48,7 +48,18 @@ impl<'t> Scan<'t> {
         self.eat(b'"')?;
         let start = self.at;
         let rest = self.text.as_bytes().get(start..)?;
-        let len = rest
+        // Eight bytes at a time while none ends the string or is refused.
+        let mut len = 0;
+        while let Some(word) = rest.get(len..len + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            if !crate::json::clean(u64::from_le_bytes(w)) {
+                break;
+            }
+            len += 8;
+        }
+        len += rest
+            .get(len..)?
             .iter()
             .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
         if rest.get(len) != Some(&b'"') {
@@ -56,6 +67,23 @@ impl<'t> Scan<'t> {
         }
         self.at = start + len + 1;
         self.text.get(start..start + len)
+    }
+
+    /// An object's key: what `known` makes of the text after its opening
+    /// quote (a key it names, and the key's length: the key's closing
+    /// quote follows, so no escape is in it), or else the key read as a
+    /// string.
+    fn key<K>(
+        &mut self,
+        known: &impl Fn(&[u8]) -> Option<(K, usize)>,
+    ) -> Option<Result<K, &'t str>> {
+        if self.peek()? == b'"' {
+            if let Some((k, len)) = self.text.as_bytes().get(self.at + 1..).and_then(known) {
+                self.at += len + 2;
+                return Some(Ok(k));
+            }
+        }
+        self.string().map(Err)
     }
 
     /// `null`, consumed; `false` (nothing consumed) for anything else.
@@ -167,6 +195,15 @@ impl<'t> Scan<'t> {
         &mut self,
         mut member: impl FnMut(&mut Self, &str) -> Option<usize>,
     ) -> Option<[bool; N]> {
+        self.object_keyed(|_| None::<((), usize)>, |s, key| member(s, key.err()?))
+    }
+
+    /// [`Scan::object`] with the keys `known` names read by it ([`Scan::key`]).
+    fn object_keyed<const N: usize, K>(
+        &mut self,
+        known: impl Fn(&[u8]) -> Option<(K, usize)>,
+        mut member: impl FnMut(&mut Self, Result<K, &'t str>) -> Option<usize>,
+    ) -> Option<[bool; N]> {
         let mut seen = [false; N];
         self.eat(b'{')?;
         if self.peek()? == b'}' {
@@ -174,7 +211,7 @@ impl<'t> Scan<'t> {
             return Some(seen);
         }
         loop {
-            let key = self.string()?;
+            let key = self.key(&known)?;
             self.eat(b':')?;
             let read = member(self, key)?;
             if read != EXTRA {
@@ -313,9 +350,13 @@ fn grant(s: &mut Scan, reader: &mut PieceReader) -> Option<Grant> {
             None => Some(None),
         }
     };
-    let _: [bool; 12] = s.object(|s, key| {
-        let Some(field) = grant_field(key) else {
-            return s.extra(key, &mut g.extra);
+    let _: [bool; 12] = s.object_keyed(grant_field_at, |s, key| {
+        let field = match key {
+            Ok(field) => field,
+            Err(key) => match grant_field(key) {
+                Some(field) => field,
+                None => return s.extra(key, &mut g.extra),
+            },
         };
         match field {
             GrantField::Id => g.id = s.nullable()?.map(Box::<str>::from),
