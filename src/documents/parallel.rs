@@ -5,7 +5,8 @@ use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-/// Grant objects of one piece, as a JSON array, and how many.
+/// Grant objects of one piece, as a JSON array, and how many (or, for a
+/// piece cut by guess, about how many, a little more).
 struct Piece {
     json: Vec<u8>,
     count: usize,
@@ -269,6 +270,9 @@ fn parse_piece(p: &Piece, pool: &Pool) -> Option<(Vec<Grant>, Vec<pool::Seen>)> 
     // rather than string by string as the reader of bytes does.
     let text = std::str::from_utf8(&p.json).ok()?;
     if let Some(mut out) = plain::grants(text, &mut reader, p.count) {
+        // A piece cut by guess made room for about as many grants as it
+        // holds (`Piece::count`): what is left over is given back.
+        out.shrink_to_fit();
         let seen = pool.join(reader, &mut out);
         return Some((out, seen));
     }
@@ -277,6 +281,7 @@ fn parse_piece(p: &Piece, pool: &Pool) -> Option<(Vec<Grant>, Vec<pool::Seen>)> 
     let mut out =
         serde::de::DeserializeSeed::deserialize(GrantList(&mut reader, p.count), &mut de).ok()?;
     de.end().ok()?;
+    out.shrink_to_fit();
     let seen = pool.join(reader, &mut out);
     Some((out, seen))
 }
