@@ -318,6 +318,38 @@ fn eval_batch_prints_in_order_and_reports_bad_lines() {
 }
 
 #[test]
+fn eval_batch_from_a_file_reads_in_blocks_and_a_line_not_utf8_is_a_bad_line() {
+    // Some 7 MB: read in many blocks, decided as they are read.
+    let mut input = Vec::new();
+    for i in 1..=30_000 {
+        match i {
+            12_345 => input.extend_from_slice(b"{\"action\":\"st\xffore\"}\n"),
+            20_000 => input.extend_from_slice(b"\n"),
+            _ if i % 3 == 0 => input.extend_from_slice(format!("{DENY}\r\n").as_bytes()),
+            _ => input.extend_from_slice(format!("{ALLOW}\n").as_bytes()),
+        }
+    }
+    let file = std::env::temp_dir().join(format!("sovra-batch-{}.jsonl", std::process::id()));
+    std::fs::write(&file, &input).unwrap();
+    let o = sovra(&["eval", "--requests", file.to_str().unwrap()], None);
+    std::fs::remove_file(&file).ok();
+    assert_eq!(o.status.code(), Some(2), "a bad line: exit 2");
+    let text = out(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 29_999, "one a line, the blank one skipped");
+    for (k, l) in lines.iter().enumerate() {
+        // The line's number in the input: the blank line 20,000 printed nothing.
+        let n = if k + 1 < 20_000 { k + 1 } else { k + 2 };
+        let want = match n {
+            12_345 => "{\"line\":12345,\"error\":\"not UTF-8 text",
+            _ if n % 3 == 0 => "{\"decision\":\"deny\"",
+            _ => "{\"decision\":\"allow\"",
+        };
+        assert!(l.starts_with(want), "line {n}: {l}");
+    }
+}
+
+#[test]
 fn check_exits_0_clean_and_2_with_every_diagnostic() {
     let o = sovra(&["check"], None);
     assert_eq!(o.status.code(), Some(0));

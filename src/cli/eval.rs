@@ -151,65 +151,125 @@ fn eval(
     let Some(path) = requests else {
         return Err(Fail("give --request FILE or --requests FILE".into()));
     };
-    let text = read(path)?;
-    batch(engine, &text, format, level)
+    // Standard input is read whole first, as before: a caller that writes
+    // all its requests before reading any decision would otherwise wait on
+    // a full pipe while Sovra waits on it.
+    let input: Box<dyn Read> = if path == Path::new("-") {
+        let mut all = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut all)
+            .map_err(|e| Fail(format!("cannot read standard input: {e}")))?;
+        Box::new(std::io::Cursor::new(all))
+    } else {
+        Box::new(
+            std::fs::File::open(path)
+                .map_err(|e| Fail(format!("cannot read `{}`: {e}", path.display())))?,
+        )
+    };
+    batch(engine, input, &name(path), format, level)
 }
 
 /// Decides JSON Lines on every core, printing results in input order. The
-/// input is cut into pieces of whole lines; workers take pieces as they free
-/// up and the main thread writes finished pieces in order.
-fn batch(engine: &Engine, text: &str, format: Format, level: TraceLevel) -> Result<u8, Fail> {
-    let pieces = cut(text.as_bytes(), 64 * 1024);
+/// input is read in blocks of whole lines ([`Blocks`]), each handed to a
+/// core as soon as it is read, so the first decisions are made while the
+/// rest is read (reading a whole file first, into fresh memory the kernel
+/// zeroed, kept a core idle for a fifth of a batch); the main thread reads
+/// and writes finished blocks in order. Blocks and their outputs go back
+/// and forth for reuse.
+fn batch(
+    engine: &Engine,
+    input: impl Read,
+    name: &str,
+    format: Format,
+    level: TraceLevel,
+) -> Result<u8, Fail> {
+    /// A block to decide: its number, its bytes, its first line's number,
+    /// and a buffer for its output.
+    type Job = (usize, Vec<u8>, usize, Vec<u8>);
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .max(1);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<u8>, bool)>();
+    let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(threads * 2);
+    let queue = std::sync::Mutex::new(queue);
+    // A block decided: its number, its output, whether every line was
+    // decided, and its bytes (to be read into again).
+    let (done_tx, done) = std::sync::mpsc::channel::<(usize, Vec<u8>, bool, Vec<u8>)>();
     let mut failed = false;
     std::thread::scope(|s| -> Result<(), Fail> {
         for _ in 0..threads {
-            let (tx, next, pieces) = (tx.clone(), &next, &pieces);
+            let (done_tx, queue) = (done_tx.clone(), &queue);
             s.spawn(move || {
                 // A request read into again and again, and the engine's buffers.
                 let mut reused = (Request::default(), Scratch::default());
                 loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&(a, b, first)) = pieces.get(i) else {
+                    let job = queue.lock().ok().and_then(|q| q.recv().ok());
+                    let Some((i, block, first, mut out)) = job else {
                         break;
                     };
-                    let piece = text.get(a..b).unwrap_or("");
-                    let mut buf = Vec::with_capacity(piece.len() * 2);
                     let mut ok = true;
-                    for (k, l) in piece.lines().enumerate() {
-                        if !l.trim().is_empty() {
-                            ok &= one_line(
-                                engine,
-                                first + k,
-                                l,
-                                format,
-                                level,
-                                &mut reused,
-                                &mut buf,
-                            );
+                    for (k, line) in lines(&block).enumerate() {
+                        let n = first + k;
+                        match std::str::from_utf8(line) {
+                            Ok(l) if l.trim().is_empty() => {}
+                            Ok(l) => {
+                                ok &= one_line(engine, n, l, format, level, &mut reused, &mut out)
+                            }
+                            Err(e) => {
+                                ok = false;
+                                let msg = serde_json::to_string(&format!("not UTF-8 text: {e}"))
+                                    .unwrap_or_default();
+                                out.extend_from_slice(
+                                    format!("{{\"line\":{n},\"error\":{msg}}}\n").as_bytes(),
+                                );
+                            }
                         }
                     }
-                    if tx.send((i, buf, ok)).is_err() {
+                    if done_tx.send((i, out, ok, block)).is_err() {
                         break;
                     }
                 }
             });
         }
-        drop(tx);
+        drop(done_tx);
         let mut out = std::io::stdout().lock();
         let mut waiting = std::collections::BTreeMap::new();
-        let mut due = 0;
-        for (i, buf, ok) in rx {
+        let (mut due, mut sent) = (0, 0);
+        let (mut spare_in, mut spare_out) = (Vec::new(), Vec::new());
+        let mut write = |(i, buf, ok, block): (usize, Vec<u8>, bool, Vec<u8>),
+                         spare_in: &mut Vec<Vec<u8>>,
+                         spare_out: &mut Vec<Vec<u8>>|
+         -> Result<(), Fail> {
             failed |= !ok;
+            spare_in.push(block);
             waiting.insert(i, buf);
-            while let Some(buf) = waiting.remove(&due) {
+            while let Some(mut buf) = waiting.remove(&due) {
                 out.write_all(&buf)?;
+                buf.clear();
+                spare_out.push(buf);
                 due += 1;
             }
+            Ok(())
+        };
+        let mut blocks = Blocks::new(input, BLOCK);
+        loop {
+            let read = blocks.next(spare_in.pop().unwrap_or_default());
+            let Some((block, first)) =
+                read.map_err(|e| Fail(format!("cannot read {name}: {e}")))?
+            else {
+                break;
+            };
+            let buf = spare_out.pop().unwrap_or_default();
+            if jobs.send((sent, block, first, buf)).is_err() {
+                break;
+            }
+            sent += 1;
+            for d in done.try_iter() {
+                write(d, &mut spare_in, &mut spare_out)?;
+            }
+        }
+        drop(jobs);
+        for d in done {
+            write(d, &mut spare_in, &mut spare_out)?;
         }
         out.flush()?;
         Ok(())
@@ -217,25 +277,73 @@ fn batch(engine: &Engine, text: &str, format: Format, level: TraceLevel) -> Resu
     Ok(if failed { 2 } else { 0 })
 }
 
-/// Cut points of `bytes` into pieces of whole lines of about `size` bytes:
-/// (start, end, the number of the piece's first line). A piece ends just
-/// after a newline, or at the end.
-fn cut(bytes: &[u8], size: usize) -> Vec<(usize, usize, usize)> {
-    let mut pieces = Vec::new();
-    let (mut start, mut line) = (0usize, 1usize);
-    while start < bytes.len() {
-        let at = (start + size.max(1)).min(bytes.len());
-        let end = bytes
-            .get(at..)
-            .and_then(|rest| rest.iter().position(|b| *b == b'\n'))
-            .map_or(bytes.len(), |i| at + i + 1);
-        pieces.push((start, end, line));
-        line += bytes
-            .get(start..end)
-            .map_or(0, |p| p.iter().filter(|b| **b == b'\n').count());
-        start = end;
+/// About how many bytes of requests a block holds.
+const BLOCK: usize = 64 * 1024;
+
+/// A JSON Lines input read in blocks of whole lines, numbered.
+struct Blocks<R> {
+    input: R,
+    size: usize,
+    /// What was read after the last block's last newline.
+    rest: Vec<u8>,
+    /// The number of the next block's first line.
+    line: usize,
+}
+
+impl<R: Read> Blocks<R> {
+    fn new(input: R, size: usize) -> Self {
+        Blocks {
+            input,
+            size: size.max(1),
+            rest: Vec::new(),
+            line: 1,
+        }
     }
-    pieces
+
+    /// The next block, read into `buf`, and the number of its first line:
+    /// whole lines of about the block size (a longer line whole), ending
+    /// just after a newline or at the end of the input; `None` at the end.
+    fn next(&mut self, mut buf: Vec<u8>) -> std::io::Result<Option<(Vec<u8>, usize)>> {
+        buf.clear();
+        buf.append(&mut self.rest);
+        loop {
+            let had = buf.len();
+            let want = self.size.saturating_sub(had).max(self.size / 2).max(1);
+            let n = (&mut self.input).take(want as u64).read_to_end(&mut buf)?;
+            if n < want {
+                // The end: all that is left.
+                break;
+            }
+            let new = buf.get(had..).unwrap_or_default();
+            if let Some(at) = memchr::memrchr(b'\n', new) {
+                // Whole lines; the rest goes to the next block.
+                self.rest
+                    .extend_from_slice(buf.get(had + at + 1..).unwrap_or_default());
+                buf.truncate(had + at + 1);
+                break;
+            }
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let first = self.line;
+        // Found and counted by `memchr` (a byte at a time, numbering the
+        // lines was a twentieth of a batch's time).
+        self.line +=
+            memchr::memchr_iter(b'\n', &buf).count() + usize::from(buf.last() != Some(&b'\n'));
+        Ok(Some((buf, first)))
+    }
+}
+
+/// The lines of a block, as `str::lines` gives them: split after each
+/// newline, which is dropped with a `\r` before it.
+fn lines(block: &[u8]) -> impl Iterator<Item = &[u8]> {
+    block
+        .split_inclusive(|b| *b == b'\n')
+        .map(|line| match line.strip_suffix(b"\n") {
+            Some(l) => l.strip_suffix(b"\r").unwrap_or(l),
+            None => line,
+        })
 }
 
 fn one_line(
@@ -419,22 +527,57 @@ fn eval_logged(
 
 #[cfg(test)]
 mod tests {
-    use super::cut;
+    use super::{lines, Blocks};
+
+    /// The blocks of `text` read `size` bytes at a time: each block's text
+    /// and first line's number.
+    fn blocks(text: &[u8], size: usize) -> Vec<(String, usize)> {
+        let mut b = Blocks::new(text, size);
+        let mut out = Vec::new();
+        while let Some((block, first)) = b.next(Vec::new()).unwrap() {
+            out.push((String::from_utf8(block).unwrap(), first));
+        }
+        out
+    }
 
     #[test]
-    fn cut_points_fall_after_newlines_and_number_lines_from_one() {
+    fn blocks_are_whole_lines_in_order_numbered_from_one() {
         let text = b"aaaa\nbb\ncccccc\nd";
-        assert_eq!(cut(text, 3), [(0, 5, 1), (5, 15, 2), (15, 16, 4)]);
-        assert_eq!(cut(text, 100), [(0, 16, 1)]);
-        assert_eq!(cut(b"", 3), []);
-        // Every byte is in exactly one piece, in order.
+        assert_eq!(
+            blocks(text, 3),
+            [
+                ("aaaa\n".into(), 1),
+                ("bb\n".into(), 2),
+                ("cccccc\n".into(), 3),
+                ("d".into(), 4)
+            ]
+        );
+        assert_eq!(
+            blocks(text, 100),
+            [(String::from_utf8(text.to_vec()).unwrap(), 1)]
+        );
+        assert_eq!(blocks(b"", 3), []);
+        // Every byte is in exactly one block, in order; each block but the
+        // last ends just after a newline; the numbers count the lines.
         for size in 1..20 {
-            let p = cut(text, size);
-            assert_eq!(p.first().map(|x| x.0), Some(0));
-            assert_eq!(p.last().map(|x| x.1), Some(text.len()));
-            assert!(p.windows(2).all(|w| w[0].1 == w[1].0));
+            let b = blocks(text, size);
+            let all: String = b.iter().map(|(t, _)| t.as_str()).collect();
+            assert_eq!(all, "aaaa\nbb\ncccccc\nd", "size {size}");
+            assert!(b.iter().rev().skip(1).all(|(t, _)| t.ends_with('\n')));
+            let mut line = 1;
+            for (t, first) in &b {
+                assert_eq!(*first, line, "size {size}");
+                line += t.matches('\n').count();
+            }
         }
-        // A cut at a newline ends the piece just after the next one.
-        assert_eq!(cut(b"ab\ncd\n", 2), [(0, 3, 1), (3, 6, 2)]);
+    }
+
+    #[test]
+    fn lines_are_split_as_str_lines_splits_them() {
+        for text in ["", "a", "a\n", "a\r\nb", "a\r\n\r\nb\r", "\n\n", "x\ry\n"] {
+            let ours: Vec<&[u8]> = lines(text.as_bytes()).collect();
+            let std: Vec<&[u8]> = text.lines().map(str::as_bytes).collect();
+            assert_eq!(ours, std, "{text:?}");
+        }
     }
 }
