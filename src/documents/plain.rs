@@ -188,18 +188,11 @@ impl<'t> Scan<'t> {
         Some(EXTRA)
     }
 
-    /// An object: `member` reads the value of each key it knows (and says
-    /// which of `N` it was, or [`EXTRA`]); a key written twice, or one
-    /// `member` does not read, is `None`.
-    fn object<const N: usize>(
-        &mut self,
-        mut member: impl FnMut(&mut Self, &str) -> Option<usize>,
-    ) -> Option<[bool; N]> {
-        self.object_keyed(|_| None::<((), usize)>, |s, key| member(s, key.err()?))
-    }
-
-    /// [`Scan::object`] with the keys `known` names read by it ([`Scan::key`]).
-    fn object_keyed<const N: usize, K>(
+    /// An object: its keys read by [`Scan::key`] with `known`; `member`
+    /// reads the value of each key and says which of `N` fields it was (or
+    /// [`EXTRA`]); a key written twice, or one `member` does not read, is
+    /// `None`.
+    fn object<const N: usize, K>(
         &mut self,
         known: impl Fn(&[u8]) -> Option<(K, usize)>,
         mut member: impl FnMut(&mut Self, Result<K, &'t str>) -> Option<usize>,
@@ -237,7 +230,8 @@ impl<'t> Scan<'t> {
     fn part<T: Fields>(
         &mut self,
         t: &mut T,
-        mut field: impl FnMut(&mut Self, &mut T, &str) -> Option<usize>,
+        names: &[&str],
+        mut field: impl FnMut(&mut Self, &mut T, Result<usize, &'t str>) -> Option<usize>,
     ) -> Option<()> {
         if self.null() {
             *t = T::default();
@@ -246,36 +240,57 @@ impl<'t> Scan<'t> {
         if !t.extra().is_empty() {
             t.extra().clear();
         }
-        let seen = self.object(|s, k| field(s, t, k))?;
+        let seen = self.object(|text| named(text, names), |s, k| field(s, t, k))?;
         t.reset(seen);
         Some(())
     }
 
     fn principal(&mut self, p: &mut Principal) -> Option<()> {
-        self.part(p, |s, p, k| match k {
-            "id" => s.text_into(&mut p.id).map(|()| 0),
-            "country" => {
+        self.part(p, &["id", "country", "roles"], |s, p, k| match k {
+            Ok(0) => s.text_into(&mut p.id).map(|()| 0),
+            Ok(1) => {
                 p.country = s.country()?;
                 Some(1)
             }
-            "roles" => s.list_into(&mut p.roles).map(|()| 2),
-            _ => s.extra(k, &mut p.extra),
+            Ok(_) => s.list_into(&mut p.roles).map(|()| 2),
+            Err(k) => s.extra(k, &mut p.extra),
         })
     }
 
     fn resource(&mut self, r: &mut Resource) -> Option<()> {
-        self.part(r, |s, r, k| match k {
-            "id" => s.text_into(&mut r.id).map(|()| 0),
-            "classification" => s.text_into(&mut r.classification).map(|()| 1),
-            "residency" => s.text_into(&mut r.residency).map(|()| 2),
-            "home_country" => {
+        let names = [
+            "id",
+            "classification",
+            "residency",
+            "home_country",
+            "client_regions",
+        ];
+        self.part(r, &names, |s, r, k| match k {
+            Ok(0) => s.text_into(&mut r.id).map(|()| 0),
+            Ok(1) => s.text_into(&mut r.classification).map(|()| 1),
+            Ok(2) => s.text_into(&mut r.residency).map(|()| 2),
+            Ok(3) => {
                 r.home_country = s.country()?;
                 Some(3)
             }
-            "client_regions" => s.list_into(&mut r.client_regions).map(|()| 4),
-            _ => s.extra(k, &mut r.extra),
+            Ok(_) => s.list_into(&mut r.client_regions).map(|()| 4),
+            Err(k) => s.extra(k, &mut r.extra),
         })
     }
+}
+
+/// Which of `names` the text after a key's opening quote is, the key's
+/// closing quote right after it (no escape can be in it), and its length:
+/// [`Scan::key`]'s `known` for the request's objects.
+fn named(text: &[u8], names: &[&str]) -> Option<(usize, usize)> {
+    let first = text.first()?;
+    names.iter().enumerate().find_map(|(i, name)| {
+        let name = name.as_bytes();
+        let here = name.first() == Some(first)
+            && text.get(..name.len()) == Some(name)
+            && text.get(name.len()) == Some(&b'"');
+        here.then_some((i, name.len()))
+    })
 }
 
 /// Reads `text` into `r` when it is a request of the plain shape; `None`
@@ -285,27 +300,39 @@ pub(super) fn read(r: &mut Request, text: &str) -> Option<()> {
     if !r.extra.is_empty() {
         r.extra.clear();
     }
-    let seen: [bool; 7] = s.object(|s, k| match k {
-        "action" => {
-            let a = s.string()?;
-            r.action.clear();
-            r.action.push_str(a);
-            Some(0)
-        }
-        "time" => {
-            r.time = match s.nullable()? {
-                Some(t) => Some(parse_time(t).ok()?),
-                None => None,
-            };
-            Some(1)
-        }
-        "principal" => s.principal(&mut r.principal).map(|()| 2),
-        "resource" => s.resource(&mut r.resource).map(|()| 3),
-        "source_region" => s.text_into(&mut r.source_region).map(|()| 4),
-        "target_region" => s.text_into(&mut r.target_region).map(|()| 5),
-        "purpose" => s.text_into(&mut r.purpose).map(|()| 6),
-        _ => s.extra(k, &mut r.extra),
-    })?;
+    let names = [
+        "action",
+        "time",
+        "principal",
+        "resource",
+        "source_region",
+        "target_region",
+        "purpose",
+    ];
+    let seen: [bool; 7] = s.object(
+        |text| named(text, &names),
+        |s, k| match k {
+            Ok(0) => {
+                let a = s.string()?;
+                r.action.clear();
+                r.action.push_str(a);
+                Some(0)
+            }
+            Ok(1) => {
+                r.time = match s.nullable()? {
+                    Some(t) => Some(parse_time(t).ok()?),
+                    None => None,
+                };
+                Some(1)
+            }
+            Ok(2) => s.principal(&mut r.principal).map(|()| 2),
+            Ok(3) => s.resource(&mut r.resource).map(|()| 3),
+            Ok(4) => s.text_into(&mut r.source_region).map(|()| 4),
+            Ok(5) => s.text_into(&mut r.target_region).map(|()| 5),
+            Ok(_) => s.text_into(&mut r.purpose).map(|()| 6),
+            Err(k) => s.extra(k, &mut r.extra),
+        },
+    )?;
     // Nothing but white space after the request.
     if s.peek().is_some() {
         return None;
@@ -350,7 +377,7 @@ fn grant(s: &mut Scan, reader: &mut PieceReader) -> Option<Grant> {
             None => Some(None),
         }
     };
-    let _: [bool; 12] = s.object_keyed(grant_field_at, |s, key| {
+    let _: [bool; 12] = s.object(grant_field_at, |s, key| {
         let field = match key {
             Ok(field) => field,
             Err(key) => match grant_field(key) {
@@ -446,6 +473,30 @@ mod tests {
     fn by_serde(text: &str) -> Option<Request> {
         let v: Value = serde_json::from_str(text).ok()?;
         Request::from_value(&v).ok()
+    }
+
+    #[test]
+    fn keys_are_named_only_when_the_closing_quote_follows_the_name() {
+        let names = ["id", "country", "roles"];
+        assert_eq!(named(b"id\": 1", &names), Some((0, 2)));
+        assert_eq!(named(b"country\"", &names), Some((1, 7)));
+        assert_eq!(named(b"roles\":[]", &names), Some((2, 5)));
+        for other in [
+            &b"idx\""[..],
+            b"i\"",
+            b"id",
+            b"Id\"",
+            b"countr\"",
+            b"\"",
+            b"",
+        ] {
+            assert_eq!(
+                named(other, &names),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(other)
+            );
+        }
     }
 
     /// Whatever the plain reader reads, it reads as serde does, into a
