@@ -352,11 +352,7 @@ fn test(p: &Program, c: NodeId) -> Test {
             // A declared classification: its bit, the request's found once
             // per request (past 64 classifications, the text compared).
             let class = (*f == Field::Classification)
-                .then(|| {
-                    p.classifications
-                        .iter()
-                        .position(|c| p.sym(c.name) == p.sym(*s))
-                })
+                .then(|| class_index(p, *s))
                 .flatten()
                 .filter(|c| *c < 64);
             match (class, Text::of(*f)) {
@@ -415,13 +411,16 @@ fn class_mask(p: &Program, i: u32) -> Option<u64> {
     if p.classifications.len() > 64 {
         return None;
     }
-    names.iter().try_fold(0u64, |mask, n| {
-        let c = p
-            .classifications
-            .iter()
-            .position(|c| p.sym(c.name) == p.sym(*n))?;
-        Some(mask | 1 << c)
-    })
+    names
+        .iter()
+        .try_fold(0u64, |mask, n| Some(mask | 1 << class_index(p, *n)?))
+}
+
+/// The index of the declared classification named `name`, if one is.
+fn class_index(p: &Program, name: Sym) -> Option<usize> {
+    p.classifications
+        .iter()
+        .position(|c| p.sym(c.name) == p.sym(name))
 }
 
 /// Names to indices: a short list compared in place (no hashing) when
