@@ -186,14 +186,15 @@ fn batch(
     /// A block to decide: its number, its bytes, its first line's number,
     /// and a buffer for its output.
     type Job = (usize, Vec<u8>, usize, Vec<u8>);
+    /// A block decided: its number, its output, whether every line was
+    /// decided, and its bytes (to be read into again).
+    type Done = (usize, Vec<u8>, bool, Vec<u8>);
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .max(1);
     let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(threads * 2);
     let queue = std::sync::Mutex::new(queue);
-    // A block decided: its number, its output, whether every line was
-    // decided, and its bytes (to be read into again).
-    let (done_tx, done) = std::sync::mpsc::channel::<(usize, Vec<u8>, bool, Vec<u8>)>();
+    let (done_tx, done) = std::sync::mpsc::channel::<Done>();
     let mut failed = false;
     std::thread::scope(|s| -> Result<(), Fail> {
         for _ in 0..threads {
@@ -235,7 +236,7 @@ fn batch(
         let mut waiting = std::collections::BTreeMap::new();
         let (mut due, mut sent) = (0, 0);
         let (mut spare_in, mut spare_out) = (Vec::new(), Vec::new());
-        let mut write = |(i, buf, ok, block): (usize, Vec<u8>, bool, Vec<u8>),
+        let mut write = |(i, buf, ok, block): Done,
                          spare_in: &mut Vec<Vec<u8>>,
                          spare_out: &mut Vec<Vec<u8>>|
          -> Result<(), Fail> {
