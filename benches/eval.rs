@@ -88,26 +88,14 @@ fn decide(c: &mut Criterion) {
         });
         // What every decision document pays whatever the engine does: the
         // input hash, sha256 of the documents' hashes (a state taken once)
-        // and the request's canonical JSON (issue 15 points 2 and 5: the
-        // cost no change to the engine removes).
-        let mut canonical = Vec::with_capacity(1024);
-        let prefix = {
-            use sha2::Digest;
-            let mut h = sha2::Sha256::new();
-            for part in [&engine.regions().hash, &engine.grants().hash] {
-                h.update(part.as_bytes());
-                h.update(b"\n");
-            }
-            h
-        };
+        // and the request's compact form (issue 15 points 2 and 5: the cost
+        // no change to the engine removes).
+        let mut compact = Vec::with_capacity(1024);
         g.bench_with_input(BenchmarkId::new("input-hash", name), &req, |b, req| {
             b.iter(|| {
-                use sha2::Digest;
-                canonical.clear();
-                black_box(req).write_canonical(&mut canonical);
-                let mut h = prefix.clone();
-                h.update(&canonical);
-                black_box(h.finalize())
+                out.clear();
+                engine.input_hash_into(black_box(req), &mut compact, &mut out);
+                black_box(&out);
             })
         });
         // The same document as JSON text without a trace: what the trace

@@ -355,6 +355,104 @@ fn the_canonical_request_is_json_that_reads_back_the_same_and_ignores_nulls() {
 }
 
 #[test]
+fn the_input_hash_tells_requests_apart_exactly_as_their_canonical_json_does() {
+    use serde_json::{json, Map, Value};
+    use sovra::country::Country;
+    // Requests of one or two fields besides the action, drawn from a few
+    // short values (with the compact form's own tag bytes in some), so that
+    // many are equal and many differ in one place or in where one string
+    // ends and the next begins: the compact form the input hash is taken of
+    // must be equal exactly when the canonical JSON is.
+    let mut rng = gen::Rng::new(0xC0_4AC7);
+    let words = ["", "a", "b", "ab", "\u{3}b", "a\u{3}b", "é"];
+    let word = |rng: &mut gen::Rng| words[rng.below(words.len())].to_string();
+    let some = |rng: &mut gen::Rng| rng.chance(12);
+    let maybe = |rng: &mut gen::Rng| some(rng).then(|| word(rng));
+    let country = |rng: &mut gen::Rng| {
+        some(rng)
+            .then(|| Country::parse(["DE", "US"][rng.below(2)]))
+            .flatten()
+    };
+    let list = |rng: &mut gen::Rng| -> Vec<String> {
+        let n = if some(rng) { 1 + rng.below(2) } else { 0 };
+        (0..n).map(|_| word(rng)).collect()
+    };
+    let extra = |rng: &mut gen::Rng| -> Map<String, Value> {
+        let values = [
+            json!(1),
+            json!(1.0),
+            json!("1"),
+            json!([1]),
+            json!({"a": 1}),
+            Value::Null,
+        ];
+        let n = if some(rng) { 1 + rng.below(2) } else { 0 };
+        (0..n)
+            .map(|_| (word(rng), values[rng.below(values.len())].clone()))
+            .collect()
+    };
+    let times = [
+        "2026-03-01T12:00:00Z",
+        "2026-03-01T14:00:00+02:00",
+        "2026-03-01T12:00:00.5Z",
+        "2026-03-01T12:00:01Z",
+    ];
+    let mut all = Vec::new();
+    for _ in 0..3000 {
+        let mut r = Request {
+            action: word(&mut rng),
+            time: some(&mut rng).then(|| {
+                chrono::DateTime::parse_from_rfc3339(times[rng.below(times.len())]).unwrap()
+            }),
+            source_region: maybe(&mut rng),
+            target_region: maybe(&mut rng),
+            purpose: maybe(&mut rng),
+            ..Request::default()
+        };
+        r.principal.id = maybe(&mut rng);
+        r.principal.country = country(&mut rng);
+        r.principal.roles = list(&mut rng);
+        r.resource.id = maybe(&mut rng);
+        r.resource.classification = maybe(&mut rng);
+        r.resource.residency = maybe(&mut rng);
+        r.resource.home_country = country(&mut rng);
+        r.resource.client_regions = list(&mut rng);
+        r.principal.extra = extra(&mut rng);
+        r.resource.extra = extra(&mut rng);
+        r.extra = extra(&mut rng);
+        let mut compact = Vec::new();
+        r.write_compact(&mut compact);
+        all.push((r.canonical(), compact));
+    }
+    let mut equal = 0;
+    for (i, (json_a, compact_a)) in all.iter().enumerate() {
+        for (json_b, compact_b) in &all[i + 1..] {
+            assert_eq!(
+                json_a == json_b,
+                compact_a == compact_b,
+                "{} and {}",
+                String::from_utf8_lossy(json_a),
+                String::from_utf8_lossy(json_b)
+            );
+            equal += usize::from(json_a == json_b);
+        }
+    }
+    assert!(
+        equal > 100,
+        "{equal} pairs of equal requests: too few to prove anything"
+    );
+    // A near miss chance would rarely draw: a list whose last item reads as
+    // the next field's tag and value, were the list's length not written.
+    let mut a = Request::default();
+    a.principal.roles = vec!["a".into(), "\u{6}bcdefg".into()];
+    let mut b = Request::default();
+    b.principal.roles = vec!["a".into()];
+    b.resource.id = Some("bcdefg".into());
+    let e = bundled();
+    assert_ne!(e.input_hash(&a), e.input_hash(&b));
+}
+
+#[test]
 fn requests_read_into_a_reused_value_read_as_if_each_were_alone() {
     use serde_json::{json, Value};
     // Requests read into one reused value: every field one leaves out (or

@@ -273,6 +273,96 @@ impl Request {
     }
 }
 
+impl Request {
+    /// Appends the request's compact form, the bytes its input hash is
+    /// taken of: each field [`Request::canonical`] writes, in the same
+    /// order, as a tag byte and its value, strings as their length and
+    /// bytes, lists and extra fields as their count and items, the instant
+    /// as seconds, nanoseconds and offset. Every value delimits itself and
+    /// the tags only rise, so two requests have the same compact form
+    /// exactly when they have the same canonical JSON (`tests/engine.rs`
+    /// holds the two to each other). It is about half as long, and sha256
+    /// runs once per 64 bytes: the bundled library's requests take two
+    /// blocks instead of five.
+    pub fn write_compact(&self, out: &mut Vec<u8>) {
+        fn len(out: &mut Vec<u8>, mut n: usize) {
+            while n >= 0x80 {
+                out.push((n & 0x7f) as u8 | 0x80);
+                n >>= 7;
+            }
+            out.push(n as u8);
+        }
+        fn text(out: &mut Vec<u8>, s: &str) {
+            len(out, s.len());
+            out.extend_from_slice(s.as_bytes());
+        }
+        fn opt(out: &mut Vec<u8>, tag: u8, v: Option<&str>) {
+            if let Some(v) = v {
+                out.push(tag);
+                text(out, v);
+            }
+        }
+        fn country(out: &mut Vec<u8>, tag: u8, c: Option<Country>) {
+            if let Some(c) = c {
+                let [a, b] = c.letters();
+                out.extend_from_slice(&[tag, a, b]);
+            }
+        }
+        fn list(out: &mut Vec<u8>, tag: u8, v: &[String]) {
+            if !v.is_empty() {
+                out.push(tag);
+                len(out, v.len());
+                for s in v {
+                    text(out, s);
+                }
+            }
+        }
+        // A value's JSON text, after its length as four bytes (written
+        // once the text is).
+        fn extras(out: &mut Vec<u8>, tag: u8, m: &Map<String, Value>) {
+            if m.is_empty() {
+                return;
+            }
+            out.push(tag);
+            len(out, m.len());
+            for (k, v) in m {
+                text(out, k);
+                let at = out.len();
+                out.extend_from_slice(&[0; 4]);
+                let _ = serde_json::to_writer(&mut *out, v);
+                let n = u32::try_from(out.len() - at - 4).unwrap_or(u32::MAX);
+                if let Some(room) = out.get_mut(at..at + 4) {
+                    room.copy_from_slice(&n.to_le_bytes());
+                }
+            }
+        }
+        out.push(1);
+        text(out, &self.action);
+        if let Some(t) = &self.time {
+            out.push(2);
+            out.extend_from_slice(&t.timestamp().to_le_bytes());
+            out.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
+            out.extend_from_slice(&t.offset().local_minus_utc().to_le_bytes());
+        }
+        let p = &self.principal;
+        opt(out, 3, p.id.as_deref());
+        country(out, 4, p.country);
+        list(out, 5, &p.roles);
+        extras(out, 6, &p.extra);
+        let r = &self.resource;
+        opt(out, 7, r.id.as_deref());
+        opt(out, 8, r.classification.as_deref());
+        opt(out, 9, r.residency.as_deref());
+        country(out, 10, r.home_country);
+        list(out, 11, &r.client_regions);
+        extras(out, 12, &r.extra);
+        opt(out, 13, self.source_region.as_deref());
+        opt(out, 14, self.target_region.as_deref());
+        opt(out, 15, self.purpose.as_deref());
+        extras(out, 16, &self.extra);
+    }
+}
+
 /// Reads JSON into an existing value, reusing its buffers: a batch reads
 /// every request into the same [`Request`], so its strings are allocated
 /// once, not once per request. Every field the JSON leaves out is reset, so

@@ -108,8 +108,8 @@ pub struct Scratch {
     found: Found,
     /// A rule's message, rendered.
     message: String,
-    /// The canonical request, hashed for `input_hash`.
-    canonical: Vec<u8>,
+    /// The request's compact form, hashed for `input_hash`.
+    compact: Vec<u8>,
     /// The last instant formatted for `evaluated_at`, and its text.
     last_time: Option<(DateTime<Utc>, String)>,
     /// A trace being written as JSON.
@@ -178,15 +178,7 @@ impl Engine {
                     .collect()
             })
             .collect();
-        let mut input_prefix = <sha2::Sha256 as sha2::Digest>::new();
-        for part in [
-            regions.hash.as_bytes(),
-            b"\n",
-            grants.hash.as_bytes(),
-            b"\n",
-        ] {
-            sha2::Digest::update(&mut input_prefix, part);
-        }
+        let input_prefix = input_prefix(&regions.hash, &grants.hash);
         let q = |t: &str| serde_json::to_string(t).unwrap_or_default();
         let rule_json = program
             .rules
@@ -364,23 +356,24 @@ impl Engine {
         self.build_in(&ctx, v.allow, v.rules, Some(trace))
     }
 
-    /// sha256 of the documents' hashes and the request's canonical JSON, the
-    /// request serialised straight into a copy of the hasher that has already
-    /// taken the documents.
+    /// sha256 of the documents' hashes and the request's compact form
+    /// ([`Request::write_compact`]), the request written into a copy of the
+    /// hasher that has already taken the documents.
     pub fn input_hash(&self, req: &Request) -> String {
         let mut out = Vec::with_capacity(71);
         self.input_hash_into(req, &mut Vec::with_capacity(320), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
 
-    /// [`Engine::input_hash`] appended to `out`, the canonical request
-    /// written into `canonical` (a reused buffer).
-    fn input_hash_into(&self, req: &Request, canonical: &mut Vec<u8>, out: &mut Vec<u8>) {
+    /// [`Engine::input_hash`] appended to `out` (`sha256:` and 64 hex
+    /// digits), the request's compact form written into `compact` (a reused
+    /// buffer).
+    pub fn input_hash_into(&self, req: &Request, compact: &mut Vec<u8>, out: &mut Vec<u8>) {
         use sha2::Digest;
-        canonical.clear();
-        req.write_canonical(canonical);
+        compact.clear();
+        req.write_compact(compact);
         let mut h = self.input_prefix.clone();
-        h.update(&*canonical);
+        h.update(&*compact);
         crate::ir::hex_digest_into(&h.finalize(), out);
     }
 
@@ -489,13 +482,26 @@ impl Engine {
         }
         out.extend_from_slice(self.hash_json.as_bytes());
         out.push(b'"');
-        self.input_hash_into(req, &mut scratch.canonical, out);
+        self.input_hash_into(req, &mut scratch.compact, out);
         out.push(b'"');
         out.extend_from_slice(br#","evaluated_at":"#);
         s(out, at);
         out.push(b'}');
         v
     }
+}
+
+/// The input hash's first bytes, hashed once per engine: the regions' and
+/// the grants' hashes, each with a newline, then what the request's form
+/// is, in spaces up to a multiple of 64 bytes, so that the request begins
+/// sha256's next block (taken whole, not copied behind the documents').
+fn input_prefix(regions: &str, grants: &str) -> sha2::Sha256 {
+    use sha2::Digest;
+    let mut head = format!("{regions}\n{grants}\nrequest, compact form 1\n").into_bytes();
+    head.resize(head.len().next_multiple_of(64), b' ');
+    let mut h = sha2::Sha256::new();
+    h.update(&head);
+    h
 }
 
 fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdict<'s> {
