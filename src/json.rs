@@ -9,11 +9,20 @@ use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 /// True when none of the eight bytes of `x` is a control character, a
 /// quote or a backslash (the characters JSON escapes).
 pub(crate) fn clean(x: u64) -> bool {
+    escaped(x) == 0
+}
+
+/// The high bit of each of the eight bytes of `x` (read little-endian) that
+/// is a control character, a quote or a backslash, and perhaps of bytes
+/// after such a one: the lowest bit set is exact, so
+/// `trailing_zeros() / 8` is the first such byte's place.
+pub(crate) fn escaped(x: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Nonzero when some byte of `x` is below `n` (exact for n <= 0x80).
+    // High bits of the bytes of `x` below `n` (exact for n <= 0x80 up to
+    // the first: a borrow only carries upward).
     let below = |x: u64, n: u8| x.wrapping_sub(ONES * n as u64) & !x & HIGH;
-    below(x, 0x20) | below(x ^ (ONES * b'"' as u64), 1) | below(x ^ (ONES * b'\\' as u64), 1) == 0
+    below(x, 0x20) | below(x ^ (ONES * b'"' as u64), 1) | below(x ^ (ONES * b'\\' as u64), 1)
 }
 
 /// True when `s` can stand between quotes as it is: no control character,
@@ -34,10 +43,16 @@ pub fn plain(s: &str) -> bool {
 }
 
 /// Appends `s` as a JSON string.
+#[inline]
 pub fn string(out: &mut Vec<u8>, s: &str) {
-    if short(out, s.as_bytes()) {
-        return;
+    if !short(out, s.as_bytes()) {
+        long(out, s);
     }
+}
+
+/// [`string`] for what [`short`] does not take.
+#[inline(never)]
+fn long(out: &mut Vec<u8>, s: &str) {
     if plain(s) {
         out.reserve(s.len() + 2);
         out.push(b'"');
@@ -52,6 +67,7 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
 /// (most of the strings a decision writes), by two overlapping word loads
 /// and stores of fixed size: no loop, no call to `memcpy`. False, with
 /// nothing written, otherwise.
+#[inline(always)]
 fn short(out: &mut Vec<u8>, b: &[u8]) -> bool {
     // The N bytes of `b` from `at` (which it has).
     fn word<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
@@ -144,6 +160,34 @@ mod tests {
             }
             let s = "aé€\u{7f} ~".repeat(len);
             assert!(super::plain(&s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_first_escaped_byte_of_a_word_is_found_exactly() {
+        let bad = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+        // Bytes that need no escape, next to those that do, before the
+        // first that does; any byte at all after it (where a borrow may
+        // flag more).
+        let fine = [b' ', b'!', b'#', b'[', b']', b'a', 0x7f, 0x80, 0xc3, 0xff];
+        let mut seed = 0x2545_F491_4F6C_DD1D_u64;
+        for at in 0..8 {
+            for first in (0u8..=255).filter(|b| bad(*b)) {
+                for _ in 0..200 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let mut w = seed.to_le_bytes();
+                    for (i, b) in w.iter_mut().enumerate().take(at) {
+                        *b = fine[(seed >> (i * 4)) as usize % fine.len()];
+                    }
+                    w[at] = first;
+                    let m = super::escaped(u64::from_le_bytes(w));
+                    assert_eq!((m.trailing_zeros() / 8) as usize, at, "{w:?}");
+                }
+            }
+            let w = [fine[at]; 8];
+            assert_eq!(super::escaped(u64::from_le_bytes(w)), 0, "{w:?}");
         }
     }
 

@@ -48,20 +48,26 @@ impl<'t> Scan<'t> {
         self.eat(b'"')?;
         let start = self.at;
         let rest = self.text.as_bytes().get(start..)?;
-        // Eight bytes at a time while none ends the string or is refused.
+        // Eight bytes at a time, the first that ends the string or is
+        // refused found in its word; byte by byte in the text's last seven.
         let mut len = 0;
-        while let Some(word) = rest.get(len..len + 8) {
+        loop {
+            let Some(word) = rest.get(len..len + 8) else {
+                len += rest
+                    .get(len..)?
+                    .iter()
+                    .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+                break;
+            };
             let mut w = [0u8; 8];
             w.copy_from_slice(word);
-            if !crate::json::clean(u64::from_le_bytes(w)) {
+            let m = crate::json::escaped(u64::from_le_bytes(w));
+            if m != 0 {
+                len += (m.trailing_zeros() / 8) as usize;
                 break;
             }
             len += 8;
         }
-        len += rest
-            .get(len..)?
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
         if rest.get(len) != Some(&b'"') {
             return None;
         }
