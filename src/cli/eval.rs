@@ -337,14 +337,24 @@ impl<R: Read> Blocks<R> {
 }
 
 /// The lines of a block, as `str::lines` gives them: split after each
-/// newline, which is dropped with a `\r` before it.
+/// newline, which is dropped with a `\r` before it. Each newline is found
+/// by `memchr` (a byte at a time, splitting was a twelfth of a batch's
+/// time by `perf`).
 fn lines(block: &[u8]) -> impl Iterator<Item = &[u8]> {
-    block
-        .split_inclusive(|b| *b == b'\n')
-        .map(|line| match line.strip_suffix(b"\n") {
-            Some(l) => l.strip_suffix(b"\r").unwrap_or(l),
-            None => line,
-        })
+    let mut rest = block;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        match memchr::memchr(b'\n', rest) {
+            Some(at) => {
+                let line = rest.get(..at)?;
+                rest = rest.get(at + 1..)?;
+                Some(line.strip_suffix(b"\r").unwrap_or(line))
+            }
+            None => Some(std::mem::take(&mut rest)),
+        }
+    })
 }
 
 fn one_line(
@@ -575,7 +585,19 @@ mod tests {
 
     #[test]
     fn lines_are_split_as_str_lines_splits_them() {
-        for text in ["", "a", "a\n", "a\r\nb", "a\r\n\r\nb\r", "\n\n", "x\ry\n"] {
+        for text in [
+            "",
+            "a",
+            "a\n",
+            "a\r\nb",
+            "a\r\n\r\nb\r",
+            "\n\n",
+            "x\ry\n",
+            "\r",
+            "\r\n",
+            "\n",
+            "ab\r\r\n",
+        ] {
             let ours: Vec<&[u8]> = lines(text.as_bytes()).collect();
             let std: Vec<&[u8]> = text.lines().map(str::as_bytes).collect();
             assert_eq!(ours, std, "{text:?}");
