@@ -310,7 +310,20 @@ impl<R: Read> Blocks<R> {
         loop {
             let had = buf.len();
             let want = self.size.saturating_sub(had).max(self.size / 2).max(1);
-            let n = (&mut self.input).take(want as u64).read_to_end(&mut buf)?;
+            // Read straight into the block's room, not through
+            // `read_to_end` (which reads in growing pieces from a few
+            // bytes: four calls a block).
+            buf.resize(had + want, 0);
+            let mut n = 0;
+            while n < want {
+                match self.input.read(buf.get_mut(had + n..).unwrap_or_default()) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            buf.truncate(had + n);
             if n < want {
                 // The end: all that is left.
                 break;
@@ -580,6 +593,33 @@ mod tests {
                 assert_eq!(*first, line, "size {size}");
                 line += t.matches('\n').count();
             }
+        }
+    }
+
+    #[test]
+    fn blocks_read_alike_from_an_input_that_gives_a_few_bytes_at_a_time() {
+        // A pipe gives what it has: a few bytes, or an interrupted call.
+        struct Trickle<'a>(&'a [u8], bool);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.1 = !self.1;
+                if self.1 {
+                    return Err(std::io::ErrorKind::Interrupted.into());
+                }
+                let n = buf.len().min(self.0.len()).min(3);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let text = b"aaaa\nbb\r\ncccccc\n\nd";
+        for size in 1..20 {
+            let mut b = Blocks::new(Trickle(text, false), size);
+            let mut got = Vec::new();
+            while let Some((block, first)) = b.next(Vec::new()).unwrap() {
+                got.push((String::from_utf8(block).unwrap(), first));
+            }
+            assert_eq!(got, blocks(text, size), "size {size}");
         }
     }
 
