@@ -271,9 +271,7 @@ impl Request {
         extras(out, &mut f, &self.extra);
         out.push(b'}');
     }
-}
 
-impl Request {
     /// Appends the request's compact form, the bytes its input hash is
     /// taken of: each field [`Request::canonical`] writes, in the same
     /// order, as a tag byte and its value, strings as their length and
