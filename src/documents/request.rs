@@ -362,8 +362,9 @@ impl Request {
 }
 
 /// Reads JSON into an existing value, reusing its buffers: a batch reads
-/// every request into the same [`Request`], so its strings are allocated
-/// once, not once per request. Every field the JSON leaves out is reset, so
+/// every request into the same [`Request`], so a field's string is reused
+/// from one request to the next (a field the request before left out is
+/// `None`, so a new string). Every field the JSON leaves out is reset, so
 /// the result is the same as reading into a fresh value.
 struct Fill<'r, T>(&'r mut T);
 
