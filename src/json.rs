@@ -1,4 +1,6 @@
-//! JSON text written by hand on the hot paths (decisions, canonical requests).
+//! JSON text written and read by hand on the hot paths (decisions, the
+//! input hash, the request and grants readers), and names compared in line
+//! ([`same`]: the engine's and the request reader's).
 //!
 //! Invariant: [`string`] writes exactly the bytes `serde_json` would for the
 //! same `&str`, [`rfc3339`] those of the instant's text (the tests below
@@ -23,6 +25,40 @@ pub(crate) fn escaped(x: u64) -> u64 {
     // the first: a borrow only carries upward).
     let below = |x: u64, n: u8| x.wrapping_sub(ONES * n as u64) & !x & HIGH;
     below(x, 0x20) | below(x ^ (ONES * b'"' as u64), 1) | below(x ^ (ONES * b'\\' as u64), 1)
+}
+
+/// Whether two names are equal, compared in line: the names a request
+/// gives (actions, classifications, profiles, keys) are short, and a call
+/// to `memcmp` for each cost more than the comparison.
+#[inline]
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| -> u64 {
+        let mut w = [0u8; 8];
+        if let Some(part) = s.get(at..at + 8) {
+            w.copy_from_slice(part);
+        }
+        u64::from_le_bytes(w)
+    };
+    let half = |s: &[u8], at: usize| -> u32 {
+        let mut w = [0u8; 4];
+        if let Some(part) = s.get(at..at + 4) {
+            w.copy_from_slice(part);
+        }
+        u32::from_le_bytes(w)
+    };
+    match n {
+        0 => true,
+        // The first, middle and last bytes are all of them.
+        1..=3 => a.first() == b.first() && a.get(n / 2) == b.get(n / 2) && a.last() == b.last(),
+        // Two words that overlap cover the whole name.
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
 }
 
 /// True when `s` can stand between quotes as it is: no control character,
@@ -160,6 +196,23 @@ mod tests {
             }
             let s = "aé€\u{7f} ~".repeat(len);
             assert!(super::plain(&s), "{s:?}");
+        }
+    }
+
+    /// `same` is `==` on every length it compares in line, a difference at
+    /// any byte included.
+    #[test]
+    fn same_is_equality() {
+        for n in 0..24usize {
+            let a: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(super::same(&a, &a.clone()), "{n}");
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 1;
+                assert!(!super::same(&a, &b), "{n} differing at {at}");
+            }
+            let longer: Vec<u8> = a.iter().copied().chain([b'a']).collect();
+            assert!(!super::same(&a, &longer), "{n}");
         }
     }
 

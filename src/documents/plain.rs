@@ -293,7 +293,9 @@ fn named(text: &[u8], names: &[&str]) -> Option<(usize, usize)> {
     names.iter().enumerate().find_map(|(i, name)| {
         let name = name.as_bytes();
         let here = name.first() == Some(first)
-            && text.get(..name.len()) == Some(name)
+            && text
+                .get(..name.len())
+                .is_some_and(|t| crate::json::same(t, name))
             && text.get(name.len()) == Some(&b'"');
         here.then_some((i, name.len()))
     })

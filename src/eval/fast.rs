@@ -464,7 +464,7 @@ impl Names {
             None => self
                 .few
                 .iter()
-                .find(|(n, _)| same(n.as_bytes(), name.as_bytes()))
+                .find(|(n, _)| crate::json::same(n.as_bytes(), name.as_bytes()))
                 .map(|(_, i)| *i),
         }
     }
@@ -504,43 +504,9 @@ impl Keys {
     }
 }
 
-/// Whether two names are equal, compared in line: the names a request
-/// gives (actions, classifications, profiles, keys) are short, and a call
-/// to `memcmp` for each cost more than the comparison.
-#[inline]
-pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let word = |s: &[u8], at: usize| -> u64 {
-        let mut w = [0u8; 8];
-        if let Some(part) = s.get(at..at + 8) {
-            w.copy_from_slice(part);
-        }
-        u64::from_le_bytes(w)
-    };
-    let half = |s: &[u8], at: usize| -> u32 {
-        let mut w = [0u8; 4];
-        if let Some(part) = s.get(at..at + 4) {
-            w.copy_from_slice(part);
-        }
-        u32::from_le_bytes(w)
-    };
-    match n {
-        0 => true,
-        // The first, middle and last bytes are all of them.
-        1..=3 => a.first() == b.first() && a.get(n / 2) == b.get(n / 2) && a.last() == b.last(),
-        // Two words that overlap cover the whole name.
-        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
-        _ => a == b,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{same, Names};
+    use super::Names;
 
     /// A name is found, the first of equal names winning, in the short
     /// list and in the hash map alike.
@@ -560,23 +526,6 @@ mod tests {
             for absent in ["stor", "storee", "c", "x".repeat(40).as_str(), "n99"] {
                 assert_eq!(names.get(absent), None, "{absent}");
             }
-        }
-    }
-
-    /// `same` is `==` on every length it compares in line, a difference at
-    /// any byte included.
-    #[test]
-    fn same_is_equality() {
-        for n in 0..24usize {
-            let a: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
-            assert!(same(&a, &a.clone()), "{n}");
-            for at in 0..n {
-                let mut b = a.clone();
-                b[at] ^= 1;
-                assert!(!same(&a, &b), "{n} differing at {at}");
-            }
-            let longer: Vec<u8> = a.iter().copied().chain([b'a']).collect();
-            assert!(!same(&a, &longer), "{n}");
         }
     }
 }

@@ -15,12 +15,12 @@
 //! functions would be calls across units (measured: 6–20% per decision).
 
 use super::decision::GrantCheck;
-use super::fast::same;
 use super::trace::{NoTrace, Tracer};
 use super::Engine;
 use crate::country::Country;
 use crate::documents::{Grant, Region, Request};
 use crate::ir::*;
+use crate::json::same;
 use crate::vocab::{CmpOp, Effect, IsWhat};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Map, Value};
