@@ -51,6 +51,7 @@ pub mod format;
 pub mod ide;
 pub mod ir;
 mod json;
+mod names;
 pub mod placement;
 pub mod policy;
 #[cfg(feature = "rego")]

@@ -88,7 +88,7 @@ pub struct Grants {
     len: usize,
     /// Each principal's number; its grants are
     /// `order[offsets[n]..offsets[n + 1]]`, in document order.
-    principals: FxHashMap<Arc<str>, u32>,
+    principals: crate::names::Index<Arc<str>>,
     offsets: Vec<u32>,
     order: Vec<u32>,
     /// One bit a grant: approved by someone other than its requester
@@ -307,7 +307,7 @@ impl Grants {
     /// The indexes of a principal's grants, in document order.
     #[inline]
     pub fn of_principal(&self, principal: &str) -> &[u32] {
-        let Some(&n) = self.principals.get(principal) else {
+        let Some(n) = self.principals.get(principal) else {
             return &[];
         };
         let n = n as usize;

@@ -8,7 +8,6 @@
 
 use crate::country::Country;
 use chrono::{DateTime, FixedOffset, Utc};
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::Digest as _;

@@ -11,7 +11,7 @@
 //! ([`super::Grants`]), not a hash-map probe per grant on one thread.
 
 use super::Grant;
-use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
+use rustc_hash::{FxBuildHasher, FxHashSet};
 use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -21,7 +21,7 @@ pub(super) struct Pool(Mutex<Joined>);
 
 #[derive(Default)]
 struct Joined {
-    principals: FxHashMap<Arc<str>, u32>,
+    principals: crate::names::Index<Arc<str>>,
     /// Resource ids, shared across pieces (as many as the principals, and
     /// as scattered).
     resources: FxHashSet<Arc<str>>,
@@ -52,17 +52,12 @@ impl Pool {
         doc.suspect |= suspect;
         doc.ids.push(ids);
         for (s, g) in seen.iter_mut().zip(grants) {
-            s.principal = match doc.principals.get_key_value(&*g.principal) {
-                Some((shared, &n)) => {
-                    g.principal = shared.clone();
-                    n
-                }
-                None => {
-                    let n = doc.principals.len() as u32;
-                    doc.principals.insert(g.principal.clone(), n);
-                    n
-                }
-            };
+            let next = doc.principals.len() as u32;
+            let (shared, n) = doc
+                .principals
+                .intern(&g.principal, || (g.principal.clone(), next));
+            g.principal = shared.clone();
+            s.principal = n;
             if let Some(r) = &mut g.resource {
                 match doc.resources.get(&**r) {
                     Some(shared) => *r = shared.clone(),
@@ -95,7 +90,7 @@ impl Pool {
     }
 
     /// The principals and their numbers (`0..len`), once reading is done.
-    pub(super) fn into_principals(self) -> FxHashMap<Arc<str>, u32> {
+    pub(super) fn into_principals(self) -> crate::names::Index<Arc<str>> {
         self.0
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner)

@@ -179,7 +179,7 @@ pub struct Region {
 pub struct Regions {
     /// The regions, in the document's order.
     pub regions: Vec<Region>,
-    index: FxHashMap<String, u32>,
+    index: crate::names::Index<Box<str>>,
     /// sha256 of the document's canonical JSON.
     pub hash: String,
 }
@@ -240,9 +240,9 @@ impl Regions {
 
     /// Builds the index; a duplicate id is an error.
     pub fn new(regions: Vec<Region>) -> R<Regions> {
-        let mut index = FxHashMap::default();
+        let mut index = crate::names::Index::with_capacity(regions.len());
         for (i, r) in regions.iter().enumerate() {
-            if let Some(first) = index.insert(r.id.clone(), i as u32) {
+            if let Some(first) = index.insert_new(r.id.clone().into_boxed_str(), i as u32) {
                 return Err(DocError::new(
                     &format!("regions[{i}].id"),
                     format!(
@@ -265,7 +265,7 @@ impl Regions {
     pub fn get(&self, id: &str) -> Option<&Region> {
         self.index
             .get(id)
-            .and_then(|i| self.regions.get(*i as usize))
+            .and_then(|i| self.regions.get(i as usize))
     }
 
     /// Where `r` stands in [`Regions::regions`], when it is one of them:

@@ -433,7 +433,7 @@ fn class_index(p: &Program, name: Sym) -> Option<usize> {
 #[derive(Debug, Default)]
 pub(super) struct Names {
     few: Vec<(Box<str>, usize)>,
-    many: Option<rustc_hash::FxHashMap<Box<str>, usize>>,
+    many: Option<crate::names::Index<Box<str>>>,
 }
 
 /// Past this many names, a hash map.
@@ -441,7 +441,7 @@ const FEW: usize = 12;
 
 impl Names {
     pub(super) fn new(names: impl Iterator<Item = (String, usize)>) -> Names {
-        let mut all: Vec<(Box<str>, usize)> = names.map(|(n, i)| (n.into_boxed_str(), i)).collect();
+        let all: Vec<(Box<str>, usize)> = names.map(|(n, i)| (n.into_boxed_str(), i)).collect();
         if all.len() <= FEW {
             Names {
                 few: all,
@@ -449,10 +449,13 @@ impl Names {
             }
         } else {
             // The first of equal names wins, as in the short list.
-            all.reverse();
+            let mut many = crate::names::Index::with_capacity(all.len());
+            for (n, i) in all {
+                many.insert_new(n, i as u32);
+            }
             Names {
                 few: Vec::new(),
-                many: Some(all.into_iter().collect()),
+                many: Some(many),
             }
         }
     }
@@ -460,7 +463,7 @@ impl Names {
     #[inline]
     pub(super) fn get(&self, name: &str) -> Option<usize> {
         match &self.many {
-            Some(m) => m.get(name).copied(),
+            Some(m) => m.get(name).map(|i| i as usize),
             None => self
                 .few
                 .iter()

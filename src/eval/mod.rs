@@ -571,7 +571,7 @@ fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdi
                 into.push(r);
             }
         }
-        for k in hits.iter().flatten() {
+        for k in hits.iter().take(entry.keyed.len()).flatten() {
             for &r in pick(k, forbid) {
                 if applies(r) {
                     into.push(r);
