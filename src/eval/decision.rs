@@ -341,7 +341,7 @@ impl Engine {
         rules: &[u32],
         trace: Option<Trace>,
     ) -> Decision {
-        let ctx = self.ctx(req, now);
+        let ctx = self.ctx(req, now, true);
         self.build_in(&ctx, allow, rules, trace)
     }
 

@@ -79,6 +79,9 @@ pub struct Engine {
     fast: Vec<Vec<fast::Test>>,
     /// The conditions of `exists grant`, likewise, by node.
     grant_conds: Vec<(crate::ir::NodeId, Vec<fast::Test>)>,
+    /// Whether any node reads the source region, the target region (else
+    /// the path without a trace does not look it up).
+    reads_regions: [bool; 2],
     /// sha256 state after `regions hash \n grants hash \n`.
     input_prefix: sha2::Sha256,
     /// Per rule, `"rule":…,"effect":"…","message":` as JSON, and
@@ -195,9 +198,11 @@ impl Engine {
             .collect();
         let hash_json =
             format!(",\"policy_hash\":{},\"input_hash\":", q(&policy_hash)).into_boxed_str();
+        let reads_regions = [Which::Source, Which::Target].map(|w| reads_region(&program, w));
         let fast = fast::compile(&program);
         let grant_conds = fast::grant_conditions(&program);
         Engine {
+            reads_regions,
             fast,
             grant_conds,
             defect,
@@ -249,8 +254,15 @@ impl Engine {
         &self.policy_hash
     }
 
-    fn ctx<'a>(&'a self, req: &'a Request, now: DateTime<Utc>) -> Ctx<'a> {
+    /// The request's names resolved. A region no rule reads is looked up
+    /// only when `all` (a trace shows the regions).
+    fn ctx<'a>(&'a self, req: &'a Request, now: DateTime<Utc>, all: bool) -> Ctx<'a> {
         let res = &req.resource;
+        let region = |id: &'a Option<String>, read: bool| {
+            (all || read)
+                .then(|| id.as_deref().and_then(|r| self.regions.get(r)))
+                .flatten()
+        };
         Ctx {
             e: self,
             req,
@@ -261,14 +273,8 @@ impl Engine {
                 .as_deref()
                 .and_then(|c| self.classes.get(c)),
             profile: res.residency.as_deref().and_then(|p| self.profiles.get(p)),
-            source: req
-                .source_region
-                .as_deref()
-                .and_then(|r| self.regions.get(r)),
-            target: req
-                .target_region
-                .as_deref()
-                .and_then(|r| self.regions.get(r)),
+            source: region(&req.source_region, self.reads_regions[0]),
+            target: region(&req.target_region, self.reads_regions[1]),
             grants: std::cell::OnceCell::new(),
             grant: None,
             probe: None,
@@ -286,7 +292,7 @@ impl Engine {
         probe.needed.set(0);
         probe.first.set(None);
         *probe.divided.borrow_mut() = None;
-        let mut ctx = self.ctx(req, Self::now(req));
+        let mut ctx = self.ctx(req, Self::now(req), true);
         ctx.probe = Some(probe);
         if self.unfit.is_some() {
             return Some((false, None));
@@ -319,7 +325,7 @@ impl Engine {
         probe.needed.set(0);
         probe.first.set(None);
         *probe.divided.borrow_mut() = None;
-        let mut ctx = self.ctx(req, Self::now(req));
+        let mut ctx = self.ctx(req, Self::now(req), true);
         ctx.probe = Some(probe);
         let holds = Eval {
             ctx,
@@ -335,13 +341,13 @@ impl Engine {
 
     /// Decides without explanation, reusing `scratch`: the hot path.
     pub fn verdict<'s>(&self, req: &Request, scratch: &'s mut Scratch) -> Verdict<'s> {
-        let ctx = self.ctx(req, Self::now(req));
+        let ctx = self.ctx(req, Self::now(req), false);
         run(&ctx, &mut NoTrace, &mut scratch.found)
     }
 
     /// Decides and builds the full decision document.
     pub fn decide(&self, req: &Request, level: TraceLevel) -> Decision {
-        let ctx = self.ctx(req, Self::now(req));
+        let ctx = self.ctx(req, Self::now(req), level != TraceLevel::Off);
         let mut found = Found::default();
         if level == TraceLevel::Off {
             let v = run(&ctx, &mut NoTrace, &mut found);
@@ -402,7 +408,7 @@ impl Engine {
         out: &mut Vec<u8>,
     ) -> Verdict<'s> {
         let now = Self::now(req);
-        let ctx = self.ctx(req, now);
+        let ctx = self.ctx(req, now, level != TraceLevel::Off);
         let mut writer = None;
         let v = if level == TraceLevel::Off {
             run(&ctx, &mut NoTrace, &mut scratch.found)
@@ -489,6 +495,19 @@ impl Engine {
         out.push(b'}');
         v
     }
+}
+
+/// Whether any node of `p` reads region `w`: a field of it, or a field
+/// outside the schema read from it.
+fn reads_region(p: &Program, w: Which) -> bool {
+    let root = match w {
+        Which::Source => ExtraRoot::Source,
+        Which::Target => ExtraRoot::Target,
+    };
+    p.extras.iter().any(|x| x.root == root)
+        || p.nodes.iter().any(
+            |n| matches!(n, Node::Load(Field::Region(x) | Field::RegionField(x, _)) if *x == w),
+        )
 }
 
 /// The input hash's first bytes, hashed once per engine: the regions' and

@@ -389,7 +389,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                 unknown: p.unknown & !(1 << v),
                 ..Probe::default()
             };
-            let mut ctx = self.ctx.e.ctx(&req, self.ctx.now);
+            let mut ctx = self.ctx.e.ctx(&req, self.ctx.now, true);
             ctx.probe = Some(&inner);
             ctx.grant = self.ctx.grant;
             let r = Eval {
