@@ -61,6 +61,55 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// An object's members in key order: the order `serde_json::Map` keeps
+/// unless a crate in the same build turns on serde_json's
+/// `preserve_order` feature (cedar-policy does), which keeps them as they
+/// were read. What is hashed must not depend on which crates a build
+/// holds.
+pub(crate) fn in_key_order(
+    m: &serde_json::Map<String, serde_json::Value>,
+) -> smallvec::SmallVec<[(&String, &serde_json::Value); 8]> {
+    let mut v: smallvec::SmallVec<[_; 8]> = m.iter().collect();
+    if !v.is_sorted_by(|a, b| a.0 <= b.0) {
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    }
+    v
+}
+
+/// `v` as compact JSON with every object's members in key order: the
+/// bytes `serde_json::to_writer` gives when its maps are sorted, in any
+/// build.
+pub(crate) fn write_sorted(out: &mut Vec<u8>, v: &serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            out.push(b'{');
+            for (i, (k, x)) in in_key_order(m).into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                string(out, k);
+                out.push(b':');
+                write_sorted(out, x);
+            }
+            out.push(b'}');
+        }
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_sorted(out, x);
+            }
+            out.push(b']');
+        }
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
+    }
+}
+
 /// True when `s` can stand between quotes as it is: no control character,
 /// quote or backslash (the characters JSON escapes). Eight bytes at a time.
 pub fn plain(s: &str) -> bool {
@@ -183,6 +232,41 @@ pub fn rfc3339(out: &mut Vec<u8>, t: &DateTime<FixedOffset>) {
 
 #[cfg(test)]
 mod tests {
+    /// `write_sorted` writes what serde_json writes of a value whose maps
+    /// are in key order (strings with every character JSON escapes, and
+    /// some it does not, nested), and puts members inserted in any order
+    /// in key order.
+    #[test]
+    fn values_are_written_as_serde_writes_them_in_key_order() {
+        use serde_json::{json, Map, Value};
+        let odd: String = (0u8..0x80)
+            .map(char::from)
+            .chain("é€\u{2028}".chars())
+            .collect();
+        let mut inner = Map::new();
+        inner.insert("a\"b".into(), json!([1, 2.5, -3, null, true, odd]));
+        inner.insert("k".into(), json!({"x": {"y": [{"z": 1}]}}));
+        let sorted = Value::Object(inner.clone());
+        let mut out = Vec::new();
+        super::write_sorted(&mut out, &sorted);
+        assert_eq!(out, serde_json::to_vec(&sorted).unwrap());
+        // Members inserted last first (kept so in a build where serde_json
+        // preserves order) come out in key order.
+        let mut rev = Map::new();
+        for (k, v) in inner.iter().rev() {
+            rev.insert(k.clone(), v.clone());
+        }
+        rev.insert("0".into(), json!({"b": 2, "a": 1}));
+        let mut out = Vec::new();
+        super::write_sorted(&mut out, &Value::Object(rev));
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with(r#"{"0":{"a":1,"b":2},"a\"b":[1,2.5,-3,null,true,"#),
+            "{text}"
+        );
+        assert!(text.ends_with(r#""k":{"x":{"y":[{"z":1}]}}}"#), "{text}");
+    }
+
     #[test]
     fn plain_finds_every_escaped_character_at_every_position() {
         for len in 0..20 {

@@ -174,8 +174,13 @@ impl Grants {
         parallel::read_in(reader, piece)
     }
 
-    /// Grants built in code; the hash is over their canonical JSON.
-    pub fn new(grants: Vec<Grant>) -> Grants {
+    /// Grants built in code; the hash is over their canonical JSON (extra
+    /// fields in key order, in every build: see `json::in_key_order`).
+    pub fn new(mut grants: Vec<Grant>) -> Grants {
+        for m in grants.iter_mut().filter_map(|g| g.extra.as_deref_mut()) {
+            m.sort_keys();
+            m.values_mut().for_each(Value::sort_all_objects);
+        }
         let bytes =
             serde_json::to_vec(&serde_json::json!({ "grants": grants })).unwrap_or_default();
         let hash = crate::ir::sha256_hex(&bytes);
@@ -183,7 +188,6 @@ impl Grants {
         for g in &grants {
             reader.read(g);
         }
-        let mut grants = grants;
         let pool = Pool::default();
         let seen = pool.join(reader, &mut grants);
         Grants::from_chunks(vec![grants], vec![seen], pool).with_hash(hash)

@@ -238,8 +238,14 @@ impl Regions {
         Regions::new(regions)
     }
 
-    /// Builds the index; a duplicate id is an error.
-    pub fn new(regions: Vec<Region>) -> R<Regions> {
+    /// Builds the index; a duplicate id is an error. Attributes are put in
+    /// key order first, so that the hash is the same in every build
+    /// (see `json::in_key_order`).
+    pub fn new(mut regions: Vec<Region>) -> R<Regions> {
+        for r in &mut regions {
+            r.attributes.sort_keys();
+            r.attributes.values_mut().for_each(Value::sort_all_objects);
+        }
         let mut index = crate::names::Index::with_capacity(regions.len());
         for (i, r) in regions.iter().enumerate() {
             if let Some(first) = index.insert_new(r.id.clone().into_boxed_str(), i as u32) {

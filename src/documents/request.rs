@@ -226,15 +226,16 @@ impl Request {
                 out.push(b']');
             }
         }
+        // In key order in any build (json::in_key_order).
         fn extras(out: &mut Vec<u8>, first: &mut bool, m: &Map<String, Value>) {
-            for (k, v) in m {
+            for (k, v) in crate::json::in_key_order(m) {
                 if !*first {
                     out.push(b',');
                 }
                 *first = false;
                 text(out, k);
                 out.push(b':');
-                let _ = serde_json::to_writer(&mut *out, v);
+                crate::json::write_sorted(out, v);
             }
         }
         let mut f = true;
@@ -323,11 +324,11 @@ impl Request {
             }
             out.push(tag);
             len(out, m.len());
-            for (k, v) in m {
+            for (k, v) in crate::json::in_key_order(m) {
                 text(out, k);
                 let at = out.len();
                 out.extend_from_slice(&[0; 4]);
-                let _ = serde_json::to_writer(&mut *out, v);
+                crate::json::write_sorted(out, v);
                 let n = u32::try_from(out.len() - at - 4).unwrap_or(u32::MAX);
                 if let Some(room) = out.get_mut(at..at + 4) {
                     room.copy_from_slice(&n.to_le_bytes());
