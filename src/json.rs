@@ -84,30 +84,49 @@ pub(crate) fn write_sorted(out: &mut Vec<u8>, v: &serde_json::Value) {
     match v {
         Value::Object(m) => {
             out.push(b'{');
-            for (i, (k, x)) in in_key_order(m).into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                string(out, k);
-                out.push(b':');
-                write_sorted(out, x);
-            }
+            write_members(out, &mut true, m);
             out.push(b'}');
         }
-        Value::Array(a) => {
-            out.push(b'[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_sorted(out, x);
-            }
-            out.push(b']');
-        }
+        Value::Array(a) => write_list(out, a, write_sorted),
         scalar => {
             let _ = serde_json::to_writer(&mut *out, scalar);
         }
     }
+}
+
+/// `m`'s members as `"key":value`, in key order, values by
+/// [`write_sorted`], each after a comma unless it is the first member
+/// written (`first`, cleared by the first).
+pub(crate) fn write_members(
+    out: &mut Vec<u8>,
+    first: &mut bool,
+    m: &serde_json::Map<String, serde_json::Value>,
+) {
+    for (k, v) in in_key_order(m) {
+        if !*first {
+            out.push(b',');
+        }
+        *first = false;
+        string(out, k);
+        out.push(b':');
+        write_sorted(out, v);
+    }
+}
+
+/// `[a,b,…]`, each item written by `each`.
+pub(crate) fn write_list<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(&mut Vec<u8>, T),
+) {
+    out.push(b'[');
+    for (i, x) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        each(out, x);
+    }
+    out.push(b']');
 }
 
 /// True when `s` can stand between quotes as it is: no control character,

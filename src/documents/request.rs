@@ -216,28 +216,11 @@ impl Request {
         fn list(out: &mut Vec<u8>, first: &mut bool, k: &str, v: &[String]) {
             if !v.is_empty() {
                 key(out, first, k);
-                out.push(b'[');
-                for (i, s) in v.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    text(out, s);
-                }
-                out.push(b']');
+                crate::json::write_list(out, v, |out, s| text(out, s));
             }
         }
         // In key order in any build (json::in_key_order).
-        fn extras(out: &mut Vec<u8>, first: &mut bool, m: &Map<String, Value>) {
-            for (k, v) in crate::json::in_key_order(m) {
-                if !*first {
-                    out.push(b',');
-                }
-                *first = false;
-                text(out, k);
-                out.push(b':');
-                crate::json::write_sorted(out, v);
-            }
-        }
+        use crate::json::write_members as extras;
         let mut f = true;
         out.push(b'{');
         key(out, &mut f, "action");
