@@ -76,6 +76,14 @@ pub(crate) fn in_key_order(
     v
 }
 
+/// Puts `m`'s members, and those of every object in its values, in key
+/// order: a document kept sorted hashes the same in every build (see
+/// [`in_key_order`]).
+pub(crate) fn sort_members(m: &mut serde_json::Map<String, serde_json::Value>) {
+    m.sort_keys();
+    m.values_mut().for_each(serde_json::Value::sort_all_objects);
+}
+
 /// `v` as compact JSON with every object's members in key order: the
 /// bytes `serde_json::to_writer` gives when its maps are sorted, in any
 /// build.

@@ -6,6 +6,7 @@
 //! finds by calling `memcmp`, which cost more than the rest of a lookup for
 //! names this short (callgrind, benches/verdict.rs).
 
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
@@ -47,13 +48,7 @@ impl<K: AsRef<str>> Index<K> {
     /// Adds `name` for `value`, unless it is there already: then the index
     /// is unchanged and the number it has is returned.
     pub(crate) fn insert_new(&mut self, name: K, value: u32) -> Option<u32> {
-        use hashbrown::hash_table::Entry;
-        let text = name.as_ref();
-        match self.table.entry(
-            hash(text),
-            |(k, _)| crate::json::same(k.as_ref().as_bytes(), text.as_bytes()),
-            |(k, _)| hash(k.as_ref()),
-        ) {
+        match self.entry(name.as_ref()) {
             Entry::Occupied(o) => Some(o.get().1),
             Entry::Vacant(v) => {
                 v.insert((name, value));
@@ -65,17 +60,20 @@ impl<K: AsRef<str>> Index<K> {
     /// `name`'s key and number, the pair `make` gives added first when the
     /// name is not there (hashed once either way).
     pub(crate) fn intern(&mut self, name: &str, make: impl FnOnce() -> (K, u32)) -> (&K, u32) {
-        use hashbrown::hash_table::Entry;
-        let entry = self.table.entry(
-            hash(name),
-            |(k, _)| crate::json::same(k.as_ref().as_bytes(), name.as_bytes()),
-            |(k, _)| hash(k.as_ref()),
-        );
-        let (k, v) = match entry {
+        let (k, v) = match self.entry(name) {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => v.insert(make()).into_mut(),
         };
         (k, *v)
+    }
+
+    /// The table's entry for `name`, hashed once.
+    fn entry(&mut self, name: &str) -> Entry<'_, (K, u32)> {
+        self.table.entry(
+            hash(name),
+            |(k, _)| crate::json::same(k.as_ref().as_bytes(), name.as_bytes()),
+            |(k, _)| hash(k.as_ref()),
+        )
     }
 
     /// The number of `name`.

@@ -178,8 +178,7 @@ impl Grants {
     /// fields in key order, in every build: see `json::in_key_order`).
     pub fn new(mut grants: Vec<Grant>) -> Grants {
         for m in grants.iter_mut().filter_map(|g| g.extra.as_deref_mut()) {
-            m.sort_keys();
-            m.values_mut().for_each(Value::sort_all_objects);
+            crate::json::sort_members(m);
         }
         let bytes =
             serde_json::to_vec(&serde_json::json!({ "grants": grants })).unwrap_or_default();

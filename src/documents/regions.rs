@@ -243,8 +243,7 @@ impl Regions {
     /// (see `json::in_key_order`).
     pub fn new(mut regions: Vec<Region>) -> R<Regions> {
         for r in &mut regions {
-            r.attributes.sort_keys();
-            r.attributes.values_mut().for_each(Value::sort_all_objects);
+            crate::json::sort_members(&mut r.attributes);
         }
         let mut index = crate::names::Index::with_capacity(regions.len());
         for (i, r) in regions.iter().enumerate() {
