@@ -328,7 +328,10 @@ pub(super) fn read(r: &mut Request, text: &str) -> Option<()> {
             }
             Ok(1) => {
                 r.time = match s.nullable()? {
-                    Some(t) => Some(parse_time(t).ok()?),
+                    Some(t) => Some(match plain_time(t) {
+                        Some(t) => t.fixed_offset(),
+                        None => parse_time(t).ok()?,
+                    }),
                     None => None,
                 };
                 Some(1)
@@ -420,30 +423,34 @@ fn grant(s: &mut Scan, reader: &mut PieceReader) -> Option<Grant> {
 /// parser was a twentieth of loading a million grants), anything else, a
 /// leap second or year 0 included, by `parse_time`.
 fn utc_time(t: &str) -> Option<DateTime<Utc>> {
-    let direct = || {
-        let b = t.as_bytes();
-        let num = |at: usize, len: usize| -> Option<u32> {
-            let digits = b.get(at..at + len)?;
-            digits.iter().try_fold(0u32, |n, &c| {
-                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-            })
-        };
-        let shape = b.len() == 20
-            && b.get(4) == Some(&b'-')
-            && b.get(7) == Some(&b'-')
-            && b.get(10) == Some(&b'T')
-            && b.get(13) == Some(&b':')
-            && b.get(16) == Some(&b':')
-            && b.get(19) == Some(&b'Z');
-        if !shape {
-            return None;
-        }
-        let year = i32::try_from(num(0, 4)?).ok().filter(|y| *y >= 1)?;
-        let date = chrono::NaiveDate::from_ymd_opt(year, num(5, 2)?, num(8, 2)?)?;
-        let at = date.and_hms_opt(num(11, 2)?, num(14, 2)?, num(17, 2)?)?;
-        Some(at.and_utc())
+    plain_time(t).or_else(|| Some(parse_time(t).ok()?.with_timezone(&Utc)))
+}
+
+/// The common `YYYY-MM-DDTHH:MM:SSZ`, read directly: what [`parse_time`]
+/// makes of it, in UTC; `None` for any other text, whether `parse_time`
+/// reads it or not.
+fn plain_time(t: &str) -> Option<DateTime<Utc>> {
+    let b = t.as_bytes();
+    let num = |at: usize, len: usize| -> Option<u32> {
+        let digits = b.get(at..at + len)?;
+        digits.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
     };
-    direct().or_else(|| Some(parse_time(t).ok()?.with_timezone(&Utc)))
+    let shape = b.len() == 20
+        && b.get(4) == Some(&b'-')
+        && b.get(7) == Some(&b'-')
+        && b.get(10) == Some(&b'T')
+        && b.get(13) == Some(&b':')
+        && b.get(16) == Some(&b':')
+        && b.get(19) == Some(&b'Z');
+    if !shape {
+        return None;
+    }
+    let year = i32::try_from(num(0, 4)?).ok().filter(|y| *y >= 1)?;
+    let date = chrono::NaiveDate::from_ymd_opt(year, num(5, 2)?, num(8, 2)?)?;
+    let at = date.and_hms_opt(num(11, 2)?, num(14, 2)?, num(17, 2)?)?;
+    Some(at.and_utc())
 }
 
 impl Scan<'_> {
@@ -659,6 +666,12 @@ mod tests {
         ] {
             let want = parse_time(t).ok().map(|x| x.with_timezone(&Utc));
             assert_eq!(utc_time(t), want, "{t}");
+            // A request's time read directly is the one `parse_time` gives,
+            // offset and all.
+            if let Some(direct) = plain_time(t) {
+                assert_eq!(Some(direct.fixed_offset()), parse_time(t).ok(), "{t}");
+            }
         }
+        assert!(plain_time("2026-03-01T12:00:00Z").is_some());
     }
 }
