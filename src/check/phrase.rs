@@ -23,11 +23,12 @@ impl<'s> Checker<'s> {
             CmpOp::EndsWith => "ends with",
             CmpOp::Matches => "matches",
         };
-        let mut out = self.words(lhs);
-        out.push(' ');
-        out.push_str(verb);
-        out.push(' ');
-        out.push_str(&self.words(rhs));
+        let (lhs, rhs) = (self.words(lhs), self.words(rhs));
+        // Made at its length (growing the left side's words reallocated).
+        let mut out = String::with_capacity(lhs.len() + verb.len() + rhs.len() + 2);
+        for part in [&*lhs, " ", verb, " ", &*rhs] {
+            out.push_str(part);
+        }
         out
     }
 
