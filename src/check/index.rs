@@ -161,7 +161,7 @@ pub(crate) fn build(p: &mut Program) {
     type Entries = BTreeMap<String, KeyedEntry>;
     let mut keyed: Vec<Vec<(Field, Entries)>> = vec![Vec::new(); by_action.len()];
     for (i, r) in p.rules.iter().enumerate() {
-        let key = keys.get(i).cloned().flatten();
+        let key = keys.get(i).and_then(Option::as_ref);
         for (ai, entry) in by_action.iter_mut().enumerate() {
             let applies = match (&r.actions, actions.get(ai)) {
                 (None, _) => true,
@@ -172,7 +172,7 @@ pub(crate) fn build(p: &mut Program) {
                 continue;
             }
             let forbid = r.effect == Effect::Forbid;
-            let Some((field, values)) = &key else {
+            let Some((field, values)) = key else {
                 if forbid {
                     entry.forbids.push(i as u32)
                 } else {
