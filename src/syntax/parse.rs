@@ -159,6 +159,29 @@ pub const MAX_NESTING: u32 = 64;
 /// and close levels; within a level, `not`s and `+`/`-` operators add one
 /// each until a word or operator that ends the operand (`and`, `or`, `,`, a
 /// comparison, a keyword) resets them.
+/// What each byte is to [`too_deep`]'s words: 1 a letter, digit or `_`;
+/// 2 a `-` or `.` (inside a word, not its first byte); 0 anything else.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "evaluated when building: an index out of range fails the build"
+)]
+const WORD: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = if b.is_ascii_alphanumeric() || b == b'_' {
+            1
+        } else if b == b'-' || b == b'.' {
+            2
+        } else {
+            0
+        };
+        c += 1;
+    }
+    t
+};
+
 pub(super) fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
     let b = text.as_bytes();
     // Per open level: (`not`s, arithmetic operators) counted in it.
@@ -225,12 +248,22 @@ pub(super) fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
                 }
             }
             c if c.is_ascii_alphanumeric() || c == b'_' => {
-                while b.get(i).is_some_and(|d| {
-                    d.is_ascii_alphanumeric() || *d == b'_' || *d == b'-' || *d == b'.'
-                }) {
+                // A word, and whether it is one a keyword could be (a path
+                // or a hyphenated name never is: no need to compare it).
+                let mut plain = true;
+                while let Some(&d) = b.get(i) {
+                    match WORD.get(usize::from(d)) {
+                        Some(1) => {}
+                        Some(2) => plain = false,
+                        _ => break,
+                    }
                     i += 1;
                 }
-                let word = text.get(start..i).unwrap_or("");
+                let word = if plain {
+                    text.get(start..i).unwrap_or("")
+                } else {
+                    ""
+                };
                 match word {
                     "not" => {
                         if let Some(l) = levels.last_mut() {
