@@ -10,7 +10,7 @@
 
 use crate::ir::*;
 use crate::vocab::{CmpOp, Effect};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 fn node(p: &Program, id: NodeId) -> Option<&Node> {
     p.nodes.get(id as usize)
@@ -158,7 +158,8 @@ pub(crate) fn build(p: &mut Program) {
         .map(|r| r.cond.and_then(|c| rule_key(p, c)))
         .collect();
     let mut by_action = vec![ActionRules::default(); actions.len() + 1];
-    type Entries = BTreeMap<String, KeyedEntry>;
+    // Each value's entry, found by hash; sorted by value once at the end.
+    type Entries<'k> = rustc_hash::FxHashMap<&'k str, KeyedEntry>;
     let mut keyed: Vec<Vec<(Field, Entries)>> = vec![Vec::new(); by_action.len()];
     for (i, r) in p.rules.iter().enumerate() {
         let key = keys.get(i).and_then(Option::as_ref);
@@ -190,7 +191,7 @@ pub(crate) fn build(p: &mut Program) {
             let group = match groups.iter().position(|(f, _)| f == field) {
                 Some(g) => g,
                 None => {
-                    groups.push((*field, BTreeMap::new()));
+                    groups.push((*field, Entries::default()));
                     groups.len() - 1
                 }
             };
@@ -198,14 +199,11 @@ pub(crate) fn build(p: &mut Program) {
                 continue;
             };
             for v in values {
-                let e = match entries.get_mut(v.as_str()) {
-                    Some(e) => e,
-                    None => entries.entry(v.clone()).or_insert_with(|| KeyedEntry {
-                        value: v.clone(),
-                        forbids: Vec::new(),
-                        permits: Vec::new(),
-                    }),
-                };
+                let e = entries.entry(v.as_str()).or_insert_with(|| KeyedEntry {
+                    value: v.clone(),
+                    forbids: Vec::new(),
+                    permits: Vec::new(),
+                });
                 if forbid {
                     e.forbids.push(i as u32)
                 } else {
@@ -217,9 +215,10 @@ pub(crate) fn build(p: &mut Program) {
     for (entry, groups) in by_action.iter_mut().zip(keyed) {
         entry.keyed = groups
             .into_iter()
-            .map(|(field, entries)| KeyedRules {
-                field,
-                values: entries.into_values().collect(),
+            .map(|(field, entries)| {
+                let mut values: Vec<KeyedEntry> = entries.into_values().collect();
+                values.sort_unstable_by(|a, b| a.value.cmp(&b.value));
+                KeyedRules { field, values }
             })
             .collect();
     }
@@ -268,5 +267,31 @@ permit everywhere when purpose == "support" because "c"
             assert!(keyed_permits.contains(&2), "{entry:?}");
         }
         assert_eq!(p.by_action.len(), 3);
+    }
+
+    /// A keyed group's values are in the order of their text, whatever the
+    /// order of the rules (the IR and its hash depend on it).
+    #[test]
+    fn keyed_values_are_sorted() {
+        let mut s = Sources::default();
+        let mut text = String::from("package t\n");
+        for i in [7, 3, 12, 0, 25, 3, 9, 1, 30, 18] {
+            text.push_str(&format!(
+                "forbid f{i}_{} when resource.id == \"ds-{i}\"\n",
+                text.len()
+            ));
+        }
+        s.add("t.sov", text);
+        let p = crate::check::check(&s).expect("compiles");
+        for entry in &p.by_action {
+            for k in &entry.keyed {
+                let values: Vec<&str> = k.values.iter().map(|v| v.value.as_str()).collect();
+                let mut sorted = values.clone();
+                sorted.sort_unstable();
+                sorted.dedup();
+                assert_eq!(values, sorted);
+                assert_eq!(values.len(), 9, "{values:?}");
+            }
+        }
     }
 }
