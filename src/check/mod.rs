@@ -433,9 +433,9 @@ impl<'s> Checker<'s> {
 fn one_space(text: &str) -> String {
     let b = text.as_bytes();
     let ws = |c: &u8| matches!(c, b'\t'..=b'\r' | b' ');
-    // Most texts are already so: copied whole.
-    // No white space but single spaces between words: folded without an
-    // early exit, so the compiler reads many bytes at a time.
+    // Most texts are already so (no white space but single spaces between
+    // words) and are copied whole; the test is folded without an early
+    // exit, so the compiler reads many bytes at a time.
     let odd = b.iter().zip(b.iter().skip(1)).fold(false, |odd, (p, c)| {
         odd | (c.wrapping_sub(b'\t') < 5) | (*p == b' ' && *c == b' ')
     });

@@ -154,11 +154,6 @@ fn cut_points(text: &str) -> Vec<usize> {
 /// either sees it, with a diagnostic, never a stack overflow.
 pub const MAX_NESTING: u32 = 64;
 
-/// The first place where `text` nests deeper than [`MAX_NESTING`]. A
-/// linear scan of the tokens outside strings and comments: brackets open
-/// and close levels; within a level, `not`s and `+`/`-` operators add one
-/// each until a word or operator that ends the operand (`and`, `or`, `,`, a
-/// comparison, a keyword) resets them.
 /// What each byte is to [`too_deep`]'s words: 1 a letter, digit or `_`;
 /// 2 a `-` or `.` (inside a word, not its first byte); 0 anything else.
 #[allow(
@@ -182,6 +177,11 @@ const WORD: [u8; 256] = {
     t
 };
 
+/// The first place where `text` nests deeper than [`MAX_NESTING`]. A
+/// linear scan of the tokens outside strings and comments: brackets open
+/// and close levels; within a level, `not`s and `+`/`-` operators add one
+/// each until a word or operator that ends the operand (`and`, `or`, `,`, a
+/// comparison, a keyword) resets them.
 pub(super) fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
     let b = text.as_bytes();
     // Per open level: (`not`s, arithmetic operators) counted in it.
