@@ -78,7 +78,8 @@ fn starts(r: &[u8], w: &[u8]) -> bool {
     r.len() >= w.len() && r.iter().zip(w).all(|(a, b)| a == b)
 }
 
-fn ident_char(c: u8) -> bool {
+/// A letter, digit or `_`: what a name is made of.
+pub(super) const fn ident_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 

@@ -165,7 +165,7 @@ const WORD: [u8; 256] = {
     let mut c = 0;
     while c < 256 {
         let b = c as u8;
-        t[c] = if b.is_ascii_alphanumeric() || b == b'_' {
+        t[c] = if super::hand::ident_char(b) {
             1
         } else if b == b'-' || b == b'.' {
             2
@@ -247,7 +247,7 @@ pub(super) fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
                     *l = (0, 0);
                 }
             }
-            c if c.is_ascii_alphanumeric() || c == b'_' => {
+            c if super::hand::ident_char(c) => {
                 // A word, and whether it is one a keyword could be (a path
                 // or a hyphenated name never is: no need to compare it).
                 let mut plain = true;
