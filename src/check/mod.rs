@@ -439,8 +439,8 @@ fn one_space(text: &str) -> String {
     let odd = b.iter().zip(b.iter().skip(1)).fold(false, |odd, (p, c)| {
         odd | (c.wrapping_sub(b'\t') < 5) | (*p == b' ' && *c == b' ')
     });
-    let already =
-        text.is_ascii() && !odd && !b.first().is_some_and(ws) && !b.last().is_some_and(ws);
+    let ascii = text.is_ascii();
+    let already = ascii && !odd && !b.first().is_some_and(ws) && !b.last().is_some_and(ws);
     if already {
         return text.to_owned();
     }
@@ -453,7 +453,7 @@ fn one_space(text: &str) -> String {
             out.push_str(w);
         }
     };
-    if text.is_ascii() {
+    if ascii {
         let mut start = 0;
         for (i, c) in b.iter().enumerate() {
             if ws(c) {
