@@ -27,7 +27,7 @@ pub trait Tracer {
     /// A rule's evaluation ended: whether it applied.
     fn rule_end(&mut self, _rule: u32, _applied: bool) {}
     /// A comparison (atom) was evaluated with these operands.
-    fn atom(&mut self, _atom: u32, _result: bool, _l: Val<'_>, _r: Val<'_>) {}
+    fn atom(&mut self, _atom: u32, _result: bool, _l: &Val<'_>, _r: &Val<'_>) {}
     /// A grant is about to be checked.
     fn grant_start(&mut self, _grant: &Grant) {}
     /// A grant was checked: counted (`Ok`) or the first check it failed.
@@ -226,7 +226,7 @@ impl Tracer for Recorder<'_> {
         }
     }
 
-    fn atom(&mut self, atom: u32, result: bool, l: Val<'_>, r: Val<'_>) {
+    fn atom(&mut self, atom: u32, result: bool, l: &Val<'_>, r: &Val<'_>) {
         if !self.full || self.omitting {
             return;
         }
@@ -235,7 +235,7 @@ impl Tracer for Recorder<'_> {
         };
         let mut values = Values::default();
         let mut missing = Vec::new();
-        for (text, v) in a.operands.iter().zip([l, r]) {
+        for (text, v) in a.operands.iter().zip([*l, *r]) {
             if let Some(text) = text {
                 let j = render_json(self.p, v);
                 if j.is_null() {

@@ -271,8 +271,8 @@ fn region_json(out: &mut Vec<u8>, r: &Region) {
 }
 
 /// Whether `v` is shown as `null` (its operand is then listed as missing).
-fn shows_null(v: Val<'_>) -> bool {
-    match v {
+fn shows_null(v: &Val<'_>) -> bool {
+    match *v {
         Val::Missing => true,
         Val::Num(x) => !x.is_finite(),
         Val::Json(j) => j.is_null(),
@@ -282,8 +282,8 @@ fn shows_null(v: Val<'_>) -> bool {
 
 /// `v` as JSON: the bytes of [`super::walk::render_json`]'s value,
 /// serialised.
-pub(super) fn value_json(out: &mut Vec<u8>, p: &Program, v: Val<'_>) {
-    match v {
+pub(super) fn value_json(out: &mut Vec<u8>, p: &Program, v: &Val<'_>) {
+    match *v {
         Val::Missing => out.extend_from_slice(b"null"),
         Val::Bool(b) => boolean(out, b),
         Val::Num(x) => match serde_json::Number::from_f64(x) {
@@ -392,7 +392,7 @@ impl Tracer for Writer<'_> {
         out.extend_from_slice(tail);
     }
 
-    fn atom(&mut self, atom: u32, result: bool, l: Val<'_>, r: Val<'_>) {
+    fn atom(&mut self, atom: u32, result: bool, l: &Val<'_>, r: &Val<'_>) {
         if !self.full || self.omitting {
             return;
         }
@@ -406,33 +406,31 @@ impl Tracer for Writer<'_> {
         } else {
             return;
         };
-        let vals = [l, r];
         // Without its comma when it comes first.
         let [no, yes] = &a.whole;
         let whole = if result { yes } else { no }.as_bytes();
         let skip = usize::from(out.len() == start);
-        let missing = || {
-            a.operands
-                .iter()
-                .zip(vals)
-                .filter_map(|(text, v)| text.as_ref().filter(|_| shows_null(v)))
-        };
-        if missing().next().is_none() {
+        let [o0, o1] = &a.operands;
+        let m0 = o0.as_deref().filter(|_| shows_null(l));
+        let m1 = o1.as_deref().filter(|_| shows_null(r));
+        if m0.is_none() && m1.is_none() {
             out.extend_from_slice(whole.get(skip..).unwrap_or_default());
         } else {
             out.extend_from_slice(whole.get(skip..a.phrase).unwrap_or_default());
             out.extend_from_slice(br#""missing":["#);
-            for (i, text) in missing().enumerate() {
-                if i > 0 {
+            let mut comma = false;
+            for text in [m0, m1].into_iter().flatten() {
+                if comma {
                     out.push(b',');
                 }
+                comma = true;
                 out.extend_from_slice(text.as_bytes());
             }
             out.extend_from_slice(b"],");
             out.extend_from_slice(whole.get(a.phrase..).unwrap_or_default());
         }
-        let value = |slot: usize| vals.get(slot).copied().unwrap_or(Val::Missing);
         if let Some(first) = a.first {
+            let value = |slot: usize| if slot == 0 { l } else { r };
             value_json(out, self.p, value(first));
             for (slot, key) in &a.shown {
                 out.extend_from_slice(key.as_bytes());
@@ -525,10 +523,10 @@ mod tests {
             Val::Json(&null),
         ] {
             let mut out = Vec::new();
-            value_json(&mut out, &p, v);
+            value_json(&mut out, &p, &v);
             let rendered = render_json(&p, v);
             assert_eq!(out, serde_json::to_vec(&rendered).unwrap(), "{v:?}");
-            assert_eq!(shows_null(v), rendered.is_null(), "{v:?}");
+            assert_eq!(shows_null(&v), rendered.is_null(), "{v:?}");
         }
         // A region of the document is found by its address; a copy is not.
         for (i, r) in regions.regions.iter().enumerate() {

@@ -475,15 +475,15 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
             Node::Not { expr, atom } => {
                 let res = !self.bool(*expr);
                 if let Some(a) = atom {
-                    self.t.atom(*a, res, Val::Missing, Val::Missing);
+                    self.t.atom(*a, res, &Val::Missing, &Val::Missing);
                 }
                 res
             }
             Node::Cmp { op, lhs, rhs, atom } => {
                 let l = self.val(*lhs);
                 let r = self.val(*rhs);
-                let res = compare(&self.ctx, *op, l, r);
-                self.t.atom(*atom, res, l, r);
+                let res = compare(&self.ctx, *op, &l, &r);
+                self.t.atom(*atom, res, &l, &r);
                 res
             }
             Node::Is {
@@ -503,7 +503,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                     },
                 };
                 let res = base != *negated;
-                self.t.atom(*atom, res, v, Val::Missing);
+                self.t.atom(*atom, res, &v, &Val::Missing);
                 res
             }
             Node::Satisfies {
@@ -518,12 +518,12 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                     (Val::Region(r), Val::Profile(p)) => self.satisfies(r, p, *primary_only),
                     _ => false,
                 };
-                self.t.atom(*atom, res, r, p);
+                self.t.atom(*atom, res, &r, &p);
                 res
             }
             Node::Named { expr, atom } => {
                 let res = self.bool(*expr);
-                self.t.atom(*atom, res, Val::Missing, Val::Missing);
+                self.t.atom(*atom, res, &Val::Missing, &Val::Missing);
                 res
             }
             Node::InCountry {
@@ -545,7 +545,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                     }
                     _ => false,
                 };
-                self.t.atom(*atom, res, r, c);
+                self.t.atom(*atom, res, &r, &c);
                 res
             }
             Node::Exists { cond, atom } => {
@@ -553,7 +553,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                     Some(p) => self.probe_exists(p, *cond, *atom),
                     None => self.exists(*cond),
                 };
-                self.t.atom(*atom, res, Val::Missing, Val::Missing);
+                self.t.atom(*atom, res, &Val::Missing, &Val::Missing);
                 res
             }
             Node::Const(_)
@@ -1117,9 +1117,12 @@ fn member(ctx: &Ctx<'_>, l: Val<'_>, r: Val<'_>) -> Option<bool> {
     }
 }
 
-#[inline]
-fn compare(ctx: &Ctx<'_>, op: CmpOp, l: Val<'_>, r: Val<'_>) -> bool {
+// Inlined into the walk: a call would copy the operands the walk has just
+// written, and reading a copy back at once stalls (store forwarding).
+#[inline(always)]
+fn compare(ctx: &Ctx<'_>, op: CmpOp, l: &Val<'_>, r: &Val<'_>) -> bool {
     use std::cmp::Ordering::*;
+    let (l, r) = (*l, *r);
     match op {
         CmpOp::Eq => equal(ctx, l, r) == Some(true),
         CmpOp::Ne => equal(ctx, l, r) == Some(false),
