@@ -154,6 +154,19 @@ pub fn plain(s: &str) -> bool {
         .all(|&b| b >= 0x20 && b != b'"' && b != b'\\')
 }
 
+/// Appends `s` as the inside of a JSON string (escaped, without quotes).
+pub fn string_body(out: &mut Vec<u8>, s: &str) {
+    if plain(s) {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        let start = out.len();
+        string(out, s);
+        // The quotes `string` put around it.
+        out.pop();
+        out.remove(start);
+    }
+}
+
 /// Appends `s` as a JSON string.
 #[inline]
 pub fn string(out: &mut Vec<u8>, s: &str) {

@@ -255,3 +255,53 @@ fn a_full_trace_over_a_principal_with_many_grants_stays_small() {
     })
     .contains("19900 more grants looked at, not shown"));
 }
+
+#[test]
+fn reasons_written_as_text_escape_the_message_and_its_values_alike() {
+    // A message whose own text needs escaping, filled in with values that
+    // do too (a quote, a backslash, control characters, a list, a number,
+    // a missing field), a rule without `because`, and a permit's message.
+    let policy = r#"package t
+
+profile wide = unrestricted
+
+forbid quoted
+  when action == store
+  because "a \"quoted\" \\ back	slash
+  and more: {request.note} / {request.count} / {request.flag} / {request.tags} / {resource.classification} / {target} / {principal.country} / {request.absent} / {resource.residency}"
+
+forbid plain when action == store
+
+permit ok when action == replicate because "ok {purpose} / {resource.id} é"
+"#;
+    let mut src = sovra::source::Sources::default();
+    src.add("t.sov", policy.to_string());
+    let p = sovra::policy::compile(&src).unwrap();
+    let e = Engine::new(p, bundled_regions(), Grants::default());
+    let store = r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"p","country":"DE"},
+        "resource":{"classification":"x\"\u0001\\y","residency":"wide"},"target_region":"eu-central-1",
+        "note":"n\nDecision: ALLOW\u001b","count":2.5,"flag":true,"tags":["a","b\""]}"#;
+    let replicate = r#"{"action":"replicate","time":"2026-03-01T12:00:00Z","principal":{"id":"p"},
+        "resource":{"id":"ds\t1"}}"#;
+    for (req, decision, reasons) in [(store, "deny", 2), (replicate, "allow", 1)] {
+        let req = Request::from_json(req).unwrap();
+        for level in [TraceLevel::Off, TraceLevel::Summary, TraceLevel::Full] {
+            let d = e.decide(&req, level);
+            assert_eq!(d.decision, decision);
+            assert_eq!(d.reasons.len(), reasons);
+            let mut json = Vec::new();
+            e.decide_json_traced(&req, level, &mut Default::default(), &mut json);
+            assert_eq!(
+                String::from_utf8(json).unwrap(),
+                serde_json::to_string(&d).unwrap()
+            );
+        }
+    }
+    let d = e.decide(&Request::from_json(store).unwrap(), TraceLevel::Off);
+    assert_eq!(
+        d.reasons[0].message,
+        "a \"quoted\" \\ back\tslash and more: n\nDecision: ALLOW\u{1b} / 2.5 / true / \
+         [\"a\",\"b\\\"\"] / x\"\u{1}\\y / eu-central-1 / DE / (missing) / wide"
+    );
+    assert_eq!(d.reasons[1].message, "forbidden by rule `t.plain`");
+}

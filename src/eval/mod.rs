@@ -36,7 +36,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use trace::Recorder;
 pub use walk::render_duration;
 pub use walk::same_identity;
-use walk::{Ctx, Eval};
+use walk::{Ctx, Eval, ReasonJson};
 pub use walk::{Probe, Splitter, Var, VARS};
 
 /// How much of the reasoning a decision carries.
@@ -84,9 +84,9 @@ pub struct Engine {
     reads_regions: [bool; 2],
     /// sha256 state after `regions hash \n grants hash \n`.
     input_prefix: sha2::Sha256,
-    /// Per rule, `"rule":…,"effect":"…","message":` as JSON, and
-    /// `,"location":…}`, written as they are by [`Engine::decide_json`].
-    rule_json: Vec<(Box<str>, Box<str>)>,
+    /// Per rule, its reason as JSON ([`ReasonJson`]), written as it is by
+    /// [`Engine::decide_json`].
+    rule_json: Vec<ReasonJson>,
     /// `,"policy_hash":"…","input_hash":` as JSON.
     hash_json: Box<str>,
     /// Why the program given was refused (it does not validate): the engine
@@ -109,8 +109,6 @@ pub struct Engine {
 #[derive(Debug, Default)]
 pub struct Scratch {
     found: Found,
-    /// A rule's message, rendered.
-    message: String,
     /// The request's compact form, hashed for `input_hash`.
     compact: Vec<u8>,
     /// The last instant formatted for `evaluated_at`, and its text.
@@ -186,15 +184,7 @@ impl Engine {
         let rule_json = program
             .rules
             .iter()
-            .map(|r| {
-                let head = format!(
-                    "{{\"rule\":{},\"effect\":\"{}\",\"message\":",
-                    q(&r.id),
-                    r.effect.as_str()
-                );
-                let tail = format!(",\"location\":{}}}", q(&r.location));
-                (head.into_boxed_str(), tail.into_boxed_str())
-            })
+            .map(|r| ReasonJson::new(&program, r))
             .collect();
         let hash_json =
             format!(",\"policy_hash\":{},\"input_hash\":", q(&policy_hash)).into_boxed_str();
@@ -430,22 +420,15 @@ impl Engine {
         out.extend_from_slice(if v.allow { b"allow" } else { b"deny" });
         out.extend_from_slice(br#"","reasons":["#);
         let mut first = true;
-        let message = &mut scratch.message;
         for &ri in v.rules {
-            let (Some(r), Some((head, tail))) =
-                (p.rules.get(ri as usize), self.rule_json.get(ri as usize))
-            else {
+            let Some(reason) = self.rule_json.get(ri as usize) else {
                 continue;
             };
             if !first {
                 out.push(b',');
             }
             first = false;
-            out.extend_from_slice(head.as_bytes());
-            message.clear();
-            ctx.message_into(r, message);
-            s(out, message);
-            out.extend_from_slice(tail.as_bytes());
+            ctx.reason_json(reason, out);
         }
         if !v.allow && v.rules.is_empty() {
             out.extend_from_slice(br#"{"rule":"default_deny","effect":"forbid","message":"#);

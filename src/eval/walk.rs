@@ -959,6 +959,41 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A reason of the decision document as JSON (`{"rule":…}`): the
+    /// rule's [`Ctx::message_into`] written straight into `out` as a JSON
+    /// string, its texts escaped once per engine.
+    pub(super) fn reason_json(&self, reason: &ReasonJson, out: &mut Vec<u8>) {
+        let mut texts = reason.texts.iter();
+        if let Some(t) = texts.next() {
+            out.extend_from_slice(t.as_bytes());
+        }
+        let mut ev = Eval {
+            ctx: self.clone(),
+            t: &mut NoTrace,
+        };
+        for (node, t) in reason.values.iter().zip(texts) {
+            let p = &self.e.program;
+            let body = |out: &mut Vec<u8>, s: &str| crate::json::string_body(out, s);
+            // As `push_text` writes them.
+            match ev.val(*node) {
+                Val::Str(s) => body(out, s),
+                Val::Country(c) => out.extend_from_slice(&c.letters()),
+                Val::Region(r) => body(out, &r.id),
+                Val::Profile(i) => body(
+                    out,
+                    p.profiles.get(i as usize).map_or("?", |x| p.sym(x.name)),
+                ),
+                Val::Set(i) => body(out, p.sets.get(i as usize).map_or("?", |s| s.name.as_str())),
+                v => {
+                    let mut text = String::new();
+                    push_text(&mut text, p, v);
+                    body(out, &text);
+                }
+            }
+            out.extend_from_slice(t.as_bytes());
+        }
+    }
+
     /// A rule's `because` message with its values filled in.
     pub(super) fn message(&self, r: &RuleDef) -> String {
         let mut out = String::new();
@@ -971,15 +1006,7 @@ impl<'a> Ctx<'a> {
     pub(super) fn message_into(&self, r: &RuleDef, out: &mut String) {
         let p = &self.e.program;
         let Some(parts) = r.message.and_then(|m| p.messages.get(m as usize)) else {
-            let verb = if r.effect == Effect::Forbid {
-                "forbidden"
-            } else {
-                "permitted"
-            };
-            out.push_str(verb);
-            out.push_str(" by rule `");
-            out.push_str(&r.id);
-            out.push('`');
+            default_message(r, out);
             return;
         };
         let mut nt = NoTrace;
@@ -994,6 +1021,70 @@ impl<'a> Ctx<'a> {
             }
         }
     }
+}
+
+/// A rule's reason in the decision document as JSON, made once per engine:
+/// `{"rule":…,"effect":"…","message":"` and the message's texts escaped
+/// (the default message whole, when the rule has no `because`), with the
+/// values the message puts in between them, then `","location":…}`.
+#[derive(Debug)]
+pub(super) struct ReasonJson {
+    /// One more than `values`: the text before each value, and the last.
+    texts: Vec<Box<str>>,
+    values: Vec<NodeId>,
+}
+
+impl ReasonJson {
+    pub(super) fn new(p: &Program, r: &RuleDef) -> ReasonJson {
+        let q = |t: &str| serde_json::to_string(t).unwrap_or_default();
+        let mut text = format!(
+            "{{\"rule\":{},\"effect\":\"{}\",\"message\":\"",
+            q(&r.id),
+            r.effect.as_str()
+        )
+        .into_bytes();
+        let (mut texts, mut values) = (Vec::new(), Vec::new());
+        match r.message.and_then(|m| p.messages.get(m as usize)) {
+            Some(parts) => {
+                for part in parts {
+                    match part {
+                        MessagePart::Text(t) => crate::json::string_body(&mut text, t),
+                        MessagePart::Value { node, .. } => {
+                            texts.push(std::mem::take(&mut text));
+                            values.push(*node);
+                        }
+                    }
+                }
+            }
+            None => {
+                let mut m = String::new();
+                default_message(r, &mut m);
+                crate::json::string_body(&mut text, &m);
+            }
+        }
+        text.extend_from_slice(format!("\",\"location\":{}}}", q(&r.location)).as_bytes());
+        texts.push(text);
+        ReasonJson {
+            texts: texts
+                .into_iter()
+                .map(|t| String::from_utf8(t).unwrap_or_default().into())
+                .collect(),
+            values,
+        }
+    }
+}
+
+/// The message of a rule without `because`.
+fn default_message(r: &RuleDef, out: &mut String) {
+    let verb = if r.effect == Effect::Forbid {
+        "forbidden"
+    } else {
+        "permitted"
+    };
+    out.push_str(verb);
+    out.push_str(" by rule `");
+    out.push_str(&r.id);
+    out.push('`');
 }
 
 /// Normalises a JSON operand to a typed value where the other side says how.
