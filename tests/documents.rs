@@ -268,7 +268,7 @@ profile wide = unrestricted
 forbid quoted
   when action == store
   because "a \"quoted\" \\ back	slash
-  and more: {request.note} / {request.count} / {request.flag} / {request.tags} / {resource.classification} / {target} / {principal.country} / {request.absent} / {resource.residency}"
+  and more: {request.note} / {request.count} / {request.flag} / {request.tags} / {resource.classification} / {target} / {principal.country} / {request.absent} / {resource.residency} / {target.sovereign}"
 
 forbid plain when action == store
 
@@ -301,7 +301,7 @@ permit ok when action == replicate because "ok {purpose} / {resource.id} é"
     assert_eq!(
         d.reasons[0].message,
         "a \"quoted\" \\ back\tslash and more: n\nDecision: ALLOW\u{1b} / 2.5 / true / \
-         [\"a\",\"b\\\"\"] / x\"\u{1}\\y / eu-central-1 / DE / (missing) / wide"
+         [\"a\",\"b\\\"\"] / x\"\u{1}\\y / eu-central-1 / DE / (missing) / wide / false"
     );
     assert_eq!(d.reasons[1].message, "forbidden by rule `t.plain`");
 }

@@ -984,6 +984,10 @@ impl<'a> Ctx<'a> {
                     p.profiles.get(i as usize).map_or("?", |x| p.sym(x.name)),
                 ),
                 Val::Set(i) => body(out, p.sets.get(i as usize).map_or("?", |s| s.name.as_str())),
+                Val::Missing => out.extend_from_slice(b"(missing)"),
+                Val::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+                // Rendered through a JSON value, as `push_text` does (which
+                // allocates already).
                 v => {
                     let mut text = String::new();
                     push_text(&mut text, p, v);
