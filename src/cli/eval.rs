@@ -306,8 +306,8 @@ impl<R: Read> Blocks<R> {
     /// whole), ending just after a newline or at the end of the input;
     /// `None` at the end. The block is the first `len` bytes of the buffer:
     /// a buffer given back keeps its length, so the bytes it already has are
-    /// read over rather than zeroed again for every block (a twentieth of
-    /// the read's time went to zeroing).
+    /// read over rather than zeroed again for every block (zeroing was
+    /// 1.9 % of a batch's time by `perf`).
     fn next(&mut self, mut buf: Vec<u8>) -> std::io::Result<Option<(Vec<u8>, usize, usize)>> {
         let mut len = self.rest.len();
         if buf.len() < len {
