@@ -45,7 +45,11 @@ impl Postgres {
     pub fn restart(&mut self) {
         self.stop();
         self.child = spawn(&self.bin, self.root, &self.dir, self.port);
-        wait_ready(&self.bin, self.port);
+        assert!(
+            wait_ready(&self.bin, &self.dir, self.port, &mut self.child),
+            "PostgreSQL did not start again on port {}",
+            self.port
+        );
     }
 }
 
@@ -69,16 +73,25 @@ fn spawn(bin: &Path, root: bool, dir: &Path, port: u16) -> Child {
         .unwrap()
 }
 
-fn wait_ready(bin: &Path, port: u16) {
+/// Waits until this server (`child`) answers on its own socket in `dir`:
+/// true, or false when it exited first (its port was taken: by another
+/// test's server that picked the same free port at the same moment, which
+/// a check over TCP would have taken for this one).
+fn wait_ready(bin: &Path, dir: &Path, port: u16, child: &mut Child) -> bool {
     let start = Instant::now();
     loop {
+        if child.try_wait().is_ok_and(|exited| exited.is_some()) {
+            return false;
+        }
         let ready = command(bin, "pg_isready", false)
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "sovra"])
+            .arg("-h")
+            .arg(dir)
+            .args(["-p", &port.to_string(), "-U", "sovra"])
             .stdout(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
         if ready {
-            return;
+            return true;
         }
         assert!(
             start.elapsed() < Duration::from_secs(30),
@@ -174,13 +187,21 @@ pub fn start(name: &str) -> Option<Postgres> {
         "initdb: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = spawn(&bin, root, &dir, port);
-    wait_ready(&bin, port);
+    // A free port, picked again when another server took it first.
+    let mut tries = 0;
+    let (child, port) = loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = spawn(&bin, root, &dir, port);
+        if wait_ready(&bin, &dir, port, &mut child) {
+            break (child, port);
+        }
+        tries += 1;
+        assert!(tries < 5, "PostgreSQL could not listen on a free port");
+    };
     Some(Postgres {
         child,
         dir,
