@@ -96,8 +96,13 @@ pub(crate) fn write_sorted(out: &mut Vec<u8>, v: &serde_json::Value) {
             out.push(b'}');
         }
         Value::Array(a) => write_list(out, a, write_sorted),
-        scalar => {
-            let _ = serde_json::to_writer(&mut *out, scalar);
+        // The bytes serde writes, without its serializer for the common
+        // scalars (a request's extra fields are mostly strings).
+        Value::String(s) => string(out, s),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Null => out.extend_from_slice(b"null"),
+        number => {
+            let _ = serde_json::to_writer(&mut *out, number);
         }
     }
 }
@@ -284,7 +289,10 @@ mod tests {
             .chain("é€\u{2028}".chars())
             .collect();
         let mut inner = Map::new();
-        inner.insert("a\"b".into(), json!([1, 2.5, -3, null, true, odd]));
+        inner.insert(
+            "a\"b".into(),
+            json!([1, 2.5, -3, null, true, false, "", "eu-west-1", odd]),
+        );
         inner.insert("k".into(), json!({"x": {"y": [{"z": 1}]}}));
         let sorted = Value::Object(inner.clone());
         let mut out = Vec::new();
@@ -301,7 +309,9 @@ mod tests {
         super::write_sorted(&mut out, &Value::Object(rev));
         let text = String::from_utf8(out).unwrap();
         assert!(
-            text.starts_with(r#"{"0":{"a":1,"b":2},"a\"b":[1,2.5,-3,null,true,"#),
+            text.starts_with(
+                r#"{"0":{"a":1,"b":2},"a\"b":[1,2.5,-3,null,true,false,"","eu-west-1","#
+            ),
             "{text}"
         );
         assert!(text.ends_with(r#""k":{"x":{"y":[{"z":1}]}}}"#), "{text}");
