@@ -971,28 +971,12 @@ impl<'a> Ctx<'a> {
             ctx: self.clone(),
             t: &mut NoTrace,
         };
+        let p = &self.e.program;
         for (node, t) in reason.values.iter().zip(texts) {
-            let p = &self.e.program;
-            let body = |out: &mut Vec<u8>, s: &str| crate::json::string_body(out, s);
-            // As `push_text` writes them.
-            match ev.val(*node) {
-                Val::Str(s) => body(out, s),
-                Val::Country(c) => out.extend_from_slice(&c.letters()),
-                Val::Region(r) => body(out, &r.id),
-                Val::Profile(i) => body(
-                    out,
-                    p.profiles.get(i as usize).map_or("?", |x| p.sym(x.name)),
-                ),
-                Val::Set(i) => body(out, p.sets.get(i as usize).map_or("?", |s| s.name.as_str())),
-                Val::Missing => out.extend_from_slice(b"(missing)"),
-                Val::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-                // Rendered through a JSON value, as `push_text` does (which
-                // allocates already).
-                v => {
-                    let mut text = String::new();
-                    push_text(&mut text, p, v);
-                    body(out, &text);
-                }
+            match shown(p, ev.val(*node)) {
+                Shown::Text(s) => crate::json::string_body(out, s),
+                Shown::Letters(l) => out.extend_from_slice(&l),
+                Shown::Made(s) => crate::json::string_body(out, &s),
             }
             out.extend_from_slice(t.as_bytes());
         }
@@ -1341,22 +1325,40 @@ pub(crate) fn glob(text: &str, pat: &str) -> bool {
 /// directly, without a string made for each (a message is written for
 /// every determining rule of every decision).
 fn push_text(out: &mut String, p: &Program, v: Val<'_>) {
-    match v {
-        Val::Str(s) => out.push_str(s),
-        Val::Country(c) => {
-            let [a, b] = c.letters();
+    match shown(p, v) {
+        Shown::Text(s) => out.push_str(s),
+        Shown::Letters([a, b]) => {
             out.push(char::from(a));
             out.push(char::from(b));
         }
-        Val::Missing => out.push_str("(missing)"),
-        Val::Region(r) => out.push_str(&r.id),
-        Val::Profile(i) => out.push_str(p.profiles.get(i as usize).map_or("?", |x| p.sym(x.name))),
-        Val::Set(i) => out.push_str(p.sets.get(i as usize).map_or("?", |s| s.name.as_str())),
-        Val::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        Shown::Made(s) => out.push_str(&s),
+    }
+}
+
+/// A value's text in a message ([`push_text`], and the same escaped as
+/// JSON by [`Ctx::reason_json`]).
+enum Shown<'a> {
+    /// Text the value already has.
+    Text(&'a str),
+    /// A country's two letters.
+    Letters([u8; 2]),
+    /// Text made for it (a value rendered through JSON).
+    Made(String),
+}
+
+fn shown<'a>(p: &'a Program, v: Val<'a>) -> Shown<'a> {
+    match v {
+        Val::Str(s) => Shown::Text(s),
+        Val::Country(c) => Shown::Letters(c.letters()),
+        Val::Missing => Shown::Text("(missing)"),
+        Val::Region(r) => Shown::Text(&r.id),
+        Val::Profile(i) => Shown::Text(p.profiles.get(i as usize).map_or("?", |x| p.sym(x.name))),
+        Val::Set(i) => Shown::Text(p.sets.get(i as usize).map_or("?", |s| s.name.as_str())),
+        Val::Bool(b) => Shown::Text(if b { "true" } else { "false" }),
         v => match render_json(p, v) {
-            Value::String(s) => out.push_str(&s),
-            Value::Null => out.push_str("(missing)"),
-            other => out.push_str(&other.to_string()),
+            Value::String(s) => Shown::Made(s),
+            Value::Null => Shown::Text("(missing)"),
+            other => Shown::Made(other.to_string()),
         },
     }
 }
