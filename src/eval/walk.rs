@@ -1024,13 +1024,11 @@ pub(super) struct ReasonJson {
 
 impl ReasonJson {
     pub(super) fn new(p: &Program, r: &RuleDef) -> ReasonJson {
-        let q = |t: &str| serde_json::to_string(t).unwrap_or_default();
-        let mut text = format!(
-            "{{\"rule\":{},\"effect\":\"{}\",\"message\":\"",
-            q(&r.id),
-            r.effect.as_str()
-        )
-        .into_bytes();
+        let mut text = br#"{"rule":"#.to_vec();
+        crate::json::string(&mut text, &r.id);
+        text.extend_from_slice(br#","effect":""#);
+        text.extend_from_slice(r.effect.as_str().as_bytes());
+        text.extend_from_slice(br#"","message":""#);
         let (mut texts, mut values) = (Vec::new(), Vec::new());
         match r.message.and_then(|m| p.messages.get(m as usize)) {
             Some(parts) => {
@@ -1050,7 +1048,9 @@ impl ReasonJson {
                 crate::json::string_body(&mut text, &m);
             }
         }
-        text.extend_from_slice(format!("\",\"location\":{}}}", q(&r.location)).as_bytes());
+        text.extend_from_slice(br#"","location":"#);
+        crate::json::string(&mut text, &r.location);
+        text.push(b'}');
         texts.push(text);
         ReasonJson {
             texts: texts
