@@ -818,6 +818,142 @@ fn membership_of_classifications_and_presence_decide_as_the_walk() {
     }
 }
 
+/// A generated rule of tests on the classification alone (folded into
+/// each kind's plan when the engine is built, src/eval/plan.rs) and on
+/// other fields (left to each request).
+fn class_rule(rng: &mut gen::Rng, i: usize) -> String {
+    const CLASS: &[&str] = &[
+        "resource.classification == identity",
+        "resource.classification != health",
+        "resource.classification == public",
+        "resource.classification != public",
+        "resource.classification in PERSONAL",
+        "resource.classification not in PERSONAL",
+        "resource.classification is declared",
+        "resource.classification is not declared",
+        "resource.classification is present",
+        "resource.classification is missing",
+    ];
+    const OTHER: &[&str] = &[
+        "principal.country not in [US]",
+        "purpose != \"x\"",
+        "purpose is missing",
+    ];
+    let atom = |rng: &mut gen::Rng| {
+        let a = if rng.chance(70) {
+            rng.pick(CLASS)
+        } else {
+            rng.pick(OTHER)
+        };
+        if rng.chance(25) {
+            format!("not ({a})")
+        } else {
+            a.to_string()
+        }
+    };
+    let mut parts = vec![];
+    for _ in 0..1 + rng.below(3) {
+        parts.push(if rng.chance(25) {
+            format!("({} or {})", atom(rng), atom(rng))
+        } else {
+            atom(rng)
+        });
+    }
+    if rng.chance(50) {
+        parts.push("action == store".into());
+    }
+    let effect = if rng.chance(60) { "forbid" } else { "permit" };
+    format!("{effect} r{i} when {}\n", parts.join(" and "))
+}
+
+#[test]
+fn plans_fold_the_classification_as_the_walk_decides() {
+    // Each kind of classification (each declared one, one not declared,
+    // none) has its own plan, its classification tests answered when the
+    // engine is built. Every request of every kind, action, country and
+    // purpose gets the decision and determining rules of the traced walk,
+    // with plans split by kind and, past their budget (the filler rules),
+    // with one plan for each action and nothing folded.
+    let mut rng = gen::Rng::new(0xC1A55);
+    let mut compared = 0;
+    for (policies, fillers) in [(40, 0), (4, 3_000)] {
+        let before = compared;
+        for _ in 0..policies {
+            let mut text = String::from(
+                "package fold\n\n\
+                 classification identity sensitivity high\n\
+                 classification health   sensitivity high\n\
+                 classification public   sensitivity low\n\n\
+                 set PERSONAL = [identity, health]\n\n",
+            );
+            for i in 0..2 + rng.below(8) {
+                text.push_str(&class_rule(&mut rng, i));
+            }
+            for i in 0..fillers {
+                text.push_str(&format!(
+                    "forbid fill{i} when purpose is present and purpose != \"x\" and purpose != \"y\" and purpose != \"q{i}\"\n"
+                ));
+            }
+            // A rule that can never apply is refused: generate another.
+            let mut src = sovra::source::Sources::default();
+            src.add("fold.sov", text.clone());
+            let Ok(program) = sovra::policy::compile(&src) else {
+                continue;
+            };
+            let engine = Engine::new(program, bundled_regions(), Grants::default());
+            let mut scratch = Scratch::default();
+            for action in ["store", "access"] {
+                for class in [
+                    Some("identity"),
+                    Some("health"),
+                    Some("public"),
+                    Some("other"),
+                    Some("Public"),
+                    None,
+                ] {
+                    for country in ["DE", "US"] {
+                        for purpose in [Some("x"), Some("y"), None] {
+                            let mut req = serde_json::json!({
+                                "action": action,
+                                "principal": {"id": "p", "country": country},
+                                "resource": {"id": "ds"},
+                            });
+                            if let Some(c) = class {
+                                req["resource"]["classification"] = c.into();
+                            }
+                            if let Some(p) = purpose {
+                                req["purpose"] = p.into();
+                            }
+                            let req = Request::from_value(&req).unwrap();
+                            let v = engine.verdict(&req, &mut scratch);
+                            let names: Vec<&str> = v
+                                .rules
+                                .iter()
+                                .map(|r| engine.program().rules[*r as usize].id.as_str())
+                                .collect();
+                            let full = engine.decide(&req, TraceLevel::Full);
+                            let traced: Vec<&str> =
+                                full.reasons.iter().map(|r| r.rule.as_str()).collect();
+                            assert_eq!(v.allow, full.allowed(), "{text}\n{req:?}");
+                            if names.is_empty() && !v.allow {
+                                assert_eq!(traced, ["default_deny"], "{text}\n{req:?}");
+                            } else {
+                                assert_eq!(names, traced, "{text}\n{req:?}");
+                            }
+                            compared += 1;
+                        }
+                    }
+                }
+            }
+        }
+        // Most generated policies compile.
+        assert!(
+            compared - before >= policies / 2 * 72,
+            "{fillers}: {compared}"
+        );
+    }
+}
+
 #[test]
 fn the_quick_path_decides_as_the_traced_walk() {
     let mut rng = gen::Rng::new(0x0F_A57);

@@ -17,6 +17,7 @@
 mod decision;
 mod declared;
 mod fast;
+mod plan;
 pub use declared::Misfit;
 mod trace;
 mod trace_json;
@@ -77,6 +78,9 @@ pub struct Engine {
     keys: Vec<Vec<fast::Keys>>,
     /// Each rule's conjuncts for the path without a trace (src/eval/fast.rs).
     fast: Vec<Vec<fast::Test>>,
+    /// Each action's rules for that path, by kind of classification
+    /// (src/eval/plan.rs).
+    plans: plan::Plans,
     /// The conditions of `exists grant`, likewise, by node.
     grant_conds: Vec<(crate::ir::NodeId, Vec<fast::Test>)>,
     /// Whether any node reads the source region, the target region (else
@@ -169,7 +173,7 @@ impl Engine {
                 .filter(|(_, p)| !p.inline)
                 .map(|(i, p)| (program.sym(p.name).to_string(), i)),
         );
-        let keys = program
+        let keys: Vec<Vec<fast::Keys>> = program
             .by_action
             .iter()
             .map(|e| {
@@ -190,10 +194,12 @@ impl Engine {
             format!(",\"policy_hash\":{},\"input_hash\":", q(&policy_hash)).into_boxed_str();
         let reads_regions = [Which::Source, Which::Target].map(|w| reads_region(&program, w));
         let fast = fast::compile(&program);
+        let plans = plan::Plans::new(&program, &fast, &keys, &classes);
         let grant_conds = fast::grant_conditions(&program);
         Engine {
             reads_regions,
             fast,
+            plans,
             grant_conds,
             defect,
             unfit,
@@ -521,7 +527,7 @@ fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdi
     let slot = ctx.action.unwrap_or(e.program.actions.len());
     let entry = e.program.rules_for(ctx.action);
     // The entry of keyed group `gi` for this request's value of its field.
-    let lookup = move |gi: usize| {
+    let lookup = move |gi: usize| -> Option<&KeyedEntry> {
         let group = entry.keyed.get(gi)?;
         let keys = e.keys.get(slot).and_then(|g| g.get(gi))?;
         let i = match &keys.by_class {
@@ -530,6 +536,65 @@ fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdi
         };
         group.values.get(i?)
     };
+    fn pick(k: &KeyedEntry, forbid: bool) -> &[u32] {
+        if forbid {
+            &k.forbids
+        } else {
+            &k.permits
+        }
+    }
+    let mut ev = Eval {
+        ctx: ctx.clone(),
+        t,
+    };
+    // Without a trace or a probe: the plan for the request's action and
+    // kind of classification (src/eval/plan.rs), then the keyed groups it
+    // left to look up (plain loops: this is the hot path).
+    let given = ctx.req.resource.classification.is_some();
+    if let Some(plan) = e
+        .plans
+        .get(slot, ctx.class, given)
+        .filter(|_| !T::ON && ctx.probe.is_none())
+    {
+        let mut hits: [Option<&KeyedEntry>; 8] = [None; 8];
+        for (h, gi) in hits.iter_mut().zip(&plan.groups) {
+            *h = lookup(*gi);
+        }
+        let mut visit = |forbid: bool, into: &mut Vec<u32>| {
+            let steps = if forbid { &plan.forbids } else { &plan.permits };
+            for s in steps {
+                let tests = plan.tests(s);
+                if tests.is_empty() || ev.quick(tests) {
+                    into.push(s.rule);
+                }
+            }
+            for k in hits.iter().take(plan.groups.len()).flatten() {
+                for &r in pick(k, forbid) {
+                    if ev.quick_rule(r) {
+                        into.push(r);
+                    }
+                }
+            }
+            // More than eight groups to look up: the rest.
+            for gi in plan.groups.iter().skip(8) {
+                for &r in lookup(*gi).map_or(&[][..], |k| pick(k, forbid)) {
+                    if ev.quick_rule(r) {
+                        into.push(r);
+                    }
+                }
+            }
+        };
+        visit(true, &mut scratch.forbids);
+        if scratch.forbids.is_empty() {
+            visit(false, &mut scratch.permits);
+        }
+        // A group's rules come after the plan's: reasons in rule order.
+        if !plan.groups.is_empty() {
+            scratch.forbids.sort_unstable();
+            scratch.permits.sort_unstable();
+        }
+        return found(scratch);
+    }
     // The keyed groups this request reaches: one entry per group at most.
     let mut hits: [Option<&KeyedEntry>; 8] = [None; 8];
     let mut overflow = false;
@@ -540,42 +605,22 @@ fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdi
             None => overflow = true,
         }
     }
-    let mut ev = Eval {
-        ctx: ctx.clone(),
-        t,
-    };
-    // Without a trace or a probe, each rule's pre-digested conjuncts.
-    let quick = !T::ON && ctx.probe.is_none();
-    let mut applies = |r: u32| {
-        if quick {
-            ev.quick_rule(r)
-        } else {
-            ev.rule(r)
-        }
-    };
     // The rules of one effect: the action's own, then those of the keyed
-    // groups this request reaches (plain loops: this is the hot path).
+    // groups this request reaches, each walked.
     let mut visit = |forbid: bool, into: &mut Vec<u32>| {
-        fn pick(k: &KeyedEntry, forbid: bool) -> &[u32] {
-            if forbid {
-                &k.forbids
-            } else {
-                &k.permits
-            }
-        }
         let own = if forbid {
             &entry.forbids
         } else {
             &entry.permits
         };
         for &r in own {
-            if applies(r) {
+            if ev.rule(r) {
                 into.push(r);
             }
         }
         for k in hits.iter().take(entry.keyed.len()).flatten() {
             for &r in pick(k, forbid) {
-                if applies(r) {
+                if ev.rule(r) {
                     into.push(r);
                 }
             }
@@ -585,7 +630,7 @@ fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdi
             for gi in 8..entry.keyed.len() {
                 if let Some(k) = lookup(gi) {
                     for &r in pick(k, forbid) {
-                        if applies(r) {
+                        if ev.rule(r) {
                             into.push(r);
                         }
                     }
@@ -600,6 +645,11 @@ fn run<'s, T: Tracer>(ctx: &Ctx<'_>, t: &mut T, scratch: &'s mut Found) -> Verdi
     // Reasons come in rule order, whichever index found them.
     scratch.forbids.sort_unstable();
     scratch.permits.sort_unstable();
+    found(scratch)
+}
+
+/// The verdict of the rules found: a forbid denies, else a permit allows.
+fn found(scratch: &mut Found) -> Verdict<'_> {
     if scratch.forbids.is_empty() {
         Verdict {
             allow: !scratch.permits.is_empty(),

@@ -274,7 +274,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
 
     /// Whether every test holds (see [`super::fast`]).
     #[inline]
-    fn quick(&mut self, tests: &[super::fast::Test]) -> bool {
+    pub(super) fn quick(&mut self, tests: &[super::fast::Test]) -> bool {
         use super::fast::{CountryField, Test};
         let country = |ctx: &Ctx<'a>, field: &CountryField| match field {
             CountryField::Principal => ctx.req.principal.country,
