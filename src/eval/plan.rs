@@ -58,8 +58,11 @@ pub(super) struct Plans {
     kinds: usize,
 }
 
-/// Past this many tests in all plans together, plans are not split by
-/// kind: one plan for each action, its rules' tests as written.
+/// When the actions' own rules, a step and its tests each, copied once for
+/// every kind would pass this many, plans are not split by kind: one plan
+/// for each action, its rules' tests as written. (The rules of groups
+/// keyed on the classification are not counted: each value's rules go to
+/// one kind's plan.)
 const BUDGET: usize = 1 << 16;
 
 /// The kind of classification a plan is for.
