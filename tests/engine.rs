@@ -1031,3 +1031,122 @@ fn names_trim_as_trim_does() {
     }
     assert!(!same_identity("a b", "ab"));
 }
+
+#[test]
+fn grants_are_checked_without_a_trace_as_the_traced_walk_checks_them() {
+    // The path without a trace checks each grant's approval and bounds
+    // (found once per engine), instants and purpose before what it covers
+    // and its condition. Each way a grant can fail, alone and at its
+    // boundary, must give the traced walk's decision, under policies with
+    // and without bounds on how long grants last.
+    let grant = |id: &str, change: &dyn Fn(&mut serde_json::Value)| {
+        let mut g = serde_json::json!({
+            "id": id, "principal": "p", "to_country": "US", "classifications": ["identity"],
+            "purpose": "support", "mechanism": "scc", "requested_by": "alice", "approved_by": "bob",
+            "valid_from": "2026-03-01T00:00:00Z", "expires_at": "2026-03-31T00:00:00Z"
+        });
+        change(&mut g);
+        g
+    };
+    type Change = fn(&mut serde_json::Value);
+    let changes: [(&str, Change); 14] = [
+        ("fits", |_| {}),
+        ("unapproved", |g| {
+            g.as_object_mut().unwrap().remove("approved_by");
+        }),
+        ("blank-approver", |g| g["approved_by"] = " ".into()),
+        ("self-approved", |g| g["approved_by"] = " Alice".into()),
+        ("not-yet", |g| {
+            g["valid_from"] = "2026-03-10T12:00:00Z".into()
+        }),
+        ("from-now", |g| {
+            g["valid_from"] = "2026-03-10T11:00:00Z".into()
+        }),
+        ("expires-now", |g| {
+            g["expires_at"] = "2026-03-10T11:00:00Z".into()
+        }),
+        ("expired", |g| {
+            g["expires_at"] = "2026-03-10T10:59:59Z".into()
+        }),
+        ("revoked-now", |g| {
+            g["revoked_at"] = "2026-03-10T11:00:00Z".into()
+        }),
+        ("revoked-later", |g| {
+            g["revoked_at"] = "2026-03-10T11:00:01Z".into()
+        }),
+        ("no-purpose", |g| {
+            g.as_object_mut().unwrap().remove("purpose");
+        }),
+        ("other-class", |g| {
+            g["classifications"] = serde_json::json!(["logs"])
+        }),
+        ("for-resource", |g| {
+            g["classifications"] = serde_json::json!([]);
+            g["resource"] = "ds-1".into();
+        }),
+        ("other-country", |g| g["to_country"] = "JP".into()),
+    ];
+    let policies = [
+        "",
+        "grants last at most 30d\n",
+        "grants last at most 29d\n",
+        "grants of identity last at most 29d\n",
+        "grants of logs last at most 1d\n",
+    ];
+    let mut compared = 0;
+    for bounds in policies {
+        let text = format!(
+            "package p\n\
+             classification identity sensitivity high\n\
+             classification logs sensitivity low\n{bounds}\n\
+             forbid no_transfer when action == access\n  and not exists grant g where g.to_country == principal.country\n\
+             forbid no_grant when action == replicate and not exists grant g\n\
+             permit any when action in [access, replicate]\n"
+        );
+        let mut src = sovra::source::Sources::default();
+        src.add("p.sov", text);
+        let program = sovra::policy::compile(&src).unwrap();
+        for (name, change) in &changes {
+            // The grant alone, and after one that fails.
+            for before in [None, Some("expired"), Some("other-class")] {
+                let mut list: Vec<serde_json::Value> = Vec::new();
+                if let Some(b) = before {
+                    let (_, c) = changes.iter().find(|(n, _)| *n == b).unwrap();
+                    list.push(grant("g0", c));
+                }
+                list.push(grant("g1", change));
+                let grants =
+                    Grants::from_json(&serde_json::json!({ "grants": list }).to_string()).unwrap();
+                let engine = Engine::new(program.clone(), bundled_regions(), grants);
+                for (action, purpose, class) in [
+                    ("access", Some("support"), "identity"),
+                    ("access", Some("billing"), "identity"),
+                    ("access", None, "identity"),
+                    ("replicate", Some("support"), "identity"),
+                    ("replicate", Some("support"), "logs"),
+                ] {
+                    let mut req = serde_json::json!({
+                        "action": action, "time": "2026-03-10T11:00:00Z",
+                        "principal": {"id": "p", "country": "US"},
+                        "resource": {"id": "ds-1", "classification": class}
+                    });
+                    if let Some(p) = purpose {
+                        req["purpose"] = p.into();
+                    }
+                    let req = Request::from_value(&req).unwrap();
+                    let mut scratch = Scratch::default();
+                    let quick = engine.verdict(&req, &mut scratch).allow;
+                    let full = engine.decide(&req, TraceLevel::Full);
+                    assert_eq!(
+                        quick,
+                        full.allowed(),
+                        "{bounds:?} {name} after {before:?}: {action} {purpose:?} {class}"
+                    );
+                    compared += usize::from(quick) + 1;
+                }
+            }
+        }
+    }
+    // Both answers are reached: some grants pass, most fail.
+    assert!(compared > 5 * 14 * 3 * 5 + 40, "{compared}");
+}

@@ -83,6 +83,10 @@ pub struct Engine {
     plans: plan::Plans,
     /// The conditions of `exists grant`, likewise, by node.
     grant_conds: Vec<(crate::ir::NodeId, Vec<fast::Test>)>,
+    /// Bit `i`: grant `i` passes the checks that read the grant and the
+    /// program alone (approved by someone other than its requester, no
+    /// longer than the program's `grant_bound`s allow), for that path.
+    grants_fit: Vec<u64>,
     /// Whether any node reads the source region, the target region (else
     /// the path without a trace does not look it up).
     reads_regions: [bool; 2],
@@ -196,11 +200,13 @@ impl Engine {
         let fast = fast::compile(&program);
         let plans = plan::Plans::new(&program, &fast, &keys, &classes);
         let grant_conds = fast::grant_conditions(&program);
+        let grants_fit = grants_fit(&program, &grants);
         Engine {
             reads_regions,
             fast,
             plans,
             grant_conds,
+            grants_fit,
             defect,
             unfit,
             state_version: None,
@@ -218,6 +224,14 @@ impl Engine {
             classes,
             profiles,
         }
+    }
+
+    /// Whether grant `i` is in the engine's `grants_fit`.
+    #[inline]
+    fn grant_fits(&self, i: u32) -> bool {
+        self.grants_fit
+            .get(i as usize / 64)
+            .is_some_and(|w| w >> (i % 64) & 1 == 1)
     }
 
     /// The engine, noting that its documents are a state store's at
@@ -497,6 +511,26 @@ fn reads_region(p: &Program, w: Which) -> bool {
         || p.nodes.iter().any(
             |n| matches!(n, Node::Load(Field::Region(x) | Field::RegionField(x, _)) if *x == w),
         )
+}
+
+/// [`Engine`]'s `grants_fit`: for each grant, whether its approval and the
+/// program's bounds admit it, as the walk's grant check decides them.
+fn grants_fit(p: &Program, grants: &Grants) -> Vec<u64> {
+    let mut bits = vec![0u64; grants.len().div_ceil(64)];
+    for (i, g) in grants.iter().enumerate() {
+        let approved = grants.approved(i as u32) || g.approval().is_ok();
+        let bounded = p.grant_bounds.is_empty()
+            || p.grant_bound(g.classifications.iter().map(|c| &**c))
+                .is_none_or(|max| {
+                    g.valid_from
+                        .map(|f| (g.expires_at - f).num_seconds())
+                        .is_some_and(|s| s <= max)
+                });
+        if let Some(word) = bits.get_mut(i / 64).filter(|_| approved && bounded) {
+            *word |= 1 << (i % 64);
+        }
+    }
+    bits
 }
 
 /// The input hash's first bytes, hashed once per engine: the regions' and
