@@ -234,6 +234,16 @@ impl Engine {
             .is_some_and(|w| w >> (i % 64) & 1 == 1)
     }
 
+    /// The pre-digested tests of the `exists grant` condition `cond`.
+    #[inline]
+    fn grant_tests(&self, cond: crate::ir::NodeId) -> Option<&[fast::Test]> {
+        let i = self
+            .grant_conds
+            .binary_search_by_key(&cond, |(n, _)| *n)
+            .ok()?;
+        self.grant_conds.get(i).map(|(_, tests)| tests.as_slice())
+    }
+
     /// The engine, noting that its documents are a state store's at
     /// `version` (decision log records name it, so an auditor knows which
     /// state a decision was made on).
@@ -519,14 +529,8 @@ fn grants_fit(p: &Program, grants: &Grants) -> Vec<u64> {
     let mut bits = vec![0u64; grants.len().div_ceil(64)];
     for (i, g) in grants.iter().enumerate() {
         let approved = grants.approved(i as u32) || g.approval().is_ok();
-        let bounded = p.grant_bounds.is_empty()
-            || p.grant_bound(g.classifications.iter().map(|c| &**c))
-                .is_none_or(|max| {
-                    g.valid_from
-                        .map(|f| (g.expires_at - f).num_seconds())
-                        .is_some_and(|s| s <= max)
-                });
-        if let Some(word) = bits.get_mut(i / 64).filter(|_| approved && bounded) {
+        let fits = approved && !walk::too_long(p, g);
+        if let Some(word) = bits.get_mut(i / 64).filter(|_| fits) {
             *word |= 1 << (i % 64);
         }
     }

@@ -634,10 +634,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         let res = &req.resource;
         let (resource, class) = (res.id.as_deref(), res.classification.as_deref());
         let purpose = req.purpose.as_deref();
-        let tests = cond
-            .and_then(|c| e.grant_conds.binary_search_by_key(&c, |(n, _)| *n).ok())
-            .and_then(|i| e.grant_conds.get(i))
-            .map(|(_, tests)| tests.as_slice());
+        let tests = cond.and_then(|c| e.grant_tests(c));
         for &gi in self.ctx.grants() {
             let Some(g) = e.grants.get(gi) else { continue };
             let fits = e.grant_fits(gi)
@@ -675,9 +672,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         // The condition's pre-digested tests, found once for every grant.
         let quick = cond
             .filter(|_| !T::ON && self.ctx.probe.is_none())
-            .and_then(|c| e.grant_conds.binary_search_by_key(&c, |(n, _)| *n).ok())
-            .and_then(|i| e.grant_conds.get(i))
-            .map(|(_, tests)| tests.as_slice());
+            .and_then(|c| e.grant_tests(c));
         let mut found = false;
         for &gi in grants {
             let Some(g) = e.grants.get(gi) else { continue };
@@ -735,14 +730,8 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                 return Err(GrantCheck::Purpose);
             }
         }
-        let p = &self.ctx.e.program;
-        if !p.grant_bounds.is_empty() {
-            if let Some(max) = p.grant_bound(g.classifications.iter().map(|c| &**c)) {
-                let lasts = g.valid_from.map(|f| (g.expires_at - f).num_seconds());
-                if lasts.is_none_or(|s| s > max) {
-                    return Err(GrantCheck::TooLong);
-                }
-            }
+        if too_long(&self.ctx.e.program, g) {
+            return Err(GrantCheck::TooLong);
         }
         Ok(())
     }
@@ -771,6 +760,20 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
             _ => Val::Bool(self.bool(id)),
         }
     }
+}
+
+/// Whether grant `g` lasts longer than the program's bounds allow (`grants
+/// [of C] last at most D`): a bounded grant without `valid_from` does too.
+pub(super) fn too_long(p: &Program, g: &Grant) -> bool {
+    if p.grant_bounds.is_empty() {
+        return false;
+    }
+    p.grant_bound(g.classifications.iter().map(|c| &**c))
+        .is_some_and(|max| {
+            g.valid_from
+                .map(|f| (g.expires_at - f).num_seconds())
+                .is_none_or(|s| s > max)
+        })
 }
 
 /// Whether grant `g` covers the request's data: its resource by id, or
