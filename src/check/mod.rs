@@ -235,6 +235,8 @@ struct Checker<'s> {
     /// Sets by name and content, so equal literals share one table entry.
     set_index: HashMap<(String, SetValue), u32>,
     grant_var: Option<String>,
+    /// The buffer each phrase is written in (`phrase.rs`).
+    scratch: std::cell::Cell<String>,
     /// Named conditions, by index; package → name → index; per file, those in scope.
     cond_decls: Vec<calls::CondDecl>,
     pkg_conds: HashMap<String, HashMap<String, usize>>,
@@ -299,6 +301,7 @@ impl<'s> Checker<'s> {
             extras: HashMap::default(),
             set_index: HashMap::default(),
             grant_var: None,
+            scratch: std::cell::Cell::default(),
             cond_decls: Vec::new(),
             pkg_conds: HashMap::default(),
             cond_scopes: Vec::new(),
@@ -386,6 +389,11 @@ impl<'s> Checker<'s> {
         one_space(self.sources.text(span))
     }
 
+    /// [`Checker::text`] written at the end of `out`.
+    pub(super) fn text_to(&self, span: Span, out: &mut String) {
+        one_space_to(self.sources.text(span), out);
+    }
+
     /// The text of a span as [`Checker::text`], reading at most about
     /// [`CAP`] characters of it.
     pub(super) fn text_prefix(&self, span: Span) -> String {
@@ -431,6 +439,13 @@ impl<'s> Checker<'s> {
 /// whole; decoding each character for `split_whitespace` cost a tenth of
 /// checking 10,000 rules (callgrind). Other text by `split_whitespace`.
 fn one_space(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    one_space_to(text, &mut out);
+    out
+}
+
+/// [`one_space`] written at the end of `out`.
+fn one_space_to(text: &str, out: &mut String) {
     let b = text.as_bytes();
     let ws = |c: &u8| matches!(c, b'\t'..=b'\r' | b' ');
     // Most texts are already so (no white space but single spaces between
@@ -442,14 +457,15 @@ fn one_space(text: &str) -> String {
     let ascii = text.is_ascii();
     let already = ascii && !odd && !b.first().is_some_and(ws) && !b.last().is_some_and(ws);
     if already {
-        return text.to_owned();
+        return out.push_str(text);
     }
-    let mut out = String::with_capacity(text.len());
+    let mut first = true;
     let mut word = |w: &str| {
         if !w.is_empty() {
-            if !out.is_empty() {
+            if !first {
                 out.push(' ');
             }
+            first = false;
             out.push_str(w);
         }
     };
@@ -465,7 +481,6 @@ fn one_space(text: &str) -> String {
     } else {
         text.split_whitespace().for_each(word);
     }
-    out
 }
 
 #[cfg(test)]
