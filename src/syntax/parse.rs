@@ -177,6 +177,82 @@ const WORD: [u8; 256] = {
     t
 };
 
+/// What a word is to [`too_deep`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WordKind {
+    /// `not`: it adds a level.
+    Not,
+    /// A word that ends an operand (its `not`s and `+`/`-` levels).
+    Ends,
+    Other,
+}
+
+/// A word of at most 8 bytes as one number, its bytes little-endian.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "the index is below the slice's length, checked on the line before"
+)]
+const fn packed(w: &[u8]) -> u64 {
+    let mut k = 0u64;
+    let mut n = 0;
+    while n < w.len() && n < 8 {
+        k |= (w[n] as u64) << (8 * n);
+        n += 1;
+    }
+    k
+}
+
+/// What the word at `b[start..end]` is, its first bytes compared as one
+/// number (a text comparison a keyword cost a tenth of the scan). Words
+/// hold no zero byte, so a number stands for one word of each length.
+fn word_kind(b: &[u8], start: usize, end: usize) -> WordKind {
+    let w = b.get(start..end).unwrap_or_default();
+    if w.len() > 8 {
+        return match w {
+            b"satisfies" | b"condition" | b"obligations" | b"classification" => WordKind::Ends,
+            _ => WordKind::Other,
+        };
+    }
+    // Eight bytes read at once where the text has them, cut to the word.
+    let k = match b
+        .get(start..start + 8)
+        .and_then(|e| <[u8; 8]>::try_from(e).ok())
+    {
+        Some(e) => {
+            u64::from_le_bytes(e) & u64::MAX.checked_shr(8 * (8 - w.len() as u32)).unwrap_or(0)
+        }
+        None => packed(w),
+    };
+    /// The words of at most eight bytes that end an operand, packed.
+    const ENDS: [u64; 19] = {
+        let words: [&[u8]; 19] = [
+            b"and", b"or", b"in", b"is", b"when", b"where", b"because", b"with", b"cites",
+            b"permit", b"forbid", b"set", b"profile", b"package", b"use", b"field", b"actions",
+            b"grants", b"assert",
+        ];
+        let mut out = [0; 19];
+        let mut n = 0;
+        while n < words.len() {
+            #[allow(
+                clippy::indexing_slicing,
+                reason = "const evaluation over two arrays of the same length: an index out of range fails the build"
+            )]
+            {
+                out[n] = packed(words[n]);
+            }
+            n += 1;
+        }
+        out
+    };
+    if k == packed(b"not") {
+        WordKind::Not
+    } else if ENDS.contains(&k) {
+        WordKind::Ends
+    } else {
+        WordKind::Other
+    }
+}
+
 /// The first place where `text` nests deeper than [`MAX_NESTING`]. A
 /// linear scan of the tokens outside strings and comments: brackets open
 /// and close levels; within a level, `not`s and `+`/`-` operators add one
@@ -247,41 +323,32 @@ pub(super) fn too_deep(at: At, text: &str) -> Option<Diagnostic> {
                     *l = (0, 0);
                 }
             }
-            c if super::hand::ident_char(c) => {
-                // A word, and whether it is one a keyword could be (a path
-                // or a hyphenated name never is: no need to compare it).
-                let mut plain = true;
-                while let Some(&d) = b.get(i) {
-                    match WORD.get(usize::from(d)) {
-                        Some(1) => {}
-                        Some(2) => plain = false,
-                        _ => break,
-                    }
-                    i += 1;
-                }
-                let word = if plain {
-                    text.get(start..i).unwrap_or("")
-                } else {
-                    ""
-                };
-                match word {
-                    "not" => {
+            c if WORD.get(usize::from(c)) == Some(&1) => {
+                // A word (a path or a hyphenated name is one word, and
+                // never a keyword): its end found in a loop of one test a
+                // byte, then the word compared with the keywords as one
+                // number.
+                i += b
+                    .get(i..)
+                    .unwrap_or_default()
+                    .iter()
+                    .position(|&d| WORD.get(usize::from(d)).is_none_or(|w| *w == 0))
+                    .unwrap_or(b.len() - i);
+                match word_kind(b, start, i) {
+                    WordKind::Not => {
                         if let Some(l) = levels.last_mut() {
                             l.0 += 1;
                         }
                         depth += 1;
                         deeper = true;
                     }
-                    "and" | "or" | "in" | "is" | "satisfies" | "when" | "where" | "because"
-                    | "with" | "cites" | "permit" | "forbid" | "set" | "profile"
-                    | "classification" | "condition" | "package" | "use" | "field" | "actions"
-                    | "grants" | "obligations" | "assert" => {
+                    WordKind::Ends => {
                         if let Some(l) = levels.last_mut() {
                             depth = depth.saturating_sub(l.0 + l.1);
                             *l = (0, 0);
                         }
                     }
-                    _ => {}
+                    WordKind::Other => {}
                 }
                 i -= 1;
             }
@@ -584,4 +651,60 @@ fn found_token(text: &str, pos: usize) -> &str {
     rest.chars()
         .next()
         .map_or("", |c| rest.get(..c.len_utf8()).unwrap_or(rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A word is a keyword exactly when its text is one: alone, followed
+    /// by more text (its first eight bytes read at once) and at the very
+    /// end of the text (read byte by byte), and words one letter off,
+    /// joined by `-` or `.`, are not.
+    #[test]
+    fn a_word_is_told_from_its_text() {
+        let ends = [
+            "and", "or", "in", "is", "satisfies", "when", "where", "because", "with", "cites",
+            "permit", "forbid", "set", "profile", "classification", "condition", "package",
+            "use", "field", "actions", "grants", "obligations", "assert",
+        ];
+        let want = |w: &str| match w {
+            "not" => WordKind::Not,
+            _ if ends.contains(&w) => WordKind::Ends,
+            _ => WordKind::Other,
+        };
+        let mut words: Vec<String> = vec!["not".into(), "a".into(), "x".into()];
+        for w in ends.iter().chain(&["not"]) {
+            words.push((*w).to_string());
+            words.push(format!("{w}s"));
+            words.push(format!("x{w}"));
+            words.push(format!("{w}-x"));
+            words.push(format!("{w}.x"));
+            words.push(w.get(..w.len() - 1).unwrap_or_default().to_string());
+            words.push(w.to_uppercase());
+        }
+        for w in &words {
+            for text in [format!("{w} and more text"), w.clone(), format!("(({w}")] {
+                let start = text.find(w.as_str()).unwrap_or_default();
+                let got = word_kind(text.as_bytes(), start, start + w.len());
+                assert!(got == want(w), "{w:?} in {text:?}");
+            }
+        }
+    }
+
+    /// A word that ends an operand ends its `not`s: `not`s on either side
+    /// of an `and` count apart, and past the limit on one side they do not.
+    #[test]
+    fn a_keyword_ends_the_nots_before_it() {
+        let at = At { file: 0, base: 0 };
+        let half = "not ".repeat(40);
+        for word in ["and", "or", "because", "classification", "satisfies"] {
+            let text = format!("{half}x {word} {half}x");
+            assert!(too_deep(at, &text).is_none(), "{word}");
+        }
+        let text = format!("{half}x andx {half}x");
+        assert!(too_deep(at, &text).is_some());
+        let text = format!("{}x", "not ".repeat(MAX_NESTING as usize + 1));
+        assert!(too_deep(at, &text).is_some());
+    }
 }
