@@ -93,7 +93,7 @@ impl<'s> Checker<'s> {
                 if self.expect_bool(t, a.cond.span()).is_none() {
                     continue;
                 }
-                let location = self.sources.location(a.span);
+                let location = self.sources.location_near(a.span, &mut self.line_hint);
                 self.prog.assertions.push(AssertionDef {
                     id,
                     always: a.always,
@@ -175,7 +175,7 @@ impl<'s> Checker<'s> {
             );
             return;
         }
-        let location = self.sources.location(r.span);
+        let location = self.sources.location_near(r.span, &mut self.line_hint);
         self.rule_spans.push(r.name.span);
         self.prog.rules.push(RuleDef {
             id,
@@ -262,7 +262,7 @@ impl<'s> Checker<'s> {
         phrase: String,
     ) -> u32 {
         let text = self.text_prefix(span);
-        let location = self.sources.location(span);
+        let location = self.sources.location_near(span, &mut self.line_hint);
         let mut ops = [None, None];
         for (k, (e, n)) in operands.iter().zip(nodes).enumerate() {
             if let (Some(e), false) = (e, self.konst(n).is_some()) {

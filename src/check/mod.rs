@@ -235,6 +235,8 @@ struct Checker<'s> {
     /// Sets by name and content, so equal literals share one table entry.
     set_index: HashMap<(String, SetValue), u32>,
     grant_var: Option<String>,
+    /// The line of the last location asked for (`Sources::location_near`).
+    line_hint: usize,
     /// The buffer each phrase is written in (`phrase.rs`).
     scratch: std::cell::Cell<String>,
     /// Named conditions, by index; package → name → index; per file, those in scope.
@@ -301,6 +303,7 @@ impl<'s> Checker<'s> {
             extras: HashMap::default(),
             set_index: HashMap::default(),
             grant_var: None,
+            line_hint: 0,
             scratch: std::cell::Cell::default(),
             cond_decls: Vec::new(),
             pkg_conds: HashMap::default(),
