@@ -228,7 +228,11 @@ where
     I::IntoIter: Clone,
 {
     let segments = segments.into_iter();
-    REQUEST.iter().find(|s| dotted_eq(s.path, segments.clone()))
+    // The joined length first: most fields are told apart by it alone.
+    let len = segments.clone().map(|s| s.len() + 1).sum::<usize>();
+    REQUEST
+        .iter()
+        .find(|s| s.path.len() + 1 == len && dotted_eq(s.path, segments.clone()))
 }
 
 /// Whether `path` is `segments` joined by dots (segments hold no dot), as
@@ -367,5 +371,40 @@ mod tests {
         paths.sort_unstable();
         paths.dedup();
         assert_eq!(paths.len(), REQUEST.len(), "no path twice");
+    }
+
+    /// A request field is found by its segments and by nothing else: not
+    /// by a prefix of them, one segment more, a segment a letter longer or
+    /// shorter, or the same letters split elsewhere.
+    #[test]
+    fn a_request_field_is_found_by_its_segments_alone() {
+        let find = |segs: &[String]| request_at(segs.iter().map(String::as_str)).map(|s| s.path);
+        let known = |segs: &[String]| {
+            REQUEST
+                .iter()
+                .find(|s| s.path == segs.join("."))
+                .map(|s| s.path)
+        };
+        for s in &REQUEST {
+            let segs: Vec<String> = s.path.split('.').map(str::to_string).collect();
+            assert_eq!(find(&segs), Some(s.path));
+            let mut variants = vec![
+                segs[..segs.len() - 1].to_vec(),
+                [&segs[..], &["x".to_string()]].concat(),
+            ];
+            for i in 0..segs.len() {
+                let mut longer = segs.clone();
+                longer[i].push('s');
+                let mut shorter = segs.clone();
+                shorter[i].pop();
+                variants.extend([longer, shorter]);
+            }
+            let joined = segs.concat();
+            variants.push(vec![joined[..1].to_string(), joined[1..].to_string()]);
+            for v in variants {
+                assert_eq!(find(&v), known(&v), "{v:?}");
+            }
+        }
+        assert_eq!(find(&[]), None);
     }
 }
