@@ -254,8 +254,8 @@ struct Checker<'s> {
     depths: Vec<usize>,
     /// Declared fields: where → (index into `prog.fields`, span).
     field_decls: HashMap<ExtraPath, (usize, Span)>,
-    /// `root.field` names outside the schema with no field of it close
-    /// (paths::near_miss): looked at once.
+    /// `root.field` names in the schema, or outside it with no field of it
+    /// close (paths::near_miss): looked at once.
     far_fields: HashSet<String>,
     /// `actions [...]` and `obligations [...]`, once any are declared.
     declared_actions: Option<Vec<String>>,

@@ -117,9 +117,8 @@ impl<'s> Checker<'s> {
                 self.load(Field::RegionField(w, s.field), ty_of(s.ty))
             }
             "principal" | "resource" => {
-                let fields = request_fields(root);
                 let Some(field) = rest.first() else {
-                    return self.whole(first, &fields);
+                    return self.whole(first, &request_fields(root));
                 };
                 let extra_root = if root == "principal" {
                     ExtraRoot::Principal
@@ -127,12 +126,13 @@ impl<'s> Checker<'s> {
                     ExtraRoot::Resource
                 };
                 // A field of the schema with a sub-field it does not have.
-                let known = root == "resource" && fields.contains(&field.name.as_str());
+                let known =
+                    || root == "resource" && request_fields(root).contains(&field.name.as_str());
                 match rest.get(1) {
                     Some(_) if root == "resource" && rest.len() > 2 => {
                         self.unknown_field(&format!("{root}.{}", field.name), rest.get(2)?, &[])
                     }
-                    Some(sub) if known => {
+                    Some(sub) if known() => {
                         let parent = format!("{root}.{}", field.name);
                         self.unknown_field(&parent, sub, &request_fields(&parent))
                     }
@@ -140,7 +140,7 @@ impl<'s> Checker<'s> {
                         if let Some(declared) = self.declared_path(extra_root, rest, span) {
                             return declared;
                         }
-                        self.near_miss(root, rest, &fields, span);
+                        self.near_miss(root, rest, false, span);
                         Some((self.extra(extra_root, rest), Ty::Any))
                     }
                 }
@@ -220,7 +220,7 @@ impl<'s> Checker<'s> {
                 if let Some(declared) = self.declared_path(ExtraRoot::Grant, rest, span) {
                     return declared;
                 }
-                self.near_miss(var, rest, &schema::GRANT_FIELDS, span);
+                self.near_miss(var, rest, true, span);
                 return Some((self.extra(ExtraRoot::Grant, rest), Ty::Any));
             }
         };
@@ -333,23 +333,31 @@ impl Checker<'_> {
     /// Warns when a field outside the schema is one edit or two from one in
     /// it (`resource.home_contry`, `g.mechansim`): a typo there reads a
     /// missing value, and the rule silently never applies.
-    fn near_miss(&mut self, root: &str, rest: &[Ident], fields: &[&str], span: Span) {
+    /// Warns of a field of `root` outside the schema that is close to one
+    /// in it (`resource.home_contry`): a field of the request's `root`, or
+    /// of a grant when `grant` (`root` its variable).
+    fn near_miss(&mut self, root: &str, rest: &[Ident], grant: bool, span: Span) {
         let Some(first) = rest.first() else { return };
-        if fields.contains(&first.name.as_str()) {
-            return;
+        // A name in the schema or far from every field of it is looked at
+        // once (the same extra field is read by thousands of rules), keyed
+        // by its path: the fields it is held to follow from it.
+        let mut key = String::with_capacity(6 + root.len() + 1 + first.name.len());
+        if grant {
+            key.push_str("grant ");
         }
-        // A name far from every field is looked at once (the same extra
-        // field is read by thousands of rules): keyed by the path and the
-        // fields it was held to.
-        let mut key = String::with_capacity(root.len() + 1 + first.name.len() + 16 * fields.len());
         key.push_str(root);
         key.push('.');
         key.push_str(&first.name);
-        for f in fields {
-            key.push(' ');
-            key.push_str(f);
-        }
         if self.far_fields.contains(&key) {
+            return;
+        }
+        let fields = if grant {
+            schema::GRANT_FIELDS.to_vec()
+        } else {
+            request_fields(root)
+        };
+        if fields.contains(&first.name.as_str()) {
+            self.far_fields.insert(key);
             return;
         }
         let Some(close) = super::suggest::closest(&first.name, fields.iter().copied()) else {
