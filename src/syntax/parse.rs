@@ -657,6 +657,16 @@ fn found_token(text: &str, pos: usize) -> &str {
 mod tests {
     use super::*;
 
+    /// The name table says of each of the 256 bytes what the definition
+    /// says: a letter, digit or `_`.
+    #[test]
+    fn a_name_is_made_of_letters_digits_and_underscores() {
+        for c in 0..=u8::MAX {
+            let want = c.is_ascii_alphanumeric() || c == b'_';
+            assert_eq!(super::super::hand::ident_char(c), want, "{c}");
+        }
+    }
+
     /// A word is a keyword exactly when its text is one: alone, followed
     /// by more text (its first eight bytes read at once) and at the very
     /// end of the text (read byte by byte), and words one letter off,
@@ -664,9 +674,29 @@ mod tests {
     #[test]
     fn a_word_is_told_from_its_text() {
         let ends = [
-            "and", "or", "in", "is", "satisfies", "when", "where", "because", "with", "cites",
-            "permit", "forbid", "set", "profile", "classification", "condition", "package",
-            "use", "field", "actions", "grants", "obligations", "assert",
+            "and",
+            "or",
+            "in",
+            "is",
+            "satisfies",
+            "when",
+            "where",
+            "because",
+            "with",
+            "cites",
+            "permit",
+            "forbid",
+            "set",
+            "profile",
+            "classification",
+            "condition",
+            "package",
+            "use",
+            "field",
+            "actions",
+            "grants",
+            "obligations",
+            "assert",
         ];
         let want = |w: &str| match w {
             "not" => WordKind::Not,
