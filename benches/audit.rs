@@ -20,7 +20,7 @@ use sovra::documents::{bundled_regions, Grants, Request};
 use sovra::eval::{Engine, TraceLevel};
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: sovra::alloc::MiMalloc = sovra::alloc::MiMalloc;
 
 fn replay(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("sovra-bench-log-{}", std::process::id()));

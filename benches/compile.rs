@@ -18,7 +18,7 @@ mod gen;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: sovra::alloc::MiMalloc = sovra::alloc::MiMalloc;
 
 fn compile(c: &mut Criterion) {
     let mut g = c.benchmark_group("compile");

@@ -19,7 +19,7 @@
 mod gen;
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
-use mimalloc::MiMalloc;
+use sovra::alloc::MiMalloc;
 use sovra::documents::{bundled_regions, Grants, Request};
 use sovra::eval::{Engine, Scratch};
 use sovra::ir::Program;

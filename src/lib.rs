@@ -38,6 +38,8 @@
     )
 )]
 
+#[cfg(feature = "cli")]
+pub mod alloc;
 pub mod analysis;
 pub mod audit;
 pub mod catalog;

@@ -19,7 +19,7 @@ mod server;
 /// mimalloc: batch decisions allocate many small short-lived values on every
 /// core, which glibc's allocator serves markedly slower.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: sovra::alloc::MiMalloc = sovra::alloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     cli::run()
