@@ -20,6 +20,23 @@ impl<'s> Checker<'s> {
             .filter(|i| matches!(i, Item::Rule(_)))
             .count();
         self.prog.rules.reserve(count);
+        self.rule_spans.reserve(count);
+        // Room for the rules' nodes and conditions made at once: grown a
+        // push at a time, the tables were copied as they doubled.
+        let (nodes, atoms) = files
+            .iter()
+            .flat_map(|f| &f.items)
+            .filter_map(|i| match i {
+                Item::Rule(r) => r.when.as_ref().map(lowered_size),
+                _ => None,
+            })
+            .fold((0, 0), |(n, a), (x, y)| (n + x, a + y));
+        // A comparison lowers to a few more nodes than its expressions
+        // (a loaded field, a folded constant): a quarter more.
+        let nodes = nodes + nodes / 4;
+        self.prog.nodes.reserve(nodes);
+        self.depths.reserve(nodes);
+        self.prog.atoms.reserve(atoms);
         let mut seen: HashMap<String, Span> = HashMap::default();
         seen.reserve(count);
         for (fi, f) in files.iter().enumerate() {
@@ -297,7 +314,7 @@ impl<'s> Checker<'s> {
             }
             Expr::And(items, _) | Expr::Or(items, _) => {
                 let is_and = matches!(e, Expr::And(..));
-                let mut kids = Vec::new();
+                let mut kids = Vec::with_capacity(items.len());
                 let mut ok = true;
                 for it in items {
                     match self.expr(it, file) {
@@ -603,4 +620,36 @@ impl<'s> Checker<'s> {
             }
         }
     }
+}
+
+/// About how many nodes and conditions `e` lowers to: a node an
+/// expression (a list one, as the set it becomes), a condition each
+/// comparison, test, negation, `exists` and call. Named conditions add
+/// more when expanded; this only sizes the tables beforehand.
+fn lowered_size(e: &Expr) -> (usize, usize) {
+    let sum = |items: &mut dyn Iterator<Item = &Expr>| {
+        items
+            .map(lowered_size)
+            .fold((0, 0), |(n, a), (x, y)| (n + x, a + y))
+    };
+    let (n, a) = match e {
+        Expr::And(items, _) | Expr::Or(items, _) => sum(&mut items.iter()),
+        Expr::Not(i, _) => lowered_size(i),
+        Expr::Exists { cond, .. } => cond.as_deref().map_or((0, 0), lowered_size),
+        Expr::Cmp { lhs, rhs, .. } | Expr::Arith { lhs, rhs, .. } => {
+            sum(&mut [&**lhs, &**rhs].into_iter())
+        }
+        Expr::Is { expr, .. } => lowered_size(expr),
+        Expr::Call { args, .. } => sum(&mut args.iter().map(|(_, e)| e)),
+        Expr::Path(..) | Expr::Lit(..) | Expr::List(..) | Expr::Unexpected(..) => (0, 0),
+    };
+    let condition = matches!(
+        e,
+        Expr::Not(..)
+            | Expr::Exists { .. }
+            | Expr::Cmp { .. }
+            | Expr::Is { .. }
+            | Expr::Call { .. }
+    );
+    (n + 1, a + usize::from(condition))
 }
