@@ -274,7 +274,7 @@ impl<'s> Checker<'s> {
                 return Some(Binding::Grant);
             }
             if REQUEST_ROOTS.contains(&root) {
-                return Some(Binding::Path(segs.clone()));
+                return Some(Binding::Path(segs.to_vec()));
             }
         }
         let (n, t) = self.expr(arg, file)?;

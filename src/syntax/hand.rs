@@ -895,7 +895,7 @@ impl<'t> Hand<'t> {
     }
 
     fn path(&mut self, start: usize, first: usize) -> Expr {
-        let mut segs = Vec::with_capacity(3);
+        let mut segs = Segments::new();
         segs.push(self.ident_at(start, first));
         let mut end = first;
         while self.byte(end) == b'.' {

@@ -226,6 +226,10 @@ pub(crate) enum Lit {
     Subdivision(String),
 }
 
+/// A path's names: one inline, more on the heap (the expression is no
+/// larger for it).
+pub(crate) type Segments = smallvec::SmallVec<[Ident; 1]>;
+
 #[derive(Clone, Debug)]
 pub(crate) enum Expr {
     And(Vec<Expr>, Span),
@@ -255,7 +259,8 @@ pub(crate) enum Expr {
         span: Span,
     },
     /// A dotted name: a request path, a set, a country code or a symbol.
-    Path(Vec<Ident>, Span),
+    /// One name (a list's members, mostly) is kept inline.
+    Path(Segments, Span),
     Lit(Lit, Span),
     List(Vec<Expr>, Span),
     /// `name(args)`: `count(x)`, a named condition, or a residency mode
