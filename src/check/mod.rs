@@ -560,8 +560,9 @@ mod tests {
     /// Eight bytes at a time, a text is already spaced exactly when a test
     /// of each byte says so: every text of up to 19 characters drawn from
     /// letters, spaces, tabs, line breaks, a vertical tab, a carriage
-    /// return, a form feed, a byte above them and characters that are not
-    /// ASCII (one white space), at each place in an eight-byte word.
+    /// return, a form feed, the bytes either side of them, DEL and
+    /// characters that are not ASCII (one of them white space), at each
+    /// place in an eight-byte word.
     #[test]
     fn a_text_is_already_spaced_as_each_byte_says() {
         let naive = |t: &str| {

@@ -332,10 +332,9 @@ impl<'s> Checker<'s> {
 impl Checker<'_> {
     /// Warns when a field outside the schema is one edit or two from one in
     /// it (`resource.home_contry`, `g.mechansim`): a typo there reads a
-    /// missing value, and the rule silently never applies.
-    /// Warns of a field of `root` outside the schema that is close to one
-    /// in it (`resource.home_contry`): a field of the request's `root`, or
-    /// of a grant when `grant` (`root` its variable).
+    /// missing value, and the rule silently never applies. The fields are
+    /// the request's `root`'s, or a grant's when `grant` (`root` then names
+    /// its variable).
     fn near_miss(&mut self, root: &str, rest: &[Ident], grant: bool, span: Span) {
         let Some(first) = rest.first() else { return };
         // A name in the schema or far from every field of it is looked at
