@@ -287,14 +287,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                     Some(v) => same(v.as_bytes(), value.as_bytes()) != *ne,
                     None => false,
                 },
-                Test::Exists { cond, not } => {
-                    let found = if !T::ON && self.ctx.probe.is_none() {
-                        self.exists_quick(*cond)
-                    } else {
-                        self.exists(*cond)
-                    };
-                    found != *not
-                }
+                Test::Exists { cond, not } => self.exists(*cond) != *not,
                 Test::Country { field, set, out } => {
                     let sets = &self.ctx.e.program.sets;
                     match (country(&self.ctx, field), sets.get(*set as usize)) {
@@ -664,20 +657,22 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         false
     }
 
+    /// Whether a grant holds for `exists grant` (its condition `cond`):
+    /// without a trace or a probe by [`Eval::exists_quick`], else each
+    /// grant checked in the order a trace reports.
     fn exists(&mut self, cond: Option<NodeId>) -> bool {
+        if !T::ON && self.ctx.probe.is_none() {
+            return self.exists_quick(cond);
+        }
         let (e, req): (&'a Engine, &'a Request) = (self.ctx.e, self.ctx.req);
         let (grants, now) = (self.ctx.grants(), self.ctx.now);
         let res = &req.resource;
         let purpose = req.purpose.as_deref();
-        // The condition's pre-digested tests, found once for every grant.
-        let quick = cond
-            .filter(|_| !T::ON && self.ctx.probe.is_none())
-            .and_then(|c| e.grant_tests(c));
         let mut found = false;
         for &gi in grants {
             let Some(g) = e.grants.get(gi) else { continue };
             self.t.grant_start(g);
-            let check = self.grant_check((gi, g), (cond, quick), now, res, purpose);
+            let check = self.grant_check((gi, g), cond, now, res, purpose);
             self.t.grant_end(g, check, now, purpose);
             if check.is_ok() {
                 found = true;
@@ -692,7 +687,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
     fn grant_check(
         &mut self,
         (gi, g): (u32, &'a Grant),
-        (cond, quick): (Option<NodeId>, Option<&'a [super::fast::Test]>),
+        cond: Option<NodeId>,
         now: DateTime<Utc>,
         res: &crate::documents::Resource,
         purpose: Option<&str>,
@@ -703,10 +698,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         }
         if let Some(c) = cond {
             let outer = self.ctx.grant.replace(g);
-            let ok = match quick {
-                Some(tests) => self.quick(tests),
-                None => self.bool(c),
-            };
+            let ok = self.bool(c);
             self.ctx.grant = outer;
             if !ok {
                 return Err(GrantCheck::Condition);
