@@ -50,6 +50,11 @@ pub mod documents;
 pub mod eval;
 pub mod explain;
 pub mod format;
+/// The seeded generators the tests and benches share, for the library's
+/// own unit tests too.
+#[cfg(test)]
+#[path = "../tests/support/gen.rs"]
+mod gen;
 pub mod ide;
 pub mod ir;
 mod json;

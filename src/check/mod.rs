@@ -578,22 +578,16 @@ mod tests {
             'a', ' ', '\t', '\n', '\u{b}', '\u{c}', '\r', '\u{e}', '!', '\u{e9}', '\u{2003}',
             '\u{7f}', '\u{8}',
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::gen::Rng::new(1);
         for _ in 0..200_000 {
-            let len = (next() % 20) as usize;
+            let len = rng.below(20);
             // Mostly letters and single spaces, so that long texts that
             // are already spaced are drawn too.
             let t: String = (0..len)
-                .map(|_| match next() % 8 {
+                .map(|_| match rng.below(8) {
                     0..=3 => 'a',
                     4 => ' ',
-                    _ => alphabet[(next() % alphabet.len() as u64) as usize],
+                    _ => *rng.pick(&alphabet),
                 })
                 .collect();
             assert_eq!(already_spaced(t.as_bytes()), naive(&t), "{t:?}");

@@ -708,18 +708,10 @@ mod tests {
             "a", "b", " ", "\t", "\n", "\r", "\\", "n", "t", "{", "}", ".", "\u{e9}", "\u{2003}",
             "x.y",
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::gen::Rng::new(2);
         for _ in 0..100_000 {
-            let len = (next() % 24) as usize;
-            let raw: String = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
+            let len = rng.below(24);
+            let raw: String = (0..len).map(|_| *rng.pick(&alphabet)).collect();
             let want = format!("{:?}", message_by_chars(at, &raw, 7));
             assert_eq!(format!("{:?}", message(at, &raw, 7)), want, "{raw:?}");
         }
