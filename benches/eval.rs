@@ -21,6 +21,14 @@ mod bundled;
 
 use bundled::{GRANTS, REQUESTS};
 
+/// The regions' and grants' hashes of [`engine`]'s documents.
+fn hashes() -> (String, String) {
+    (
+        bundled_regions().hash,
+        Grants::from_json(GRANTS).expect("grants parse").hash,
+    )
+}
+
 fn engine() -> Engine {
     let program =
         sovra::policy::compile(&sovra::policy::bundled()).expect("bundled library compiles");
@@ -64,6 +72,30 @@ fn decide(c: &mut Criterion) {
                     out.clear();
                     let v = engine.decide_json(&reused, &mut scratch, &mut out);
                     assert_eq!(v.allow, *allow);
+                })
+            },
+        );
+        // The floor of the same (`floor`): reading, the input hash and
+        // writing, nothing decided; its bytes checked against Sovra's first.
+        out.clear();
+        engine.decide_json(&req, &mut scratch, &mut out);
+        let (regions_hash, grants_hash) = hashes();
+        let mut floor = floor::Floor::new(&out, &regions_hash, &grants_hash);
+        let mut answer = Vec::with_capacity(16 * 1024);
+        floor.answer(json, &mut answer);
+        assert_eq!(
+            String::from_utf8_lossy(&answer),
+            String::from_utf8_lossy(&out),
+            "the floor answers {name} as Sovra does"
+        );
+        g.bench_with_input(
+            BenchmarkId::new("floor-json-to-document", name),
+            json,
+            |b, json| {
+                b.iter(|| {
+                    answer.clear();
+                    floor.answer(black_box(json), &mut answer);
+                    black_box(&answer);
                 })
             },
         );
@@ -125,6 +157,131 @@ fn decide(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// Issue 15 point 2's floor: what any engine pays to answer a request's
+/// JSON text with the contract's decision document, whatever it decides.
+/// A plain Rust function: the request read by serde into borrowed strings,
+/// its input hash (sha256 of the documents' hashes, then the request's
+/// compact form, as `Engine::input_hash` takes it) and the document
+/// written; the decision's own bytes (decision, reasons, obligations) are
+/// copied from Sovra's answer, so nothing is decided. Checked byte for
+/// byte against Sovra's document before anything is timed.
+mod floor {
+    use serde::Deserialize;
+    use sha2::Digest;
+
+    #[derive(Deserialize)]
+    struct Req<'a> {
+        action: &'a str,
+        time: &'a str,
+        #[serde(borrow)]
+        principal: Principal<'a>,
+        #[serde(borrow)]
+        resource: Resource<'a>,
+        source_region: Option<&'a str>,
+        target_region: Option<&'a str>,
+        purpose: Option<&'a str>,
+    }
+
+    #[derive(Deserialize)]
+    struct Principal<'a> {
+        id: &'a str,
+        country: &'a str,
+    }
+
+    #[derive(Deserialize)]
+    struct Resource<'a> {
+        id: &'a str,
+        classification: &'a str,
+        residency: &'a str,
+        home_country: &'a str,
+    }
+
+    /// One request's document: Sovra's bytes before the input hash, the
+    /// hash state after the documents' hashes, and room for the compact form.
+    pub struct Floor {
+        head: Vec<u8>,
+        prefix: sha2::Sha256,
+        compact: Vec<u8>,
+    }
+
+    /// Seconds since 1970 of `YYYY-MM-DDTHH:MM:SSZ` (the requests' shape).
+    fn seconds(t: &str) -> i64 {
+        let n = |a: usize, b: usize| t[a..b].parse::<i64>().unwrap();
+        let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
+        // Days from the civil date (Howard Hinnant's algorithm).
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        days * 86_400 + n(11, 13) * 3_600 + n(14, 16) * 60 + n(17, 19)
+    }
+
+    impl Floor {
+        /// `sovra_doc`: Sovra's document for the request (its bytes up to
+        /// the input hash are copied); `regions` and `grants`: the
+        /// documents' hashes.
+        pub fn new(sovra_doc: &[u8], regions: &str, grants: &str) -> Floor {
+            let key = br#""input_hash":"#;
+            let at = sovra_doc.windows(key.len()).position(|w| w == key).unwrap();
+            let mut head = format!("{regions}\n{grants}\nrequest, compact form 1\n").into_bytes();
+            head.resize(head.len().next_multiple_of(64), b' ');
+            let mut prefix = sha2::Sha256::new();
+            prefix.update(&head);
+            Floor {
+                head: sovra_doc[..at + key.len()].to_vec(),
+                prefix,
+                compact: Vec::with_capacity(256),
+            }
+        }
+
+        /// The document for `json`, appended to `out`.
+        pub fn answer(&mut self, json: &str, out: &mut Vec<u8>) {
+            let r: Req = serde_json::from_str(json).unwrap();
+            let c = &mut self.compact;
+            c.clear();
+            let text = |c: &mut Vec<u8>, tag: u8, s: &str| {
+                c.extend_from_slice(&[tag, s.len() as u8]);
+                c.extend_from_slice(s.as_bytes());
+            };
+            text(c, 1, r.action);
+            c.push(2);
+            c.extend_from_slice(&seconds(r.time).to_le_bytes());
+            c.extend_from_slice(&[0; 8]);
+            text(c, 3, r.principal.id);
+            c.push(4);
+            c.extend_from_slice(r.principal.country.as_bytes());
+            text(c, 7, r.resource.id);
+            text(c, 8, r.resource.classification);
+            text(c, 9, r.resource.residency);
+            c.push(10);
+            c.extend_from_slice(r.resource.home_country.as_bytes());
+            for (tag, v) in [
+                (13, r.source_region),
+                (14, r.target_region),
+                (15, r.purpose),
+            ] {
+                if let Some(v) = v {
+                    text(c, tag, v);
+                }
+            }
+            let mut h = self.prefix.clone();
+            h.update(&*c);
+            let digest = h.finalize();
+            out.extend_from_slice(&self.head);
+            out.extend_from_slice(b"\"sha256:");
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            for b in digest {
+                out.extend_from_slice(&[HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+            }
+            out.extend_from_slice(br#"","evaluated_at":""#);
+            out.extend_from_slice(r.time.as_bytes());
+            out.extend_from_slice(b"\"}");
+        }
+    }
 }
 
 fn parse(c: &mut Criterion) {
