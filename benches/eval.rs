@@ -18,6 +18,8 @@ use sovra::eval::{Engine, Scratch, TraceLevel};
 
 #[path = "../tests/support/bundled.rs"]
 mod bundled;
+#[path = "../tests/support/gen.rs"]
+mod gen;
 
 use bundled::{GRANTS, REQUESTS};
 
@@ -206,20 +208,6 @@ mod floor {
         compact: Vec<u8>,
     }
 
-    /// Seconds since 1970 of `YYYY-MM-DDTHH:MM:SSZ` (the requests' shape).
-    fn seconds(t: &str) -> i64 {
-        let n = |a: usize, b: usize| t[a..b].parse::<i64>().unwrap();
-        let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
-        // Days from the civil date (Howard Hinnant's algorithm).
-        let y = if m <= 2 { y - 1 } else { y };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe - 719_468;
-        days * 86_400 + n(11, 13) * 3_600 + n(14, 16) * 60 + n(17, 19)
-    }
-
     impl Floor {
         /// `sovra_doc`: Sovra's document for the request (its bytes up to
         /// the input hash are copied); `regions` and `grants`: the
@@ -249,7 +237,7 @@ mod floor {
             };
             text(c, 1, r.action);
             c.push(2);
-            c.extend_from_slice(&seconds(r.time).to_le_bytes());
+            c.extend_from_slice(&crate::gen::unix_seconds(r.time).to_le_bytes());
             c.extend_from_slice(&[0; 8]);
             text(c, 3, r.principal.id);
             c.push(4);

@@ -185,6 +185,69 @@ fn grants_scale(c: &mut Criterion) {
     g.finish();
 }
 
+/// Issue 15 point 3's floor: the grants loaded by a plain function on one
+/// core: the file read whole, its sha256 (the document's hash), its grants
+/// read by serde into strings borrowed from the text, their instants as
+/// seconds, and the index by principal (grant numbers in the file's order).
+/// Time only (it keeps the whole text, which the grants borrow); checked
+/// against Sovra's grants before anything is timed.
+mod floor {
+    use rustc_hash::FxHashMap;
+    use serde::Deserialize;
+    use sha2::Digest;
+
+    #[derive(Deserialize)]
+    #[allow(dead_code, reason = "read as a loader reads it, not all used")]
+    pub struct Grant<'a> {
+        pub id: &'a str,
+        pub principal: &'a str,
+        pub resource: Option<&'a str>,
+        #[serde(borrow, default)]
+        pub classifications: Vec<&'a str>,
+        pub to_country: &'a str,
+        pub mechanism: Option<&'a str>,
+        pub purpose: Option<&'a str>,
+        pub requested_by: &'a str,
+        pub approved_by: Option<&'a str>,
+        pub valid_from: Option<&'a str>,
+        pub expires_at: &'a str,
+    }
+
+    #[derive(Deserialize)]
+    struct Doc<'a> {
+        #[serde(borrow)]
+        grants: Vec<Grant<'a>>,
+    }
+
+    pub struct Loaded<'a> {
+        pub hash: [u8; 32],
+        pub grants: Vec<Grant<'a>>,
+        /// Each grant's `valid_from` (or `i64::MIN`) and `expires_at`.
+        pub times: Vec<(i64, i64)>,
+        pub by_principal: FxHashMap<&'a str, Vec<u32>>,
+    }
+
+    pub fn load(text: &str) -> Loaded<'_> {
+        let hash = sha2::Sha256::digest(text.as_bytes()).into();
+        let doc: Doc = serde_json::from_str(text).unwrap();
+        let mut by_principal: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+        let mut times = Vec::with_capacity(doc.grants.len());
+        for (i, g) in doc.grants.iter().enumerate() {
+            by_principal.entry(g.principal).or_default().push(i as u32);
+            times.push((
+                g.valid_from.map_or(i64::MIN, crate::gen::unix_seconds),
+                crate::gen::unix_seconds(g.expires_at),
+            ));
+        }
+        Loaded {
+            hash,
+            grants: doc.grants,
+            times,
+            by_principal,
+        }
+    }
+}
+
 fn load(c: &mut Criterion) {
     let mut g = c.benchmark_group("load");
     g.sample_size(10);
@@ -205,11 +268,48 @@ fn load(c: &mut Criterion) {
             kept as f64 / 1e6
         );
         assert_eq!(grants.len(), n);
+        // The floor reads the same grants: their number, the document's
+        // hash and the index by principal (file order) checked first.
+        let text = std::fs::read_to_string(&path).expect("read grants");
+        let f = floor::load(&text);
+        assert_eq!(f.grants.len(), n);
+        let hex: String = f.hash.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(grants.hash.ends_with(&hex), "{} against {hex}", grants.hash);
+        for p in 0..100 {
+            let name = format!("svc-{p}");
+            let floor_list = f
+                .by_principal
+                .get(name.as_str())
+                .map_or(&[][..], |v| &v[..]);
+            assert_eq!(floor_list, grants.of_principal(&name), "{name}");
+        }
+        for (i, (fg, times)) in f.grants.iter().zip(&f.times).enumerate().take(1_000) {
+            let g = grants.get(i as u32).expect("grant");
+            assert_eq!(fg.id, &*g.id);
+            let from = g.valid_from.map_or(i64::MIN, |t| t.timestamp());
+            assert_eq!(*times, (from, g.expires_at.timestamp()), "{}", g.id);
+        }
+        drop(f);
+        drop(text);
         drop(grants);
         // The grants are dropped outside the time: `sovra eval` exits with
         // them, the server keeps them.
         g.bench_with_input(BenchmarkId::new("sovra", n), &path, |b, path| {
             b.iter_with_large_drop(|| Grants::from_file(path).expect("open").expect("grants"))
+        });
+        // Issue 15 point 3's floor, on one core, its drop untimed as Sovra's is.
+        g.bench_with_input(BenchmarkId::new("floor", n), &path, |b, path| {
+            b.iter_custom(|iters| {
+                let mut time = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    let start = std::time::Instant::now();
+                    let text = std::fs::read_to_string(path).expect("read grants");
+                    let loaded = floor::load(&text);
+                    time += start.elapsed();
+                    black_box(&loaded);
+                }
+                time
+            })
         });
         std::fs::remove_file(&path).ok();
     }
