@@ -1,6 +1,8 @@
 //! Per-decision time on reference-pack requests of each action, with tracing
 //! off (the hot path, `verdict`), the full decision document without a trace,
-//! and with a full trace. Reproduce: `cargo bench --bench eval`.
+//! and with a full trace; from the request's JSON text to the document, beside
+//! a hand-written floor that decides nothing (`floor`). Reproduce: `cargo
+//! bench --bench eval`.
 
 #![allow(
     missing_docs,
