@@ -25,14 +25,6 @@ mod gen;
 
 use bundled::{GRANTS, REQUESTS};
 
-/// The regions' and grants' hashes of [`engine`]'s documents.
-fn hashes() -> (String, String) {
-    (
-        bundled_regions().hash,
-        Grants::from_json(GRANTS).expect("grants parse").hash,
-    )
-}
-
 fn engine() -> Engine {
     let program =
         sovra::policy::compile(&sovra::policy::bundled()).expect("bundled library compiles");
@@ -83,8 +75,8 @@ fn decide(c: &mut Criterion) {
         // writing, nothing decided; its bytes checked against Sovra's first.
         out.clear();
         engine.decide_json(&req, &mut scratch, &mut out);
-        let (regions_hash, grants_hash) = hashes();
-        let mut floor = floor::Floor::new(&out, &regions_hash, &grants_hash);
+        let (regions, grants) = (&engine.regions().hash, &engine.grants().hash);
+        let mut floor = floor::Floor::new(&out, regions, grants);
         let mut answer = Vec::with_capacity(16 * 1024);
         floor.answer(json, &mut answer);
         assert_eq!(
