@@ -12,7 +12,7 @@
 //! `tests/engine.rs` holds the two to the same decisions.
 
 use crate::country::Country;
-use crate::documents::Request;
+use crate::documents::{Grant, Request};
 use crate::ir::{
     Const, Field, GrantField, Node, NodeId, Program, RegionField, SetValue, Sym, Which,
 };
@@ -75,10 +75,20 @@ pub(super) enum Test {
         present: bool,
     },
     /// Inside `exists grant`: the grant's destination equal (`ne`: not
-    /// equal) to a country field of the request.
+    /// equal) to a country field of the request (as [`Test::SameCountry`]
+    /// with [`CountryField::Grant`], read with one lookup fewer: the
+    /// common shape).
     GrantCountry {
         field: CountryField,
         ne: bool,
+    },
+    /// A text field in (`out`: not in) a set of strings; false when the
+    /// field has no value.
+    TextIn {
+        field: Text,
+        /// The set's index in the program (a set of strings).
+        set: u32,
+        out: bool,
     },
     /// Two country fields equal (`ne`: not equal); false when either has
     /// no value.
@@ -95,7 +105,8 @@ pub(super) enum Test {
     Walk(NodeId),
 }
 
-/// The request's text fields a test reads directly.
+/// The text fields a test reads directly: the request's, and inside
+/// `exists grant` the grant's.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Text {
     ResourceId,
@@ -104,14 +115,17 @@ pub(super) enum Text {
     Classification,
     SourceRegion,
     TargetRegion,
+    Grant(GrantField),
 }
 
-/// The country fields a test reads directly.
+/// The country fields a test reads directly: the request's, its regions',
+/// and inside `exists grant` the grant's destination.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum CountryField {
     Principal,
     Home,
     Region(Which),
+    Grant,
 }
 
 impl Text {
@@ -123,12 +137,23 @@ impl Text {
             Field::Classification => Text::Classification,
             Field::SourceRegionId => Text::SourceRegion,
             Field::TargetRegionId => Text::TargetRegion,
+            Field::Grant(
+                g @ (GrantField::Id
+                | GrantField::Principal
+                | GrantField::Resource
+                | GrantField::Purpose
+                | GrantField::Mechanism
+                | GrantField::RequestedBy
+                | GrantField::ApprovedBy),
+            ) => Text::Grant(g),
             _ => return None,
         })
     }
 
+    /// The field's text for `req` and, inside `exists grant`, `grant`
+    /// (`None` when it has none), as the walk loads it.
     #[inline]
-    pub(super) fn get(self, req: &Request) -> Option<&str> {
+    pub(super) fn get<'a>(self, req: &'a Request, grant: Option<&'a Grant>) -> Option<&'a str> {
         match self {
             Text::ResourceId => req.resource.id.as_deref(),
             Text::PrincipalId => req.principal.id.as_deref(),
@@ -136,6 +161,19 @@ impl Text {
             Text::Classification => req.resource.classification.as_deref(),
             Text::SourceRegion => req.source_region.as_deref(),
             Text::TargetRegion => req.target_region.as_deref(),
+            Text::Grant(f) => {
+                let g = grant?;
+                match f {
+                    GrantField::Id => Some(&g.id),
+                    GrantField::Principal => Some(&g.principal),
+                    GrantField::Resource => g.resource.as_deref(),
+                    GrantField::Purpose => g.purpose.as_deref(),
+                    GrantField::Mechanism => g.mechanism.as_deref(),
+                    GrantField::RequestedBy => Some(&g.requested_by),
+                    GrantField::ApprovedBy => g.approved_by.as_deref(),
+                    _ => None,
+                }
+            }
         }
     }
 }
@@ -146,6 +184,7 @@ impl CountryField {
             Field::PrincipalCountry => CountryField::Principal,
             Field::HomeCountry => CountryField::Home,
             Field::RegionField(w, RegionField::Country) => CountryField::Region(w),
+            Field::Grant(GrantField::ToCountry) => CountryField::Grant,
             _ => return None,
         })
     }
@@ -315,6 +354,22 @@ fn test(p: &Program, c: NodeId) -> Test {
             _ => Test::Walk(c),
         };
     };
+    // `g.to_country == principal.country`, either way round.
+    if matches!(op, CmpOp::Eq | CmpOp::Ne) {
+        let field = match (node(*lhs), node(*rhs)) {
+            (Some(Node::Load(Field::Grant(GrantField::ToCountry))), Some(Node::Load(f)))
+            | (Some(Node::Load(f)), Some(Node::Load(Field::Grant(GrantField::ToCountry)))) => {
+                CountryField::of(*f).filter(|f| !matches!(f, CountryField::Grant))
+            }
+            _ => None,
+        };
+        if let Some(field) = field {
+            return Test::GrantCountry {
+                field,
+                ne: *op == CmpOp::Ne,
+            };
+        }
+    }
     // Two country fields, as `principal.country != source.country`.
     if matches!(op, CmpOp::Eq | CmpOp::Ne) {
         if let (Some(Node::Load(l)), Some(Node::Load(r))) = (node(*lhs), node(*rhs)) {
@@ -325,22 +380,6 @@ fn test(p: &Program, c: NodeId) -> Test {
                     ne: *op == CmpOp::Ne,
                 };
             }
-        }
-    }
-    // `g.to_country == principal.country`, either way round.
-    if matches!(op, CmpOp::Eq | CmpOp::Ne) {
-        let field = match (node(*lhs), node(*rhs)) {
-            (Some(Node::Load(Field::Grant(GrantField::ToCountry))), Some(Node::Load(f)))
-            | (Some(Node::Load(f)), Some(Node::Load(Field::Grant(GrantField::ToCountry)))) => {
-                CountryField::of(*f)
-            }
-            _ => None,
-        };
-        if let Some(field) = field {
-            return Test::GrantCountry {
-                field,
-                ne: *op == CmpOp::Ne,
-            };
         }
     }
     let (Some(Node::Load(f)), Some(Node::Const(k))) = (node(*lhs), node(*rhs)) else {
@@ -386,17 +425,18 @@ fn test(p: &Program, c: NodeId) -> Test {
             }
         }
         (CmpOp::In | CmpOp::NotIn, Const::Set(i)) => {
-            match (
-                CountryField::of(*f),
-                p.sets.get(*i as usize).map(|s| &s.value),
-            ) {
-                (Some(field), Some(SetValue::Countries(_))) => Test::Country {
-                    field,
-                    set: *i,
-                    out: *op == CmpOp::NotIn,
-                },
-                _ => Test::Walk(c),
-            }
+            let out = *op == CmpOp::NotIn;
+            let set = *i;
+            let test = match p.sets.get(set as usize).map(|s| &s.value) {
+                Some(SetValue::Countries(_)) => {
+                    CountryField::of(*f).map(|field| Test::Country { field, set, out })
+                }
+                Some(SetValue::Strings(_)) => {
+                    Text::of(*f).map(|field| Test::TextIn { field, set, out })
+                }
+                None => None,
+            };
+            test.unwrap_or(Test::Walk(c))
         }
         _ => Test::Walk(c),
     }
@@ -464,11 +504,16 @@ impl Names {
     pub(super) fn get(&self, name: &str) -> Option<usize> {
         match &self.many {
             Some(m) => m.get(name).map(|i| i as usize),
-            None => self
-                .few
-                .iter()
-                .find(|(n, _)| crate::json::same(n.as_bytes(), name.as_bytes()))
-                .map(|(_, i)| *i),
+            None => {
+                // A plain loop: as `Iterator::find` the scan was a call in
+                // some builds.
+                for (n, i) in &self.few {
+                    if crate::json::same(n.as_bytes(), name.as_bytes()) {
+                        return Some(*i);
+                    }
+                }
+                None
+            }
         }
     }
 }
