@@ -976,19 +976,16 @@ impl<'a> Ctx<'a> {
                     return Val::Missing;
                 };
                 let t = |o: Option<DateTime<Utc>>| o.map_or(Val::Missing, Val::Time);
-                let sa = |o: &'a Option<std::sync::Arc<str>>| {
-                    o.as_deref().map_or(Val::Missing, Val::Str)
-                };
                 match gf {
-                    GrantField::Id => Val::Str(&g.id),
-                    GrantField::Principal => Val::Str(&g.principal),
-                    GrantField::Resource => sa(&g.resource),
+                    GrantField::Id
+                    | GrantField::Principal
+                    | GrantField::Resource
+                    | GrantField::Purpose
+                    | GrantField::Mechanism
+                    | GrantField::RequestedBy
+                    | GrantField::ApprovedBy => grant_text(g, gf).map_or(Val::Missing, Val::Str),
                     GrantField::Classifications => Val::Names(&g.classifications),
                     GrantField::ToCountry => Val::Country(g.to_country),
-                    GrantField::Purpose => sa(&g.purpose),
-                    GrantField::Mechanism => sa(&g.mechanism),
-                    GrantField::RequestedBy => Val::Str(&g.requested_by),
-                    GrantField::ApprovedBy => sa(&g.approved_by),
                     GrantField::ValidFrom => t(g.valid_from),
                     GrantField::ExpiresAt => Val::Time(g.expires_at),
                     GrantField::RevokedAt => t(g.revoked_at),
@@ -1223,6 +1220,22 @@ fn order(l: Val<'_>, r: Val<'_>) -> Option<std::cmp::Ordering> {
         (Val::Num(a), Val::Num(b)) => a.partial_cmp(&b),
         (Val::Time(a), Val::Time(b)) => Some(a.cmp(&b)),
         (Val::Dur(a), Val::Dur(b)) => Some(a.cmp(&b)),
+        _ => None,
+    }
+}
+
+/// Grant `g`'s text field `f` (`None`: it has none, or `f` is not text),
+/// as the walk and the quick path read it.
+#[inline]
+pub(super) fn grant_text(g: &Grant, f: GrantField) -> Option<&str> {
+    match f {
+        GrantField::Id => Some(&g.id),
+        GrantField::Principal => Some(&g.principal),
+        GrantField::Resource => g.resource.as_deref(),
+        GrantField::Purpose => g.purpose.as_deref(),
+        GrantField::Mechanism => g.mechanism.as_deref(),
+        GrantField::RequestedBy => Some(&g.requested_by),
+        GrantField::ApprovedBy => g.approved_by.as_deref(),
         _ => None,
     }
 }
