@@ -1151,6 +1151,39 @@ fn grants_are_checked_without_a_trace_as_the_traced_walk_checks_them() {
     assert!(compared > 5 * 14 * 3 * 5 + 40, "{compared}");
 }
 
+/// A policy that permits `action` and, for each of `atoms` (after
+/// `prefix`), forbids resource `"i"` when atom `i` holds and resource
+/// `"ni"` when it does not.
+fn atoms_program(action: &str, atoms: &[&str], prefix: &str) -> sovra::ir::Program {
+    let mut text = format!(
+        "package p\n\nclassification identity sensitivity high\n\npermit any when action == {action}\n"
+    );
+    for (i, atom) in atoms.iter().enumerate() {
+        text.push_str(&format!(
+            "forbid yes_{i} when resource.id == \"{i}\" and {prefix}({atom})\n\
+             forbid not_{i} when resource.id == \"n{i}\" and {prefix}not ({atom})\n"
+        ));
+    }
+    let mut src = sovra::source::Sources::default();
+    src.add("p.sov", text);
+    sovra::policy::compile(&src).unwrap_or_else(|d| panic!("{d:?}"))
+}
+
+/// Whether `engine` denies `req` without a trace, asserted to be what the
+/// traced walk decides (`atom`: the shape under test, for the message).
+fn quick_denies(
+    engine: &Engine,
+    scratch: &mut Scratch,
+    atom: &str,
+    req: &serde_json::Value,
+) -> bool {
+    let req = Request::from_value(req).unwrap();
+    let quick = engine.verdict(&req, scratch).allow;
+    let full = engine.decide(&req, TraceLevel::Full);
+    assert_eq!(quick, full.allowed(), "{atom}: {req:?}");
+    !quick
+}
+
 #[test]
 fn grant_fields_are_tested_without_a_trace_as_the_walk_tests_them() {
     // The path without a trace tests a grant's text fields against a text
@@ -1182,20 +1215,7 @@ fn grant_fields_are_tested_without_a_trace_as_the_walk_tests_them() {
         "g.to_country != principal.country",
         "g.mechanism in [scc, bcr] or (g.mechanism == dpf and g.to_country == US)",
     ];
-    let mut text = String::from(
-        "package p\n\nclassification identity sensitivity high\n\npermit any when action == access\n",
-    );
-    for (i, atom) in ATOMS.iter().enumerate() {
-        text.push_str(&format!(
-            "forbid yes_{i} when resource.id == \"{i}\" and exists grant g where {atom}\n\
-             forbid not_{i} when resource.id == \"n{i}\" and exists grant g where not ({atom})\n"
-        ));
-    }
-    let program = {
-        let mut src = sovra::source::Sources::default();
-        src.add("p.sov", text);
-        sovra::policy::compile(&src).unwrap_or_else(|d| panic!("{d:?}"))
-    };
+    let program = atoms_program("access", ATOMS, "exists grant g where ");
     // Each grant covers the request by its classification; `resource`
     // names another dataset, to be read by the rules.
     let grant = |id: &str, mechanism: Option<&str>, purpose: Option<&str>, to: &str| {
@@ -1237,11 +1257,7 @@ fn grant_fields_are_tested_without_a_trace_as_the_walk_tests_them() {
                     if let Some(t) = target {
                         req["target_region"] = t.into();
                     }
-                    let req = Request::from_value(&req).unwrap();
-                    let quick = engine.verdict(&req, &mut scratch).allow;
-                    let full = engine.decide(&req, TraceLevel::Full);
-                    assert_eq!(quick, full.allowed(), "{atom}: {req:?}");
-                    denied += usize::from(!quick);
+                    denied += usize::from(quick_denies(&engine, &mut scratch, atom, &req));
                     compared += 1;
                 }
             }
@@ -1284,4 +1300,98 @@ fn grant_fields_are_tested_without_a_trace_as_the_walk_tests_them() {
         let req = Request::from_value(&req).unwrap();
         assert_eq!(!engine.verdict(&req, &mut scratch).allow, denies, "{key}");
     }
+}
+
+#[test]
+fn region_text_fields_are_tested_without_a_trace_as_the_walk_tests_them() {
+    // The path without a trace tests a region's text fields (`id`,
+    // `status`, `provider`, `location`, `partition`) against a text or a
+    // set of texts without the walk. Each shape, as written and under
+    // `not`, on regions that have the field, regions that lack it and
+    // requests that name no region or an unknown one, must give the traced
+    // walk's decision.
+    const ATOMS: &[&str] = &[
+        "target.status == active",
+        "target.status != active",
+        "target.status in [draining, offline]",
+        "source.status not in [active]",
+        "target.provider == aws",
+        "target.provider != aws",
+        "source.provider in [aws, gcp]",
+        "target.location == \"Frankfurt\"",
+        "target.location not in [\"Frankfurt\", \"Paris\"]",
+        "target.partition == aws",
+        "target.partition != \"aws-cn\"",
+        "target.id == \"r1\"",
+        "source.id in [r1, r2]",
+        "target.status != active or source.provider == gcp",
+    ];
+    let program = atoms_program("replicate", ATOMS, "");
+    let regions = Regions::from_json(
+        r#"{"regions": [
+            {"id": "r1", "country": "DE", "provider": "aws", "location": "Frankfurt", "partition": "aws"},
+            {"id": "r2", "country": "FR", "status": "draining", "provider": "gcp", "location": "Paris"},
+            {"id": "r3", "country": "US", "status": "offline"},
+            {"id": "r4", "country": "CN", "status": "degraded", "provider": "aws", "partition": "aws-cn"}
+        ]}"#,
+    )
+    .unwrap();
+    let engine = Engine::new(program, regions, Grants::default());
+    let mut scratch = Scratch::default();
+    let places = [
+        Some("r1"),
+        Some("r2"),
+        Some("r3"),
+        Some("r4"),
+        Some("nowhere"),
+        None,
+    ];
+    let (mut denied, mut compared) = (0, 0);
+    for (i, atom) in ATOMS.iter().enumerate() {
+        for key in [format!("{i}"), format!("n{i}")] {
+            for source in places {
+                for target in places {
+                    let mut req = serde_json::json!({
+                        "action": "replicate", "time": "2026-03-10T11:00:00Z",
+                        "principal": {"id": "p", "country": "DE"},
+                        "resource": {"id": key, "classification": "identity"}
+                    });
+                    if let Some(s) = source {
+                        req["source_region"] = s.into();
+                    }
+                    if let Some(t) = target {
+                        req["target_region"] = t.into();
+                    }
+                    denied += usize::from(quick_denies(&engine, &mut scratch, atom, &req));
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(compared, ATOMS.len() * 2 * 36);
+    assert!(
+        denied >= compared / 5 && denied < compared * 3 / 4,
+        "{denied} of {compared}"
+    );
+    // And by hand: which requests each of three shapes denies.
+    let mut deny = |atom: &str, source: &str, target: &str| {
+        let i = ATOMS.iter().position(|a| *a == atom).unwrap();
+        let req = Request::from_value(&serde_json::json!({
+            "action": "replicate", "time": "2026-03-10T11:00:00Z",
+            "principal": {"id": "p", "country": "DE"},
+            "resource": {"id": format!("{i}"), "classification": "identity"},
+            "source_region": source, "target_region": target
+        }))
+        .unwrap();
+        !engine.verdict(&req, &mut scratch).allow
+    };
+    assert!(!deny("target.status == active", "r2", "r2"));
+    assert!(deny("target.status == active", "r2", "r1"));
+    assert!(deny("target.status != active", "r1", "r4"));
+    // A region without the field, or no region: neither equal nor unequal.
+    assert!(!deny("target.provider != aws", "r1", "r3"));
+    assert!(!deny("target.provider != aws", "r1", "nowhere"));
+    assert!(deny("target.provider != aws", "r1", "r2"));
+    assert!(deny("target.partition != \"aws-cn\"", "r1", "r1"));
+    assert!(!deny("target.partition != \"aws-cn\"", "r1", "r4"));
 }

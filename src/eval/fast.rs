@@ -11,8 +11,8 @@
 //! request, a missing value included (every comparison with it false);
 //! `tests/engine.rs` holds the two to the same decisions.
 
+use super::walk::Ctx;
 use crate::country::Country;
-use crate::documents::{Grant, Request};
 use crate::ir::{
     Const, Field, GrantField, Node, NodeId, Program, RegionField, SetValue, Sym, Which,
 };
@@ -21,7 +21,8 @@ use crate::vocab::{CmpOp, IsWhat};
 /// One conjunct of a rule's condition.
 #[derive(Clone, Debug)]
 pub(super) enum Test {
-    /// A request text field equal (`ne`: not equal) to a constant.
+    /// A text field equal (`ne`: not equal) to a constant; false when the
+    /// field has no value.
     Text {
         field: Text,
         value: Box<str>,
@@ -106,8 +107,8 @@ pub(super) enum Test {
     Walk(NodeId),
 }
 
-/// The text fields a test reads directly: the request's, and inside
-/// `exists grant` the grant's.
+/// The text fields a test reads directly: the request's, its regions',
+/// and inside `exists grant` the grant's.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Text {
     ResourceId,
@@ -117,6 +118,9 @@ pub(super) enum Text {
     SourceRegion,
     TargetRegion,
     Grant(GrantField),
+    /// A text field of the source or target region: its `id`, `status`,
+    /// `provider`, `location` or `partition`.
+    Region(Which, RegionField),
 }
 
 /// The country fields a test reads directly: the request's, its regions',
@@ -147,14 +151,24 @@ impl Text {
                 | GrantField::RequestedBy
                 | GrantField::ApprovedBy),
             ) => Text::Grant(g),
+            Field::RegionField(
+                w,
+                rf @ (RegionField::Id
+                | RegionField::Status
+                | RegionField::Provider
+                | RegionField::Location
+                | RegionField::Partition),
+            ) => Text::Region(w, rf),
             _ => return None,
         })
     }
 
-    /// The field's text for `req` and, inside `exists grant`, `grant`
-    /// (`None` when it has none), as the walk loads it.
+    /// The field's text in `ctx` (the request, its regions and, inside
+    /// `exists grant`, the grant), `None` when it has none, as the walk
+    /// loads it.
     #[inline]
-    pub(super) fn get<'a>(self, req: &'a Request, grant: Option<&'a Grant>) -> Option<&'a str> {
+    pub(super) fn get<'a>(self, ctx: &Ctx<'a>) -> Option<&'a str> {
+        let req = ctx.req;
         match self {
             Text::ResourceId => req.resource.id.as_deref(),
             Text::PrincipalId => req.principal.id.as_deref(),
@@ -162,7 +176,8 @@ impl Text {
             Text::Classification => req.resource.classification.as_deref(),
             Text::SourceRegion => req.source_region.as_deref(),
             Text::TargetRegion => req.target_region.as_deref(),
-            Text::Grant(f) => super::walk::grant_text(grant?, f),
+            Text::Grant(f) => super::walk::grant_text(ctx.grant?, f),
+            Text::Region(w, f) => super::walk::region_text(ctx.region(w)?, f),
         }
     }
 }

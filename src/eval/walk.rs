@@ -284,7 +284,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
         };
         for t in tests {
             let holds = match t {
-                Test::Text { field, value, ne } => match field.get(self.ctx.req, self.ctx.grant) {
+                Test::Text { field, value, ne } => match field.get(&self.ctx) {
                     Some(v) => same(v.as_bytes(), value.as_bytes()) != *ne,
                     None => false,
                 },
@@ -895,7 +895,7 @@ impl<'a> Ctx<'a> {
     #[inline(never)]
     fn text_in(&self, field: super::fast::Text, set: u32, out: bool) -> bool {
         let p = &self.e.program;
-        match (field.get(self.req, self.grant), p.sets.get(set as usize)) {
+        match (field.get(self), p.sets.get(set as usize)) {
             (
                 Some(x),
                 Some(SetDef {
@@ -908,7 +908,7 @@ impl<'a> Ctx<'a> {
     }
 
     #[inline]
-    fn region(&self, w: Which) -> Option<&'a Region> {
+    pub(super) fn region(&self, w: Which) -> Option<&'a Region> {
         match w {
             Which::Source => self.source,
             Which::Target => self.target,
@@ -961,14 +961,10 @@ impl<'a> Ctx<'a> {
                     return Val::Missing;
                 };
                 match rf {
-                    RegionField::Id => Val::Str(&r.id),
                     RegionField::Country => Val::Country(r.country),
-                    RegionField::Status => Val::Str(r.status.as_str()),
                     RegionField::Sovereign => Val::Bool(r.sovereign),
-                    RegionField::Provider => s(&r.provider),
-                    RegionField::Location => s(&r.location),
                     RegionField::Zones => Val::List(&r.zones),
-                    RegionField::Partition => s(&r.partition),
+                    _ => region_text(r, rf).map_or(Val::Missing, Val::Str),
                 }
             }
             Field::Grant(gf) => {
@@ -1237,6 +1233,20 @@ pub(super) fn grant_text(g: &Grant, f: GrantField) -> Option<&str> {
         GrantField::RequestedBy => Some(&g.requested_by),
         GrantField::ApprovedBy => g.approved_by.as_deref(),
         _ => None,
+    }
+}
+
+/// Region `r`'s text field `f` (`None`: it has none, or `f` is not text),
+/// as the walk and the quick path read it.
+#[inline]
+pub(super) fn region_text(r: &Region, f: RegionField) -> Option<&str> {
+    match f {
+        RegionField::Id => Some(&r.id),
+        RegionField::Status => Some(r.status.as_str()),
+        RegionField::Provider => r.provider.as_deref(),
+        RegionField::Location => r.location.as_deref(),
+        RegionField::Partition => r.partition.as_deref(),
+        RegionField::Country | RegionField::Sovereign | RegionField::Zones => None,
     }
 }
 

@@ -324,6 +324,8 @@ fn condition(rng: &mut Rng, depth: usize, in_grant: bool, declared: &[&str]) -> 
         "target satisfies resource.residency",
         "target satisfies resource.residency.primary",
         "target.status != active",
+        "source.status in [draining, offline]",
+        "target.provider == aws",
         "target.sovereign == true",
         "resource.residency.mode == hybrid",
         "principal.country == resource.residency.country",
