@@ -1156,7 +1156,11 @@ fn grants_are_checked_without_a_trace_as_the_traced_walk_checks_them() {
 /// `"ni"` when it does not.
 fn atoms_program(action: &str, atoms: &[&str], prefix: &str) -> sovra::ir::Program {
     let mut text = format!(
-        "package p\n\nclassification identity sensitivity high\n\npermit any when action == {action}\n"
+        "package p\n\nclassification identity sensitivity high\n\n\
+         profile eea = regional([DE, FR])\nprofile anywhere = unrestricted\n\
+         profile fr-sovereign = sovereign(FR)\nprofile de-only = single_country(DE)\n\
+         profile de-hybrid = hybrid(primary: DE, secondary: [FR])\n\n\
+         permit any when action == {action}\n"
     );
     for (i, atom) in atoms.iter().enumerate() {
         text.push_str(&format!(
@@ -1394,4 +1398,103 @@ fn region_text_fields_are_tested_without_a_trace_as_the_walk_tests_them() {
     assert!(deny("target.provider != aws", "r1", "r2"));
     assert!(deny("target.partition != \"aws-cn\"", "r1", "r1"));
     assert!(!deny("target.partition != \"aws-cn\"", "r1", "r4"));
+}
+
+#[test]
+fn residency_fields_are_tested_without_a_trace_as_the_walk_tests_them() {
+    // The path without a trace tests the residency profile's mode as text
+    // and its country as a country field without the walk. Each shape, as
+    // written and under `not`, for every kind of profile (with a country
+    // and without), an undeclared one and none, must give the traced
+    // walk's decision.
+    const ATOMS: &[&str] = &[
+        "resource.residency.mode == sovereign",
+        "resource.residency.mode != hybrid",
+        "resource.residency.mode in [sovereign, single_country]",
+        "resource.residency.mode not in [regional]",
+        "resource.residency.country == DE",
+        "resource.residency.country != FR",
+        "resource.residency.country in [DE, US]",
+        "resource.residency.country not in [FR]",
+        "principal.country != resource.residency.country",
+        "target.country == resource.residency.country",
+        "resource.residency.mode == sovereign and principal.country != resource.residency.country",
+    ];
+    let program = atoms_program("access", ATOMS, "");
+    let engine = Engine::new(program, bundled_regions(), Grants::default());
+    let mut scratch = Scratch::default();
+    let profiles = [
+        Some("eea"),
+        Some("anywhere"),
+        Some("fr-sovereign"),
+        Some("de-only"),
+        Some("de-hybrid"),
+        Some("undeclared"),
+        None,
+    ];
+    let (mut denied, mut compared) = (0, 0);
+    for (i, atom) in ATOMS.iter().enumerate() {
+        for key in [format!("{i}"), format!("n{i}")] {
+            for profile in profiles {
+                for (country, target) in [
+                    ("DE", "eu-central-1"),
+                    ("FR", "us-east-1"),
+                    ("US", "eu-west-3"),
+                ] {
+                    let mut req = serde_json::json!({
+                        "action": "access", "time": "2026-03-10T11:00:00Z",
+                        "principal": {"id": "p", "country": country},
+                        "resource": {"id": key, "classification": "identity"},
+                        "target_region": target
+                    });
+                    if let Some(r) = profile {
+                        req["resource"]["residency"] = r.into();
+                    }
+                    denied += usize::from(quick_denies(&engine, &mut scratch, atom, &req));
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(compared, ATOMS.len() * 2 * 7 * 3);
+    assert!(
+        denied >= compared / 5 && denied < compared * 3 / 4,
+        "{denied} of {compared}"
+    );
+    // And by hand: the sovereign read rule's shape (the last atom).
+    let last = ATOMS.len() - 1;
+    for (profile, country, denies) in [
+        ("fr-sovereign", "DE", true),
+        ("fr-sovereign", "FR", false),
+        ("de-only", "US", false),
+        ("eea", "US", false),
+    ] {
+        let req = serde_json::json!({
+            "action": "access", "time": "2026-03-10T11:00:00Z",
+            "principal": {"id": "p", "country": country},
+            "resource": {"id": format!("{last}"), "classification": "identity", "residency": profile}
+        });
+        assert_eq!(
+            quick_denies(&engine, &mut scratch, "by hand", &req),
+            denies,
+            "{profile} {country}"
+        );
+    }
+    // A profile without a country: neither equal nor unequal to one.
+    let i = ATOMS
+        .iter()
+        .position(|a| *a == "resource.residency.country != FR")
+        .unwrap();
+    for (profile, denies) in [("eea", false), ("de-only", true), ("fr-sovereign", false)] {
+        let req = serde_json::json!({
+            "action": "access", "time": "2026-03-10T11:00:00Z",
+            "principal": {"id": "p", "country": "DE"},
+            "resource": {"id": format!("{i}"), "classification": "identity", "residency": profile}
+        });
+        assert_eq!(
+            quick_denies(&engine, &mut scratch, "by hand", &req),
+            denies,
+            "{profile}"
+        );
+    }
 }

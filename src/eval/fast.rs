@@ -121,6 +121,9 @@ pub(super) enum Text {
     /// A text field of the source or target region: its `id`, `status`,
     /// `provider`, `location` or `partition`.
     Region(Which, RegionField),
+    /// The mode of the request's residency profile
+    /// (`resource.residency.mode`).
+    ResidencyMode,
 }
 
 /// The country fields a test reads directly: the request's, its regions',
@@ -131,6 +134,9 @@ pub(super) enum CountryField {
     Home,
     Region(Which),
     Grant,
+    /// The country of the request's residency profile
+    /// (`resource.residency.country`).
+    Residency,
 }
 
 impl Text {
@@ -159,6 +165,7 @@ impl Text {
                 | RegionField::Location
                 | RegionField::Partition),
             ) => Text::Region(w, rf),
+            Field::ResidencyMode => Text::ResidencyMode,
             _ => return None,
         })
     }
@@ -178,6 +185,7 @@ impl Text {
             Text::TargetRegion => req.target_region.as_deref(),
             Text::Grant(f) => super::walk::grant_text(ctx.grant?, f),
             Text::Region(w, f) => super::walk::region_text(ctx.region(w)?, f),
+            Text::ResidencyMode => Some(ctx.residency()?.mode.as_str()),
         }
     }
 }
@@ -189,6 +197,7 @@ impl CountryField {
             Field::HomeCountry => CountryField::Home,
             Field::RegionField(w, RegionField::Country) => CountryField::Region(w),
             Field::Grant(GrantField::ToCountry) => CountryField::Grant,
+            Field::ResidencyCountry => CountryField::Residency,
             _ => return None,
         })
     }

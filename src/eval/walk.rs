@@ -281,6 +281,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
             CountryField::Home => ctx.req.resource.home_country,
             CountryField::Region(w) => ctx.region(*w).map(|r| r.country),
             CountryField::Grant => ctx.grant.map(|g| g.to_country),
+            CountryField::Residency => ctx.residency()?.country,
         };
         for t in tests {
             let holds = match t {
@@ -907,6 +908,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The request's residency profile, when declared.
+    #[inline]
+    pub(super) fn residency(&self) -> Option<&'a ProfileDef> {
+        self.e.program.profiles.get(self.profile?)
+    }
+
     #[inline]
     pub(super) fn region(&self, w: Which) -> Option<&'a Region> {
         match w {
@@ -946,13 +953,9 @@ impl<'a> Ctx<'a> {
                 None => s(&req.resource.residency),
             },
             Field::ResidencyMode => self
-                .profile
-                .and_then(|i| p.profiles.get(i))
+                .residency()
                 .map_or(Val::Missing, |x| Val::Str(x.mode.as_str())),
-            Field::ResidencyCountry => c(self
-                .profile
-                .and_then(|i| p.profiles.get(i))
-                .and_then(|x| x.country)),
+            Field::ResidencyCountry => c(self.residency().and_then(|x| x.country)),
             Field::HomeCountry => c(req.resource.home_country),
             Field::ClientRegions => Val::List(&req.resource.client_regions),
             Field::Region(w) => self.region(w).map_or(Val::Missing, Val::Region),
