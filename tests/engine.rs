@@ -1310,10 +1310,10 @@ fn grant_fields_are_tested_without_a_trace_as_the_walk_tests_them() {
 fn region_text_fields_are_tested_without_a_trace_as_the_walk_tests_them() {
     // The path without a trace tests a region's text fields (`id`,
     // `status`, `provider`, `location`, `partition`) against a text or a
-    // set of texts without the walk. Each shape, as written and under
-    // `not`, on regions that have the field, regions that lack it and
-    // requests that name no region or an unknown one, must give the traced
-    // walk's decision.
+    // set of texts, and whether a region or a country is given, without
+    // the walk. Each shape, as written and under `not`, on regions that
+    // have the field, regions that lack it and requests that name no region
+    // or an unknown one, must give the traced walk's decision.
     const ATOMS: &[&str] = &[
         "target.status == active",
         "target.status != active",
@@ -1329,6 +1329,10 @@ fn region_text_fields_are_tested_without_a_trace_as_the_walk_tests_them() {
         "target.id == \"r1\"",
         "source.id in [r1, r2]",
         "target.status != active or source.provider == gcp",
+        "target is present",
+        "source is missing",
+        "resource.home_country is missing",
+        "target.country is present",
     ];
     let program = atoms_program("replicate", ATOMS, "");
     let regions = Regions::from_json(
@@ -1419,6 +1423,8 @@ fn residency_fields_are_tested_without_a_trace_as_the_walk_tests_them() {
         "principal.country != resource.residency.country",
         "target.country == resource.residency.country",
         "resource.residency.mode == sovereign and principal.country != resource.residency.country",
+        "resource.residency.country is present",
+        "resource.residency.country is missing",
     ];
     let program = atoms_program("access", ATOMS, "");
     let engine = Engine::new(program, bundled_regions(), Grants::default());
@@ -1461,8 +1467,11 @@ fn residency_fields_are_tested_without_a_trace_as_the_walk_tests_them() {
         denied >= compared / 5 && denied < compared * 3 / 4,
         "{denied} of {compared}"
     );
-    // And by hand: the sovereign read rule's shape (the last atom).
-    let last = ATOMS.len() - 1;
+    // And by hand: the sovereign read rule's shape.
+    let last = ATOMS
+        .iter()
+        .position(|a| a.starts_with("resource.residency.mode == sovereign and"))
+        .unwrap();
     for (profile, country, denies) in [
         ("fr-sovereign", "DE", true),
         ("fr-sovereign", "FR", false),

@@ -75,6 +75,13 @@ pub(super) enum Test {
         field: Field,
         present: bool,
     },
+    /// [`Test::Has`] for a country field, and for a region (which always
+    /// has a country: it is present exactly when its country is), read
+    /// without the walk's load.
+    HasCountry {
+        field: CountryField,
+        present: bool,
+    },
     /// Inside `exists grant`: the grant's destination equal (`ne`: not
     /// equal) to a country field of the request. [`Test::SameCountry`]
     /// with [`CountryField::Grant`] gives the same answers; this older
@@ -311,10 +318,17 @@ fn test(p: &Program, c: NodeId) -> Test {
                 return Test::Walk(c);
             };
             // `is present` holds when it has a value, unless negated.
-            let present = (*what == IsWhat::Present) != *negated;
-            return Test::Has {
-                field: *field,
-                present: present != not,
+            let present = ((*what == IsWhat::Present) != *negated) != not;
+            let country = match field {
+                Field::Region(w) => Some(CountryField::Region(*w)),
+                f => CountryField::of(*f),
+            };
+            return match country {
+                Some(field) => Test::HasCountry { field, present },
+                None => Test::Has {
+                    field: *field,
+                    present,
+                },
             };
         }
         Some(Node::Exists { cond, .. }) => {

@@ -348,6 +348,9 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                     let v = self.ctx.load(*field);
                     !matches!(v, Val::Missing | Val::Json(Value::Null)) == *present
                 }
+                Test::HasCountry { field, present } => {
+                    country(&self.ctx, field).is_some() == *present
+                }
                 Test::GrantCountry { field, ne } => {
                     match (self.ctx.grant, country(&self.ctx, field)) {
                         (Some(g), Some(c)) => (g.to_country == c) != *ne,
