@@ -396,37 +396,48 @@ pub(super) fn grant_field_at(text: &[u8]) -> Option<(GrantField, usize)> {
     field_named(text, true)
 }
 
+/// `N` when `k` is `name`: whole (`quoted` false), or followed by the
+/// key's closing quote (`quoted`: `k` is the text after a key's opening
+/// quote, so no escape can be in the key). Compared as arrays of fixed
+/// size: a `match` on the text called `memcmp` for each candidate.
+pub(super) fn key_named<const N: usize>(k: &[u8], name: &[u8; N], quoted: bool) -> Option<usize> {
+    let head: &[u8; N] = k.get(..N)?.try_into().ok()?;
+    let ends = if quoted {
+        k.get(N) == Some(&b'"')
+    } else {
+        k.len() == N
+    };
+    (head == name && ends).then_some(N)
+}
+
 /// [`grant_field`] of `k` whole (`quoted` false), or [`grant_field_at`].
 fn field_named(k: &[u8], quoted: bool) -> Option<(GrantField, usize)> {
-    // Compared as arrays of fixed size: a `match` on the text called
-    // `memcmp` for each candidate.
-    fn named<const N: usize>(k: &[u8], name: &[u8; N], quoted: bool) -> Option<usize> {
-        let head: &[u8; N] = k.get(..N)?.try_into().ok()?;
-        let ends = if quoted {
-            k.get(N) == Some(&b'"')
-        } else {
-            k.len() == N
-        };
-        (head == name && ends).then_some(N)
-    }
     Some(match k.first()? {
-        b'i' => (GrantField::Id, named(k, b"id", quoted)?),
-        b'p' if k.get(1) == Some(&b'r') => (GrantField::Principal, named(k, b"principal", quoted)?),
-        b'p' => (GrantField::Purpose, named(k, b"purpose", quoted)?),
-        b'r' if k.get(2) == Some(&b's') => (GrantField::Resource, named(k, b"resource", quoted)?),
-        b'r' if k.get(2) == Some(&b'q') => {
-            (GrantField::RequestedBy, named(k, b"requested_by", quoted)?)
+        b'i' => (GrantField::Id, key_named(k, b"id", quoted)?),
+        b'p' if k.get(1) == Some(&b'r') => {
+            (GrantField::Principal, key_named(k, b"principal", quoted)?)
         }
-        b'r' => (GrantField::RevokedAt, named(k, b"revoked_at", quoted)?),
+        b'p' => (GrantField::Purpose, key_named(k, b"purpose", quoted)?),
+        b'r' if k.get(2) == Some(&b's') => {
+            (GrantField::Resource, key_named(k, b"resource", quoted)?)
+        }
+        b'r' if k.get(2) == Some(&b'q') => (
+            GrantField::RequestedBy,
+            key_named(k, b"requested_by", quoted)?,
+        ),
+        b'r' => (GrantField::RevokedAt, key_named(k, b"revoked_at", quoted)?),
         b'c' => (
             GrantField::Classifications,
-            named(k, b"classifications", quoted)?,
+            key_named(k, b"classifications", quoted)?,
         ),
-        b't' => (GrantField::ToCountry, named(k, b"to_country", quoted)?),
-        b'm' => (GrantField::Mechanism, named(k, b"mechanism", quoted)?),
-        b'a' => (GrantField::ApprovedBy, named(k, b"approved_by", quoted)?),
-        b'v' => (GrantField::ValidFrom, named(k, b"valid_from", quoted)?),
-        b'e' => (GrantField::ExpiresAt, named(k, b"expires_at", quoted)?),
+        b't' => (GrantField::ToCountry, key_named(k, b"to_country", quoted)?),
+        b'm' => (GrantField::Mechanism, key_named(k, b"mechanism", quoted)?),
+        b'a' => (
+            GrantField::ApprovedBy,
+            key_named(k, b"approved_by", quoted)?,
+        ),
+        b'v' => (GrantField::ValidFrom, key_named(k, b"valid_from", quoted)?),
+        b'e' => (GrantField::ExpiresAt, key_named(k, b"expires_at", quoted)?),
         _ => return None,
     })
 }
