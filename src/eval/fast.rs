@@ -82,15 +82,6 @@ pub(super) enum Test {
         field: CountryField,
         present: bool,
     },
-    /// Inside `exists grant`: the grant's destination equal (`ne`: not
-    /// equal) to a country field of the request. [`Test::SameCountry`]
-    /// with [`CountryField::Grant`] gives the same answers; this older
-    /// test is kept for the common shape because the read with a grant of
-    /// benches/verdict.rs was measured with it (the two not compared).
-    GrantCountry {
-        field: CountryField,
-        ne: bool,
-    },
     /// A text field in (`out`: not in) a set of strings; false when the
     /// field has no value.
     TextIn {
@@ -381,23 +372,8 @@ fn test(p: &Program, c: NodeId) -> Test {
             _ => Test::Walk(c),
         };
     };
-    // `g.to_country == principal.country`, either way round.
-    if matches!(op, CmpOp::Eq | CmpOp::Ne) {
-        let field = match (node(*lhs), node(*rhs)) {
-            (Some(Node::Load(Field::Grant(GrantField::ToCountry))), Some(Node::Load(f)))
-            | (Some(Node::Load(f)), Some(Node::Load(Field::Grant(GrantField::ToCountry)))) => {
-                CountryField::of(*f).filter(|f| !matches!(f, CountryField::Grant))
-            }
-            _ => None,
-        };
-        if let Some(field) = field {
-            return Test::GrantCountry {
-                field,
-                ne: *op == CmpOp::Ne,
-            };
-        }
-    }
-    // Two country fields, as `principal.country != source.country`.
+    // Two country fields, as `principal.country != source.country` or,
+    // inside `exists grant`, `g.to_country == target.country`.
     if matches!(op, CmpOp::Eq | CmpOp::Ne) {
         if let (Some(Node::Load(l)), Some(Node::Load(r))) = (node(*lhs), node(*rhs)) {
             if let (Some(a), Some(b)) = (CountryField::of(*l), CountryField::of(*r)) {

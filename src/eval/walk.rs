@@ -351,12 +351,6 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
                 Test::HasCountry { field, present } => {
                     country(&self.ctx, field).is_some() == *present
                 }
-                Test::GrantCountry { field, ne } => {
-                    match (self.ctx.grant, country(&self.ctx, field)) {
-                        (Some(g), Some(c)) => (g.to_country == c) != *ne,
-                        _ => false,
-                    }
-                }
                 Test::SameCountry { a, b, ne } => {
                     match (country(&self.ctx, a), country(&self.ctx, b)) {
                         (Some(x), Some(y)) => (x == y) != *ne,
