@@ -75,11 +75,11 @@ fn grants_text(n: usize) -> String {
     gen::scale_grants(&mut gen::Rng::new(7), n)
 }
 
-fn requests(rules: usize, grants: usize) -> Vec<Request> {
+fn requests(rules: usize, grants: usize) -> Vec<Request<'static>> {
     let mut rng = gen::Rng::new(99);
     gen::scale_requests(&mut rng, rules, (grants / 5).max(1), 64)
         .iter()
-        .map(|r| Request::from_json(r).expect("request"))
+        .map(|r| Request::from_json(r).expect("request").into_owned())
         .collect()
 }
 

@@ -24,6 +24,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use sovra::documents::{Grants, Regions, Request};
 use sovra::eval::{Engine, Scratch};
 use sovra::rego::{to_rego_value, RegoEngine, RegoMode};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 const EEA: [&str; 30] = [
@@ -202,8 +203,8 @@ impl Floor {
             out.push(UNKNOWN_PROFILE);
         }
         let country =
-            |id: &Option<String>| id.as_deref().and_then(|i| self.regions.get(i)).copied();
-        let write = matches!(r.action.as_str(), "store" | "replicate");
+            |id: &Option<Cow<str>>| id.as_deref().and_then(|i| self.regions.get(i)).copied();
+        let write = matches!(&*r.action, "store" | "replicate");
         let now = r.time.map_or(0, |t| t.timestamp());
         if write {
             let target = country(&r.target_region);

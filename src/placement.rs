@@ -24,7 +24,7 @@ pub fn place(engine: &Engine, req: &Request, deadline: Option<Instant>) -> Optio
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return None;
         }
-        r.target_region = Some(region.id.clone());
+        r.target_region = Some(region.id.as_str().into());
         let v = engine.verdict(&r, &mut scratch);
         if v.allow {
             // The obligations that would come with the allow, as a decision gives them.

@@ -140,7 +140,7 @@ pub fn gather(
         };
         let country_of =
             |id: Option<&str>| id.and_then(|id| engine.regions().get(id).map(|r| r.country));
-        let (from, to) = match req.action.as_str() {
+        let (from, to) = match &*req.action {
             "store" => (
                 req.resource.home_country,
                 country_of(req.target_region.as_deref()),

@@ -116,7 +116,7 @@ pub struct Prepared {
     /// The engine over the suite's policy set and documents.
     pub engine: Engine,
     /// Each case with its request (or the input error it gave).
-    pub cases: Vec<(Case, Result<Request, DocError>)>,
+    pub cases: Vec<(Case, Result<Request<'static>, DocError>)>,
 }
 
 impl Suite {

@@ -495,7 +495,8 @@ fn the_bundled_guarantees_hold_whatever_grants_exist() {
     assert_eq!(c["action"], "store");
     assert_eq!(c["resource"]["classification"], "identity");
     assert_eq!(c["resource"]["home_country"], "RU");
-    let req = Request::from_json(&c.to_string()).unwrap();
+    let text = c.to_string();
+    let req = Request::from_json(&text).unwrap();
     let e = Engine::new(
         sovra::policy::compile(&broken).unwrap(),
         sovra::documents::bundled_regions(),
@@ -676,7 +677,7 @@ fn generated_one_line_changes_of_the_bundled_library_are_found_completely() {
     let sample = bundled_sample();
     let requests: Vec<Request> = sample
         .iter()
-        .map(|r| Request::from_json(&r.to_string()).unwrap())
+        .map(|r| Request::from_json(&r.to_string()).unwrap().into_owned())
         .collect();
     let mut scratch = sovra::eval::Scratch::default();
     let before: Vec<bool> = requests

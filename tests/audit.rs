@@ -30,13 +30,13 @@ fn engine() -> Engine {
     Engine::new(p, bundled_regions(), Grants::from_json(GRANTS).unwrap())
 }
 
-fn requests() -> Vec<Request> {
+fn requests() -> Vec<Request<'static>> {
     include_str!("../docs/examples/batch.jsonl")
         .lines()
         .chain([include_str!("../docs/examples/store-us.json")
             .replace('\n', " ")
             .as_str()])
-        .map(|l| Request::from_json(l).unwrap())
+        .map(|l| Request::from_json(l).unwrap().into_owned())
         .collect()
 }
 

@@ -36,11 +36,11 @@ fn every_cell_is_the_engines_own_answer() {
     let mut grants_needed = 0;
     for row in &m.rows {
         for ((region, _), cell) in m.regions.iter().zip(&row.cells) {
-            let req = Request::from_json(&format!(
+            let text = format!(
                 r#"{{"action":"store","time":"2026-12-02T12:00:00Z","principal":{{}},"resource":{{"classification":"{}","residency":"{}","home_country":"{}"}},"target_region":"{region}"}}"#,
                 row.classification, row.residency, row.home_country
-            ))
-            .unwrap();
+            );
+            let req = Request::from_json(&text).unwrap();
             let d = e.decide(&req, TraceLevel::Off);
             match cell {
                 Cell::Allowed => assert!(d.allowed(), "{row:?} {region}"),

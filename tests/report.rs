@@ -20,12 +20,13 @@ const GRANTS: &str = r#"{ "grants": [
   { "id": "g-revoked", "principal": "dave", "resource": "ds-1", "to_country": "US", "requested_by": "dave", "approved_by": "bob", "expires_at": "2027-01-01T00:00:00Z", "revoked_at": "2026-02-01T00:00:00Z" }
 ] }"#;
 
-fn access(who: &str, day: u32) -> Request {
+fn access(who: &str, day: u32) -> Request<'static> {
     Request::from_json(&format!(
         r#"{{"action":"access","time":"2026-03-0{day}T12:00:00Z","principal":{{"id":"{who}","country":"US"}},
             "resource":{{"id":"ds-1","classification":"identity","residency":"eea","home_country":"DE"}},"source_region":"eu-central-1"}}"#
     ))
     .unwrap()
+    .into_owned()
 }
 
 #[test]

@@ -35,7 +35,7 @@ fn store(name: &str) -> (Store, std::path::PathBuf) {
     (s, path)
 }
 
-fn access_request() -> Request {
+fn access_request() -> Request<'static> {
     Request::from_json(
         r#"{"action":"access","time":"2026-03-02T12:00:00Z","principal":{"id":"alice","country":"US"},
             "resource":{"id":"ds-customers","classification":"identity","residency":"eea","home_country":"DE"},

@@ -20,7 +20,7 @@ fn engine() -> Engine {
     Engine::new(program, regions, grants)
 }
 
-fn req(json: &str) -> Request {
+fn req(json: &str) -> Request<'_> {
     Request::from_json(json).unwrap()
 }
 

@@ -146,12 +146,12 @@ pub fn matrix(e: &Engine, action: &str, time: DateTime<Utc>) -> Matrix {
                 let mut cells = Vec::with_capacity(regions.len());
                 for (id, _) in &regions {
                     let req = Request {
-                        action: action.to_string(),
+                        action: action.into(),
                         time: Some(time.fixed_offset()),
-                        target_region: Some(id.clone()),
+                        target_region: Some(id.as_str().into()),
                         resource: crate::documents::Resource {
-                            classification: Some(p.sym(class.name).to_string()),
-                            residency: Some(p.sym(profile.name).to_string()),
+                            classification: Some(p.sym(class.name).into()),
+                            residency: Some(p.sym(profile.name).into()),
                             home_country: Some(home),
                             ..Default::default()
                         },

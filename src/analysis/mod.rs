@@ -33,6 +33,7 @@ use crate::ir::*;
 use crate::vocab::CmpOp;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Searches stop past this many leaves (the tool says so rather than run
@@ -436,9 +437,9 @@ impl Space {
 
     /// The request a (partial) assignment stands for: fixed fields set to
     /// their class's representative; the rest absent.
-    pub fn request(&self, assign: &[Option<usize>]) -> Request {
+    pub fn request(&self, assign: &[Option<usize>]) -> Request<'static> {
         let mut r = Request {
-            action: String::new(),
+            action: Cow::default(),
             time: Some(self.time.fixed_offset()),
             ..Request::default()
         };
@@ -451,12 +452,13 @@ impl Space {
     }
 
     /// Sets variable `bit` of `r` to class `class`'s representative.
-    fn set(&self, r: &mut Request, bit: usize, class: usize) {
-        let value = self
+    fn set(&self, r: &mut Request<'_>, bit: usize, class: usize) {
+        let value: Option<Cow<'static, str>> = self
             .vars
             .get(bit)
             .and_then(|(_, c)| c.get(class))
-            .and_then(|c| c.value.clone());
+            .and_then(|c| c.value.clone())
+            .map(Cow::from);
         let country = || value.as_deref().and_then(Country::parse);
         match Var::ALL.get(bit) {
             Some(Var::Action) => r.action = value.clone().unwrap_or_default(),

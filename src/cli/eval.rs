@@ -200,20 +200,23 @@ fn batch(
         for _ in 0..threads {
             let (done_tx, queue) = (done_tx.clone(), &queue);
             s.spawn(move || {
-                // A request read into again and again, and the engine's buffers.
-                let mut reused = (Request::default(), Scratch::default());
+                // The engine's buffers, and (below) a request read into again
+                // and again, its strings borrowed from the block's lines.
+                let mut scratch = Scratch::default();
                 loop {
                     let job = queue.lock().ok().and_then(|q| q.recv().ok());
                     let Some((i, (block, len), first, mut out)) = job else {
                         break;
                     };
                     let mut ok = true;
+                    let mut req = Request::default();
                     for (k, line) in lines(block.get(..len).unwrap_or_default()).enumerate() {
                         let n = first + k;
                         match std::str::from_utf8(line) {
                             Ok(l) if l.trim().is_empty() => {}
                             Ok(l) => {
-                                ok &= one_line(engine, n, l, format, level, &mut reused, &mut out)
+                                let reused = (&mut req, &mut scratch);
+                                ok &= one_line(engine, n, l, format, level, reused, &mut out)
                             }
                             Err(e) => {
                                 ok = false;
@@ -386,13 +389,13 @@ fn lines(block: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-fn one_line(
+fn one_line<'b>(
     engine: &Engine,
     n: usize,
-    line: &str,
+    line: &'b str,
     format: Format,
     level: TraceLevel,
-    (req, scratch): &mut (Request, Scratch),
+    (req, scratch): (&mut Request<'b>, &mut Scratch),
     out: &mut Vec<u8>,
 ) -> bool {
     match req.read_json(line) {

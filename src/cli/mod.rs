@@ -246,15 +246,19 @@ fn read(path: &Path) -> Result<String, Fail> {
 }
 
 /// One request read from a file (`-`: standard input), errors naming it.
-fn read_request(path: &Path) -> Result<sovra::documents::Request, Fail> {
+fn read_request(path: &Path) -> Result<sovra::documents::Request<'static>, Fail> {
     sovra::documents::Request::from_json(&read(path)?)
+        .map(sovra::documents::Request::into_owned)
         .map_err(|e| Fail(format!("{}: {e}", name(path))))
 }
 
 /// A request read for an engine over `docs`: with `--state`, a request that
 /// names a registered dataset is filled in from the registry (an input error
 /// when it contradicts it).
-fn read_request_for(path: &Path, docs: &DocArgs) -> Result<sovra::documents::Request, Fail> {
+fn read_request_for(
+    path: &Path,
+    docs: &DocArgs,
+) -> Result<sovra::documents::Request<'static>, Fail> {
     let mut req = read_request(path)?;
     if let Some(url) = &docs.state {
         let datasets = sovra::state::Store::open(url)?.datasets(None)?;

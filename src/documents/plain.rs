@@ -15,9 +15,10 @@
 
 use super::grants::{grant_field, grant_field_at, key_named, GrantParts};
 use super::pool::PieceReader;
-use super::request::{put, put_at, Fields};
+use super::request::Fields;
 use super::*;
 use crate::ir::GrantField;
+use std::borrow::Cow;
 
 /// What [`Scan::object`]'s `member` answers for a field it kept as an extra.
 const EXTRA: usize = usize::MAX;
@@ -110,12 +111,9 @@ impl<'t> Scan<'t> {
         self.string().map(Some)
     }
 
-    /// A string or `null` into `slot`, reusing the string there.
-    fn text_into(&mut self, slot: &mut Option<String>) -> Option<()> {
-        match self.nullable()? {
-            Some(s) => put(slot, s),
-            None => *slot = None,
-        }
+    /// A string or `null` into `slot`, borrowed from the text.
+    fn text_into(&mut self, slot: &mut Option<Cow<'t, str>>) -> Option<()> {
+        *slot = self.nullable()?.map(Cow::Borrowed);
         Some(())
     }
 
@@ -127,19 +125,18 @@ impl<'t> Scan<'t> {
         }
     }
 
-    /// A list of strings (`null` is empty) into `out`, reusing its strings.
-    fn list_into(&mut self, out: &mut Vec<String>) -> Option<()> {
+    /// A list of strings (`null` is empty) into `out` (its room reused),
+    /// borrowed from the text.
+    fn list_into(&mut self, out: &mut Vec<Cow<'t, str>>) -> Option<()> {
         if self.null() {
             out.clear();
             return Some(());
         }
         self.eat(b'[')?;
-        let mut n = 0;
+        out.clear();
         if self.peek()? != b']' {
             loop {
-                let s = self.string()?;
-                put_at(out, n, s);
-                n += 1;
+                out.push(Cow::Borrowed(self.string()?));
                 match self.peek()? {
                     b',' => self.at += 1,
                     b']' => break,
@@ -148,7 +145,6 @@ impl<'t> Scan<'t> {
             }
         }
         self.at += 1;
-        out.truncate(n);
         Some(())
     }
 
@@ -251,7 +247,7 @@ impl<'t> Scan<'t> {
         Some(())
     }
 
-    fn principal(&mut self, p: &mut Principal) -> Option<()> {
+    fn principal(&mut self, p: &mut Principal<'t>) -> Option<()> {
         self.part(p, principal_key, |s, p, k| match k {
             Ok(0) => s.text_into(&mut p.id).map(|()| 0),
             Ok(1) => {
@@ -263,7 +259,7 @@ impl<'t> Scan<'t> {
         })
     }
 
-    fn resource(&mut self, r: &mut Resource) -> Option<()> {
+    fn resource(&mut self, r: &mut Resource<'t>) -> Option<()> {
         self.part(r, resource_key, |s, r, k| match k {
             Ok(0) => s.text_into(&mut r.id).map(|()| 0),
             Ok(1) => s.text_into(&mut r.classification).map(|()| 1),
@@ -320,18 +316,16 @@ fn resource_key(k: &[u8]) -> Option<(usize, usize)> {
     })
 }
 
-/// Reads `text` into `r` when it is a request of the plain shape; `None`
-/// (with `r` half read) otherwise.
-pub(super) fn read(r: &mut Request, text: &str) -> Option<()> {
+/// Reads `text` into `r` when it is a request of the plain shape, its
+/// strings borrowed from `text`; `None` (with `r` half read) otherwise.
+pub(super) fn read<'t>(r: &mut Request<'t>, text: &'t str) -> Option<()> {
     let mut s = Scan { text, at: 0 };
     if !r.extra.is_empty() {
         r.extra.clear();
     }
     let seen: [bool; 7] = s.object(request_key, |s, k| match k {
         Ok(0) => {
-            let a = s.string()?;
-            r.action.clear();
-            r.action.push_str(a);
+            r.action = Cow::Borrowed(s.string()?);
             Some(0)
         }
         Ok(1) => {
@@ -492,7 +486,7 @@ mod tests {
     use super::*;
 
     /// What the serde reader makes of `text`, read into a fresh request.
-    fn by_serde(text: &str) -> Option<Request> {
+    fn by_serde(text: &str) -> Option<Request<'static>> {
         let v: Value = serde_json::from_str(text).ok()?;
         Request::from_value(&v).ok()
     }
@@ -549,9 +543,14 @@ mod tests {
         }
     }
 
+    /// A string of a request is borrowed when it lies in the text.
+    fn borrowed(s: &str, text: &str) -> bool {
+        text.as_bytes().as_ptr_range().contains(&s.as_ptr())
+    }
+
     /// Whatever the plain reader reads, it reads as serde does, into a
-    /// fresh request and into one left over from another; what it refuses
-    /// is left to serde.
+    /// fresh request and into one left over from another, every string
+    /// borrowed from the text; what it refuses is left to serde.
     #[test]
     fn the_plain_reader_reads_as_serde_or_not_at_all() {
         let used = r#"{"action":"access","time":"2026-01-01T00:00:00+02:00","principal":{"id":"p","country":"FR","roles":["a","b","c"]},"resource":{"id":"r","classification":"c","residency":"x","home_country":"DE","client_regions":["r1","r2"],"extra":1},"source_region":"s","target_region":"t","purpose":"p","ticket":"T-1"}"#;
@@ -573,6 +572,16 @@ mod tests {
                 let mut r = start;
                 assert_eq!(read(&mut r, text), Some(()), "{text}");
                 assert_eq!(r, want, "{text}");
+                let (p, res) = (&r.principal, &r.resource);
+                let one = [&r.purpose, &r.source_region, &r.target_region, &p.id];
+                let one = one
+                    .into_iter()
+                    .chain([&res.id, &res.classification, &res.residency]);
+                let lists = p.roles.iter().chain(&res.client_regions);
+                let all = one.flatten().chain(lists).chain([&r.action]);
+                for s in all {
+                    assert!(borrowed(s, text), "{text}: {s} copied");
+                }
             }
         }
         // Left to serde: what it reads differently, or refuses.

@@ -1,20 +1,25 @@
 //! Requests: read in place (a reused `Request`, no intermediate JSON value),
-//! every field checked as it is read.
+//! every field checked as it is read. A request's strings are `Cow`s:
+//! borrowed from the JSON text where they need no unescaping (so
+//! [`Request::from_json`] of a plain request allocates none), owned where
+//! they do, and owned in a request read into again and again
+//! ([`Request::read_json`], which reuses them).
 
 use super::*;
+use std::borrow::Cow;
 
 /// Who asks.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Principal {
+pub struct Principal<'a> {
     /// Their id.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    pub id: Option<Cow<'a, str>>,
     /// The country they are in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<Country>,
     /// Their roles.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub roles: Vec<String>,
+    pub roles: Vec<Cow<'a, str>>,
     /// Fields the contract does not name, readable as `principal.<field>`.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -22,22 +27,22 @@ pub struct Principal {
 
 /// The data asked about.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Resource {
+pub struct Resource<'a> {
     /// Its id.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    pub id: Option<Cow<'a, str>>,
     /// Its classification (declared by the policies).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub classification: Option<String>,
+    pub classification: Option<Cow<'a, str>>,
     /// Its residency profile (declared by the policies).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub residency: Option<String>,
+    pub residency: Option<Cow<'a, str>>,
     /// The country of its data subjects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub home_country: Option<Country>,
     /// The regions the client chose (for client-owned residency).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub client_regions: Vec<String>,
+    pub client_regions: Vec<Cow<'a, str>>,
     /// Fields the contract does not name, readable as `resource.<field>`.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -45,43 +50,79 @@ pub struct Resource {
 
 /// One decision request (contract.md, "Request").
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Request {
+pub struct Request<'a> {
     /// `store`, `replicate`, `access`, or another action a policy names.
-    pub action: String,
+    pub action: Cow<'a, str>,
     /// The instant to decide at (absent: now).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<DateTime<FixedOffset>>,
     /// Who asks.
-    pub principal: Principal,
+    pub principal: Principal<'a>,
     /// The data.
-    pub resource: Resource,
+    pub resource: Resource<'a>,
     /// Where the data is.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub source_region: Option<String>,
+    pub source_region: Option<Cow<'a, str>>,
     /// Where the data would go.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub target_region: Option<String>,
+    pub target_region: Option<Cow<'a, str>>,
     /// Why it is asked.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub purpose: Option<String>,
+    pub purpose: Option<Cow<'a, str>>,
     /// Fields the contract does not name, readable as `request.<field>`.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-impl Request {
+impl<'a> Request<'a> {
     /// Parses a request from JSON text, straight into the typed request (no
-    /// intermediate JSON tree); errors name the JSON path.
-    pub fn from_json(text: &str) -> R<Request> {
+    /// intermediate JSON tree); errors name the JSON path. Its strings
+    /// borrow from `text` where they need no unescaping, so a request of
+    /// the plain shape allocates nothing; [`Request::into_owned`] makes one
+    /// that outlives `text`.
+    pub fn from_json(text: &'a str) -> R<Request<'a>> {
         let mut r = Request::default();
         r.read_json(text)?;
         Ok(r)
     }
 
+    /// The same request, every string its own.
+    pub fn into_owned(self) -> Request<'static> {
+        fn own(t: Cow<'_, str>) -> Cow<'static, str> {
+            Cow::Owned(t.into_owned())
+        }
+        fn all(v: Vec<Cow<'_, str>>) -> Vec<Cow<'static, str>> {
+            v.into_iter().map(own).collect()
+        }
+        let (p, r) = (self.principal, self.resource);
+        Request {
+            action: own(self.action),
+            time: self.time,
+            principal: Principal {
+                id: p.id.map(own),
+                country: p.country,
+                roles: all(p.roles),
+                extra: p.extra,
+            },
+            resource: Resource {
+                id: r.id.map(own),
+                classification: r.classification.map(own),
+                residency: r.residency.map(own),
+                home_country: r.home_country,
+                client_regions: all(r.client_regions),
+                extra: r.extra,
+            },
+            source_region: self.source_region.map(own),
+            target_region: self.target_region.map(own),
+            purpose: self.purpose.map(own),
+            extra: self.extra,
+        }
+    }
+
     /// [`Request::from_json`] with the JSON path tracked, for the error:
     /// tracking costs more than the rest of the read, so a request is first
     /// read without it, and read again with it only when it is refused.
-    fn from_json_tracked(text: &str) -> R<Request> {
+    fn from_json_tracked(text: &str) -> R<Request<'static>> {
         let mut de = serde_json::Deserializer::from_str(text);
         let mut track = serde_path_to_error::Track::new();
         let mut r = Request::default();
@@ -99,11 +140,14 @@ impl Request {
         }
     }
 
-    /// Reads a request from JSON text into `self`, reusing its buffers: for
-    /// reading many requests one after another (`sovra eval --requests`).
-    /// The same result and errors as [`Request::from_json`].
-    pub fn read_json(&mut self, text: &str) -> R<()> {
-        // The plain shape by hand; the rest (and every error) by serde.
+    /// Reads a request from JSON text into `self`, reusing its lists and
+    /// maps: for reading many requests one after another (`sovra eval
+    /// --requests`, a block of lines at a time). Its strings borrow from
+    /// `text` as [`Request::from_json`]'s do; the same result and errors.
+    pub fn read_json(&mut self, text: &'a str) -> R<()> {
+        // The plain shape by hand; the rest (and every error) by serde,
+        // which overwrites every field (what the plain reader left half
+        // read does not matter).
         if super::plain::read(self, text).is_some() {
             return Ok(());
         }
@@ -126,16 +170,16 @@ impl Request {
     /// Returns `false` at the first element that is not a valid request, or
     /// when the text is not such an array; `each` has then been called for
     /// the runs before it. Read those one by one for their errors.
-    pub fn each_from_json(text: &[u8], mut each: impl FnMut(&mut [Request])) -> bool {
+    pub fn each_from_json(text: &[u8], mut each: impl FnMut(&mut [Request<'static>])) -> bool {
         const RUN: usize = 64;
         struct Seq<'f, F>(&'f mut F);
-        impl<'de, F: FnMut(&mut [Request])> serde::de::Visitor<'de> for Seq<'_, F> {
+        impl<'de, F: FnMut(&mut [Request<'static>])> serde::de::Visitor<'de> for Seq<'_, F> {
             type Value = ();
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an array of requests")
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-                let mut run: Vec<Request> = Vec::new();
+                let mut run: Vec<Request<'static>> = Vec::new();
                 let mut n = 0;
                 loop {
                     if n == run.len() {
@@ -165,7 +209,7 @@ impl Request {
     }
 
     /// Parses a request from a JSON value.
-    pub fn from_value(v: &Value) -> R<Request> {
+    pub fn from_value(v: &Value) -> R<Request<'static>> {
         let mut track = serde_path_to_error::Track::new();
         let mut r = Request::default();
         serde::de::DeserializeSeed::deserialize(
@@ -213,7 +257,7 @@ impl Request {
                 out.extend_from_slice(&[b'"', a, b, b'"']);
             }
         }
-        fn list(out: &mut Vec<u8>, first: &mut bool, k: &str, v: &[String]) {
+        fn list(out: &mut Vec<u8>, first: &mut bool, k: &str, v: &[Cow<'_, str>]) {
             if !v.is_empty() {
                 key(out, first, k);
                 crate::json::write_list(out, v, |out, s| text(out, s));
@@ -290,7 +334,7 @@ impl Request {
                 out.extend_from_slice(&[tag, a, b]);
             }
         }
-        fn list(out: &mut Vec<u8>, tag: u8, v: &[String]) {
+        fn list(out: &mut Vec<u8>, tag: u8, v: &[Cow<'_, str>]) {
             if !v.is_empty() {
                 out.push(tag);
                 len(out, v.len());
@@ -352,35 +396,41 @@ impl Request {
 /// the result is the same as reading into a fresh value.
 struct Fill<'r, T>(&'r mut T);
 
-/// Copies `s` into `slot`, reusing the string already there.
-pub(super) fn put(slot: &mut Option<String>, s: &str) {
+/// Copies `s` into `slot`, reusing the string already there when it owns
+/// one.
+pub(super) fn put(slot: &mut Cow<'_, str>, s: &str) {
     match slot {
-        Some(x) => {
+        Cow::Owned(x) => {
             x.clear();
             x.push_str(s);
         }
-        None => *slot = Some(s.to_owned()),
+        Cow::Borrowed(_) => *slot = Cow::Owned(s.to_owned()),
+    }
+}
+
+/// [`put`] into a field that may be absent.
+pub(super) fn put_some(slot: &mut Option<Cow<'_, str>>, s: &str) {
+    match slot {
+        Some(x) => put(x, s),
+        None => *slot = Some(Cow::Owned(s.to_owned())),
     }
 }
 
 /// Copies `s` into item `n` of a list (the next one to fill), reusing the
 /// string already there.
-pub(super) fn put_at(list: &mut Vec<String>, n: usize, s: &str) {
+pub(super) fn put_at(list: &mut Vec<Cow<'_, str>>, n: usize, s: &str) {
     match list.get_mut(n) {
-        Some(x) => {
-            x.clear();
-            x.push_str(s);
-        }
-        None => list.push(s.to_owned()),
+        Some(x) => put(x, s),
+        None => list.push(Cow::Owned(s.to_owned())),
     }
 }
 
 /// A string field; `null` is absent.
-impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Option<String>> {
+impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Option<Cow<'_, str>>> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        struct V<'r>(&'r mut Option<String>);
-        impl<'de> serde::de::Visitor<'de> for V<'_> {
+        struct V<'r, 'a>(&'r mut Option<Cow<'a, str>>);
+        impl<'de> serde::de::Visitor<'de> for V<'_, '_> {
             type Value = ();
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string")
@@ -396,7 +446,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Option<String>> {
                 d.deserialize_str(self)
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
-                put(self.0, s);
+                put_some(self.0, s);
                 Ok(())
             }
         }
@@ -405,18 +455,18 @@ impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Option<String>> {
 }
 
 /// A list of strings; `null` is empty.
-impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Vec<String>> {
+impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Vec<Cow<'_, str>>> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         /// The string at one index of the list, reusing the one there.
-        struct Item<'r>(&'r mut Vec<String>, usize);
-        impl<'de> serde::de::DeserializeSeed<'de> for Item<'_> {
+        struct Item<'r, 'a>(&'r mut Vec<Cow<'a, str>>, usize);
+        impl<'de> serde::de::DeserializeSeed<'de> for Item<'_, '_> {
             type Value = ();
             fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
                 d.deserialize_str(self)
             }
         }
-        impl<'de> serde::de::Visitor<'de> for Item<'_> {
+        impl<'de> serde::de::Visitor<'de> for Item<'_, '_> {
             type Value = ();
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string")
@@ -426,8 +476,8 @@ impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Vec<String>> {
                 Ok(())
             }
         }
-        struct V<'r>(&'r mut Vec<String>);
-        impl<'de> serde::de::Visitor<'de> for V<'_> {
+        struct V<'r, 'a>(&'r mut Vec<Cow<'a, str>>);
+        impl<'de> serde::de::Visitor<'de> for V<'_, '_> {
             type Value = ();
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an array of strings")
@@ -490,7 +540,7 @@ pub(super) trait Fields: Default {
     fn extra(&mut self) -> &mut Map<String, Value>;
 }
 
-impl Fields for Principal {
+impl Fields for Principal<'_> {
     fn field<'de, A: serde::de::MapAccess<'de>>(
         &mut self,
         k: &str,
@@ -528,7 +578,7 @@ impl Fields for Principal {
     }
 }
 
-impl Fields for Resource {
+impl Fields for Resource<'_> {
     fn field<'de, A: serde::de::MapAccess<'de>>(
         &mut self,
         k: &str,
@@ -623,7 +673,7 @@ impl<'de, T: Fields> serde::de::DeserializeSeed<'de> for Fill<'_, T> {
     }
 }
 
-impl Request {
+impl Request<'_> {
     /// Resets the fields a request left out (which of `time`, `principal`,
     /// `resource`, `source_region`, `target_region`, `purpose` it had).
     pub(super) fn reset(
@@ -651,11 +701,11 @@ impl Request {
     }
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Request> {
+impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Request<'_>> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        struct V<'r>(&'r mut Request);
-        impl<'de> serde::de::Visitor<'de> for V<'_> {
+        struct V<'r, 'a>(&'r mut Request<'a>);
+        impl<'de> serde::de::Visitor<'de> for V<'_, '_> {
             type Value = ();
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an object")

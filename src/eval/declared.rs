@@ -82,7 +82,7 @@ fn misfit(d: &FieldDecl, where_: &str, v: &Value) -> String {
     )
 }
 
-fn request_map(req: &Request, root: ExtraRoot) -> Option<&Map<String, Value>> {
+fn request_map<'r>(req: &'r Request<'_>, root: ExtraRoot) -> Option<&'r Map<String, Value>> {
     match root {
         ExtraRoot::Request => Some(&req.extra),
         ExtraRoot::Principal => Some(&req.principal.extra),

@@ -278,23 +278,23 @@ impl Engine {
     /// only when `all` (a trace shows the regions).
     fn ctx<'a>(&'a self, req: &'a Request, now: DateTime<Utc>, all: bool) -> Ctx<'a> {
         let res = &req.resource;
-        let region = |id: &'a Option<String>, read: bool| {
+        let region = |id: Option<&'a str>, read: bool| {
             (all || read)
-                .then(|| id.as_deref().and_then(|r| self.regions.get(r)))
+                .then(|| id.and_then(|r| self.regions.get(r)))
                 .flatten()
         };
         Ctx {
             e: self,
             req,
             now,
-            action: self.actions.get(req.action.as_str()),
+            action: self.actions.get(&req.action),
             class: res
                 .classification
                 .as_deref()
                 .and_then(|c| self.classes.get(c)),
             profile: res.residency.as_deref().and_then(|p| self.profiles.get(p)),
-            source: region(&req.source_region, self.reads_regions[0]),
-            target: region(&req.target_region, self.reads_regions[1]),
+            source: region(req.source_region.as_deref(), self.reads_regions[0]),
+            target: region(req.target_region.as_deref(), self.reads_regions[1]),
             grants: std::cell::OnceCell::new(),
             grant: None,
             probe: None,

@@ -137,7 +137,7 @@ impl<'p> Recorder<'p> {
             } else {
                 Detail::Summary
             },
-            action: ctx.req.action.clone(),
+            action: ctx.req.action.to_string(),
             at: ctx.now.to_rfc3339_opts(SecondsFormat::AutoSi, true),
             source: ctx.source.map(|r| self.texts.region(&ctx.e.regions, r)),
             target: ctx.target.map(|r| self.texts.region(&ctx.e.regions, r)),

@@ -302,6 +302,7 @@ pub(super) fn value_json(out: &mut Vec<u8>, p: &Program, v: &Val<'_>) {
         Val::Dur(d) => string(out, &render_duration(d)),
         Val::Set(i) => string(out, p.sets.get(i as usize).map_or("?", |s| s.name.as_str())),
         Val::List(l) => list(out, l.iter().map(|s| s.as_str())),
+        Val::Texts(l) => list(out, l.iter().map(|s| &**s)),
         Val::Names(l) => list(out, l.iter().map(|s| &**s)),
         Val::Region(r) => string(out, &r.id),
         Val::Profile(i) => string(

@@ -24,6 +24,7 @@ use crate::json::same;
 use crate::vocab::{CmpOp, Effect, IsWhat};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// A value during evaluation. `Copy`, borrowed: making one never allocates.
@@ -45,8 +46,10 @@ pub enum Val<'a> {
     Dur(i64),
     /// A set, by index into the program's sets.
     Set(u32),
-    /// A list of strings.
+    /// A list of strings (a region's zones).
     List(&'a [String]),
+    /// A list of a request's strings (its roles, its client regions).
+    Texts(&'a [Cow<'a, str>]),
     /// A list of shared strings (a grant's classifications).
     Names(&'a [Arc<str>]),
     /// A region of the catalog.
@@ -61,7 +64,7 @@ pub enum Val<'a> {
 #[derive(Clone)]
 pub(super) struct Ctx<'a> {
     pub(super) e: &'a Engine,
-    pub(super) req: &'a Request,
+    pub(super) req: &'a Request<'a>,
     pub(super) now: DateTime<Utc>,
     pub(super) action: Option<usize>,
     /// The request's classification, as an index into the program's
@@ -198,7 +201,7 @@ pub struct Splitter<'a> {
     /// Per variable bit, its classes.
     pub sets: &'a [Vec<usize>],
     /// The request with variable `v` set to class `c` (the others as fixed).
-    pub with: &'a dyn Fn(u32, usize) -> Request,
+    pub with: &'a dyn Fn(u32, usize) -> Request<'static>,
 }
 
 /// The variables a condition's operands read (`false`: it holds
@@ -581,7 +584,13 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
             return false;
         };
         match p.mode {
-            ModeKind::ClientOwned => self.ctx.req.resource.client_regions.contains(&r.id),
+            ModeKind::ClientOwned => self
+                .ctx
+                .req
+                .resource
+                .client_regions
+                .iter()
+                .any(|c| *c == *r.id),
             ModeKind::Unrestricted => true,
             _ => {
                 let set = if primary_only { &p.primary } else { &p.any };
@@ -745,6 +754,7 @@ impl<'a, T: Tracer> Eval<'a, '_, T> {
             },
             Node::Count { expr } => match self.val(*expr) {
                 Val::List(items) => Val::Num(items.len() as f64),
+                Val::Texts(items) => Val::Num(items.len() as f64),
                 Val::Names(items) => Val::Num(items.len() as f64),
                 Val::Json(Value::Array(items)) => Val::Num(items.len() as f64),
                 _ => Val::Missing,
@@ -928,7 +938,7 @@ impl<'a> Ctx<'a> {
         }
         let req = self.req;
         let p = &self.e.program;
-        let s = |o: &'a Option<String>| o.as_deref().map_or(Val::Missing, Val::Str);
+        let s = |o: &'a Option<Cow<'a, str>>| o.as_deref().map_or(Val::Missing, Val::Str);
         let c = |o: Option<Country>| o.map_or(Val::Missing, Val::Country);
         match f {
             Field::Action => Val::Str(&req.action),
@@ -938,7 +948,7 @@ impl<'a> Ctx<'a> {
             Field::TargetRegionId => s(&req.target_region),
             Field::PrincipalId => s(&req.principal.id),
             Field::PrincipalCountry => c(req.principal.country),
-            Field::PrincipalRoles => Val::List(&req.principal.roles),
+            Field::PrincipalRoles => Val::Texts(&req.principal.roles),
             Field::ResourceId => s(&req.resource.id),
             Field::Classification => s(&req.resource.classification),
             Field::Sensitivity => self
@@ -954,7 +964,7 @@ impl<'a> Ctx<'a> {
                 .map_or(Val::Missing, |x| Val::Str(x.mode.as_str())),
             Field::ResidencyCountry => c(self.residency().and_then(|x| x.country)),
             Field::HomeCountry => c(req.resource.home_country),
-            Field::ClientRegions => Val::List(&req.resource.client_regions),
+            Field::ClientRegions => Val::Texts(&req.resource.client_regions),
             Field::Region(w) => self.region(w).map_or(Val::Missing, Val::Region),
             Field::RegionField(w, rf) => {
                 let Some(r) = self.region(w) else {
@@ -1287,6 +1297,10 @@ fn member(ctx: &Ctx<'_>, l: Val<'_>, r: Val<'_>) -> Option<bool> {
             let t = text_of(p, l)?;
             Some(items.iter().any(|s| t.is(s)))
         }
+        Val::Texts(items) => {
+            let t = text_of(p, l)?;
+            Some(items.iter().any(|s| t.is(s)))
+        }
         Val::Names(items) => {
             let t = text_of(p, l)?;
             Some(items.iter().any(|s| t.is(s)))
@@ -1346,6 +1360,7 @@ fn list_in(ctx: &Ctx<'_>, op: CmpOp, l: Val<'_>, r: Val<'_>) -> bool {
     }
     match l {
         Val::List(items) => quantify(op, items.iter().map(|x| member(ctx, Val::Str(x), r))),
+        Val::Texts(items) => quantify(op, items.iter().map(|x| member(ctx, Val::Str(x), r))),
         Val::Names(items) => quantify(op, items.iter().map(|x| member(ctx, Val::Str(x), r))),
         Val::Json(Value::Array(items)) => {
             quantify(op, items.iter().map(|x| member(ctx, Val::Json(x), r)))
@@ -1492,6 +1507,7 @@ pub fn render_json(p: &Program, v: Val<'_>) -> Value {
         Val::Dur(d) => Value::String(render_duration(d)),
         Val::Set(i) => text(p.sets.get(i as usize).map_or("?", |s| s.name.as_str())),
         Val::List(l) => Value::Array(l.iter().map(|s| text(s)).collect()),
+        Val::Texts(l) => Value::Array(l.iter().map(|s| text(s)).collect()),
         Val::Names(l) => Value::Array(l.iter().map(|s| text(s)).collect()),
         Val::Region(r) => text(&r.id),
         Val::Profile(i) => text(p.profiles.get(i as usize).map_or("?", |x| p.sym(x.name))),

@@ -174,7 +174,7 @@ impl AppState {
     }
 }
 
-fn parse_request(body: &[u8]) -> Result<Request, Response> {
+fn parse_request(body: &[u8]) -> Result<Request<'_>, Response> {
     let text = std::str::from_utf8(body).map_err(|_| {
         error(
             StatusCode::BAD_REQUEST,

@@ -257,7 +257,8 @@ fn previews(s: &St, g: &Value) -> Result<Vec<Preview>, String> {
             if let Some(o) = ask.as_object_mut() {
                 o.insert("time".into(), json!(now_text()));
             }
-            let mut req = Request::from_json(&ask.to_string()).map_err(|e| e.to_string())?;
+            let ask = ask.to_string();
+            let mut req = Request::from_json(&ask).map_err(|e| e.to_string())?;
             s.fill(&mut req).map_err(|(p, m)| format!("{p}: {m}"))?;
             out.push(Preview {
                 what,

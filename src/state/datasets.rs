@@ -152,14 +152,14 @@ pub fn fill(req: &mut Request, datasets: &[Dataset]) -> Result<(), (String, Stri
     };
     let r = &mut req.resource;
     match &r.classification {
-        None => r.classification = Some(d.classification.clone()),
+        None => r.classification = Some(d.classification.clone().into()),
         Some(c) if *c != d.classification => {
             return Err(clash("classification", c, &d.classification))
         }
         Some(_) => {}
     }
     match (&r.residency, &d.residency) {
-        (None, reg) => r.residency.clone_from(reg),
+        (None, reg) => r.residency = reg.clone().map(Into::into),
         (Some(p), Some(reg)) if p != reg => return Err(clash("residency", p, reg)),
         _ => {}
     }
@@ -175,7 +175,7 @@ pub fn fill(req: &mut Request, datasets: &[Dataset]) -> Result<(), (String, Stri
         _ => {}
     }
     if r.client_regions.is_empty() {
-        r.client_regions.clone_from(&d.client_regions);
+        r.client_regions = d.client_regions.iter().cloned().map(Into::into).collect();
     } else if !d.client_regions.is_empty() && r.client_regions != d.client_regions {
         return Err(clash(
             "client_regions",
@@ -201,14 +201,14 @@ pub fn failover(
         .filter(|d| d.placements.iter().any(|p| p == region))
     {
         let mut req = Request {
-            action: action.to_string(),
+            action: action.into(),
             ..Default::default()
         };
-        req.resource.id = Some(d.id.clone());
+        req.resource.id = Some(d.id.as_str().into());
         if fill(&mut req, std::slice::from_ref(d)).is_err() {
             continue;
         }
-        req.source_region = Some(region.to_string());
+        req.source_region = Some(region.into());
         let placed = crate::placement::place(e, &req, None).unwrap_or(Value::Null);
         let allowed: Vec<Value> = placed
             .get("allowed")

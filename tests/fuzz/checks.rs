@@ -186,8 +186,8 @@ fn grants() -> &'static Grants {
     })
 }
 
-fn requests() -> &'static [Request] {
-    static R: OnceLock<Vec<Request>> = OnceLock::new();
+fn requests() -> &'static [Request<'static>] {
+    static R: OnceLock<Vec<Request<'static>>> = OnceLock::new();
     R.get_or_init(|| {
         include_str!("../../docs/examples/batch.jsonl")
             .lines()
@@ -301,10 +301,10 @@ pub fn request(data: &[u8]) {
         let batch = format!("[{text}]");
         assert!(Request::each_from_json(batch.as_bytes(), |run| seen.extend_from_slice(run)));
         assert_eq!(seen, vec![a.clone()], "read in a batch");
-        let again = Request::from_json(
-            std::str::from_utf8(&a.canonical()).expect("canonical JSON is UTF-8"),
-        )
-        .expect("the canonical form reads back");
+        let canonical = a.canonical();
+        let again =
+            Request::from_json(std::str::from_utf8(&canonical).expect("canonical JSON is UTF-8"))
+                .expect("the canonical form reads back");
         assert_eq!(again.canonical(), a.canonical());
     }
 }
