@@ -1,9 +1,8 @@
 //! Requests: read in place (a reused `Request`, no intermediate JSON value),
-//! every field checked as it is read. A request's strings are `Cow`s:
-//! borrowed from the JSON text where they need no unescaping (so
-//! [`Request::from_json`] of a plain request allocates none), owned where
-//! they do, and owned in a request read into again and again
-//! ([`Request::read_json`], which reuses them).
+//! every field checked as it is read. A request's strings are `Cow`s
+//! borrowed from the JSON text where they need no unescaping (so reading a
+//! plain request allocates none, by [`Request::from_json`] or into a reused
+//! one by [`Request::read_json`]), and owned where serde unescaped them.
 
 use super::*;
 use std::borrow::Cow;
@@ -773,6 +772,53 @@ impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Request<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request made its own equals the one read, and none of its strings
+    /// lies in the text any more.
+    #[test]
+    fn a_request_made_its_own_keeps_every_field_and_no_borrow() {
+        let text = r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"p","country":"DE","roles":["a"],"team":"x"},"resource":{"id":"r","classification":"c","residency":"eea","home_country":"DE","client_regions":["eu-west-1"]},"source_region":"s","target_region":"t","purpose":"q","ticket":1}"#;
+        let read = Request::from_json(text).unwrap();
+        let owned = read.clone().into_owned();
+        assert_eq!(owned, read);
+        let inside = |s: &str| text.as_bytes().as_ptr_range().contains(&s.as_ptr());
+        let (p, r) = (&read.principal, &read.resource);
+        let ones = [
+            &read.purpose,
+            &read.source_region,
+            &read.target_region,
+            &p.id,
+        ];
+        let ones = ones
+            .into_iter()
+            .chain([&r.id, &r.classification, &r.residency]);
+        let lists = p.roles.iter().chain(&r.client_regions);
+        let all: Vec<&str> = ones
+            .flatten()
+            .chain(lists)
+            .chain([&read.action])
+            .map(|s| &**s)
+            .collect();
+        assert_eq!(all.len(), 10);
+        assert!(all.iter().all(|s| inside(s)), "from_json borrows");
+        let (p, r) = (&owned.principal, &owned.resource);
+        let ones = [
+            &owned.purpose,
+            &owned.source_region,
+            &owned.target_region,
+            &p.id,
+        ];
+        let ones = ones
+            .into_iter()
+            .chain([&r.id, &r.classification, &r.residency]);
+        let lists = p.roles.iter().chain(&r.client_regions);
+        for s in ones.flatten().chain(lists).chain([&owned.action]) {
+            assert!(
+                matches!(s, Cow::Owned(_)) && !inside(s),
+                "{s} still borrowed"
+            );
+        }
+    }
     use crate::ir::schema::{FieldType, REQUEST};
     use crate::ir::Field;
 
