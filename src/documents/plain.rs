@@ -572,14 +572,7 @@ mod tests {
                 let mut r = start;
                 assert_eq!(read(&mut r, text), Some(()), "{text}");
                 assert_eq!(r, want, "{text}");
-                let (p, res) = (&r.principal, &r.resource);
-                let one = [&r.purpose, &r.source_region, &r.target_region, &p.id];
-                let one = one
-                    .into_iter()
-                    .chain([&res.id, &res.classification, &res.residency]);
-                let lists = p.roles.iter().chain(&res.client_regions);
-                let all = one.flatten().chain(lists).chain([&r.action]);
-                for s in all {
+                for s in super::super::request::tests::strings(&r) {
                     assert!(borrowed(s, text), "{text}: {s} copied");
                 }
             }

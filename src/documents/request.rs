@@ -770,11 +770,22 @@ impl<'de> serde::de::DeserializeSeed<'de> for Fill<'_, Request<'_>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// A request made its own equals the one read, and none of its strings
     /// lies in the text any more.
+    /// Every string of `r`, each field and list item.
+    pub(in crate::documents) fn strings<'r>(r: &'r Request<'_>) -> Vec<&'r Cow<'r, str>> {
+        let (p, res) = (&r.principal, &r.resource);
+        let ones = [&r.purpose, &r.source_region, &r.target_region, &p.id];
+        let ones = ones
+            .into_iter()
+            .chain([&res.id, &res.classification, &res.residency]);
+        let lists = p.roles.iter().chain(&res.client_regions);
+        ones.flatten().chain(lists).chain([&r.action]).collect()
+    }
+
     #[test]
     fn a_request_made_its_own_keeps_every_field_and_no_borrow() {
         let text = r#"{"action":"store","time":"2026-03-01T12:00:00Z","principal":{"id":"p","country":"DE","roles":["a"],"team":"x"},"resource":{"id":"r","classification":"c","residency":"eea","home_country":"DE","client_regions":["eu-west-1"]},"source_region":"s","target_region":"t","purpose":"q","ticket":1}"#;
@@ -782,37 +793,10 @@ mod tests {
         let owned = read.clone().into_owned();
         assert_eq!(owned, read);
         let inside = |s: &str| text.as_bytes().as_ptr_range().contains(&s.as_ptr());
-        let (p, r) = (&read.principal, &read.resource);
-        let ones = [
-            &read.purpose,
-            &read.source_region,
-            &read.target_region,
-            &p.id,
-        ];
-        let ones = ones
-            .into_iter()
-            .chain([&r.id, &r.classification, &r.residency]);
-        let lists = p.roles.iter().chain(&r.client_regions);
-        let all: Vec<&str> = ones
-            .flatten()
-            .chain(lists)
-            .chain([&read.action])
-            .map(|s| &**s)
-            .collect();
+        let all = strings(&read);
         assert_eq!(all.len(), 10);
         assert!(all.iter().all(|s| inside(s)), "from_json borrows");
-        let (p, r) = (&owned.principal, &owned.resource);
-        let ones = [
-            &owned.purpose,
-            &owned.source_region,
-            &owned.target_region,
-            &p.id,
-        ];
-        let ones = ones
-            .into_iter()
-            .chain([&r.id, &r.classification, &r.residency]);
-        let lists = p.roles.iter().chain(&r.client_regions);
-        for s in ones.flatten().chain(lists).chain([&owned.action]) {
+        for s in strings(&owned) {
             assert!(
                 matches!(s, Cow::Owned(_)) && !inside(s),
                 "{s} still borrowed"
