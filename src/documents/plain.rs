@@ -1,9 +1,10 @@
 //! A hand-written reader for requests of the plain shape: strings without
 //! escapes, `null`s, lists of strings, and extra fields of a string, whole
-//! number or boolean. It reads such a request into a reused one with the
-//! same result as the serde reader, and answers `None` for anything else
-//! (an escape, an extra object, list or fraction, a duplicate key, a bad
-//! country or time, any error), which the serde reader then reads from the
+//! number or boolean. It reads such a request into a reused one, every
+//! string borrowed from the text, with the same result as the serde
+//! reader, and answers `None` for anything else (an escape, an extra
+//! object, list or fraction, a duplicate key, a bad country or time, any
+//! error), which the serde reader then reads from the
 //! start: it overwrites every field, so what this one left half read does
 //! not matter. serde_json's general machinery (finding each string's end,
 //! each key's visitor) was most of reading a request: 6,450 instructions for
