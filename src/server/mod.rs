@@ -182,10 +182,8 @@ fn parse_request(body: &[u8]) -> Result<Request<'_>, Response> {
             Some("(body)"),
         )
     })?;
-    let mut req = Request::default();
-    req.read_json(text)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, e.message.clone(), Some(&e.path)))?;
-    Ok(req)
+    Request::from_json(text)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, e.message.clone(), Some(&e.path)))
 }
 
 #[derive(serde::Deserialize)]
